@@ -1,0 +1,37 @@
+// Writes a new migration to prisma/migrations when prisma/schema.prisma changed since the last one.
+// Uses Prisma's WebAssembly schema engine (the native one cannot be downloaded here) over SQLite.
+// Usage: npm run db:diff [-- name]        Check only (exit 1 on drift): npm run db:diff -- --check
+import { SchemaEngine } from '@prisma/schema-engine-wasm';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const check = process.argv.includes('--check');
+const label = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'auto';
+const schemaPath = path.resolve('prisma/schema.prisma');
+const text = fs.readFileSync(schemaPath, 'utf8');
+const migDir = path.resolve('prisma/migrations');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-diff-'));
+const adapter = new PrismaBetterSqlite3({ url: `file:${path.join(tmp, 'diff.db')}` });
+const engine = await SchemaEngine.new({ datamodels: [[schemaPath, text]] }, () => {}, bindMigrationAwareSqlAdapterFactory(adapter));
+const dirs = fs.existsSync(migDir) ? fs.readdirSync(migDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
+const migrations = {
+  baseDir: migDir,
+  lockfile: { path: 'migration_lock.toml', content: null },
+  shadowDbInitScript: '',
+  migrationDirectories: dirs.map((d) => ({ path: d, migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: fs.readFileSync(path.join(migDir, d, 'migration.sql'), 'utf8') } } })),
+};
+const from = dirs.length ? { tag: 'migrations', ...migrations } : { tag: 'empty' };
+const diff = await engine.diff({ from, to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: text }] }, script: true, exitCode: null, filters: { externalTables: [], externalEnums: [] } });
+const sql = diff.stdout ?? '';
+const empty = !sql.trim() || sql.includes('empty migration');
+fs.rmSync(tmp, { recursive: true, force: true });
+if (empty) { console.log('migrations are up to date with prisma/schema.prisma'); process.exit(0); }
+if (check) { console.error('prisma/schema.prisma has changes without a migration; run npm run db:diff\n' + sql); process.exit(1); }
+const name = new Date().toISOString().replace(/\D/g, '').slice(0, 14) + '_' + label;
+fs.mkdirSync(path.join(migDir, name), { recursive: true });
+fs.writeFileSync(path.join(migDir, name, 'migration.sql'), sql);
+console.log(`wrote prisma/migrations/${name}/migration.sql`);
+process.exit(0);

@@ -1,0 +1,155 @@
+// Typed configuration. The only module that reads process.env; everything else receives a Config.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface LdapConfig {
+  url: string;
+  searchDn: string;
+  searchPassword: string;
+  baseDn: string;
+  filter: string;
+  uid: string;
+  scope: 'base' | 'one' | 'sub';
+  timeoutSeconds: number;
+  verifyCert: boolean;
+  caFile?: string;
+  groupBaseDn: string;
+  groupFilter: string;
+  groupAttributeName: string;
+  groupAdminDn: string;
+  groupMembershipAttribute: string;
+  nestedGroups: boolean;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  externalUrl?: string;
+  /** Name of the token service (the JWT audience and the challenge's `service`). */
+  serviceName: string;
+  adminPassword?: string;
+  tls?: { cert: string; key: string };
+  uploadTtlSeconds: number;
+  logLevel: string;
+  tokenTtlSeconds: number;
+  ldap?: LdapConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function readableFile(env: Env, name: string): string | undefined {
+  const p = env[name];
+  if (!p) return undefined;
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+  } catch {
+    throw new ConfigError(name, `cannot read file "${p}"`);
+  }
+  return p;
+}
+
+/** Builds the configuration from environment variables; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(env.BERTH_DATA_DIR || './data');
+  const port = int(env, 'BERTH_PORT', 5000, 0, 65535);
+  const host = env.BERTH_HOST || '0.0.0.0';
+
+  let databaseUrl = env.BERTH_DATABASE_URL || `file:${path.join(dataDir, 'berth.db')}`;
+  if (!/^file:/.test(databaseUrl)) {
+    throw new ConfigError('BERTH_DATABASE_URL', `only SQLite "file:<path>" URLs are supported in this version, got "${databaseUrl.replace(/\/\/[^@]*@/, '//***@')}"`);
+  }
+  databaseUrl = `file:${path.resolve(dataDir, databaseUrl.slice(5))}`;
+
+  let externalUrl = env.BERTH_EXTERNAL_URL || undefined;
+  if (externalUrl) {
+    let u: URL;
+    try {
+      u = new URL(externalUrl);
+    } catch {
+      throw new ConfigError('BERTH_EXTERNAL_URL', `not a URL: "${externalUrl}"`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('BERTH_EXTERNAL_URL', 'must start with http:// or https://');
+    externalUrl = externalUrl.replace(/\/+$/, '');
+  }
+
+  const cert = readableFile(env, 'BERTH_TLS_CERT');
+  const key = readableFile(env, 'BERTH_TLS_KEY');
+  if (!!cert !== !!key) throw new ConfigError(cert ? 'BERTH_TLS_KEY' : 'BERTH_TLS_CERT', 'BERTH_TLS_CERT and BERTH_TLS_KEY must be set together');
+
+  const adminPassword = env.BERTH_ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && adminPassword.length < 8) throw new ConfigError('BERTH_ADMIN_PASSWORD', 'must be at least 8 characters');
+
+  const logLevel = env.BERTH_LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError('BERTH_LOG_LEVEL', `unknown level "${logLevel}"`);
+
+  return {
+    host,
+    port,
+    dataDir,
+    databaseUrl,
+    externalUrl,
+    serviceName: env.BERTH_SERVICE_NAME || 'berth-registry',
+    adminPassword,
+    tls: cert && key ? { cert, key } : undefined,
+    uploadTtlSeconds: int(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
+    tokenTtlSeconds: int(env, 'BERTH_TOKEN_TTL_SECONDS', 300, 30, 24 * 3600),
+    logLevel,
+    ldap: loadLdap(env),
+  };
+}
+
+function loadLdap(env: Env): LdapConfig | undefined {
+  const url = env.BERTH_LDAP_URL;
+  if (!url) return undefined;
+  if (!/^ldaps?:\/\/[^\s]+$/.test(url)) throw new ConfigError('BERTH_LDAP_URL', `must be ldap://host[:port] or ldaps://host[:port], got "${url}"`);
+  const baseDn = env.BERTH_LDAP_BASE_DN;
+  if (!baseDn) throw new ConfigError('BERTH_LDAP_BASE_DN', 'required when BERTH_LDAP_URL is set');
+  const scopeRaw = (env.BERTH_LDAP_SCOPE || 'sub').toLowerCase();
+  const scopeMap: Record<string, LdapConfig['scope']> = { '0': 'base', base: 'base', '1': 'one', one: 'one', onelevel: 'one', '2': 'sub', sub: 'sub', subtree: 'sub' };
+  const scope = scopeMap[scopeRaw];
+  if (!scope) throw new ConfigError('BERTH_LDAP_SCOPE', `must be base, one or sub (or Harbor's 0, 1, 2), got "${scopeRaw}"`);
+  return {
+    url,
+    searchDn: env.BERTH_LDAP_SEARCH_DN || '',
+    searchPassword: env.BERTH_LDAP_SEARCH_PASSWORD || '',
+    baseDn,
+    filter: env.BERTH_LDAP_FILTER || '',
+    uid: env.BERTH_LDAP_UID || 'uid',
+    scope,
+    timeoutSeconds: int(env, 'BERTH_LDAP_TIMEOUT', 5, 1, 300),
+    verifyCert: bool(env, 'BERTH_LDAP_VERIFY_CERT', true),
+    caFile: readableFile(env, 'BERTH_LDAP_CA_FILE'),
+    groupBaseDn: env.BERTH_LDAP_GROUP_BASE_DN || '',
+    groupFilter: env.BERTH_LDAP_GROUP_FILTER || '',
+    groupAttributeName: env.BERTH_LDAP_GROUP_ATTRIBUTE_NAME || 'cn',
+    groupAdminDn: env.BERTH_LDAP_GROUP_ADMIN_DN || '',
+    groupMembershipAttribute: env.BERTH_LDAP_GROUP_MEMBERSHIP_ATTRIBUTE || 'memberOf',
+    nestedGroups: bool(env, 'BERTH_LDAP_NESTED_GROUPS', false),
+  };
+}

@@ -1,0 +1,56 @@
+// The two error middlewares: OCI's {"errors":[{code,message,detail}]} on /v2, Harbor's
+// {"errors":[{code,message}]} on /api. 5xx details are logged with the request id, never sent.
+import type { ErrorRequestHandler } from 'express';
+import { AppError } from '../lib/errors.ts';
+import type { Log } from './logger.ts';
+
+function toAppError(err: unknown, log: Log, req: { method: string; originalUrl: string }): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  // body-parser and friends: malformed JSON, too large
+  if (e?.type === 'entity.parse.failed') return new AppError('BAD_REQUEST', undefined, { message: 'malformed JSON body' });
+  if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE');
+  if ((e as NodeJS.ErrnoException)?.code === 'ECONNRESET' || e?.message === 'aborted') return new AppError('BLOB_UPLOAD_INVALID', undefined, { message: 'request aborted' });
+  log.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+  return new AppError('UNKNOWN');
+}
+
+export function ociErrorHandler(log: Log): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const e = toAppError(err, log, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e.headers) res.set(e.headers);
+    const body = { errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? undefined : e.detail }] };
+    res.status(e.status).json(body);
+  };
+}
+
+export function harborErrorHandler(log: Log): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const e = toAppError(err, log, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e.headers) res.set(e.headers);
+    const code = HARBOR_CODES[e.status] ?? 'UNKNOWN';
+    res.status(e.status).json({ errors: [{ code, message: e.status >= 500 ? 'internal server error' : e.message }] });
+  };
+}
+
+const HARBOR_CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  412: 'PRECONDITION',
+  413: 'PAYLOAD_TOO_LARGE',
+  416: 'BAD_REQUEST',
+  429: 'TOO_MANY_REQUESTS',
+  500: 'UNKNOWN',
+};

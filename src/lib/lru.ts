@@ -1,0 +1,51 @@
+/**
+ * A small LRU cache bounded by entry count and, optionally, by a total weight (bytes).
+ * Map keeps insertion order, so re-inserting on read makes the first key the least recent.
+ */
+export class Lru<K, V> {
+  private map = new Map<K, { value: V; weight: number }>();
+  private total = 0;
+
+  constructor(private readonly maxEntries: number, private readonly maxWeight = Infinity, private readonly weigh: (v: V) => number = () => 0) {}
+
+  get(key: K): V | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    this.map.delete(key);
+    this.map.set(key, e);
+    return e.value;
+  }
+
+  set(key: K, value: V): void {
+    const weight = this.weigh(value);
+    if (weight > this.maxWeight) return;
+    this.delete(key);
+    this.map.set(key, { value, weight });
+    this.total += weight;
+    while (this.map.size > this.maxEntries || this.total > this.maxWeight) {
+      const oldest = this.map.keys().next().value as K;
+      this.delete(oldest);
+    }
+  }
+
+  delete(key: K): void {
+    const e = this.map.get(key);
+    if (!e) return;
+    this.total -= e.weight;
+    this.map.delete(key);
+  }
+
+  /** Removes every key the predicate accepts (used for prefix invalidation). */
+  deleteWhere(pred: (key: K) => boolean): void {
+    for (const k of [...this.map.keys()]) if (pred(k)) this.delete(k);
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.total = 0;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}

@@ -1,0 +1,319 @@
+// /v2 handlers: parse the request, call one service method, shape the response.
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import type { Identity } from '../auth/authenticator.ts';
+import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
+import { AppError } from '../lib/errors.ts';
+import { MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES, MediaTypes, baseMediaType } from '../lib/manifest.ts';
+import { isValidName } from '../lib/reference.ts';
+import { hasBody, readBody } from '../http/body.ts';
+import type { ChunkRange } from '../storage/uploads.ts';
+import { mayDo, type RegistryRouterDeps } from './router.ts';
+
+export interface Ctx {
+  deps: RegistryRouterDeps;
+  identity: Identity;
+  name: string;
+  arg: string;
+  req: Request;
+  res: Response;
+}
+
+function q(req: Request, key: string): string | undefined {
+  const v = (req.query as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+}
+
+function digestParam(s: string | undefined): ParsedDigest {
+  const d = s ? parseDigest(s) : null;
+  if (!d) throw new AppError('DIGEST_INVALID', { digest: s ?? null }, { message: 'invalid or unsupported digest' });
+  return d;
+}
+
+function uploadLocation(ctx: Ctx, uuid: string): string {
+  return `${ctx.deps.baseUrl}/v2/${ctx.name}/blobs/uploads/${uuid}`;
+}
+
+function blobLocation(ctx: Ctx, digest: string): string {
+  return `${ctx.deps.baseUrl}/v2/${ctx.name}/blobs/${digest}`;
+}
+
+function rangeHeader(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
+
+/** Content-Range of an upload chunk: "<start>-<end>", optionally with a "bytes" unit. */
+function chunkRange(req: Request): ChunkRange | undefined {
+  const h = req.headers['content-range'];
+  if (h === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(h.trim());
+  if (!m) throw new AppError('RANGE_INVALID', { contentRange: h });
+  const range = { start: Number(m[1]), end: Number(m[2]) };
+  if (range.end < range.start) throw new AppError('RANGE_INVALID', { contentRange: h });
+  const len = req.headers['content-length'];
+  if (len !== undefined && Number(len) !== range.end - range.start + 1) throw new AppError('RANGE_INVALID', { contentRange: h, contentLength: len });
+  return range;
+}
+
+function pageSize(req: Request, fallback: number | undefined, max: number): number | undefined {
+  const raw = q(req, 'n');
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new AppError('PAGINATION_NUMBER_INVALID', { n: raw });
+  return Math.min(Number(raw), max);
+}
+
+function linkHeader(path: string, n: number, last: string): string {
+  return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
+}
+
+async function sendList(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: number, last?: string) => Promise<string[]>, defaultN: number | undefined, path: string, extra: object): Promise<void> {
+  const n = pageSize(ctx.req, defaultN, 100_000);
+  const last = q(ctx.req, 'last') || undefined;
+  let items: string[];
+  if (n === undefined) {
+    items = await fetch(1_000_000, last);
+  } else if (n === 0) {
+    items = [];
+  } else {
+    items = await fetch(n + 1, last);
+    if (items.length > n) {
+      items = items.slice(0, n);
+      ctx.res.setHeader('Link', linkHeader(path, n, items[items.length - 1]));
+    }
+  }
+  ctx.res.status(200).json({ ...extra, [key]: items });
+}
+
+export const handlers = {
+  async base(ctx: Ctx) {
+    ctx.res.status(200).json({});
+  },
+
+  async catalog(ctx: Ctx) {
+    const { registry, policy } = ctx.deps;
+    const projects = ctx.identity.grants ? (ctx.identity.catalog ? null : []) : await policy.visibleProjectIds(ctx.identity.principal);
+    await sendList(ctx, 'repositories', (limit, last) => registry.listRepositories(limit, last, projects ?? undefined), 100, `/v2/_catalog`, {});
+  },
+
+  async tags(ctx: Ctx) {
+    await sendList(ctx, 'tags', (limit, last) => ctx.deps.registry.listTags(ctx.name, limit, last), undefined, `/v2/${ctx.name}/tags/list`, { name: ctx.name });
+  },
+
+  async manifest(ctx: Ctx) {
+    const { req, res, name, arg: reference } = ctx;
+    const { registry } = ctx.deps;
+    if (reference.includes(':') && !parseDigest(reference)) {
+      throw new AppError(req.method === 'PUT' ? 'DIGEST_INVALID' : 'MANIFEST_UNKNOWN', { reference });
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const m = await registry.getManifest(name, reference);
+      checkAccept(req, m.mediaType);
+      res.setHeader('Content-Type', m.mediaType);
+      res.setHeader('Docker-Content-Digest', m.digest);
+      res.setHeader('ETag', `"${m.digest}"`);
+      res.setHeader('Content-Length', m.bytes.length);
+      res.status(200);
+      if (req.method === 'HEAD') res.end();
+      else res.end(m.bytes);
+      return;
+    }
+    if (req.method === 'PUT') {
+      const body = await readBody(req, MAX_MANIFEST_BYTES);
+      const { digest, subject } = await registry.putManifest(name, reference, req.headers['content-type'], body);
+      res.setHeader('Location', `${ctx.deps.baseUrl}/v2/${name}/manifests/${digest}`);
+      res.setHeader('Docker-Content-Digest', digest);
+      if (subject) res.setHeader('OCI-Subject', subject);
+      res.status(201).end();
+      return;
+    }
+    await registry.deleteManifest(name, reference);
+    res.status(202).end();
+  },
+
+  async blob(ctx: Ctx) {
+    const { req, res, name } = ctx;
+    const { registry } = ctx.deps;
+    const d = parseDigest(ctx.arg);
+    if (!d) throw new AppError(req.method === 'DELETE' ? 'DIGEST_INVALID' : 'BLOB_UNKNOWN', { digest: ctx.arg });
+    if (req.method === 'DELETE') {
+      await registry.deleteBlob(name, d);
+      res.status(202).end();
+      return;
+    }
+    const size = await registry.statBlob(name, d);
+    res.setHeader('Docker-Content-Digest', d.digest);
+    res.setHeader('ETag', `"${d.digest}"`);
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Cache-Control', 'max-age=31536000');
+    let start = 0;
+    let end = size - 1;
+    const range = req.headers.range;
+    if (range !== undefined) {
+      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      if (m && (m[1] !== '' || m[2] !== '')) {
+        if (m[1] === '') {
+          start = Math.max(size - Number(m[2]), 0);
+        } else {
+          start = Number(m[1]);
+          end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+        }
+        if (start > end || start >= size) {
+          res.setHeader('Content-Range', `bytes */${size}`);
+          throw new AppError('RANGE_INVALID', { range, size });
+        }
+        res.status(206);
+        res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      } else {
+        res.status(200);
+      }
+    } else {
+      res.status(200);
+    }
+    res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
+    if (req.method === 'HEAD' || size === 0) {
+      res.end();
+      return;
+    }
+    const stream = await registry.openBlob(d, start, end);
+    try {
+      await pipeline(stream, res);
+    } catch {
+      // the client went away; nothing to answer
+    }
+  },
+
+  async uploads(ctx: Ctx) {
+    const { req, res, name } = ctx;
+    const { registry } = ctx.deps;
+    const mount = q(req, 'mount');
+    const from = q(req, 'from');
+    if (mount !== undefined) {
+      const d = parseDigest(mount);
+      if (d && (from === undefined || isValidName(from))) {
+        const size = await registry.mountBlob(name, d, from, (repo) => mayDo(ctx.deps, ctx.identity, repo, 'pull'));
+        if (size !== null) {
+          res.setHeader('Location', blobLocation(ctx, d.digest));
+          res.setHeader('Docker-Content-Digest', d.digest);
+          res.status(201).end();
+          return;
+        }
+      }
+      // Mount not possible: fall back to a normal upload session, as the spec asks.
+    }
+    const digest = q(req, 'digest');
+    if (digest !== undefined) {
+      const d = digestParam(digest);
+      const session = await registry.startUpload(name);
+      await registry.completeUpload(name, session.uuid, d, req);
+      res.setHeader('Location', blobLocation(ctx, d.digest));
+      res.setHeader('Docker-Content-Digest', d.digest);
+      res.status(201).end();
+      return;
+    }
+    if (hasBody(req)) req.resume();
+    const session = await registry.startUpload(name);
+    res.setHeader('Location', uploadLocation(ctx, session.uuid));
+    res.setHeader('Range', '0-0');
+    res.setHeader('Docker-Upload-UUID', session.uuid);
+    res.status(202).end();
+  },
+
+  async upload(ctx: Ctx) {
+    const { req, res, name, arg: uuid } = ctx;
+    const { registry } = ctx.deps;
+    const sessionHeaders = (size: number) => {
+      res.setHeader('Location', uploadLocation(ctx, uuid));
+      res.setHeader('Range', rangeHeader(size));
+      res.setHeader('Docker-Upload-UUID', uuid);
+    };
+    switch (req.method) {
+      case 'GET': {
+        const s = await registry.uploadStatus(name, uuid);
+        sessionHeaders(s.size);
+        res.status(204).end();
+        return;
+      }
+      case 'PATCH': {
+        const range = withSessionHeaders(ctx, () => chunkRange(req));
+        const s = await withSessionHeadersAsync(ctx, () => registry.appendUpload(name, uuid, req, range));
+        sessionHeaders(s.size);
+        res.status(202).end();
+        return;
+      }
+      case 'PUT': {
+        const d = digestParam(q(req, 'digest'));
+        const range = chunkRange(req);
+        const size = await registry.completeUpload(name, uuid, d, hasBody(req) ? req : undefined, range);
+        void size;
+        res.setHeader('Location', blobLocation(ctx, d.digest));
+        res.setHeader('Docker-Content-Digest', d.digest);
+        res.status(201).end();
+        return;
+      }
+      default: {
+        await registry.cancelUpload(name, uuid);
+        res.status(204).end();
+      }
+    }
+  },
+
+  async referrers(ctx: Ctx) {
+    const { req, res } = ctx;
+    const d = parseDigest(ctx.arg);
+    if (!d) throw new AppError('DIGEST_INVALID', { digest: ctx.arg });
+    const artifactType = q(req, 'artifactType');
+    const list = await ctx.deps.registry.referrers(ctx.name, d.digest, artifactType);
+    if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
+    res.setHeader('Content-Type', MediaTypes.ociIndex);
+    res.status(200).send(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociIndex,
+        manifests: list.map((m) => ({
+          mediaType: m.mediaType,
+          digest: m.digest,
+          size: m.size,
+          ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+          ...(m.annotations ? { annotations: JSON.parse(m.annotations) } : {}),
+        })),
+      }),
+    );
+  },
+};
+
+/** A 416 on an upload carries the session's Location and current Range so the client can resume. */
+function withSessionHeaders<T>(ctx: Ctx, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw addSessionHeaders(ctx, e);
+  }
+}
+
+async function withSessionHeadersAsync<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw addSessionHeaders(ctx, e);
+  }
+}
+
+function addSessionHeaders(ctx: Ctx, e: unknown): unknown {
+  if (e instanceof AppError && e.code === 'RANGE_INVALID') {
+    return new AppError('RANGE_INVALID', e.detail, { headers: { Range: '0-0', ...e.headers, Location: uploadLocation(ctx, ctx.arg), 'Docker-Upload-UUID': ctx.arg } });
+  }
+  return e;
+}
+
+/**
+ * Content negotiation: a client that lists only manifest types, none of them the stored one, gets
+ * MANIFEST_UNKNOWN (as Distribution does); anything else (no Accept, wildcards) gets the manifest as stored.
+ */
+function checkAccept(req: Request, stored: string): void {
+  const accept = req.headers.accept;
+  if (!accept) return;
+  const types = accept.split(',').map((t) => baseMediaType(t));
+  if (types.includes(stored) || types.some((t) => t === '*/*' || t === 'application/*' || !MANIFEST_MEDIA_TYPES.includes(t))) return;
+  throw new AppError('MANIFEST_UNKNOWN', { reason: `manifest is ${stored}, which the Accept header does not allow` });
+}

@@ -1,0 +1,117 @@
+// The /v2 API: one anchored pattern per route (repository names contain "/"), the access check in
+// one place, and short handlers that parse, call the registry service and shape the response.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Action, RepositoryPolicy } from '../access/principal.ts';
+import type { Authenticator, Identity } from '../auth/authenticator.ts';
+import { AppError } from '../lib/errors.ts';
+import { NAME_PATTERN, isValidName } from '../lib/reference.ts';
+import type { RegistryService } from '../services/registry-service.ts';
+import { ociErrorHandler } from '../http/errors.ts';
+import type { Log } from '../http/logger.ts';
+import { handlers, type Ctx } from './handlers.ts';
+
+export interface RegistryRouterDeps {
+  registry: RegistryService;
+  authn: Authenticator;
+  policy: RepositoryPolicy;
+  log: Log;
+  /** Prefix for Location headers (external URL), '' for path-only locations. */
+  baseUrl: string;
+}
+
+type Kind = 'base' | 'catalog' | 'tags' | 'manifest' | 'uploads' | 'upload' | 'blob' | 'referrers';
+
+const N = `(${NAME_PATTERN})`;
+const ROUTES: { kind: Kind; re: RegExp; loose: RegExp }[] = [
+  { kind: 'base', re: /^\/?$/, loose: /^\/?$/ },
+  { kind: 'catalog', re: /^\/_catalog$/, loose: /^\/_catalog$/ },
+  { kind: 'tags', re: new RegExp(`^/${N}/tags/list$`), loose: /^\/(.+)\/tags\/list$/ },
+  { kind: 'manifest', re: new RegExp(`^/${N}/manifests/([^/]+)$`), loose: /^\/(.+)\/manifests\/([^/]+)$/ },
+  { kind: 'uploads', re: new RegExp(`^/${N}/blobs/uploads/?$`), loose: /^\/(.+)\/blobs\/uploads\/?$/ },
+  { kind: 'upload', re: new RegExp(`^/${N}/blobs/uploads/([^/]+)$`), loose: /^\/(.+)\/blobs\/uploads\/([^/]+)$/ },
+  { kind: 'blob', re: new RegExp(`^/${N}/blobs/([^/]+)$`), loose: /^\/(.+)\/blobs\/([^/]+)$/ },
+  { kind: 'referrers', re: new RegExp(`^/${N}/referrers/([^/]+)$`), loose: /^\/(.+)\/referrers\/([^/]+)$/ },
+];
+
+/** Method -> action, as Distribution does; undefined means the method is not allowed on the route. */
+const ACTIONS: Record<Kind, Partial<Record<string, Action | 'login'>>> = {
+  base: { GET: 'login', HEAD: 'login' },
+  catalog: { GET: 'login' },
+  tags: { GET: 'pull' },
+  manifest: { GET: 'pull', HEAD: 'pull', PUT: 'push', DELETE: 'delete' },
+  uploads: { POST: 'push' },
+  upload: { GET: 'push', PATCH: 'push', PUT: 'push', DELETE: 'push' },
+  blob: { GET: 'pull', HEAD: 'pull', DELETE: 'delete' },
+  referrers: { GET: 'pull' },
+};
+
+function match(path: string): { kind: Kind; name?: string; arg?: string } {
+  for (const r of ROUTES) {
+    const m = r.re.exec(path);
+    if (m) return { kind: r.kind, name: m[1], arg: m[2] };
+  }
+  for (const r of ROUTES) {
+    const m = r.loose.exec(path);
+    if (m && m[1] !== undefined && !isValidName(m[1])) throw new AppError('NAME_INVALID', { name: m[1] });
+  }
+  throw new AppError('NOT_FOUND', undefined, { message: 'no such registry endpoint', status: 404 });
+}
+
+export function registryRouter(deps: RegistryRouterDeps): express.Router {
+  const router = express.Router();
+
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    const route = match(req.path);
+    const action = ACTIONS[route.kind][req.method];
+    if (!action) {
+      throw new AppError('UNSUPPORTED', { method: req.method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
+    }
+    if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
+    const identity = await authenticate(deps, req, route.name, action);
+    if (action !== 'login') await authorize(deps, identity, route.name!, action, req.method === 'PUT' && route.kind === 'manifest');
+    const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
+    await handlers[route.kind](ctx);
+    void next;
+  });
+
+  router.use(ociErrorHandler(deps.log));
+  return router;
+}
+
+async function authenticate(deps: RegistryRouterDeps, req: Request, name: string | undefined, action: Action | 'login'): Promise<Identity> {
+  const scope = name && action !== 'login' ? `repository:${name}:${action === 'pull' ? 'pull' : action === 'push' ? 'pull,push' : 'delete'}` : undefined;
+  let identity: Identity;
+  try {
+    identity = await deps.authn.authenticate(req);
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'UNAUTHORIZED') throw new AppError('UNAUTHORIZED', e.detail, { message: e.message, headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+    throw e;
+  }
+  if (action === 'login' && !identity.principal && !identity.grants) {
+    throw new AppError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': deps.authn.challenge() } });
+  }
+  (req as Request & { identity?: Identity }).identity = identity;
+  void scope;
+  return identity;
+}
+
+/** Whether the identity may perform `action` on the repository. */
+export async function mayDo(deps: Pick<RegistryRouterDeps, 'policy'>, identity: Identity, name: string, action: Action): Promise<boolean> {
+  if (identity.grants) return identity.grants.get(name)?.has(action) ?? false;
+  const allowed = await deps.policy.allowedActions(identity.principal, name, [action]);
+  return allowed.includes(action);
+}
+
+async function authorize(deps: RegistryRouterDeps, identity: Identity, name: string, action: Action, _manifestPut: boolean): Promise<void> {
+  if (await mayDo(deps, identity, name, action)) return;
+  const scope = `repository:${name}:${action === 'push' ? 'pull,push' : action}`;
+  if (!identity.principal && !identity.grants) {
+    throw new AppError('UNAUTHORIZED', { scope }, { headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+  }
+  if (identity.grants) {
+    // A token without the needed scope: ask the client to get one (docker does, per repository).
+    throw new AppError('UNAUTHORIZED', { scope }, { message: 'token does not grant this access', headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+  }
+  throw new AppError('DENIED', { scope });
+}

@@ -1,0 +1,283 @@
+// Use cases of the OCI distribution API. Keeps the hot read paths (manifest by tag, blob HEAD/GET)
+// off the database with caches that are updated in the same code path that changes the data.
+import type { Readable } from 'node:stream';
+import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.ts';
+import { AppError } from '../lib/errors.ts';
+import { Lru } from '../lib/lru.ts';
+import { parseManifest, type ParsedManifest } from '../lib/manifest.ts';
+import { isValidTag } from '../lib/reference.ts';
+import type { RegistryStore, ManifestRecord } from '../db/registry-store.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { ChunkRange, UploadStatus, UploadStore } from '../storage/uploads.ts';
+import { PathNotFoundError } from '../storage/driver/driver.ts';
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+export interface RegistryDeps {
+  store: RegistryStore;
+  blobs: BlobStore;
+  uploads: UploadStore;
+  /** Project id for a new repository (null when projects are not in use). */
+  projectIdFor?: (repository: string) => Promise<number | null>;
+  /** Called after content changes (audit, statistics); never awaited by the caller's response. */
+  onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
+}
+
+const SEP = '\u0000';
+
+export class RegistryService {
+  private repoIds = new Lru<string, number>(20_000);
+  /** repoId SEP digest -> size, for blobs linked into a repository */
+  private links = new Lru<string, number>(500_000);
+  /** repoId SEP tag -> digest */
+  private tags = new Lru<string, string>(200_000);
+  /** repoId SEP digest -> manifest bytes, bounded by total size */
+  private manifests = new Lru<string, StoredManifest>(50_000, 64 * 1024 * 1024, (m) => m.bytes.length + 200);
+
+  constructor(private readonly deps: RegistryDeps) {}
+
+  // ---- repositories -------------------------------------------------------------------------
+
+  private async repoId(name: string): Promise<number | null> {
+    const hit = this.repoIds.get(name);
+    if (hit !== undefined) return hit;
+    const id = await this.deps.store.findRepositoryId(name);
+    if (id !== null) this.repoIds.set(name, id);
+    return id;
+  }
+
+  private async ensureRepo(name: string): Promise<number> {
+    const hit = await this.repoId(name);
+    if (hit !== null) return hit;
+    const projectId = this.deps.projectIdFor ? await this.deps.projectIdFor(name) : null;
+    const id = await this.deps.store.ensureRepository(name, projectId);
+    this.repoIds.set(name, id);
+    return id;
+  }
+
+  /** Drops every cached fact about a repository (after it was deleted through the management API). */
+  forgetRepository(name: string): void {
+    const id = this.repoIds.get(name);
+    this.repoIds.delete(name);
+    if (id === undefined) return;
+    const prefix = `${id}${SEP}`;
+    for (const c of [this.links, this.tags, this.manifests] as Lru<string, unknown>[]) c.deleteWhere((k) => k.startsWith(prefix));
+  }
+
+  // ---- blobs --------------------------------------------------------------------------------
+
+  /** Size of a blob linked into the repository, or null. */
+  async blobSize(repository: string, digest: string): Promise<number | null> {
+    const id = await this.repoId(repository);
+    if (id === null) return null;
+    const key = `${id}${SEP}${digest}`;
+    const hit = this.links.get(key);
+    if (hit !== undefined) return hit;
+    const size = await this.deps.store.linkedBlobSize(id, digest);
+    if (size !== null) this.links.set(key, size);
+    return size;
+  }
+
+  async statBlob(repository: string, d: ParsedDigest): Promise<number> {
+    const size = await this.blobSize(repository, d.digest);
+    if (size === null) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
+    return size;
+  }
+
+  async openBlob(d: ParsedDigest, start?: number, end?: number): Promise<Readable> {
+    try {
+      return await this.deps.blobs.open(d, start, end);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
+      throw e;
+    }
+  }
+
+  async deleteBlob(repository: string, d: ParsedDigest): Promise<void> {
+    const id = await this.repoId(repository);
+    const ok = id !== null && (await this.deps.store.unlinkBlob(id, d.digest));
+    if (id !== null) this.links.delete(`${id}${SEP}${d.digest}`);
+    if (!ok) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
+    this.deps.onEvent?.({ type: 'delete', repository, digest: d.digest });
+  }
+
+  private async link(repository: string, digest: string, size: number): Promise<void> {
+    const id = await this.ensureRepo(repository);
+    await this.deps.store.linkBlob(id, digest, size);
+    this.links.set(`${id}${SEP}${digest}`, size);
+  }
+
+  /**
+   * Links a blob from another repository (or, without `from`, from any of `candidates` the caller
+   * may read) into `repository`. Returns the size, or null when no mount is possible.
+   */
+  async mountBlob(repository: string, d: ParsedDigest, from: string | undefined, mayRead: (repo: string) => Promise<boolean>): Promise<number | null> {
+    let size: number | null = null;
+    if (from !== undefined) {
+      if (from === repository || !(await mayRead(from))) return null;
+      size = await this.blobSize(from, d.digest);
+    } else {
+      for (const r of await this.deps.store.repositoriesWithBlob(d.digest)) {
+        if (r.name === repository || (await mayRead(r.name))) {
+          size = r.size;
+          break;
+        }
+      }
+    }
+    if (size === null || (await this.deps.blobs.size(d)) !== size) return null;
+    await this.link(repository, d.digest, size);
+    return size;
+  }
+
+  // ---- uploads ------------------------------------------------------------------------------
+
+  startUpload(repository: string): Promise<UploadStatus> {
+    return this.deps.uploads.create(repository);
+  }
+
+  uploadStatus(repository: string, uuid: string): Promise<UploadStatus> {
+    return this.deps.uploads.status(uuid, repository);
+  }
+
+  appendUpload(repository: string, uuid: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
+    return this.deps.uploads.append(uuid, repository, body, range);
+  }
+
+  async completeUpload(repository: string, uuid: string, d: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+    const size = await this.deps.uploads.complete(uuid, repository, d, body, range);
+    await this.link(repository, d.digest, size);
+    this.deps.onEvent?.({ type: 'push', repository, digest: d.digest });
+    return size;
+  }
+
+  cancelUpload(repository: string, uuid: string): Promise<void> {
+    return this.deps.uploads.cancel(uuid, repository);
+  }
+
+  // ---- manifests ----------------------------------------------------------------------------
+
+  /** Resolves a tag or digest reference to a digest, or null. */
+  private async resolve(id: number, reference: string): Promise<string | null> {
+    if (reference.includes(':')) return reference;
+    const key = `${id}${SEP}${reference}`;
+    const hit = this.tags.get(key);
+    if (hit !== undefined) return hit;
+    const digest = await this.deps.store.findTag(id, reference);
+    if (digest !== null) this.tags.set(key, digest);
+    return digest;
+  }
+
+  async getManifest(repository: string, reference: string): Promise<StoredManifest> {
+    const id = await this.repoId(repository);
+    const digest = id === null ? null : await this.resolve(id, reference);
+    if (id === null || digest === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    const key = `${id}${SEP}${digest}`;
+    const hit = this.manifests.get(key);
+    if (hit) return hit;
+    const rec = await this.deps.store.findManifest(id, digest);
+    const bytes = rec && (await this.deps.blobs.getBytes(parseDigest(digest)!));
+    if (!rec || !bytes) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    const m = { digest, mediaType: rec.mediaType, bytes };
+    this.manifests.set(key, m);
+    return m;
+  }
+
+  /**
+   * Validates and stores a manifest under a tag or a digest reference. Every referenced blob and
+   * child manifest must already be in the repository. Returns the digest and the subject, if any.
+   */
+  async putManifest(repository: string, reference: string, contentType: string | undefined, body: Buffer): Promise<{ digest: string; subject: string | null }> {
+    const isDigestRef = reference.includes(':');
+    let digest: string;
+    if (isDigestRef) {
+      const d = parseDigest(reference);
+      if (!d) throw new AppError('DIGEST_INVALID', { reference });
+      digest = digestOf(body, d.algorithm);
+      if (digest !== reference) throw new AppError('DIGEST_INVALID', { expected: reference, actual: digest });
+    } else {
+      if (!isValidTag(reference)) throw new AppError('TAG_INVALID', { tag: reference });
+      digest = digestOf(body);
+    }
+    const m = parseManifest(body, contentType);
+    const id = await this.ensureRepo(repository);
+    await this.checkReferences(id, m);
+    await this.deps.blobs.putBytes(body, digest);
+    const record = {
+      digest,
+      mediaType: m.mediaType,
+      artifactType: m.artifactType,
+      configType: m.configType,
+      size: body.length,
+      subject: m.subject?.digest ?? null,
+      annotations: m.annotations ? JSON.stringify(m.annotations) : null,
+      refs: [...m.blobs, ...m.manifests],
+    };
+    const tag = isDigestRef ? null : reference;
+    await this.deps.store.putManifest(id, record, tag);
+    if (tag !== null) this.tags.set(`${id}${SEP}${tag}`, digest);
+    this.links.set(`${id}${SEP}${digest}`, body.length);
+    this.manifests.set(`${id}${SEP}${digest}`, { digest, mediaType: m.mediaType, bytes: body });
+    this.deps.onEvent?.({ type: 'push', repository, digest, tag: tag ?? undefined });
+    return { digest, subject: record.subject };
+  }
+
+  private async checkReferences(id: number, m: ParsedManifest): Promise<void> {
+    const missingBlobs: string[] = [];
+    const unknown: string[] = [];
+    for (const b of m.blobs) {
+      if (this.links.get(`${id}${SEP}${b}`) === undefined) unknown.push(b);
+    }
+    if (unknown.length) {
+      const present = await this.deps.store.linkedDigests(id, unknown);
+      for (const b of unknown) if (!present.has(b)) missingBlobs.push(b);
+    }
+    if (missingBlobs.length) throw new AppError('MANIFEST_BLOB_UNKNOWN', { digests: missingBlobs });
+    if (m.manifests.length) {
+      const present = await this.deps.store.manifestDigests(id, m.manifests);
+      const missing = m.manifests.filter((d) => !present.has(d));
+      if (missing.length) throw new AppError('MANIFEST_BLOB_UNKNOWN', { digests: missing });
+    }
+  }
+
+  /** Deletes by digest (the manifest and its tags) or by tag (only the tag). */
+  async deleteManifest(repository: string, reference: string): Promise<void> {
+    const id = await this.repoId(repository);
+    if (id === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    if (!reference.includes(':')) {
+      const ok = await this.deps.store.deleteTag(id, reference);
+      this.tags.delete(`${id}${SEP}${reference}`);
+      if (!ok) throw new AppError('MANIFEST_UNKNOWN', { reference });
+      this.deps.onEvent?.({ type: 'delete', repository, digest: '', tag: reference });
+      return;
+    }
+    const removedTags = await this.deps.store.deleteManifest(id, reference);
+    this.manifests.delete(`${id}${SEP}${reference}`);
+    this.links.delete(`${id}${SEP}${reference}`);
+    for (const t of removedTags ?? []) this.tags.delete(`${id}${SEP}${t}`);
+    if (removedTags === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    this.deps.onEvent?.({ type: 'delete', repository, digest: reference });
+  }
+
+  // ---- listings -----------------------------------------------------------------------------
+
+  /** Tags after `last`; throws NAME_UNKNOWN for a repository that does not exist. */
+  async listTags(repository: string, limit: number, last?: string): Promise<string[]> {
+    const id = await this.repoId(repository);
+    if (id === null) throw new AppError('NAME_UNKNOWN', { name: repository });
+    return this.deps.store.listTags(id, last, limit);
+  }
+
+  listRepositories(limit: number, last?: string, projectIds?: number[]): Promise<string[]> {
+    return this.deps.store.listRepositories(last, limit, projectIds);
+  }
+
+  async referrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
+    const id = await this.repoId(repository);
+    if (id === null) return [];
+    return this.deps.store.referrers(id, subject, artifactType);
+  }
+}

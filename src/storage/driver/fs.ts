@@ -1,0 +1,131 @@
+// Filesystem driver: files under a root directory. Atomic replace is write-to-temp + fsync + rename,
+// and renames fsync the destination directory so a committed file survives a crash.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.ts';
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class FsDriver implements StorageDriver {
+  readonly name = 'filesystem';
+
+  constructor(private readonly root: string) {
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  private full(p: string): string {
+    const rel = path.posix.normalize('/' + p).slice(1);
+    if (rel.startsWith('..')) throw new Error(`invalid storage path: ${p}`);
+    return path.join(this.root, rel);
+  }
+
+  async stat(p: string): Promise<FileInfo | null> {
+    try {
+      const st = await fsp.stat(this.full(p));
+      return { size: st.isDirectory() ? 0 : st.size, modTime: st.mtime };
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async getContent(p: string): Promise<Buffer | null> {
+    try {
+      return await fsp.readFile(this.full(p));
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async putContent(p: string, data: Buffer): Promise<void> {
+    const target = this.full(p);
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp-${randomUUID()}`;
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, target);
+    await fsyncDir(path.dirname(target));
+  }
+
+  async reader(p: string, start = 0, end?: number): Promise<Readable> {
+    const file = this.full(p);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(file, 'r');
+    } catch (e) {
+      if (isNotFound(e)) throw new PathNotFoundError(p);
+      throw e;
+    }
+    return fh.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+  }
+
+  async writer(p: string, append: boolean): Promise<FileWriter> {
+    const file = this.full(p);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const fh = await fsp.open(file, append ? 'a' : 'w');
+    const initial = append ? (await fh.stat()).size : 0;
+    const stream = fh.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 });
+    let closed = false;
+    const finish = async (sync: boolean) => {
+      if (closed) return;
+      closed = true;
+      if (!stream.writableFinished && !stream.destroyed) {
+        await new Promise<void>((resolve, reject) => {
+          stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+        });
+      }
+      try {
+        if (sync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    };
+    return { stream, size: () => initial + stream.bytesWritten, commit: () => finish(true), close: () => finish(false) };
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const src = this.full(from);
+    const dst = this.full(to);
+    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    try {
+      await fsp.rename(src, dst);
+    } catch (e) {
+      if (isNotFound(e)) throw new PathNotFoundError(from);
+      throw e;
+    }
+    await fsyncDir(path.dirname(dst));
+  }
+
+  async delete(p: string): Promise<void> {
+    await fsp.rm(this.full(p), { recursive: true, force: true });
+  }
+
+  async list(p: string): Promise<string[]> {
+    try {
+      return await fsp.readdir(this.full(p));
+    } catch (e) {
+      if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,170 @@
+// Blob upload sessions. Bytes are appended to uploads/<uuid>/data while being hashed; completion
+// verifies the digest, fsyncs once and moves the file into the blob store in one rename, so a crash
+// leaves either a resumable session or a complete blob, never a half blob in the store.
+import { randomUUID, type Hash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { newHash, type ParsedDigest } from '../lib/digest.ts';
+import { AppError } from '../lib/errors.ts';
+import { KeyedMutex } from '../lib/mutex.ts';
+import type { BlobStore } from './blob-store.ts';
+import type { StorageDriver } from './driver/driver.ts';
+import { paths } from './paths.ts';
+
+export interface UploadInfo {
+  uuid: string;
+  repository: string;
+  startedAt: string;
+}
+
+export interface UploadStatus extends UploadInfo {
+  size: number;
+}
+
+/** Optional Content-Range of a chunk: inclusive byte positions. */
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class UploadStore {
+  private locks = new KeyedMutex();
+  /** Running sha256 per session, valid while `offset` equals the data file size. */
+  private hashes = new Map<string, { hash: Hash; offset: number }>();
+
+  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
+
+  async create(repository: string): Promise<UploadStatus> {
+    const uuid = randomUUID();
+    const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString() };
+    await this.driver.putContent(paths.uploadInfo(uuid), Buffer.from(JSON.stringify(info)));
+    const w = await this.driver.writer(paths.uploadData(uuid), false);
+    await w.close();
+    this.hashes.set(uuid, { hash: newHash(), offset: 0 });
+    return { ...info, size: 0 };
+  }
+
+  /** The session, which must belong to the repository; BLOB_UPLOAD_UNKNOWN otherwise. */
+  async status(uuid: string, repository: string): Promise<UploadStatus> {
+    const info = await this.info(uuid, repository);
+    const st = await this.driver.stat(paths.uploadData(uuid));
+    return { ...info, size: st?.size ?? 0 };
+  }
+
+  /** Appends a chunk; a chunk that does not start where the session ends is refused with RANGE_INVALID. */
+  append(uuid: string, repository: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
+    return this.locks.run(uuid, async () => {
+      const info = await this.info(uuid, repository);
+      const size = await this.appendLocked(uuid, body, range);
+      return { ...info, size };
+    });
+  }
+
+  /**
+   * Appends the final chunk (if any), verifies the digest, and moves the bytes into the blob store.
+   * Returns the blob size. The session is gone afterwards.
+   */
+  complete(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+    return this.locks.run(uuid, async () => {
+      await this.info(uuid, repository);
+      const dataPath = paths.uploadData(uuid);
+      const size = body ? await this.appendLocked(uuid, body, range) : await this.currentSize(uuid);
+      const hash = await this.hashAt(uuid, size, digest.algorithm);
+      const actual = hash.copy().digest('hex');
+      if (actual !== digest.hex) {
+        throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
+      }
+      const w = await this.driver.writer(dataPath, true); // fsync once, at the end
+      await w.commit();
+      await this.blobs.adopt(dataPath, digest, size);
+      await this.driver.delete(paths.uploadDir(uuid));
+      this.hashes.delete(uuid);
+      return size;
+    });
+  }
+
+  async cancel(uuid: string, repository: string): Promise<void> {
+    await this.locks.run(uuid, async () => {
+      await this.info(uuid, repository);
+      await this.driver.delete(paths.uploadDir(uuid));
+      this.hashes.delete(uuid);
+    });
+  }
+
+  /** Deletes sessions idle for longer than ttlSeconds; returns how many. */
+  async purgeExpired(ttlSeconds: number, now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const uuid of await this.driver.list(paths.uploadsRoot())) {
+      const st = (await this.driver.stat(paths.uploadData(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid)));
+      if (!st || now - st.modTime.getTime() > ttlSeconds * 1000) {
+        await this.locks.run(uuid, async () => {
+          await this.driver.delete(paths.uploadDir(uuid));
+          this.hashes.delete(uuid);
+        });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private async info(uuid: string, repository: string): Promise<UploadInfo> {
+    if (!UUID_RE.test(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    const raw = await this.driver.getContent(paths.uploadInfo(uuid));
+    if (!raw) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    const info = JSON.parse(raw.toString('utf8')) as UploadInfo;
+    if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    return info;
+  }
+
+  private async currentSize(uuid: string): Promise<number> {
+    return (await this.driver.stat(paths.uploadData(uuid)))?.size ?? 0;
+  }
+
+  /** The hash of the first `size` bytes, from the running state or by re-reading the file (after a restart). */
+  private async hashAt(uuid: string, size: number, algorithm: ParsedDigest['algorithm']): Promise<Hash> {
+    const state = this.hashes.get(uuid);
+    if (algorithm === 'sha256' && state && state.offset === size) return state.hash;
+    const hash = newHash(algorithm);
+    if (size > 0) {
+      const r = await this.driver.reader(paths.uploadData(uuid), 0, size - 1);
+      for await (const chunk of r) hash.update(chunk as Buffer);
+    }
+    if (algorithm === 'sha256') this.hashes.set(uuid, { hash, offset: size });
+    return hash;
+  }
+
+  private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<number> {
+    const dataPath = paths.uploadData(uuid);
+    const current = await this.currentSize(uuid);
+    if (range && range.start !== current) {
+      body.resume();
+      throw new AppError('RANGE_INVALID', { expectedStart: current, got: range }, { headers: { Range: `0-${Math.max(current - 1, 0)}` } });
+    }
+    const hash = await this.hashAt(uuid, current, 'sha256');
+    this.hashes.delete(uuid); // invalid until the write completes
+    const w = await this.driver.writer(dataPath, true);
+    let received = 0;
+    const hasher = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        received += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, hasher, w.stream);
+    } catch (e) {
+      await w.close().catch(() => undefined);
+      throw e;
+    }
+    await w.close();
+    const size = current + received;
+    this.hashes.set(uuid, { hash, offset: size });
+    if (range && range.end - range.start + 1 !== received) {
+      throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'chunk length does not match Content-Range', range, received });
+    }
+    return size;
+  }
+}
