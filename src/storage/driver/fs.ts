@@ -82,25 +82,33 @@ export class FsDriver implements StorageDriver {
   async writer(p: string, append: boolean): Promise<FileWriter> {
     const file = this.full(p);
     await fsp.mkdir(path.dirname(file), { recursive: true });
-    const fh = await fsp.open(file, append ? 'a' : 'w');
-    const initial = append ? (await fh.stat()).size : 0;
-    const stream = fh.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 });
-    let closed = false;
-    const finish = async (sync: boolean) => {
-      if (closed) return;
-      closed = true;
-      if (!stream.writableFinished && !stream.destroyed) {
-        await new Promise<void>((resolve, reject) => {
-          stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
-        });
-      }
-      try {
-        if (sync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
+    const stream = fs.createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1024 * 1024 });
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    const initial = append ? (await fsp.stat(file)).size : 0;
+    const end = async () => {
+      if (!stream.writableEnded && !stream.destroyed) stream.end();
+      await closed;
+      if (stream.errored) throw stream.errored;
     };
-    return { stream, size: () => initial + stream.bytesWritten, commit: () => finish(true), close: () => finish(false) };
+    return {
+      stream,
+      size: () => initial + stream.bytesWritten,
+      close: end,
+      async commit() {
+        await end();
+        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
+        const fh = await fsp.open(file, 'r+');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      },
+    };
   }
 
   async move(from: string, to: string): Promise<void> {

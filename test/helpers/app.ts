@@ -1,0 +1,38 @@
+// A fresh Berth app per test file: its own temp data directory and SQLite file, driven by supertest.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import supertest from 'supertest';
+import { createApp, type AppOverrides, type BerthApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/index.ts';
+
+export const ADMIN_PASSWORD = 'Harbor12345';
+
+export interface TestApp {
+  berth: BerthApp;
+  request: ReturnType<typeof supertest>;
+  /** Authorization header value for the built-in admin. */
+  adminAuth: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function basic(user: string, password: string): string {
+  return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+}
+
+export async function makeApp(env: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
+  const config = loadConfig({ BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, BERTH_LOG_LEVEL: 'silent', ...env });
+  const berth = await createApp(config, overrides);
+  return {
+    berth,
+    request: supertest(berth.app),
+    adminAuth: basic('admin', ADMIN_PASSWORD),
+    dataDir,
+    async close() {
+      await berth.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
