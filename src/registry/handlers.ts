@@ -55,6 +55,25 @@ function chunkRange(req: Request): ChunkRange | undefined {
   return range;
 }
 
+/**
+ * A single-range Range header (RFC 9110 14.2) resolved against the blob size: the inclusive byte
+ * positions, undefined when absent or not understood (the whole blob is sent), or 'unsatisfiable'.
+ */
+function byteRange(header: string | undefined, size: number): ChunkRange | undefined | 'unsatisfiable' {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  if (m[2] !== '' && Number(m[2]) < start) return undefined; // syntactically invalid: ignore it
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1) };
+}
+
 function pageSize(req: Request, fallback: number | undefined, max: number): number | undefined {
   const raw = q(req, 'n');
   if (raw === undefined || raw === '') return fallback;
@@ -142,40 +161,30 @@ export const handlers = {
     }
     const size = await registry.statBlob(name, d);
     res.setHeader('Docker-Content-Digest', d.digest);
-    res.setHeader('ETag', `"${d.digest}"`);
     res.setHeader('Accept-Ranges', 'bytes');
+    // Parse the range before setting the body's headers: a 416 carries a JSON error body.
+    const range = byteRange(req.headers.range, size);
+    if (range === 'unsatisfiable') {
+      throw new AppError('RANGE_INVALID', { range: req.headers.range, size }, { headers: { 'Content-Range': `bytes */${size}` } });
+    }
+    const start = range ? range.start : 0;
+    const end = range ? range.end : size - 1;
+    // Open before the body's headers are set, so a vanished file still gets a JSON error.
+    const stream = req.method === 'HEAD' || size === 0 ? null : await registry.openBlob(d, start, end);
+    res.setHeader('ETag', `"${d.digest}"`);
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Cache-Control', 'max-age=31536000');
-    let start = 0;
-    let end = size - 1;
-    const range = req.headers.range;
-    if (range !== undefined) {
-      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-      if (m && (m[1] !== '' || m[2] !== '')) {
-        if (m[1] === '') {
-          start = Math.max(size - Number(m[2]), 0);
-        } else {
-          start = Number(m[1]);
-          end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-        }
-        if (start > end || start >= size) {
-          res.setHeader('Content-Range', `bytes */${size}`);
-          throw new AppError('RANGE_INVALID', { range, size });
-        }
-        res.status(206);
-        res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
-      } else {
-        res.status(200);
-      }
+    if (range) {
+      res.status(206);
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
     } else {
       res.status(200);
     }
     res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
-    if (req.method === 'HEAD' || size === 0) {
+    if (!stream) {
       res.end();
       return;
     }
-    const stream = await registry.openBlob(d, start, end);
     try {
       await pipeline(stream, res);
     } catch {
