@@ -214,7 +214,13 @@ export const handlers = {
     if (digest !== undefined) {
       const d = digestParam(digest);
       const session = await registry.startUpload(name);
-      await registry.completeUpload(name, session.uuid, d, req);
+      try {
+        await registry.completeUpload(name, session.uuid, d, req);
+      } catch (e) {
+        // Nobody else knows this session: don't leave it behind for the purge.
+        await registry.cancelUpload(name, session.uuid).catch(() => undefined);
+        throw e;
+      }
       res.setHeader('Location', blobLocation(ctx, d.digest));
       res.setHeader('Docker-Content-Digest', d.digest);
       res.status(201).end();
@@ -244,17 +250,14 @@ export const handlers = {
         return;
       }
       case 'PATCH': {
-        const range = withSessionHeaders(ctx, () => chunkRange(req));
-        const s = await withSessionHeadersAsync(ctx, () => registry.appendUpload(name, uuid, req, range));
+        const s = await withSessionHeaders(ctx, () => registry.appendUpload(name, uuid, req, chunkRange(req)));
         sessionHeaders(s.size);
         res.status(202).end();
         return;
       }
       case 'PUT': {
         const d = digestParam(q(req, 'digest'));
-        const range = chunkRange(req);
-        const size = await registry.completeUpload(name, uuid, d, hasBody(req) ? req : undefined, range);
-        void size;
+        await withSessionHeaders(ctx, () => registry.completeUpload(name, uuid, d, hasBody(req) ? req : undefined, chunkRange(req)));
         res.setHeader('Location', blobLocation(ctx, d.digest));
         res.setHeader('Docker-Content-Digest', d.digest);
         res.status(201).end();
@@ -292,27 +295,18 @@ export const handlers = {
 };
 
 /** A 416 on an upload carries the session's Location and current Range so the client can resume. */
-function withSessionHeaders<T>(ctx: Ctx, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw addSessionHeaders(ctx, e);
-  }
-}
-
-async function withSessionHeadersAsync<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
+async function withSessionHeaders<T>(ctx: Ctx, fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw addSessionHeaders(ctx, e);
+    if (!(e instanceof AppError) || e.code !== 'RANGE_INVALID') throw e;
+    let range = e.headers?.Range;
+    if (range === undefined) {
+      const size = await ctx.deps.registry.uploadStatus(ctx.name, ctx.arg).then((st) => st.size, () => 0);
+      range = rangeHeader(size);
+    }
+    throw new AppError('RANGE_INVALID', e.detail, { headers: { ...e.headers, Range: range, Location: uploadLocation(ctx, ctx.arg), 'Docker-Upload-UUID': ctx.arg } });
   }
-}
-
-function addSessionHeaders(ctx: Ctx, e: unknown): unknown {
-  if (e instanceof AppError && e.code === 'RANGE_INVALID') {
-    return new AppError('RANGE_INVALID', e.detail, { headers: { Range: '0-0', ...e.headers, Location: uploadLocation(ctx, ctx.arg), 'Docker-Upload-UUID': ctx.arg } });
-  }
-  return e;
 }
 
 /**

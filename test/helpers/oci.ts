@@ -44,10 +44,13 @@ export function bytes(n: number, seed = 1): Buffer {
 }
 
 /** supertest parser that keeps the body as a Buffer whatever the content type. */
-export function binary(res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void {
+// superagent types the raw response as its own Response; at run time it is the IncomingMessage.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function binary(res: any, cb: (err: Error | null, body: Buffer) => void): void {
+  const stream = res as NodeJS.ReadableStream;
   const chunks: Buffer[] = [];
-  res.on('data', (d: Buffer) => chunks.push(d));
-  res.on('end', () => cb(null, Buffer.concat(chunks)));
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  stream.on('end', () => cb(null, Buffer.concat(chunks)));
 }
 
 /** Asserts an OCI error response: the status, a JSON body {errors:[{code,message,...}]} with the code. */
