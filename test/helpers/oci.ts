@@ -113,7 +113,8 @@ export class Oci {
   async putManifest(repo: string, reference: string, manifest: object | string | Buffer, contentType?: string) {
     const body = Buffer.isBuffer(manifest) ? manifest : Buffer.from(typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
     const type = contentType ?? (typeof manifest === 'object' && !Buffer.isBuffer(manifest) ? ((manifest as { mediaType?: string }).mediaType ?? OCI_MANIFEST) : OCI_MANIFEST);
-    return this.put(`/v2/${repo}/manifests/${reference}`).set('Content-Type', type).send(body);
+    // As a string: superagent JSON-serialises a Buffer when the Content-Type ends in +json.
+    return this.put(`/v2/${repo}/manifests/${reference}`).set('Content-Type', type).send(body.toString('utf8'));
   }
 
   /** Pushes config + one layer and an OCI image manifest under `tag`; returns the pieces. */
