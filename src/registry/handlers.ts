@@ -277,9 +277,10 @@ export const handlers = {
     const artifactType = q(req, 'artifactType');
     const list = await ctx.deps.registry.referrers(ctx.name, d.digest, artifactType);
     if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
+    // A Buffer, not a string: res.send would append "; charset=utf-8" to the media type.
     res.setHeader('Content-Type', MediaTypes.ociIndex);
-    res.status(200).send(
-      JSON.stringify({
+    res.status(200).end(
+      Buffer.from(JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaTypes.ociIndex,
         manifests: list.map((m) => ({
@@ -289,7 +290,7 @@ export const handlers = {
           ...(m.artifactType ? { artifactType: m.artifactType } : {}),
           ...(m.annotations ? { annotations: JSON.parse(m.annotations) } : {}),
         })),
-      }),
+      })),
     );
   },
 };
