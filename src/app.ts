@@ -1,15 +1,30 @@
 // Composition root: builds every part once from the configuration and wires them together.
 // Tests call createApp with their own config (and overrides) and drive `app` with supertest.
 import express from 'express';
+import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config/index.ts';
-import { adminOnlyPolicy, type RepositoryPolicy } from './access/principal.ts';
-import { basicAuthenticator, type Authenticator } from './auth/authenticator.ts';
+import { fileURLToPath } from 'node:url';
+import type { Config, LdapConfig } from './config/index.ts';
+import type { RepositoryPolicy } from './access/principal.ts';
+import { apiRouter } from './api/router.ts';
+import { tokenRouter } from './api/token.ts';
+import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
+import { LdapDirectory } from './auth/ldap.ts';
+import { TokenSigner } from './auth/token.ts';
 import { openDatabase, type Db } from './db/client.ts';
 import { RegistryStore } from './db/registry-store.ts';
+import { harborErrorHandler } from './http/errors.ts';
 import { createLogger, type Log } from './http/logger.ts';
+import { projectOf } from './lib/reference.ts';
 import { registryRouter } from './registry/router.ts';
+import { AccessService } from './services/access-service.ts';
+import { AuditService } from './services/audit.ts';
+import { IdentityService } from './services/identity.ts';
+import { MembersService } from './services/members.ts';
+import { ProjectsService } from './services/projects.ts';
 import { RegistryService } from './services/registry-service.ts';
+import { RobotsService } from './services/robots.ts';
+import { SettingsService } from './services/settings.ts';
 import { UsersService } from './services/users.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
@@ -20,6 +35,8 @@ export interface AppOverrides {
   driver?: StorageDriver;
   log?: Log;
   policy?: RepositoryPolicy;
+  /** 'token' (default): Docker token service with Basic also accepted; 'basic': Basic only. */
+  auth?: 'token' | 'basic';
 }
 
 export interface BerthApp {
@@ -29,36 +46,116 @@ export interface BerthApp {
   log: Log;
   registry: RegistryService;
   users: UsersService;
+  identity: IdentityService;
+  access: AccessService;
+  projects: ProjectsService;
+  audit: AuditService;
+  tokens: TokenSigner;
   uploads: UploadStore;
   /** Set only on the first start when no admin password was configured. */
   generatedAdminPassword: string | null;
   close(): Promise<void>;
 }
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fs.existsSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../package.json')) ? '..' : '../..');
+const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<BerthApp> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const db = await openDatabase(config.databaseUrl);
+  const settings = new SettingsService(db, config);
+  await settings.load();
+
+  // Storage
   const driver = overrides.driver ?? new FsDriver(path.join(config.dataDir, 'storage'));
   const blobs = new BlobStore(driver);
   const uploads = new UploadStore(driver, blobs);
-  const users = new UsersService({ db, log });
+
+  // Directory (rebuilt when the LDAP settings change)
+  let directory: LdapDirectory | null = null;
+  const buildDirectory = () => {
+    const old = directory;
+    const cfg = settings.ldap();
+    directory = cfg ? new LdapDirectory(cfg, log) : null;
+    void old?.close();
+  };
+  buildDirectory();
+  settings.onChange(buildDirectory);
+
+  // Identity and access
+  const audit = new AuditService(db, { retentionDays: settings.auditRetentionDays(), maxRows: 1_000_000, log });
+  const access = new AccessService(db);
+  const identity = new IdentityService({
+    db,
+    log,
+    directory: () => directory,
+    onLogin: (username, ok) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user' }),
+  });
+  const users = new UsersService({ db, forgetCredentials: () => identity.forget(), invalidateAccess: () => access.invalidate() });
   const generatedAdminPassword = await users.ensureAdmin(config.adminPassword);
-  const registry = new RegistryService({ store: new RegistryStore(db), blobs, uploads });
-  const policy = overrides.policy ?? adminOnlyPolicy;
-  const authn: Authenticator = basicAuthenticator((u, p) => users.authenticateLocal(u, p));
+  const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
+  const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
+  await projects.ensure('library', true);
+  const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
+  const robots = new RobotsService({ db, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
+  const tokens = new TokenSigner(path.join(config.dataDir, 'keys'), config.serviceName, config.tokenTtlSeconds);
+  const login: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
+
+  const registry = new RegistryService({
+    store: new RegistryStore(db),
+    blobs,
+    uploads,
+    projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
+    onEvent: (e) => {
+      if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
+    },
+  });
+  const policy = overrides.policy ?? access;
+  const authn: Authenticator =
+    overrides.auth === 'basic' ? basicAuthenticator(login) : tokenAuthenticator({ check: login, tokens, service: config.serviceName, externalUrl: config.externalUrl });
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', 'loopback');
-  app.use('/v2', registryRouter({ registry, authn, policy, log, baseUrl: config.externalUrl ?? '' }));
-  app.get('/api/v2.0/health', (_req, res) => {
-    res.json({ status: 'healthy', components: [{ name: 'core', status: 'healthy' }, { name: 'database', status: 'healthy' }, { name: 'storage', status: 'healthy' }] });
-  });
+  app.use(
+    '/v2',
+    registryRouter({
+      registry,
+      authn,
+      policy,
+      log,
+      baseUrl: config.externalUrl ?? '',
+      onPull: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
+      onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
+    }),
+  );
+  app.use(tokenRouter({ tokens, policy, login, service: config.serviceName }));
+  app.use(
+    '/api/v2.0',
+    apiRouter({
+      db,
+      log,
+      login,
+      projects,
+      members,
+      access,
+      users,
+      robots,
+      settings,
+      identity,
+      directory: () => directory,
+      directoryFor: (cfg: LdapConfig) => new LdapDirectory(cfg, log),
+      version: VERSION,
+      externalUrl: config.externalUrl,
+    }),
+  );
+  app.use('/service', harborErrorHandler(log));
 
-  // Expired upload sessions are removed in the background.
+  // Background upkeep: expired upload sessions, audit retention.
   const purge = setInterval(() => {
     uploads.purgeExpired(config.uploadTtlSeconds).catch((err) => log.warn({ err }, 'upload purge failed'));
+    audit.purge().catch((err) => log.warn({ err }, 'audit purge failed'));
   }, Math.min(config.uploadTtlSeconds * 1000, 3_600_000) / 4);
   purge.unref();
 
@@ -69,10 +166,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     log,
     registry,
     users,
+    identity,
+    access,
+    projects,
+    audit,
+    tokens,
     uploads,
     generatedAdminPassword,
     async close() {
       clearInterval(purge);
+      await audit.close();
+      await directory?.close();
       await db.$disconnect();
     },
   };

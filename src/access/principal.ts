@@ -1,4 +1,5 @@
 // Who is making a request, after authentication. Anonymous requests have no principal (null).
+// A principal is small and self-contained so a bearer token can carry it without a database lookup.
 export type Action = 'pull' | 'push' | 'delete';
 export const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
 
@@ -11,15 +12,15 @@ export interface Principal {
 
 /**
  * Decides which of the wanted actions a principal may perform on a repository.
- * The one place the /v2 API asks; the roles table (src/access/roles.ts) answers through it.
+ * The one place the /v2 API asks (src/services/access-service.ts implements it with the roles table).
  */
 export interface RepositoryPolicy {
   allowedActions(principal: Principal | null, repository: string, wanted: readonly Action[]): Promise<Action[]>;
-  /** Which repositories' projects the principal may list in the catalog: null means all. */
+  /** Projects whose repositories the principal may list in the catalog: null means all. */
   visibleProjectIds(principal: Principal | null): Promise<number[] | null>;
 }
 
-/** Until projects exist: system admins may do everything, nobody else anything. */
+/** System admins may do everything, nobody else anything (used before projects are wired, and in tests). */
 export const adminOnlyPolicy: RepositoryPolicy = {
   async allowedActions(principal, _repository, wanted) {
     return principal?.sysadmin ? [...wanted] : [];

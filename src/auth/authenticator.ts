@@ -1,9 +1,11 @@
 // Who is calling /v2: the identity behind the Authorization header, and the challenge to send
-// when there is none. Token-based authentication plugs in here (see src/auth/token-*.ts).
+// when there is none. Bearer tokens from /service/token carry narrowed grants; Basic stays
+// available for robots and simple clients; no header means anonymous (public projects only).
 import type { Request } from 'express';
 import type { Action, Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
 import { parseBasic } from './basic.ts';
+import type { TokenSigner } from './token.ts';
 
 export interface Identity {
   principal: Principal | null;
@@ -19,26 +21,63 @@ export interface Identity {
 export interface Authenticator {
   /** Resolves the caller; throws UNAUTHORIZED for credentials that are present but wrong. */
   authenticate(req: Request): Promise<Identity>;
-  /** The WWW-Authenticate value for a request that needs credentials it did not carry. */
-  challenge(scope?: string): string;
+  /** The WWW-Authenticate value for a request that needs credentials or a better token. */
+  challenge(req: Request, scope?: string, error?: 'insufficient_scope' | 'invalid_token'): string;
 }
 
 export type PasswordCheck = (username: string, password: string, remoteAddress: string) => Promise<Principal | null>;
 
-/** Basic only: the built-in admin and other accounts with a password. */
+async function basic(check: PasswordCheck, req: Request, header: string): Promise<Identity> {
+  const creds = parseBasic(header);
+  if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'malformed basic credentials' });
+  const principal = await check(creds.username, creds.password, req.ip ?? req.socket.remoteAddress ?? '');
+  if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
+  return { principal };
+}
+
+/** Basic only (tests, and registries run without the token service). */
 export function basicAuthenticator(check: PasswordCheck, realm = 'Berth'): Authenticator {
   return {
     async authenticate(req) {
       const h = req.headers.authorization;
       if (!h) return { principal: null };
-      const creds = parseBasic(h);
-      if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'unsupported authorization scheme' });
-      const principal = await check(creds.username, creds.password, req.socket.remoteAddress ?? '');
-      if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
-      return { principal };
+      if (!/^basic /i.test(h)) throw new AppError('UNAUTHORIZED', undefined, { message: 'unsupported authorization scheme' });
+      return basic(check, req, h);
     },
     challenge() {
       return `Basic realm="${realm}"`;
+    },
+  };
+}
+
+export interface TokenAuthOptions {
+  check: PasswordCheck;
+  tokens: TokenSigner;
+  service: string;
+  /** External URL; when unset the realm is built from the request's own scheme and host. */
+  externalUrl?: string;
+}
+
+/** Docker token authentication, as Harbor runs it, with Basic accepted too. */
+export function tokenAuthenticator(opts: TokenAuthOptions): Authenticator {
+  return {
+    async authenticate(req) {
+      const h = req.headers.authorization;
+      if (!h) return { principal: null };
+      if (/^bearer /i.test(h)) {
+        const v = opts.tokens.verify(h.slice(7).trim());
+        if (!v) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid or expired token' });
+        return { principal: v.principal, grants: v.grants, catalog: v.catalog };
+      }
+      if (/^basic /i.test(h)) return basic(opts.check, req, h);
+      throw new AppError('UNAUTHORIZED', undefined, { message: 'unsupported authorization scheme' });
+    },
+    challenge(req, scope, error) {
+      const base = opts.externalUrl ?? `${req.protocol}://${req.get('host')}`;
+      let v = `Bearer realm="${base}/service/token",service="${opts.service}"`;
+      if (scope) v += `,scope="${scope}"`;
+      if (error) v += `,error="${error}"`;
+      return v;
     },
   };
 }

@@ -17,6 +17,9 @@ export interface RegistryRouterDeps {
   log: Log;
   /** Prefix for Location headers (external URL), '' for path-only locations. */
   baseUrl: string;
+  /** Audit hooks, called after a successful manifest GET / PUT (never awaited). */
+  onPull?: (identity: Identity, repository: string, reference: string) => void;
+  onPush?: (identity: Identity, repository: string, reference: string) => void;
 }
 
 type Kind = 'base' | 'catalog' | 'tags' | 'manifest' | 'uploads' | 'upload' | 'blob' | 'referrers';
@@ -69,9 +72,13 @@ export function registryRouter(deps: RegistryRouterDeps): express.Router {
     }
     if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
     const identity = await authenticate(deps, req, route.name, action);
-    if (action !== 'login') await authorize(deps, identity, route.name!, action, req.method === 'PUT' && route.kind === 'manifest');
+    if (action !== 'login') await authorize(deps, req, identity, route.name!, action);
     const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
     await handlers[route.kind](ctx);
+    if (route.kind === 'manifest' && res.statusCode < 300) {
+      if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg);
+      else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
+    }
     void next;
   });
 
@@ -85,14 +92,12 @@ async function authenticate(deps: RegistryRouterDeps, req: Request, name: string
   try {
     identity = await deps.authn.authenticate(req);
   } catch (e) {
-    if (e instanceof AppError && e.code === 'UNAUTHORIZED') throw new AppError('UNAUTHORIZED', e.detail, { message: e.message, headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+    if (e instanceof AppError && e.code === 'UNAUTHORIZED') throw new AppError('UNAUTHORIZED', e.detail, { message: e.message, headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope, req.headers.authorization && /^bearer /i.test(req.headers.authorization) ? 'invalid_token' : undefined) } });
     throw e;
   }
   if (action === 'login' && !identity.principal && !identity.grants) {
-    throw new AppError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': deps.authn.challenge() } });
+    throw new AppError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': deps.authn.challenge(req) } });
   }
-  (req as Request & { identity?: Identity }).identity = identity;
-  void scope;
   return identity;
 }
 
@@ -103,15 +108,17 @@ export async function mayDo(deps: Pick<RegistryRouterDeps, 'policy'>, identity: 
   return allowed.includes(action);
 }
 
-async function authorize(deps: RegistryRouterDeps, identity: Identity, name: string, action: Action, _manifestPut: boolean): Promise<void> {
+async function authorize(deps: RegistryRouterDeps, req: Request, identity: Identity, name: string, action: Action): Promise<void> {
   if (await mayDo(deps, identity, name, action)) return;
   const scope = `repository:${name}:${action === 'push' ? 'pull,push' : action}`;
+  const detail = [{ Type: 'repository', Name: name, Action: action }];
   if (!identity.principal && !identity.grants) {
-    throw new AppError('UNAUTHORIZED', { scope }, { headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+    throw new AppError('UNAUTHORIZED', detail, { headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope) } });
   }
   if (identity.grants) {
-    // A token without the needed scope: ask the client to get one (docker does, per repository).
-    throw new AppError('UNAUTHORIZED', { scope }, { message: 'token does not grant this access', headers: { 'WWW-Authenticate': deps.authn.challenge(scope) } });
+    // A token without the needed scope: the client asks for a new one (docker does, per repository).
+    throw new AppError('UNAUTHORIZED', detail, { message: 'token does not grant this access', headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope, 'insufficient_scope') } });
   }
-  throw new AppError('DENIED', { scope });
+  // Same answer whether or not the repository exists: nothing leaks about private projects.
+  throw new AppError('DENIED', detail);
 }

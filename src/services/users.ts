@@ -1,22 +1,35 @@
-// Local users: the built-in admin, password checks with a short-lived cache of verified
-// credentials (so a client sending Basic on every request does not pay scrypt every time).
-import { createHash, randomBytes } from 'node:crypto';
+// Users: the built-in admin, local users created by admins, directory users recorded at login,
+// and their personal access tokens (for CI and `docker login` without the directory password).
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
+import { AppError } from '../lib/errors.ts';
 import { hashPassword, verifyPassword } from '../lib/password.ts';
-import { Lru } from '../lib/lru.ts';
+import { PAT_PREFIX, hashSecret } from './identity.ts';
 
-export interface UsersDeps {
-  db: Db;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+export interface UserRecord {
+  id: number;
+  username: string;
+  email: string;
+  realname: string;
+  sysadmin: boolean;
+  source: string;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
-const CACHE_TTL_MS = 60_000;
+const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$/;
+const SELECT = { id: true, username: true, email: true, realname: true, sysadmin: true, source: true, createdAt: true, updatedAt: true } as const;
+
+function checkPasswordStrength(p: unknown): string {
+  if (typeof p !== 'string' || p.length < 8 || p.length > 128 || !/[a-z]/.test(p) || !/[A-Z]/.test(p) || !/\d/.test(p)) {
+    throw new AppError('BAD_REQUEST', undefined, { message: 'password must be 8-128 characters with at least one lower-case letter, one upper-case letter and one digit' });
+  }
+  return p;
+}
 
 export class UsersService {
-  private verified = new Lru<string, { principal: Principal; expires: number }>(10_000);
-
-  constructor(private readonly deps: UsersDeps) {}
+  constructor(private readonly deps: { db: Db; forgetCredentials: () => void; invalidateAccess: () => void }) {}
 
   /**
    * Creates the built-in admin on first start. Returns the generated password when none was
@@ -30,21 +43,82 @@ export class UsersService {
     return configured ? null : password;
   }
 
-  /** Checks a local user's password; null for an unknown user or a wrong password alike. */
-  async authenticateLocal(username: string, password: string): Promise<Principal | null> {
-    const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
-    const hit = this.verified.get(key);
-    if (hit && hit.expires > Date.now()) return hit.principal;
-    const user = await this.deps.db.user.findUnique({ where: { username }, select: { id: true, username: true, passwordHash: true, sysadmin: true, source: true } });
-    const ok = await verifyPassword(password, user?.source === 'local' ? user.passwordHash : null);
-    if (!ok || !user) return null;
-    const principal: Principal = { kind: 'user', id: user.id, name: user.username, sysadmin: user.sysadmin };
-    this.verified.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
-    return principal;
+  async get(id: number): Promise<UserRecord | null> {
+    return this.deps.db.user.findUnique({ where: { id }, select: SELECT });
   }
 
-  /** Forget cached credentials (after a password change or user deletion). */
-  forgetCredentials(): void {
-    this.verified.clear();
+  async findByName(username: string): Promise<UserRecord | null> {
+    return this.deps.db.user.findUnique({ where: { username }, select: SELECT });
+  }
+
+  async list(q: { username?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserRecord[] }> {
+    const where = q.username ? { username: { contains: q.username } } : {};
+    const [total, items] = await Promise.all([
+      this.deps.db.user.count({ where }),
+      this.deps.db.user.findMany({ where, orderBy: { username: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: SELECT }),
+    ]);
+    return { total, items };
+  }
+
+  async create(input: { username?: string; password?: string; email?: string; realname?: string; comment?: string }): Promise<UserRecord> {
+    if (!input.username || !USERNAME_RE.test(input.username) || input.username.startsWith('robot$')) throw new AppError('BAD_REQUEST', undefined, { message: 'invalid username' });
+    const password = checkPasswordStrength(input.password);
+    if (await this.deps.db.user.findUnique({ where: { username: input.username } })) throw new AppError('CONFLICT', undefined, { message: 'username already exists' });
+    return this.deps.db.user.create({ data: { username: input.username, source: 'local', passwordHash: await hashPassword(password), email: input.email ?? '', realname: input.realname ?? '' }, select: SELECT });
+  }
+
+  async update(id: number, input: { email?: string; realname?: string }): Promise<void> {
+    await this.deps.db.user.update({ where: { id }, data: { ...(input.email !== undefined ? { email: String(input.email) } : {}), ...(input.realname !== undefined ? { realname: String(input.realname) } : {}) } });
+  }
+
+  async setPassword(actor: Principal, id: number, input: { old_password?: string; new_password?: string }): Promise<void> {
+    const user = await this.deps.db.user.findUnique({ where: { id } });
+    if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
+    if (user.source !== 'local') throw new AppError('PRECONDITION', undefined, { message: 'directory users change their password in the directory' });
+    if (!actor.sysadmin || actor.id === id) {
+      if (!(await verifyPassword(input.old_password ?? '', user.passwordHash))) throw new AppError('BAD_REQUEST', undefined, { message: 'the old password is wrong' });
+    }
+    const password = checkPasswordStrength(input.new_password);
+    await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
+    this.deps.forgetCredentials();
+  }
+
+  async setSysadmin(id: number, flag: boolean): Promise<void> {
+    await this.deps.db.user.update({ where: { id }, data: { sysadmin: !!flag } });
+    this.deps.forgetCredentials();
+    this.deps.invalidateAccess();
+  }
+
+  async delete(id: number): Promise<void> {
+    const user = await this.deps.db.user.findUnique({ where: { id }, select: { username: true } });
+    if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
+    if (user.username === 'admin') throw new AppError('FORBIDDEN', undefined, { message: 'the built-in admin cannot be deleted' });
+    await this.deps.db.user.delete({ where: { id } });
+    this.deps.forgetCredentials();
+    this.deps.invalidateAccess();
+  }
+
+  // ---- personal access tokens ---------------------------------------------------------------
+
+  async createToken(userId: number, input: { name?: string; duration_days?: number }): Promise<{ id: number; name: string; token: string; expiresAt: Date | null }> {
+    const name = (input.name ?? '').trim();
+    if (!name || name.length > 100) throw new AppError('BAD_REQUEST', undefined, { message: 'token name is required (at most 100 characters)' });
+    const days = input.duration_days ?? 90;
+    if (!Number.isInteger(days) || (days !== -1 && days <= 0)) throw new AppError('BAD_REQUEST', undefined, { message: 'duration_days is a number of days, or -1 for never' });
+    const prefix = randomBytes(6).toString('base64url').slice(0, 8);
+    const token = `${PAT_PREFIX}${prefix}${randomBytes(24).toString('base64url')}`;
+    const expiresAt = days === -1 ? null : new Date(Date.now() + days * 86_400_000);
+    const t = await this.deps.db.personalToken.create({ data: { userId, name, prefix, secretHash: hashSecret(token), expiresAt } });
+    return { id: t.id, name, token, expiresAt };
+  }
+
+  async listTokens(userId: number): Promise<{ id: number; name: string; expiresAt: Date | null; lastUsedAt: Date | null; createdAt: Date }[]> {
+    return this.deps.db.personalToken.findMany({ where: { userId }, orderBy: { id: 'asc' }, select: { id: true, name: true, expiresAt: true, lastUsedAt: true, createdAt: true } });
+  }
+
+  async deleteToken(userId: number, id: number): Promise<void> {
+    const r = await this.deps.db.personalToken.deleteMany({ where: { id, userId } });
+    if (!r.count) throw new AppError('NOT_FOUND', undefined, { message: 'token not found' });
+    this.deps.forgetCredentials();
   }
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
 import { createApp, type AppOverrides, type BerthApp } from '../../src/app.ts';
+import { adminOnlyPolicy } from '../../src/access/principal.ts';
 import { loadConfig } from '../../src/config/index.ts';
 
 export const ADMIN_PASSWORD = 'Harbor12345';
@@ -21,7 +22,14 @@ export function basic(user: string, password: string): string {
   return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 }
 
-export async function makeApp(env: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+/**
+ * By default the app runs the /v2 API with Basic auth and the admin-only policy, so registry tests
+ * can use any repository name without creating projects. Identity tests ask for the real thing with
+ * makeApp(env, REAL_ACCESS).
+ */
+export const REAL_ACCESS: AppOverrides = { auth: 'token', policy: undefined };
+
+export async function makeApp(env: Record<string, string> = {}, overrides: AppOverrides = { auth: 'basic', policy: adminOnlyPolicy }): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const config = loadConfig({ BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, BERTH_LOG_LEVEL: 'silent', ...env });
   const berth = await createApp(config, overrides);

@@ -1,0 +1,105 @@
+// Harbor's project roles and permission matrix, as data (Harbor src/common/rbac/project/rbac_role.go;
+// the code, not the docs, is authoritative). One decision function: can().
+export const Roles = {
+  projectAdmin: 1,
+  developer: 2,
+  guest: 3,
+  maintainer: 4,
+  limitedGuest: 5,
+} as const;
+
+export type RoleId = (typeof Roles)[keyof typeof Roles];
+
+export const ROLE_NAMES: Record<RoleId, string> = {
+  1: 'projectAdmin',
+  2: 'developer',
+  3: 'guest',
+  4: 'maintainer',
+  5: 'limitedGuest',
+};
+
+export function isRoleId(n: unknown): n is RoleId {
+  return n === 1 || n === 2 || n === 3 || n === 4 || n === 5;
+}
+
+export type Resource =
+  | 'project' | 'member' | 'metadata' | 'configuration' | 'log' | 'label' | 'quota' | 'repository'
+  | 'artifact' | 'artifact-addition' | 'tag' | 'accessory' | 'artifact-label' | 'scan' | 'sbom'
+  | 'scanner' | 'tag-retention' | 'immutable-tag' | 'robot' | 'notification-policy' | 'preheat-policy' | 'export-cve';
+
+export type Verb = 'create' | 'read' | 'update' | 'delete' | 'list' | 'pull' | 'push' | 'operate' | 'stop';
+
+export interface Permission {
+  resource: Resource;
+  action: Verb;
+}
+
+type Row = Partial<Record<Resource, string>>;
+
+// Letters: C create, R read, U update, D delete, L list, P pull, S push, O operate, X stop.
+const LETTERS: Record<string, Verb> = { C: 'create', R: 'read', U: 'update', D: 'delete', L: 'list', P: 'pull', S: 'push', O: 'operate', X: 'stop' };
+
+const MATRIX: Record<RoleId, Row> = {
+  [Roles.limitedGuest]: {
+    project: 'R', configuration: 'R', quota: 'R', repository: 'RLP', artifact: 'RL', 'artifact-addition': 'R',
+    tag: 'L', accessory: 'L', scan: 'R', sbom: 'R', scanner: 'R',
+  },
+  [Roles.guest]: {
+    project: 'R', member: 'RL', configuration: 'R', label: 'RL', quota: 'R', repository: 'RLP', artifact: 'RL',
+    'artifact-addition': 'R', tag: 'L', accessory: 'L', scan: 'R', sbom: 'R', scanner: 'R', robot: 'RL',
+  },
+  [Roles.developer]: {
+    project: 'R', member: 'RL', configuration: 'R', label: 'RL', quota: 'R', repository: 'CRULPS', artifact: 'CRL',
+    'artifact-addition': 'R', tag: 'LC', accessory: 'L', 'artifact-label': 'CD', scan: 'R', sbom: 'R', scanner: 'R',
+    'tag-retention': 'CRUDLO', robot: 'RL', 'export-cve': 'CRL',
+  },
+  [Roles.maintainer]: {
+    project: 'R', member: 'RL', metadata: 'R', configuration: 'R', label: 'CRUDL', quota: 'R', repository: 'CRUDLPS',
+    artifact: 'CRDL', 'artifact-addition': 'R', tag: 'LCD', accessory: 'L', 'artifact-label': 'CD', scan: 'CRX', sbom: 'CRX',
+    scanner: 'R', 'tag-retention': 'CRUDLO', 'immutable-tag': 'CUDL', robot: 'RL', 'notification-policy': 'RL', 'export-cve': 'CRL',
+  },
+  [Roles.projectAdmin]: {
+    project: 'RUD', member: 'CRUDL', metadata: 'CRUD', configuration: 'RU', log: 'L', label: 'CRUDL', quota: 'R',
+    repository: 'CRUDLPS', artifact: 'CRDL', 'artifact-addition': 'R', tag: 'LCD', accessory: 'L', 'artifact-label': 'CD',
+    scan: 'CRX', sbom: 'CRX', scanner: 'RC', 'tag-retention': 'CRUDLO', 'immutable-tag': 'CUDL', robot: 'CRUDL',
+    'notification-policy': 'CRUDL', 'preheat-policy': 'CRUDL', 'export-cve': 'CRL',
+  },
+};
+
+/** What anyone (also anonymous) may do in a public project (Harbor's publicProjectPolicies). */
+const PUBLIC: Row = { project: 'R', label: 'RL', repository: 'LP', scan: 'R', scanner: 'R', tag: 'L', artifact: 'RL', 'artifact-addition': 'R', accessory: 'L' };
+
+function expand(row: Row): Set<string> {
+  const out = new Set<string>();
+  for (const [resource, letters] of Object.entries(row)) for (const l of letters) out.add(`${resource}:${LETTERS[l]}`);
+  return out;
+}
+
+const ROLE_SETS = new Map<RoleId, Set<string>>(Object.entries(MATRIX).map(([id, row]) => [Number(id) as RoleId, expand(row)]));
+const PUBLIC_SET = expand(PUBLIC);
+
+/** The permissions of a role, as a literal list (for /users/current/permissions and the UI). */
+export function rolePermissions(role: RoleId): Permission[] {
+  return [...ROLE_SETS.get(role)!].map((p) => {
+    const [resource, action] = p.split(':');
+    return { resource: resource as Resource, action: action as Verb };
+  });
+}
+
+export interface ProjectGrant {
+  /** Roles the principal holds in the project, from every membership (direct and through groups). */
+  roles: readonly RoleId[];
+  public: boolean;
+  sysadmin: boolean;
+  /** Robot accounts: exactly these permissions in this project (no roles). */
+  robot?: readonly Permission[];
+}
+
+/** The one RBAC decision: may a principal with this grant do `action` on `resource` in the project? */
+export function can(grant: ProjectGrant, resource: Resource, action: Verb): boolean {
+  if (grant.sysadmin) return true;
+  const key = `${resource}:${action}`;
+  if (grant.robot) return grant.robot.some((p) => p.resource === resource && p.action === action) || (grant.public && PUBLIC_SET.has(key));
+  if (grant.public && PUBLIC_SET.has(key)) return true;
+  return grant.roles.some((r) => ROLE_SETS.get(r)?.has(key));
+}

@@ -1,0 +1,151 @@
+// /api/v2.0/projects and /projects/{project_name_or_id}/members, in Harbor's shapes.
+import express, { type Response } from 'express';
+import type { Principal } from '../access/principal.ts';
+import type { Resource, Verb } from '../access/roles.ts';
+import { AppError } from '../lib/errors.ts';
+import type { AccessService } from '../services/access-service.ts';
+import type { MemberRecord, MembersService } from '../services/members.ts';
+import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
+import { intParam, iso, paging, parseQuery, principalOf, requireUser, setPageHeaders } from './common.ts';
+
+export interface ProjectRouteDeps {
+  projects: ProjectsService;
+  members: MembersService;
+  access: AccessService;
+}
+
+async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null) {
+  const grant = principal ? await deps.access.grant(principal, { id: p.id, name: p.name, public: p.public }) : null;
+  const roles = grant?.roles ?? [];
+  return {
+    project_id: p.id,
+    owner_id: p.ownerId ?? 0,
+    name: p.name,
+    registry_id: 0,
+    creation_time: iso(p.createdAt),
+    update_time: iso(p.updatedAt),
+    deleted: false,
+    owner_name: p.ownerName,
+    togglable: true,
+    // the most privileged role: admin, maintainer, developer, guest, limited guest
+    current_user_role_id: ([1, 4, 2, 3, 5] as const).find((r) => roles.includes(r)) ?? 0,
+    current_user_role_ids: roles,
+    repo_count: p.repoCount,
+    metadata: p.metadata,
+  };
+}
+
+function memberDto(m: MemberRecord) {
+  return { id: m.id, project_id: m.projectId, entity_name: m.entityName, role_name: m.roleName, role_id: m.roleId, entity_id: m.entityId, entity_type: m.entityType };
+}
+
+export function projectsRouter(deps: ProjectRouteDeps): express.Router {
+  const r = express.Router();
+
+  /** The project, if the caller may see it; 404 otherwise (private projects do not leak). */
+  async function visibleProject(res: Response, nameOrId: string, resource: Resource = 'project', verb: Verb = 'read'): Promise<{ project: ProjectRecord; principal: Principal | null }> {
+    const isId = res.req.headers['x-is-resource-name'] !== 'true' && /^\d+$/.test(nameOrId);
+    const project = await deps.projects.get(isId ? Number(nameOrId) : nameOrId);
+    const principal = principalOf(res);
+    const ref = project && { id: project.id, name: project.name, public: project.public };
+    if (!project || !ref || !(await deps.access.can(principal, ref, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    if (!(await deps.access.can(principal, ref, resource, verb))) {
+      if (!principal) throw new AppError('UNAUTHORIZED');
+      throw new AppError('FORBIDDEN', undefined, { message: `no permission to ${verb} ${resource}` });
+    }
+    return { project, principal };
+  }
+
+  r.head('/projects', async (req, res) => {
+    const name = String(req.query.project_name ?? '');
+    const p = name ? await deps.projects.get(name) : null;
+    res.status(p ? 200 : 404).end();
+  });
+
+  r.get('/projects', async (req, res) => {
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const name = (req.query.name as string | undefined) ?? q.name?.exact ?? q.name?.fuzzy;
+    const pub = req.query.public ?? q.public?.exact;
+    const result = await deps.projects.list(principalOf(res), { name, public: pub === undefined ? undefined : String(pub) === 'true', ...pg });
+    setPageHeaders(req, res, result.total, pg);
+    res.json(await Promise.all(result.items.map((p) => projectDto(deps, p, principalOf(res)))));
+  });
+
+  r.post('/projects', async (req, res) => {
+    const principal = requireUser(res);
+    const body = req.body ?? {};
+    const isPublic = body.public ?? body.metadata?.public === 'true';
+    const p = await deps.projects.create(principal, { name: body.project_name, public: !!isPublic, metadata: body.metadata });
+    res.setHeader('Location', `/api/v2.0/projects/${p.id}`);
+    res.status(201).end();
+  });
+
+  r.get('/projects/:p', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p);
+    res.json(await projectDto(deps, project, principal));
+  });
+
+  r.get('/projects/:p/summary', async (req, res) => {
+    const { project } = await visibleProject(res, req.params.p);
+    const members = await deps.members.list(project.id);
+    const count = (role: number) => members.items.filter((m) => m.roleId === role).length;
+    res.json({
+      repo_count: project.repoCount,
+      project_admin_count: count(1),
+      maintainer_count: count(4),
+      developer_count: count(2),
+      guest_count: count(3),
+      limited_guest_count: count(5),
+      quota: { hard: { storage: -1 }, used: { storage: 0 } },
+    });
+  });
+
+  r.put('/projects/:p', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p, 'project', 'update');
+    await deps.projects.update(principal!, project, { public: req.body?.public, metadata: req.body?.metadata });
+    res.status(200).end();
+  });
+
+  r.delete('/projects/:p', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p, 'project', 'delete');
+    await deps.projects.delete(principal!, project);
+    res.status(200).end();
+  });
+
+  r.get('/projects/:p/members', async (req, res) => {
+    const { project } = await visibleProject(res, req.params.p, 'member', 'list');
+    const pg = paging(req);
+    const result = await deps.members.list(project.id, req.query.entityname as string | undefined, pg.page, pg.pageSize);
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map(memberDto));
+  });
+
+  r.post('/projects/:p/members', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'create');
+    const id = await deps.members.add(principal!, project, req.body ?? {});
+    res.setHeader('Location', `/api/v2.0/projects/${project.id}/members/${id}`);
+    res.status(201).end();
+  });
+
+  r.get('/projects/:p/members/:mid', async (req, res) => {
+    const { project } = await visibleProject(res, req.params.p, 'member', 'read');
+    const m = await deps.members.get(project.id, intParam(req.params.mid, 'mid'));
+    if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
+    res.json(memberDto(m));
+  });
+
+  r.put('/projects/:p/members/:mid', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'update');
+    await deps.members.updateRole(principal!, project, intParam(req.params.mid, 'mid'), req.body?.role_id);
+    res.status(200).end();
+  });
+
+  r.delete('/projects/:p/members/:mid', async (req, res) => {
+    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'delete');
+    await deps.members.remove(principal!, project, intParam(req.params.mid, 'mid'));
+    res.status(200).end();
+  });
+
+  return r;
+}

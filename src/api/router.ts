@@ -1,0 +1,43 @@
+// /api/v2.0: the management API in Harbor's shapes. Authentication by HTTP Basic (users, robots,
+// personal tokens); errors in Harbor's {"errors":[{code,message}]} shape.
+import express from 'express';
+import { parseBasic } from '../auth/basic.ts';
+import type { PasswordCheck } from '../auth/authenticator.ts';
+import { harborErrorHandler } from '../http/errors.ts';
+import type { Log } from '../http/logger.ts';
+import { AppError } from '../lib/errors.ts';
+import { accountsRouter, type AccountRouteDeps } from './accounts.ts';
+import { projectsRouter, type ProjectRouteDeps } from './projects.ts';
+import { systemRouter, type SystemRouteDeps } from './system.ts';
+
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & { login: PasswordCheck; log: Log };
+
+export function apiRouter(deps: ApiDeps): express.Router {
+  const r = express.Router();
+  r.use(express.json({ limit: '1mb' }));
+  r.use(async (req, res, next) => {
+    res.locals.principal = null;
+    const h = req.headers.authorization;
+    if (h) {
+      const creds = parseBasic(h);
+      const principal = creds ? await deps.login(creds.username, creds.password, req.ip ?? '') : null;
+      if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid credentials' });
+      res.locals.principal = principal;
+    }
+    next();
+  });
+  r.get('/health', (_req, res) => {
+    res.json({ status: 'healthy', components: [{ name: 'core', status: 'healthy' }, { name: 'database', status: 'healthy' }, { name: 'storage', status: 'healthy' }] });
+  });
+  r.get('/ping', (_req, res) => {
+    res.type('text/plain').send('Pong');
+  });
+  r.use(projectsRouter(deps));
+  r.use(accountsRouter(deps));
+  r.use(systemRouter(deps));
+  r.use(() => {
+    throw new AppError('NOT_FOUND', undefined, { message: 'no such API endpoint' });
+  });
+  r.use(harborErrorHandler(deps.log));
+  return r;
+}

@@ -1,0 +1,165 @@
+// /api/v2.0 system endpoints: LDAP tools, configurations, audit logs, system information, health,
+// and the caller's permissions.
+import express from 'express';
+import type { Db } from '../db/client.ts';
+import type { LdapConfig } from '../config/index.ts';
+import { rolePermissions } from '../access/roles.ts';
+import { AppError } from '../lib/errors.ts';
+import type { AccessService } from '../services/access-service.ts';
+import type { IdentityService } from '../services/identity.ts';
+import type { SettingsService } from '../services/settings.ts';
+import { iso, paging, parseQuery, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+
+export interface DirectoryTools {
+  findUser(username: string): Promise<{ dn: string; username: string; email: string; realname: string; groups: string[]; admin: boolean } | null>;
+  searchUsers(query: string, limit?: number): Promise<{ dn: string; username: string; email: string; realname: string }[]>;
+  searchGroups(query: string, limit?: number): Promise<{ dn: string; name: string }[]>;
+  ping(overrides?: Partial<LdapConfig>): Promise<{ ok: boolean; message: string }>;
+}
+
+export interface SystemRouteDeps {
+  db: Db;
+  settings: SettingsService;
+  identity: IdentityService;
+  access: AccessService;
+  directory: () => DirectoryTools | null;
+  /** A directory for a configuration that is not saved yet (the "test connection" button). */
+  directoryFor: (cfg: LdapConfig) => DirectoryTools & { close(): Promise<void> };
+  version: string;
+  externalUrl?: string;
+}
+
+const PING_KEYS: Record<string, keyof LdapConfig> = {
+  ldap_url: 'url',
+  ldap_search_dn: 'searchDn',
+  ldap_search_password: 'searchPassword',
+  ldap_base_dn: 'baseDn',
+  ldap_filter: 'filter',
+  ldap_uid: 'uid',
+  ldap_connection_timeout: 'timeoutSeconds',
+  ldap_verify_cert: 'verifyCert',
+};
+
+export function systemRouter(deps: SystemRouteDeps): express.Router {
+  const r = express.Router();
+
+  function needDirectory(): DirectoryTools {
+    const d = deps.directory();
+    if (!d) throw new AppError('PRECONDITION', undefined, { message: 'LDAP is not configured' });
+    return d;
+  }
+
+  r.post('/ldap/ping', async (req, res) => {
+    requireSysadmin(res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const current = deps.settings.ldap();
+    const overrides: Partial<LdapConfig> = {};
+    for (const [k, key] of Object.entries(PING_KEYS)) if (body[k] !== undefined && body[k] !== '') (overrides as Record<string, unknown>)[key] = body[k];
+    if (body.ldap_scope !== undefined) overrides.scope = (['base', 'one', 'sub'] as const)[Number(body.ldap_scope)] ?? 'sub';
+    const cfg = { ...(current ?? {}), ...overrides } as LdapConfig;
+    if (!cfg.url) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_url is required' });
+    const d = deps.directoryFor(cfg);
+    try {
+      const result = await d.ping();
+      res.json({ success: result.ok, message: result.message });
+    } finally {
+      await d.close();
+    }
+  });
+
+  r.get('/ldap/users/search', async (req, res) => {
+    requireSysadmin(res);
+    const users = await needDirectory().searchUsers(String(req.query.username ?? ''), 100);
+    res.json(users.map((u) => ({ username: u.username, realname: u.realname, email: u.email })));
+  });
+
+  r.post('/ldap/users/import', async (req, res) => {
+    requireSysadmin(res);
+    const list = req.body?.ldap_uid_list;
+    if (!Array.isArray(list) || !list.length) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_uid_list is required' });
+    const d = needDirectory();
+    const failed: { uid: string; error: string }[] = [];
+    for (const uid of list.map(String)) {
+      const u = await d.findUser(uid);
+      if (!u) failed.push({ uid, error: 'not found' });
+      else {
+        try {
+          await deps.identity.upsertDirectoryUser(u);
+        } catch (e) {
+          failed.push({ uid, error: (e as Error).message });
+        }
+      }
+    }
+    deps.access.invalidate();
+    if (failed.length) res.status(404).json(failed);
+    else res.status(200).end();
+  });
+
+  r.get('/ldap/groups/search', async (req, res) => {
+    requireUser(res);
+    const q = String(req.query.groupdn ?? req.query.groupname ?? '');
+    const groups = await needDirectory().searchGroups(q, 100);
+    res.json(groups.map((g) => ({ group_name: g.name, ldap_group_dn: g.dn, group_type: 1 })));
+  });
+
+  r.get('/configurations', async (_req, res) => {
+    requireSysadmin(res);
+    res.json(deps.settings.toHarbor());
+  });
+
+  r.put('/configurations', async (req, res) => {
+    requireSysadmin(res);
+    await deps.settings.update(req.body);
+    deps.identity.forget();
+    deps.access.invalidate();
+    res.status(200).end();
+  });
+
+  r.get('/audit-logs', async (req, res) => {
+    requireSysadmin(res);
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const where = {
+      ...(q.username ? { username: q.username.exact ?? { contains: q.username.fuzzy! } } : {}),
+      ...(q.operation ? { operation: q.operation.exact ?? { contains: q.operation.fuzzy! } } : {}),
+      ...(q.resource ? { resource: q.resource.exact ?? { contains: q.resource.fuzzy! } } : {}),
+      ...(q.resource_type ? { resourceType: q.resource_type.exact ?? { contains: q.resource_type.fuzzy! } } : {}),
+    };
+    const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
+    setPageHeaders(req, res, total, pg);
+    res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
+  });
+
+  r.get('/systeminfo', async (_req, res) => {
+    const p = principalOf(res);
+    const base = { auth_mode: deps.settings.ldap() ? 'ldap_auth' : 'db_auth', harbor_version: `berth-${deps.version}`, self_registration: false, has_ca_root: false, primary_auth_mode: false, banner_message: '' };
+    if (!p) {
+      res.json(base);
+      return;
+    }
+    res.json({ ...base, registry_url: deps.externalUrl ? new URL(deps.externalUrl).host : '', external_url: deps.externalUrl ?? '', project_creation_restriction: deps.settings.projectCreationRestriction(), read_only: false, with_chartmuseum: false, notification_enable: false });
+  });
+
+  r.get('/users/current/permissions', async (req, res) => {
+    const p = requireUser(res);
+    const scope = String(req.query.scope ?? '');
+    const m = /^\/project\/(\d+)$/.exec(scope);
+    if (!m) {
+      res.json(p.sysadmin ? [{ resource: '*', action: '*' }] : []);
+      return;
+    }
+    const project = await deps.access.project(Number(m[1]));
+    if (!project) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    const grant = await deps.access.grant(p, project);
+    if (grant.sysadmin) {
+      res.json(rolePermissions(1));
+      return;
+    }
+    const perms = new Map<string, { resource: string; action: string }>();
+    for (const role of grant.roles) for (const x of rolePermissions(role)) perms.set(`${x.resource}:${x.action}`, x);
+    for (const x of grant.robot ?? []) perms.set(`${x.resource}:${x.action}`, x);
+    res.json([...perms.values()]);
+  });
+
+  return r;
+}

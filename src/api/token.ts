@@ -1,0 +1,70 @@
+// GET /service/token: the Docker token service. Basic credentials (user, robot, personal token) or
+// none (anonymous); every requested scope is narrowed to what the principal may do — asking for
+// too much is never an error, the token simply grants less.
+import express, { type Request } from 'express';
+import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
+import { parseBasic } from '../auth/basic.ts';
+import { parseScope, type AccessEntry, type TokenSigner } from '../auth/token.ts';
+import { AppError } from '../lib/errors.ts';
+import { isValidName } from '../lib/reference.ts';
+import type { PasswordCheck } from '../auth/authenticator.ts';
+
+export interface TokenRouteDeps {
+  tokens: TokenSigner;
+  policy: RepositoryPolicy;
+  login: PasswordCheck;
+  service: string;
+}
+
+function scopesOf(req: Request): string[] {
+  const raw = req.query.scope;
+  const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  return list.flatMap((s) => String(s).split(' ')).filter(Boolean);
+}
+
+/** The access entries the principal actually gets for the requested scopes. */
+export async function narrow(policy: RepositoryPolicy, principal: Principal | null, scopes: string[]): Promise<AccessEntry[]> {
+  const out: AccessEntry[] = [];
+  for (const s of scopes) {
+    const e = parseScope(s);
+    if (!e) continue;
+    if (e.type === 'repository') {
+      if (!isValidName(e.name)) continue;
+      const wanted = new Set<Action>();
+      for (const a of e.actions) {
+        if (a === '*') ['pull', 'push', 'delete'].forEach((x) => wanted.add(x as Action));
+        else if (a === 'pull' || a === 'push' || a === 'delete') wanted.add(a);
+      }
+      const allowed = await policy.allowedActions(principal, e.name, [...wanted]);
+      const actions = e.actions.includes('*') && allowed.length === 3 ? ['*', ...allowed] : allowed;
+      const prev = out.find((x) => x.type === 'repository' && x.name === e.name);
+      if (prev) prev.actions = [...new Set([...prev.actions, ...actions])];
+      else out.push({ type: 'repository', name: e.name, actions });
+    } else if (e.type === 'registry' && e.name === 'catalog') {
+      // Any signed-in principal may ask; the catalog itself lists only what it may see.
+      out.push({ type: 'registry', name: 'catalog', actions: principal && e.actions.includes('*') ? ['*'] : [] });
+    }
+  }
+  return out;
+}
+
+export function tokenRouter(deps: TokenRouteDeps): express.Router {
+  const router = express.Router();
+  router.get('/service/token', async (req, res) => {
+    let principal: Principal | null = null;
+    const h = req.headers.authorization;
+    if (h) {
+      const creds = parseBasic(h);
+      if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'only Basic credentials are accepted here' });
+      principal = await deps.login(creds.username, creds.password, req.ip ?? '');
+      if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password', headers: { 'WWW-Authenticate': 'Basic realm="Berth"' } });
+    }
+    const service = typeof req.query.service === 'string' ? req.query.service : deps.service;
+    if (service !== deps.service) throw new AppError('BAD_REQUEST', undefined, { message: `unknown service "${service}"` });
+    const access = await narrow(deps.policy, principal, scopesOf(req));
+    const t = deps.tokens.sign(principal, access);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });
+  });
+  return router;
+}

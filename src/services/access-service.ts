@@ -1,0 +1,126 @@
+// Access decisions for every API: which roles a principal holds in a project (direct membership,
+// LDAP group memberships, robot permissions), evaluated with the one can() of src/access/roles.ts.
+// Results are cached briefly and dropped on any change made through this process.
+import type { Db } from '../db/client.ts';
+import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
+import { can, isRoleId, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
+import { Lru } from '../lib/lru.ts';
+import { projectOf } from '../lib/reference.ts';
+
+const TTL_MS = 30_000;
+
+export interface ProjectRef {
+  id: number;
+  name: string;
+  public: boolean;
+}
+
+interface Timed<T> {
+  value: T;
+  expires: number;
+}
+
+const ACTION_VERB: Record<Action, Verb> = { pull: 'pull', push: 'push', delete: 'delete' };
+
+export class AccessService implements RepositoryPolicy {
+  private projects = new Lru<string, Timed<ProjectRef | null>>(10_000);
+  private grants = new Lru<string, Timed<ProjectGrant>>(50_000);
+  private groupIds = new Lru<number, Timed<number[]>>(10_000);
+  private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000);
+
+  constructor(private readonly db: Db) {}
+
+  /** Drop every cached decision (after membership, project, group, user or robot changes). */
+  invalidate(): void {
+    this.projects.clear();
+    this.grants.clear();
+    this.groupIds.clear();
+    this.robots.clear();
+  }
+
+  async project(nameOrId: string | number): Promise<ProjectRef | null> {
+    const key = String(nameOrId);
+    const hit = this.projects.get(key);
+    if (hit && hit.expires > Date.now()) return hit.value;
+    const p = await this.db.project.findFirst({
+      where: typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId },
+      select: { id: true, name: true, public: true },
+    });
+    this.projects.set(key, { value: p, expires: Date.now() + TTL_MS });
+    return p;
+  }
+
+  /** The principal's standing in a project. */
+  async grant(principal: Principal | null, project: ProjectRef): Promise<ProjectGrant> {
+    if (!principal) return { roles: [], public: project.public, sysadmin: false };
+    if (principal.sysadmin) return { roles: [], public: project.public, sysadmin: true };
+    const key = `${principal.kind}:${principal.id}:${project.id}`;
+    const hit = this.grants.get(key);
+    if (hit && hit.expires > Date.now()) return hit.value;
+    let grant: ProjectGrant;
+    if (principal.kind === 'robot') {
+      const perms = (await this.robotPermissions(principal.id)) ?? [];
+      const access = perms.filter((p) => p.namespace === project.name || p.namespace === '*').flatMap((p) => p.access);
+      grant = { roles: [], public: project.public, sysadmin: false, robot: access };
+    } else {
+      const groups = await this.userGroupIds(principal.id);
+      const members = await this.db.member.findMany({
+        where: { projectId: project.id, OR: [{ userId: principal.id }, ...(groups.length ? [{ groupId: { in: groups } }] : [])] },
+        select: { roleId: true },
+      });
+      const roles = [...new Set(members.map((m) => m.roleId).filter(isRoleId))] as RoleId[];
+      grant = { roles, public: project.public, sysadmin: false };
+    }
+    this.grants.set(key, { value: grant, expires: Date.now() + TTL_MS });
+    return grant;
+  }
+
+  async can(principal: Principal | null, project: ProjectRef, resource: Resource, action: Verb): Promise<boolean> {
+    return can(await this.grant(principal, project), resource, action);
+  }
+
+  async allowedActions(principal: Principal | null, repository: string, wanted: readonly Action[]): Promise<Action[]> {
+    const project = await this.project(projectOf(repository));
+    // No project, no repository: pushing into a project that does not exist is refused, as Harbor does.
+    if (!project) return [];
+    const grant = await this.grant(principal, project);
+    return wanted.filter((a) => can(grant, 'repository', ACTION_VERB[a]));
+  }
+
+  async visibleProjectIds(principal: Principal | null): Promise<number[] | null> {
+    if (principal?.sysadmin) return null;
+    const ids = new Set<number>();
+    for (const p of await this.db.project.findMany({ where: { public: true }, select: { id: true } })) ids.add(p.id);
+    if (principal?.kind === 'user') {
+      const groups = await this.userGroupIds(principal.id);
+      const rows = await this.db.member.findMany({ where: { OR: [{ userId: principal.id }, ...(groups.length ? [{ groupId: { in: groups } }] : [])] }, select: { projectId: true } });
+      for (const r of rows) ids.add(r.projectId);
+    } else if (principal?.kind === 'robot') {
+      const perms = (await this.robotPermissions(principal.id)) ?? [];
+      if (perms.some((p) => p.namespace === '*')) return null;
+      const names = perms.map((p) => p.namespace);
+      for (const p of await this.db.project.findMany({ where: { name: { in: names } }, select: { id: true } })) ids.add(p.id);
+    }
+    return [...ids];
+  }
+
+  /** Ids of the Berth user groups (LDAP groups) the user was in at the last directory login. */
+  async userGroupIds(userId: number): Promise<number[]> {
+    const hit = this.groupIds.get(userId);
+    if (hit && hit.expires > Date.now()) return hit.value;
+    const u = await this.db.user.findUnique({ where: { id: userId }, select: { ldapGroups: true } });
+    const dns = u ? (JSON.parse(u.ldapGroups) as string[]) : [];
+    const ids = dns.length ? (await this.db.userGroup.findMany({ where: { ldapDn: { in: dns } }, select: { id: true } })).map((g) => g.id) : [];
+    this.groupIds.set(userId, { value: ids, expires: Date.now() + TTL_MS });
+    return ids;
+  }
+
+  private async robotPermissions(robotId: number): Promise<{ namespace: string; access: Permission[] }[] | null> {
+    const hit = this.robots.get(robotId);
+    if (hit && hit.expires > Date.now()) return hit.value;
+    const r = await this.db.robot.findUnique({ where: { id: robotId }, select: { permissions: true, disabled: true, expiresAt: true } });
+    const value = r && !r.disabled && (!r.expiresAt || r.expiresAt.getTime() > Date.now()) ? (JSON.parse(r.permissions) as { namespace: string; access: Permission[] }[]) : null;
+    this.robots.set(robotId, { value, expires: Date.now() + TTL_MS });
+    return value;
+  }
+}

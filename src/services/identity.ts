@@ -1,0 +1,145 @@
+// Authentication sources, all at once (Harbor allows one): robot accounts, personal access tokens,
+// local users, and LDAP / Active Directory. Verified credentials are cached briefly, so the
+// many token requests of one `docker push` cost a single directory round trip.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../db/client.ts';
+import type { Principal } from '../access/principal.ts';
+import { LoginThrottle } from '../auth/throttle.ts';
+import { normalizeDn } from '../lib/dn.ts';
+import { Lru } from '../lib/lru.ts';
+import { verifyPassword } from '../lib/password.ts';
+
+/** What the directory module (src/auth/ldap.ts) returns for a user. */
+export interface DirectoryUser {
+  dn: string;
+  username: string;
+  email: string;
+  realname: string;
+  groups: string[];
+  admin: boolean;
+}
+
+export interface Directory {
+  authenticate(username: string, password: string): Promise<DirectoryUser | null>;
+  findUser(username: string): Promise<DirectoryUser | null>;
+}
+
+export interface IdentityDeps {
+  db: Db;
+  log: { warn(o: object, m: string): void; info(o: object, m: string): void };
+  /** The directory, when LDAP is configured (may change at run time through /configurations). */
+  directory: () => Directory | null;
+  throttle?: LoginThrottle;
+  onLogin?: (username: string, ok: boolean) => void;
+}
+
+export const PAT_PREFIX = 'berth_pat_';
+const CACHE_TTL_MS = 60_000;
+
+/** Secrets with 190+ bits of entropy need no slow hash: sha256 keeps checks fast. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function newSecret(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class IdentityService {
+  private cache = new Lru<string, { principal: Principal; expires: number }>(20_000);
+  readonly throttle: LoginThrottle;
+
+  constructor(private readonly deps: IdentityDeps) {
+    this.throttle = deps.throttle ?? new LoginThrottle();
+  }
+
+  /** Forget cached credentials (after password changes, deletions, secret refreshes). */
+  forget(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * Checks a user name and password (or robot secret, or personal token). Returns null for every kind
+   * of failure alike: unknown user, wrong password, locked by the throttle, expired robot.
+   */
+  async login(username: string, password: string, remoteAddress = ''): Promise<Principal | null> {
+    if (!username || !password) return null;
+    const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > Date.now()) return hit.principal;
+    const keys = [`u:${username.toLowerCase()}`, `a:${remoteAddress}`];
+    if (this.throttle.locked(keys)) {
+      this.deps.onLogin?.(username, false);
+      return null;
+    }
+    let principal: Principal | null = null;
+    try {
+      principal = await this.verify(username, password);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, username }, 'login source unavailable');
+      principal = null;
+    }
+    if (!principal) {
+      this.throttle.fail(keys);
+      this.deps.onLogin?.(username, false);
+      return null;
+    }
+    this.throttle.succeed(keys);
+    this.cache.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
+    this.deps.onLogin?.(username, true);
+    return principal;
+  }
+
+  private async verify(username: string, password: string): Promise<Principal | null> {
+    if (username.startsWith('robot$')) return this.verifyRobot(username, password);
+    if (password.startsWith(PAT_PREFIX)) return this.verifyToken(username, password);
+    const { db } = this.deps;
+    const user = await db.user.findUnique({ where: { username }, select: { id: true, username: true, passwordHash: true, sysadmin: true, source: true } });
+    if (user && user.source === 'local') {
+      return (await verifyPassword(password, user.passwordHash)) ? { kind: 'user', id: user.id, name: user.username, sysadmin: user.sysadmin } : null;
+    }
+    const directory = this.deps.directory();
+    if (!directory) {
+      await verifyPassword(password, null); // same time as a wrong password
+      return null;
+    }
+    const d = await directory.authenticate(username, password);
+    if (!d) return null;
+    return this.upsertDirectoryUser(d);
+  }
+
+  /** Records a directory user (first login or import) with its groups; returns its principal. */
+  async upsertDirectoryUser(d: DirectoryUser): Promise<Principal> {
+    const groups = JSON.stringify([...new Set(d.groups.map(normalizeDn))]);
+    const data = { email: d.email ?? '', realname: d.realname ?? '', ldapDn: d.dn, ldapGroups: groups, ...(d.admin ? { sysadmin: true } : {}) };
+    const existing = await this.deps.db.user.findUnique({ where: { username: d.username }, select: { id: true, source: true } });
+    if (existing && existing.source !== 'ldap') throw new Error('a local user with this name exists');
+    const user = existing
+      ? await this.deps.db.user.update({ where: { id: existing.id }, data })
+      : await this.deps.db.user.create({ data: { username: d.username, source: 'ldap', ...data } });
+    return { kind: 'user', id: user.id, name: user.username, sysadmin: user.sysadmin || d.admin };
+  }
+
+  private async verifyRobot(name: string, secret: string): Promise<Principal | null> {
+    const r = await this.deps.db.robot.findUnique({ where: { name }, select: { id: true, name: true, secretHash: true, disabled: true, expiresAt: true, level: true, permissions: true } });
+    if (!r || r.disabled || (r.expiresAt && r.expiresAt.getTime() <= Date.now())) return null;
+    if (!sameHash(hashSecret(secret), r.secretHash)) return null;
+    return { kind: 'robot', id: r.id, name: r.name, sysadmin: false };
+  }
+
+  private async verifyToken(username: string, token: string): Promise<Principal | null> {
+    const prefix = token.slice(PAT_PREFIX.length, PAT_PREFIX.length + 8);
+    const t = await this.deps.db.personalToken.findUnique({ where: { prefix }, select: { id: true, secretHash: true, expiresAt: true, user: { select: { id: true, username: true, sysadmin: true } } } });
+    if (!t || t.user.username !== username) return null;
+    if (t.expiresAt && t.expiresAt.getTime() <= Date.now()) return null;
+    if (!sameHash(hashSecret(token), t.secretHash)) return null;
+    await this.deps.db.personalToken.update({ where: { id: t.id }, data: { lastUsedAt: new Date() } });
+    return { kind: 'user', id: t.user.id, name: t.user.username, sysadmin: t.user.sysadmin };
+  }
+}

@@ -1,0 +1,121 @@
+// Project members: users (local or from the directory) and LDAP groups, each with one of Harbor's roles.
+import type { Db } from '../db/client.ts';
+import type { Principal } from '../access/principal.ts';
+import { ROLE_NAMES, isRoleId, type RoleId } from '../access/roles.ts';
+import { normalizeDn } from '../lib/dn.ts';
+import { AppError } from '../lib/errors.ts';
+import type { AccessService } from './access-service.ts';
+import type { Directory, IdentityService } from './identity.ts';
+
+export interface MemberRecord {
+  id: number;
+  projectId: number;
+  entityName: string;
+  entityId: number;
+  entityType: 'u' | 'g';
+  roleId: RoleId;
+  roleName: string;
+}
+
+export interface MembersDeps {
+  db: Db;
+  access: AccessService;
+  identity: IdentityService;
+  directory: () => (Directory & { searchGroups?(q: string, limit?: number): Promise<{ dn: string; name: string }[]> }) | null;
+  onChange?: (e: { username: string; operation: string; resource: string }) => void;
+}
+
+export class MembersService {
+  constructor(private readonly deps: MembersDeps) {}
+
+  async list(projectId: number, entityName?: string, page = 1, pageSize = 100): Promise<{ total: number; items: MemberRecord[] }> {
+    const rows = await this.deps.db.member.findMany({ where: { projectId }, include: { user: { select: { username: true } }, group: { select: { name: true } } }, orderBy: { id: 'asc' } });
+    let items = rows.map((m) => this.toRecord(m));
+    if (entityName) items = items.filter((m) => m.entityName.includes(entityName));
+    return { total: items.length, items: items.slice((page - 1) * pageSize, page * pageSize) };
+  }
+
+  async get(projectId: number, memberId: number): Promise<MemberRecord | null> {
+    const m = await this.deps.db.member.findFirst({ where: { id: memberId, projectId }, include: { user: { select: { username: true } }, group: { select: { name: true } } } });
+    return m ? this.toRecord(m) : null;
+  }
+
+  private toRecord(m: { id: number; projectId: number; roleId: number; userId: number | null; groupId: number | null; user: { username: string } | null; group: { name: string } | null }): MemberRecord {
+    const roleId = m.roleId as RoleId;
+    return m.userId
+      ? { id: m.id, projectId: m.projectId, entityName: m.user!.username, entityId: m.userId, entityType: 'u', roleId, roleName: ROLE_NAMES[roleId] }
+      : { id: m.id, projectId: m.projectId, entityName: m.group!.name, entityId: m.groupId!, entityType: 'g', roleId, roleName: ROLE_NAMES[roleId] };
+  }
+
+  /** Adds a user (by id or name; directory users are imported on first use) or an LDAP group (by DN or id). */
+  async add(
+    actor: Principal,
+    project: { id: number; name: string },
+    input: { role_id?: unknown; member_user?: { user_id?: number; username?: string }; member_group?: { id?: number; ldap_group_dn?: string; group_name?: string; group_type?: number } },
+  ): Promise<number> {
+    if (!isRoleId(input.role_id)) throw new AppError('BAD_REQUEST', undefined, { message: 'role_id must be 1 (project admin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limited guest)' });
+    const roleId = input.role_id;
+    let userId: number | null = null;
+    let groupId: number | null = null;
+    let label: string;
+    if (input.member_user) {
+      const u = input.member_user;
+      let user = u.user_id ? await this.deps.db.user.findUnique({ where: { id: u.user_id } }) : u.username ? await this.deps.db.user.findUnique({ where: { username: u.username } }) : null;
+      if (!user && u.username) {
+        const d = this.deps.directory();
+        const found = d ? await d.findUser(u.username) : null;
+        if (found) {
+          const p = await this.deps.identity.upsertDirectoryUser(found);
+          user = await this.deps.db.user.findUnique({ where: { id: p.id } });
+        }
+      }
+      if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
+      userId = user.id;
+      label = user.username;
+    } else if (input.member_group) {
+      const g = input.member_group;
+      let group = g.id ? await this.deps.db.userGroup.findUnique({ where: { id: g.id } }) : null;
+      if (!group && g.ldap_group_dn) {
+        const dn = normalizeDn(g.ldap_group_dn);
+        group = await this.deps.db.userGroup.findUnique({ where: { ldapDn: dn } });
+        if (!group) {
+          let name = g.group_name;
+          if (!name) {
+            const d = this.deps.directory();
+            const hits = d?.searchGroups ? await d.searchGroups(g.ldap_group_dn, 1).catch(() => []) : [];
+            name = hits[0]?.name ?? /^[^=]+=([^,]+)/.exec(g.ldap_group_dn)?.[1] ?? dn;
+          }
+          group = await this.deps.db.userGroup.create({ data: { name, ldapDn: dn, groupType: 1 } });
+        }
+      }
+      if (!group) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
+      groupId = group.id;
+      label = group.name;
+    } else {
+      throw new AppError('BAD_REQUEST', undefined, { message: 'member_user or member_group is required' });
+    }
+    const dup = await this.deps.db.member.findFirst({ where: { projectId: project.id, ...(userId ? { userId } : { groupId }) } });
+    if (dup) throw new AppError('CONFLICT', undefined, { message: `${label} is already a member` });
+    const m = await this.deps.db.member.create({ data: { projectId: project.id, userId, groupId, roleId } });
+    this.deps.access.invalidate();
+    this.deps.onChange?.({ username: actor.name, operation: 'create', resource: `${project.name}:member:${label}` });
+    return m.id;
+  }
+
+  async updateRole(actor: Principal, project: { id: number; name: string }, memberId: number, roleId: unknown): Promise<void> {
+    if (!isRoleId(roleId)) throw new AppError('BAD_REQUEST', undefined, { message: 'invalid role_id' });
+    const m = await this.get(project.id, memberId);
+    if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
+    await this.deps.db.member.update({ where: { id: memberId }, data: { roleId } });
+    this.deps.access.invalidate();
+    this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${project.name}:member:${m.entityName}` });
+  }
+
+  async remove(actor: Principal, project: { id: number; name: string }, memberId: number): Promise<void> {
+    const m = await this.get(project.id, memberId);
+    if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
+    await this.deps.db.member.delete({ where: { id: memberId } });
+    this.deps.access.invalidate();
+    this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: `${project.name}:member:${m.entityName}` });
+  }
+}
