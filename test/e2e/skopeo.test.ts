@@ -99,6 +99,40 @@ describe('skopeo', { skip }, () => {
     await roundTrip(docker('library/big:1'), large);
   });
 
+  test('Docker media types (--format v2s2): a manifest list of schema 2 manifests, same configs and layers', async () => {
+    await ok('skopeo', ['copy', '--all', '--format', 'v2s2', '--dest-tls-verify=false', '--dest-creds', CREDS, multi.ref, docker('library/docker-types:1')], { env });
+    const list = JSON.parse(await inspectRaw(docker('library/docker-types:1'))) as { mediaType: string; manifests: { mediaType: string; digest: string; platform: { architecture: string } }[] };
+    assert.equal(list.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    assert.deepEqual(list.manifests.map((m) => m.platform.architecture), ['amd64', 'arm64']);
+    for (const [i, d] of list.manifests.entries()) {
+      assert.equal(d.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+      const raw = await inspectRaw(docker(`library/docker-types@${d.digest}`));
+      assert.equal(sha256(raw), d.digest);
+      const m = JSON.parse(raw) as { mediaType: string; config: { mediaType: string; digest: string }; layers: { mediaType: string; digest: string }[] };
+      assert.equal(m.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+      assert.equal(m.config.digest, multi.images[i].config.digest, 'the config blob is unchanged');
+      assert.deepEqual(m.layers.map((l) => l.mediaType), multi.images[i].layers.map(() => 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
+      assert.deepEqual(m.layers.map((l) => l.digest), multi.images[i].layers.map((l) => l.digest), 'the layer blobs are unchanged');
+    }
+  });
+
+  test('zstd layers: pushed recompressed, pulled back byte-identical', async () => {
+    // Content of its own: skopeo would otherwise reuse the gzip layers already in Berth.
+    const src = await multiArchLayout({ dir: path.join(cleanup[0], 'zstd-src'), seed: `skopeo-zstd-${process.pid}` });
+    await ok('skopeo', ['copy', '--all', '--dest-compress-format', 'zstd', '--dest-tls-verify=false', '--dest-creds', CREDS, src.ref, docker('library/zstd:1')], { env });
+    const list = JSON.parse(await inspectRaw(docker('library/zstd:1'))) as { manifests: { digest: string }[] };
+    const expected = new Set<string>([sha256(await inspectRaw(docker('library/zstd:1')))]);
+    for (const d of list.manifests) {
+      const m = JSON.parse(await inspectRaw(docker(`library/zstd@${d.digest}`))) as { config: { digest: string }; layers: { mediaType: string; digest: string }[] };
+      assert.deepEqual(new Set(m.layers.map((l) => l.mediaType)), new Set(['application/vnd.oci.image.layer.v1.tar+zstd']));
+      for (const x of [d.digest, m.config.digest, ...m.layers.map((l) => l.digest)]) expected.add(x);
+    }
+    const out = tempDir('berth-skopeo-zstd-');
+    cleanup.push(out);
+    await pull(docker('library/zstd:1'), `oci:${out}:back`);
+    assert.deepEqual(await layoutBlobs(out), [...expected].sort(), 'every blob of the zstd image, each matching its digest');
+  });
+
   test('list-tags shows every tag of a repository', async () => {
     await ok('skopeo', ['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', '--src-creds', CREDS, '--dest-creds', CREDS, docker('library/multi:1'), docker('library/multi:latest')], { env });
     await push(multi.ref, docker('library/multi:2'));
