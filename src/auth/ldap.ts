@@ -121,8 +121,13 @@ export class LdapDirectory {
     }
     const entry = outcome.user;
     const dn = String(entry.dn ?? '');
+    const memberOf = values(entry, cfg.groupMembershipAttribute);
+    if (!cfg.groupBaseDn && !(cfg.nestedGroups && cfg.groupAdminDn)) {
+      // Nothing to confirm with the server: the admin flag is read from the entry itself.
+      return { ...profile(cfg, entry, dn, username), groups: [], admin: !!cfg.groupAdminDn && memberOf.map(normalizeDn).includes(normalizeDn(cfg.groupAdminDn)) };
+    }
     return this.withService(cfg, async (c) => {
-      const groups = await this.resolveGroups(c, cfg, dn, values(entry, cfg.groupMembershipAttribute));
+      const groups = await this.resolveGroups(c, cfg, dn, memberOf);
       return { ...profile(cfg, entry, dn, username), ...groups };
     });
   }
@@ -199,7 +204,9 @@ export class LdapDirectory {
 
   /** Tests a configuration (this one, with `overrides`): connect, bind as the search DN, find the base DNs. Never throws. */
   async ping(overrides: Partial<LdapConfig> = {}): Promise<{ ok: boolean; message: string }> {
-    const cfg: LdapConfig = { ...this.config, ...overrides };
+    // An override left undefined (a form that did not resend the password) keeps the current value.
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<LdapConfig>;
+    const cfg: LdapConfig = { ...this.config, ...defined };
     if (!/^ldaps?:\/\/[^\s/]+\/?$/.test(cfg.url)) return { ok: false, message: `the URL must be ldap://host[:port] or ldaps://host[:port], got "${cfg.url}"` };
     try {
       return await this.withService(cfg, async (c) => {

@@ -193,6 +193,8 @@ describe('LDAP directory against OpenLDAP', { skip }, () => {
     assert.equal(down.ok, false);
     assert.match(down.message, /ECONNREFUSED/);
     assert.equal((await d.ping({ url: 'http://example.com' })).ok, false);
+    // A field sent as undefined keeps the configured value (a form that does not resend the password).
+    assert.equal((await d.ping({ searchPassword: undefined, url: s.url })).ok, true);
     // Overrides are for the ping only.
     assert.equal((await d.findUser('alice'))?.username, 'alice');
   });
