@@ -28,7 +28,8 @@ export class FsDriver implements StorageDriver {
   }
 
   private full(p: string): string {
-    const rel = path.posix.normalize('/' + p).slice(1);
+    // "/a//b/" and "a/b" are the same file (as in the memory driver); ".." cannot climb out of the root.
+    const rel = path.posix.normalize('/' + p).slice(1).replace(/\/+$/, '');
     if (rel.startsWith('..')) throw new Error(`invalid storage path: ${p}`);
     return path.join(this.root, rel);
   }
@@ -56,14 +57,20 @@ export class FsDriver implements StorageDriver {
     const target = this.full(p);
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${randomUUID()}`;
-    const fh = await fsp.open(tmp, 'w');
     try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await fsp.open(tmp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, target);
+    } catch (e) {
+      // A failed write or rename (disk full, target is a directory) must not leave the temp file behind.
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
     }
-    await fsp.rename(tmp, target);
     await fsyncDir(path.dirname(target));
   }
 

@@ -37,7 +37,8 @@ export class MemoryDriver implements StorageDriver {
     if (!f) throw new PathNotFoundError(p);
     const all = Buffer.concat(f.chunks);
     const slice = all.subarray(start, end === undefined ? all.length : end + 1);
-    return Readable.from(slice.length ? [slice] : []);
+    // Byte mode like a file stream (Readable.from defaults to object mode).
+    return Readable.from(slice.length ? [slice] : [], { objectMode: false });
   }
 
   async writer(p: string, append: boolean): Promise<FileWriter> {
