@@ -70,14 +70,16 @@ export class IdentityService {
    */
   async login(username: string, password: string, remoteAddress = ''): Promise<Principal | null> {
     if (!username || !password) return null;
-    const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > Date.now()) return hit.principal;
+    // The throttle comes first: while a name or address is locked even the right password fails,
+    // so a guesser learns nothing (locks are short and capped, so nobody is locked out for good).
     const keys = [`u:${username.toLowerCase()}`, `a:${remoteAddress}`];
     if (this.throttle.locked(keys)) {
       this.deps.onLogin?.(username, false);
       return null;
     }
+    const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > Date.now()) return hit.principal;
     let principal: Principal | null = null;
     try {
       principal = await this.verify(username, password);

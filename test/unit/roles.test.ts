@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { can, rolePermissions, Roles, type RoleId } from '../../src/access/roles.ts';
+import { narrow } from '../../src/api/token.ts';
+import { parseScope } from '../../src/auth/token.ts';
+import type { Action, Principal, RepositoryPolicy } from '../../src/access/principal.ts';
+import { LoginThrottle } from '../../src/auth/throttle.ts';
+
+const grant = (roles: RoleId[], pub = false) => ({ roles, public: pub, sysadmin: false });
+
+test('repository pull/push/delete per role follows Harbor', () => {
+  const expect: Record<number, [boolean, boolean, boolean]> = {
+    [Roles.limitedGuest]: [true, false, false],
+    [Roles.guest]: [true, false, false],
+    [Roles.developer]: [true, true, false],
+    [Roles.maintainer]: [true, true, true],
+    [Roles.projectAdmin]: [true, true, true],
+  };
+  for (const [role, [pull, push, del]] of Object.entries(expect)) {
+    const g = grant([Number(role) as RoleId]);
+    assert.equal(can(g, 'repository', 'pull'), pull, `role ${role} pull`);
+    assert.equal(can(g, 'repository', 'push'), push, `role ${role} push`);
+    assert.equal(can(g, 'repository', 'delete'), del, `role ${role} delete`);
+  }
+});
+
+test('members: only project admins manage them; limited guests cannot even list them', () => {
+  assert.equal(can(grant([Roles.limitedGuest]), 'member', 'list'), false);
+  assert.equal(can(grant([Roles.guest]), 'member', 'list'), true);
+  assert.equal(can(grant([Roles.maintainer]), 'member', 'create'), false);
+  assert.equal(can(grant([Roles.projectAdmin]), 'member', 'create'), true);
+  assert.equal(can(grant([Roles.developer]), 'robot', 'create'), false);
+  assert.equal(can(grant([Roles.projectAdmin]), 'robot', 'create'), true);
+  assert.equal(can(grant([Roles.maintainer]), 'tag', 'delete'), true);
+  assert.equal(can(grant([Roles.developer]), 'tag', 'delete'), false);
+  assert.equal(can(grant([Roles.projectAdmin]), 'log', 'list'), true);
+  assert.equal(can(grant([Roles.maintainer]), 'log', 'list'), false);
+});
+
+test('several memberships give the union of their roles', () => {
+  assert.equal(can(grant([Roles.guest, Roles.developer]), 'repository', 'push'), true);
+  assert.equal(can(grant([Roles.limitedGuest, Roles.guest]), 'member', 'read'), true);
+});
+
+test('public projects let anyone pull but not push; no roles means nothing on a private project', () => {
+  assert.equal(can(grant([], true), 'repository', 'pull'), true);
+  assert.equal(can(grant([], true), 'repository', 'push'), false);
+  assert.equal(can(grant([], true), 'member', 'list'), false);
+  assert.equal(can(grant([]), 'repository', 'pull'), false);
+  assert.equal(can({ roles: [], public: false, sysadmin: true }, 'member', 'create'), true);
+});
+
+test('robots get exactly their permissions', () => {
+  const g = { roles: [], public: false, sysadmin: false, robot: [{ resource: 'repository' as const, action: 'pull' as const }] };
+  assert.equal(can(g, 'repository', 'pull'), true);
+  assert.equal(can(g, 'repository', 'push'), false);
+});
+
+test('rolePermissions lists literal pairs', () => {
+  const dev = rolePermissions(Roles.developer);
+  assert.ok(dev.some((p) => p.resource === 'repository' && p.action === 'push'));
+  assert.ok(!dev.some((p) => p.resource === 'repository' && p.action === 'delete'));
+});
+
+test('scope parsing', () => {
+  assert.deepEqual(parseScope('repository:team/app/api:pull,push'), { type: 'repository', name: 'team/app/api', actions: ['pull', 'push'] });
+  assert.deepEqual(parseScope('repository(plugin):x/y:pull'), { type: 'repository', name: 'x/y', actions: ['pull'] });
+  assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
+  assert.equal(parseScope('nonsense'), null);
+});
+
+test('narrowing grants what the policy allows and never fails for asking too much', async () => {
+  const policy: RepositoryPolicy = {
+    async allowedActions(principal, repository, wanted) {
+      if (repository.startsWith('pub/')) return wanted.filter((a) => a === 'pull' || (principal?.name === 'dev' && a === 'push')) as Action[];
+      return [];
+    },
+    async visibleProjectIds() {
+      return [];
+    },
+  };
+  const dev: Principal = { kind: 'user', id: 2, name: 'dev', sysadmin: false };
+  assert.deepEqual(await narrow(policy, dev, ['repository:pub/a:pull,push,delete']), [{ type: 'repository', name: 'pub/a', actions: ['pull', 'push'] }]);
+  assert.deepEqual(await narrow(policy, null, ['repository:pub/a:push,pull']), [{ type: 'repository', name: 'pub/a', actions: ['pull'] }]);
+  assert.deepEqual(await narrow(policy, dev, ['repository:priv/a:pull']), [{ type: 'repository', name: 'priv/a', actions: [] }]);
+  assert.deepEqual(await narrow(policy, null, ['registry:catalog:*']), [{ type: 'registry', name: 'catalog', actions: [] }]);
+  assert.deepEqual(await narrow(policy, dev, ['repository:Bad Name:pull', 'garbage']), []);
+});
+
+test('login throttle locks after repeated failures, doubles, is capped, and expires', () => {
+  let now = 0;
+  const t = new LoginThrottle({ limit: 3, windowMs: 60_000, baseLockMs: 1_000, maxLockMs: 4_000 }, () => now);
+  const k = ['u:bob'];
+  t.fail(k);
+  t.fail(k);
+  assert.equal(t.locked(k), false);
+  t.fail(k);
+  assert.equal(t.locked(k), true);
+  now += 1_001;
+  assert.equal(t.locked(k), false);
+  t.fail(k); // 4th: 2 s
+  now += 1_500;
+  assert.equal(t.locked(k), true);
+  for (let i = 0; i < 20; i++) t.fail(k);
+  now += 4_001; // capped: never locked for good
+  assert.equal(t.locked(k), false);
+  t.succeed(k);
+  t.fail(k);
+  assert.equal(t.locked(k), false);
+});
