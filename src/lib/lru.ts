@@ -18,8 +18,9 @@ export class Lru<K, V> {
 
   set(key: K, value: V): void {
     const weight = this.weigh(value);
-    if (weight > this.maxWeight) return;
+    // Drop the old value first: a value too heavy to cache must not leave a stale one readable.
     this.delete(key);
+    if (weight > this.maxWeight) return;
     this.map.set(key, { value, weight });
     this.total += weight;
     while (this.map.size > this.maxEntries || this.total > this.maxWeight) {
