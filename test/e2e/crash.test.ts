@@ -107,7 +107,7 @@ function checkBlobStore(dataDir: string): Set<string> {
   if (!fs.existsSync(root)) return found;
   for (const e of fs.readdirSync(root, { withFileTypes: true, recursive: true })) {
     if (e.isDirectory()) continue;
-    const full = path.join(e.parentPath, e.name);
+    const full = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name); // parentPath: Node ≥ 20.12
     const rel = path.relative(root, full).split(path.sep);
     assert.equal(rel.length, 4, `unexpected file in the blob store: ${rel.join('/')}`);
     const [alg, prefix, hex, name] = rel;
@@ -127,10 +127,10 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
     // ---- committed content --------------------------------------------------------------------
     const layerA = randomBytes('crash-layer-a', 3 * MiB + 17);
     const layerB = randomBytes('crash-layer-b', 2 * MiB + 5);
-    const a = await pushBlob(srv, 'crash/app', layerA);
-    const b = await pushChunked(srv, 'crash/app', layerB, MiB);
+    const a = await pushBlob(srv, 'library/crash-app', layerA);
+    const b = await pushChunked(srv, 'library/crash-app', layerB, MiB);
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [a, b] } }));
-    const c = await pushBlob(srv, 'crash/app', config);
+    const c = await pushBlob(srv, 'library/crash-app', config);
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -142,7 +142,7 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
         ],
       }),
     );
-    const m = await req(srv, 'PUT', '/v2/crash/app/manifests/v1', { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const m = await req(srv, 'PUT', '/v2/library/crash-app/manifests/v1', { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(m.status, 201, m.body.toString());
     const md = sha256(manifest);
     assert.equal(m.headers.get('docker-content-digest'), md);
@@ -151,7 +151,7 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
     const big = randomBytes('crash-big', 16 * MiB);
     const bigDigest = sha256(big);
     // (1) chunked: one chunk committed, the second one stalls half way.
-    const s = await req(srv, 'POST', '/v2/crash/app/blobs/uploads/');
+    const s = await req(srv, 'POST', '/v2/library/crash-app/blobs/uploads/');
     assert.equal(s.status, 202);
     const sessionUrl = s.headers.get('location')!;
     const uuid = s.headers.get('docker-upload-uuid')!;
@@ -166,7 +166,7 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
     const monoDigest = sha256(mono);
     const uploadsDir = path.join(dataDir, 'storage', 'uploads');
     const sessionsBefore = new Set(fs.readdirSync(uploadsDir));
-    const post = stalledRequest(srv, 'POST', `/v2/crash/app/blobs/uploads/?digest=${monoDigest}`, mono.subarray(0, 3 * MiB));
+    const post = stalledRequest(srv, 'POST', `/v2/library/crash-app/blobs/uploads/?digest=${monoDigest}`, mono.subarray(0, 3 * MiB));
 
     // Wait until the server has written what was sent so far, then kill it without warning.
     await until('the stalled PATCH to reach the disk', () => fileSize(sessionData) === 8 * MiB);
@@ -187,21 +187,21 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
 
     // Committed blobs and the manifest are all there, byte-identical.
     for (const [d, bytes] of [[a, layerA], [b, layerB], [c, config]] as const) {
-      const g = await req(srv, 'GET', `/v2/crash/app/blobs/${d}`);
+      const g = await req(srv, 'GET', `/v2/library/crash-app/blobs/${d}`);
       assert.equal(g.status, 200, `blob ${d}`);
       assert.ok(g.body.equals(bytes), `blob ${d} is byte-identical`);
     }
     for (const ref of ['v1', md]) {
-      const g = await req(srv, 'GET', `/v2/crash/app/manifests/${ref}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      const g = await req(srv, 'GET', `/v2/library/crash-app/manifests/${ref}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
       assert.equal(g.status, 200, `manifest ${ref}`);
       assert.ok(g.body.equals(manifest), `manifest ${ref} is byte-identical`);
       assert.equal(g.headers.get('docker-content-digest'), md);
     }
-    assert.deepEqual(JSON.parse((await req(srv, 'GET', '/v2/crash/app/tags/list')).body.toString()), { name: 'crash/app', tags: ['v1'] });
+    assert.deepEqual(JSON.parse((await req(srv, 'GET', '/v2/library/crash-app/tags/list')).body.toString()), { name: 'library/crash-app', tags: ['v1'] });
 
     // The half-uploaded blobs are not visible and not in the store, not even partially.
     for (const d of [bigDigest, monoDigest]) {
-      assert.equal((await req(srv, 'HEAD', `/v2/crash/app/blobs/${d}`)).status, 404, `half blob ${d} must not be visible`);
+      assert.equal((await req(srv, 'HEAD', `/v2/library/crash-app/blobs/${d}`)).status, 404, `half blob ${d} must not be visible`);
       assert.equal(fs.existsSync(path.join(dataDir, 'storage', 'blobs', 'sha256', d.slice(7, 9), d.slice(7))), false, `no directory for half blob ${d}`);
     }
     assert.deepEqual([...checkBlobStore(dataDir)].sort(), [a, b, c, md].sort(), 'the store holds exactly the committed blobs, each complete');
@@ -216,8 +216,8 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
     const resumeUrl = st.headers.get('location')!;
 
     // A fresh push of the same blob, in a new session, succeeds meanwhile.
-    assert.equal(await pushBlob(srv, 'crash/app', big), bigDigest);
-    const fresh = await req(srv, 'GET', `/v2/crash/app/blobs/${bigDigest}`);
+    assert.equal(await pushBlob(srv, 'library/crash-app', big), bigDigest);
+    const fresh = await req(srv, 'GET', `/v2/library/crash-app/blobs/${bigDigest}`);
     assert.equal(fresh.status, 200);
     assert.equal(sha256(fresh.body), bigDigest);
 
@@ -233,8 +233,8 @@ test('SIGKILL during uploads: committed content survives, no half blob, the sess
     assert.equal((await req(srv, 'GET', sessionUrl)).status, 404, 'the completed session no longer answers');
 
     // The interrupted monolithic blob can be pushed afresh; its orphaned session is not a blob.
-    assert.equal(await pushBlob(srv, 'crash/other', mono), monoDigest);
-    const g = await req(srv, 'GET', `/v2/crash/other/blobs/${monoDigest}`);
+    assert.equal(await pushBlob(srv, 'library/crash-other', mono), monoDigest);
+    const g = await req(srv, 'GET', `/v2/library/crash-other/blobs/${monoDigest}`);
     assert.equal(sha256(g.body), monoDigest);
 
     assert.deepEqual([...checkBlobStore(dataDir)].sort(), [a, b, c, md, bigDigest, monoDigest].sort());
@@ -249,7 +249,7 @@ test('resuming after a restart refuses a wrong digest; nothing enters the store'
   const { dataDir, port } = srv;
   try {
     const data = randomBytes('crash-wrong-digest', 2 * MiB);
-    const s = await req(srv, 'POST', '/v2/crash/wrong/blobs/uploads/');
+    const s = await req(srv, 'POST', '/v2/library/crash-wrong/blobs/uploads/');
     assert.equal(s.status, 202);
     const p = await req(srv, 'PATCH', s.headers.get('location')!, { body: data.subarray(0, MiB), headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${MiB - 1}` } });
     assert.equal(p.status, 202);
@@ -263,8 +263,8 @@ test('resuming after a restart refuses a wrong digest; nothing enters the store'
     const bad = await req(srv, 'PUT', `${url}?digest=${wrong}`, { body: data.subarray(MiB), headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${MiB}-${data.length - 1}` } });
     assert.equal(bad.status, 400, bad.body.toString());
     assert.equal((JSON.parse(bad.body.toString()) as { errors: { code: string }[] }).errors[0].code, 'DIGEST_INVALID');
-    assert.equal((await req(srv, 'HEAD', `/v2/crash/wrong/blobs/${wrong}`)).status, 404);
-    assert.equal((await req(srv, 'HEAD', `/v2/crash/wrong/blobs/${sha256(data)}`)).status, 404);
+    assert.equal((await req(srv, 'HEAD', `/v2/library/crash-wrong/blobs/${wrong}`)).status, 404);
+    assert.equal((await req(srv, 'HEAD', `/v2/library/crash-wrong/blobs/${sha256(data)}`)).status, 404);
     assert.deepEqual([...checkBlobStore(dataDir)], [], 'nothing entered the store');
   } finally {
     await srv.stop();

@@ -122,7 +122,7 @@ describe('podman', { skip }, () => {
     const blobsDir = path.join(srv.dataDir, 'storage', 'blobs');
     const before = countFiles(blobsDir);
     const source = await manifestFromBerth('library/podman', '1');
-    const target = `${srv.host}/team/podman-copy:1`;
+    const target = `${srv.host}/library/podman-copy:1`;
     await podman('tag', `${srv.host}/library/podman:1`, target);
     const r = await ok('podman', ['--log-level=debug', 'push', '--tls-verify=false', target], { env });
     const mounts = r.stderr.split('\n').filter((l) => /mount/i.test(l));
@@ -131,7 +131,7 @@ describe('podman', { skip }, () => {
       img.layers.length,
       `podman mounted every layer from library/podman:\n${mounts.join('\n')}`,
     );
-    const m = await manifestFromBerth('team/podman-copy', '1');
+    const m = await manifestFromBerth('library/podman-copy', '1');
     assert.equal(m.body.config!.digest, img.config.digest);
     assert.deepEqual(
       m.body.layers!.map((l) => l.digest),
@@ -164,13 +164,16 @@ describe('podman', { skip }, () => {
     }
   });
 
-  test('after logout a pull is refused', async () => {
+  test('after logout a push is refused', async () => {
     await podman('logout', srv.host);
-    await podman('rmi', '-a', '-f');
-    const r = await run('podman', ['pull', '-q', `${srv.host}/library/podman:1`], { env });
+    assert.deepEqual(JSON.parse(fs.readFileSync(env.REGISTRY_AUTH_FILE, 'utf8')).auths, {});
+    const [id] = await localImages();
+    assert.ok(id, 'an image to push');
+    const r = await run('podman', ['push', '--tls-verify=false', id, `docker://${srv.host}/library/podman-anon:1`], { env });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /unauthorized|authentication required/i);
-    assert.deepEqual(await localImages(), []);
+    const tags = await fetch(`${srv.url}/v2/library/podman-anon/tags/list`, { headers: { Authorization: AUTH } });
+    assert.equal(tags.status, 404, 'nothing was created');
   });
 });
 
