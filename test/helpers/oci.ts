@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type supertest from 'supertest';
+import type { AppOverrides } from '../../src/app.ts';
+import { adminOnlyPolicy } from '../../src/access/principal.ts';
 
 type Agent = ReturnType<typeof supertest>;
 type Res = { status: number; headers: Record<string, string>; body: unknown; text?: string };
@@ -21,6 +23,11 @@ export const OCI_CODES = [
   'MANIFEST_UNKNOWN', 'NAME_INVALID', 'NAME_UNKNOWN', 'SIZE_INVALID', 'UNAUTHORIZED', 'DENIED', 'UNSUPPORTED', 'TOOMANYREQUESTS',
   'TAG_INVALID', 'RANGE_INVALID', 'PAGINATION_NUMBER_INVALID',
 ];
+
+/** makeApp's defaults (Basic auth, admin may do anything, no projects needed), plus `extra`. */
+export function registryOverrides(extra: AppOverrides = {}): AppOverrides {
+  return { auth: 'basic', policy: adminOnlyPolicy, ...extra };
+}
 
 export function sha256(data: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');

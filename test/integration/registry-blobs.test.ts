@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeApp, type TestApp } from '../helpers/app.ts';
-import { Oci, assertOciError, bytes, sha256, sha512 } from '../helpers/oci.ts';
+import { Oci, assertOciError, bytes, registryOverrides, sha256, sha512 } from '../helpers/oci.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -195,7 +195,7 @@ describe('cross-repository mount', () => {
 
   test('a mount the caller may not read from falls back to 202', async () => {
     // The admin may read everything, so use a policy-restricted app.
-    const restricted = await makeApp({}, {
+    const restricted = await makeApp({}, registryOverrides({
       policy: {
         async allowedActions(principal, repository, wanted) {
           if (!principal) return [];
@@ -205,7 +205,7 @@ describe('cross-repository mount', () => {
           return null;
         },
       },
-    });
+    }));
     try {
       const o = new Oci(restricted.request, restricted.adminAuth);
       // Write-only access to secret/: push works, but the blob must not be mountable elsewhere.

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { makeApp, type TestApp } from '../helpers/app.ts';
-import { OCI_MANIFEST, Oci, assertOciError, sha256 } from '../helpers/oci.ts';
+import { OCI_MANIFEST, Oci, assertOciError, registryOverrides, sha256 } from '../helpers/oci.ts';
 import { MemoryDriver } from '../../src/storage/driver/memory.ts';
 import type { RepositoryPolicy } from '../../src/access/principal.ts';
 
@@ -100,7 +100,7 @@ describe('authentication and authorization', () => {
         return null;
       },
     };
-    const ro = await makeApp({}, { policy: readOnly });
+    const ro = await makeApp({}, registryOverrides({ policy: readOnly }));
     try {
       const o = new Oci(ro.request, ro.adminAuth);
       assertOciError(await o.post('/v2/ro/app/blobs/uploads/'), 403, 'DENIED');
@@ -122,7 +122,7 @@ describe('server errors', () => {
       }
     }
     const driver = new FlakyDriver();
-    const mem = await makeApp({}, { driver });
+    const mem = await makeApp({}, registryOverrides({ driver }));
     try {
       const o = new Oci(mem.request, mem.adminAuth);
       const pushed = await o.pushImage('mem/app', 'v1', 2);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { createApp } from '../../src/app.ts';
 import { makeApp, type TestApp } from '../helpers/app.ts';
-import { Oci, assertOciError, bytes, sha256, sha512 } from '../helpers/oci.ts';
+import { Oci, assertOciError, bytes, registryOverrides, sha256, sha512 } from '../helpers/oci.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -282,7 +282,7 @@ describe('restart', () => {
       assert.equal((await o1.patch(loc).set('Content-Range', '0-4999').send(data.subarray(0, 5000))).status, 202);
       await s.berth.close();
 
-      const again = await createApp(s.berth.config);
+      const again = await createApp(s.berth.config, registryOverrides());
       try {
         const o2 = new Oci(supertest(again.app), s.adminAuth);
         const st = await o2.get(loc);
