@@ -8,6 +8,10 @@ import type { Config, LdapConfig } from './config/index.ts';
 import type { RepositoryPolicy } from './access/principal.ts';
 import { apiRouter } from './api/router.ts';
 import { tokenRouter } from './api/token.ts';
+import { sessionRouter } from './api/session-routes.ts';
+import { SessionStore } from './auth/session.ts';
+import { ArtifactsService } from './services/artifacts.ts';
+import { ImportService } from './services/import.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
 import { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
@@ -111,6 +115,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
   });
   const policy = overrides.policy ?? access;
+  const artifacts = new ArtifactsService({ db, blobs, registry });
+  const tmpDir = path.join(config.dataDir, 'tmp');
+  fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
+  const importer = new ImportService({ registry, tmpDir });
+  const sessions = new SessionStore();
   const authn: Authenticator =
     overrides.auth === 'basic' ? basicAuthenticator(login) : tokenAuthenticator({ check: login, tokens, service: config.serviceName, externalUrl: config.externalUrl });
 
@@ -148,9 +157,28 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       directoryFor: (cfg: LdapConfig) => new LdapDirectory(cfg, log),
       version: VERSION,
       externalUrl: config.externalUrl,
+      sessions,
+      artifacts,
+      importer,
+      tmpDir,
+      maxImportBytes: 64 * 1024 * 1024 * 1024,
+      storageUsed: (projectId) => artifacts.projectStorage(projectId),
     }),
   );
+  app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
   app.use('/service', harborErrorHandler(log));
+
+  // The web UI (built into web/dist): static files, and index.html for client-side routes.
+  const webDist = path.join(ROOT, 'web', 'dist');
+  if (fs.existsSync(path.join(webDist, 'index.html'))) {
+    app.use(express.static(webDist, { index: 'index.html', maxAge: '1h', setHeaders: (res, file) => {
+      if (file.endsWith('index.html')) res.setHeader('Cache-Control', 'no-cache');
+    } }));
+    app.get(/^\/(?!v2\/|v2$|api\/|service\/|c\/).*/, (_req, res) => {
+      res.setHeader('Cache-Control', 'no-cache');
+      res.sendFile(path.join(webDist, 'index.html'));
+    });
+  }
 
   // Background upkeep: expired upload sessions, audit retention.
   const purge = setInterval(() => {

@@ -1,17 +1,19 @@
 // /api/v2.0/projects and /projects/{project_name_or_id}/members, in Harbor's shapes.
-import express, { type Response } from 'express';
+import express from 'express';
 import type { Principal } from '../access/principal.ts';
-import type { Resource, Verb } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { MemberRecord, MembersService } from '../services/members.ts';
 import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
 import { intParam, iso, paging, parseQuery, principalOf, requireUser, setPageHeaders } from './common.ts';
+import { projectGuard } from './project-guard.ts';
 
 export interface ProjectRouteDeps {
   projects: ProjectsService;
   members: MembersService;
   access: AccessService;
+  /** Bytes of distinct blobs in the project (summary, quotas). */
+  storageUsed?: (projectId: number) => Promise<number>;
 }
 
 async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null) {
@@ -42,19 +44,7 @@ function memberDto(m: MemberRecord) {
 export function projectsRouter(deps: ProjectRouteDeps): express.Router {
   const r = express.Router();
 
-  /** The project, if the caller may see it; 404 otherwise (private projects do not leak). */
-  async function visibleProject(res: Response, nameOrId: string, resource: Resource = 'project', verb: Verb = 'read'): Promise<{ project: ProjectRecord; principal: Principal | null }> {
-    const isId = res.req.headers['x-is-resource-name'] !== 'true' && /^\d+$/.test(nameOrId);
-    const project = await deps.projects.get(isId ? Number(nameOrId) : nameOrId);
-    const principal = principalOf(res);
-    const ref = project && { id: project.id, name: project.name, public: project.public };
-    if (!project || !ref || !(await deps.access.can(principal, ref, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
-    if (!(await deps.access.can(principal, ref, resource, verb))) {
-      if (!principal) throw new AppError('UNAUTHORIZED');
-      throw new AppError('FORBIDDEN', undefined, { message: `no permission to ${verb} ${resource}` });
-    }
-    return { project, principal };
-  }
+  const visibleProject = projectGuard(deps);
 
   r.head('/projects', async (req, res) => {
     const name = String(req.query.project_name ?? '');
@@ -97,7 +87,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
       developer_count: count(2),
       guest_count: count(3),
       limited_guest_count: count(5),
-      quota: { hard: { storage: -1 }, used: { storage: 0 } },
+      quota: { hard: { storage: -1 }, used: { storage: deps.storageUsed ? await deps.storageUsed(project.id) : 0 } },
     });
   });
 

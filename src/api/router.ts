@@ -3,14 +3,17 @@
 import express from 'express';
 import { parseBasic } from '../auth/basic.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
+import { SessionStore } from '../auth/session.ts';
 import { harborErrorHandler } from '../http/errors.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
 import { accountsRouter, type AccountRouteDeps } from './accounts.ts';
 import { projectsRouter, type ProjectRouteDeps } from './projects.ts';
 import { systemRouter, type SystemRouteDeps } from './system.ts';
+import { repositoriesRouter, type RepositoryRouteDeps } from './repositories.ts';
+import { openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & { login: PasswordCheck; log: Log };
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & { login: PasswordCheck; log: Log; sessions: SessionStore };
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const r = express.Router();
@@ -23,6 +26,15 @@ export function apiRouter(deps: ApiDeps): express.Router {
       const principal = creds ? await deps.login(creds.username, creds.password, req.ip ?? '') : null;
       if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid credentials' });
       res.locals.principal = principal;
+    } else {
+      const session = deps.sessions.get(req);
+      if (session) {
+        // A browser session changes nothing without the CSRF token (double submit).
+        if (req.method !== 'GET' && req.method !== 'HEAD' && !SessionStore.csrfOk(req, session)) {
+          throw new AppError('FORBIDDEN', undefined, { message: 'CSRF token missing or invalid' });
+        }
+        res.locals.principal = session.principal;
+      }
     }
     next();
   });
@@ -32,9 +44,17 @@ export function apiRouter(deps: ApiDeps): express.Router {
   r.get('/ping', (_req, res) => {
     res.type('text/plain').send('Pong');
   });
-  r.use(projectsRouter(deps));
-  r.use(accountsRouter(deps));
-  r.use(systemRouter(deps));
+  const routes = express.Router();
+  routes.use(repositoriesRouter(deps));
+  routes.use(projectsRouter(deps));
+  routes.use(accountsRouter(deps));
+  routes.use(systemRouter(deps));
+  let doc: object | null = null;
+  r.get('/openapi.json', (_req, res) => {
+    doc ??= openApiDocument(routes, deps.version);
+    res.json(doc);
+  });
+  r.use(routes);
   r.use(() => {
     throw new AppError('NOT_FOUND', undefined, { message: 'no such API endpoint' });
   });

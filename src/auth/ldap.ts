@@ -20,7 +20,7 @@ import LdapStrategy from 'passport-ldapauth';
 import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
 import type { LdapConfig } from '../config/index.ts';
 import type { Log } from '../http/logger.ts';
-import { escapeFilterValue, formatDn, isAttributeName, isDnUnder, normalizeDn, parseDn, rdnFilter, wrapFilter, type Rdn } from './ldap-syntax.ts';
+import { escapeFilterValue, formatDn, isAttributeName, isDnUnder, normalizeDn, parseDn, rdnFilter, wrapFilter, type Rdn } from '../lib/ldap-syntax.ts';
 
 /** A directory user as Berth sees it. */
 export interface DirectoryUser {

@@ -23,7 +23,7 @@ export function ociErrorHandler(log: Log): ErrorRequestHandler {
       return;
     }
     if (e.headers) res.set(e.headers);
-    const body = { errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? undefined : e.detail }] };
+    const body = { errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] };
     res.status(e.status).json(body);
   };
 }

@@ -57,7 +57,7 @@ function match(path: string): { kind: Kind; name?: string; arg?: string } {
     const m = r.loose.exec(path);
     if (m && m[1] !== undefined && !isValidName(m[1])) throw new AppError('NAME_INVALID', { name: m[1] });
   }
-  throw new AppError('NOT_FOUND', undefined, { message: 'no such registry endpoint', status: 404 });
+  throw new AppError('NAME_UNKNOWN', { path }, { message: 'no such registry endpoint' });
 }
 
 export function registryRouter(deps: RegistryRouterDeps): express.Router {

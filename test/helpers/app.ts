@@ -29,7 +29,8 @@ export function basic(user: string, password: string): string {
  */
 export const REAL_ACCESS: AppOverrides = { auth: 'token', policy: undefined };
 
-export async function makeApp(env: Record<string, string> = {}, overrides: AppOverrides = { auth: 'basic', policy: adminOnlyPolicy }): Promise<TestApp> {
+export async function makeApp(env: Record<string, string> = {}, given: AppOverrides = {}): Promise<TestApp> {
+  const overrides: AppOverrides = { auth: 'basic', policy: adminOnlyPolicy, ...given };
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const config = loadConfig({ BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, BERTH_LOG_LEVEL: 'silent', ...env });
   const berth = await createApp(config, overrides);

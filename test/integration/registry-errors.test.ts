@@ -135,7 +135,7 @@ describe('server errors', () => {
       driver.fail = true;
       const res = await o.get(`/v2/mem/app/blobs/${pushed.layerDigest}`);
       assert.equal(res.status, 500);
-      assert.deepEqual(res.body, { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] });
+      assert.deepEqual(res.body, { errors: [{ code: 'UNKNOWN', message: 'internal server error', detail: null }] });
       assert.ok(!JSON.stringify(res.body).includes('secret'));
     } finally {
       await mem.close();

@@ -2,7 +2,7 @@
 // integration tests because they pin what those tests rely on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DnSyntaxError, escapeDnValue, escapeFilterValue, isDnUnder, normalizeDn, parseDn, rdnFilter, wrapFilter } from '../../src/auth/ldap-syntax.ts';
+import { DnSyntaxError, escapeDnValue, escapeFilterValue, isDnUnder, normalizeDn, parseDn, rdnFilter, wrapFilter } from '../../src/lib/ldap-syntax.ts';
 
 test('filter values are escaped per RFC 4515', () => {
   assert.equal(escapeFilterValue('*)(uid=*'), '\\2a\\29\\28uid=\\2a');

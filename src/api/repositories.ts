@@ -1,0 +1,231 @@
+// /api/v2.0 repositories, artifacts, tags, archive import, project logs, search, statistics and
+// quotas, in Harbor's shapes. Repository names below a project are URL-encoded twice when they
+// contain "/" (Harbor's convention): "app%252Fapi" names "<project>/app/api".
+import express from 'express';
+import fs from 'node:fs';
+import multer from 'multer';
+import type { Db } from '../db/client.ts';
+import { AppError } from '../lib/errors.ts';
+import type { AccessService } from '../services/access-service.ts';
+import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
+import type { ImportService } from '../services/import.ts';
+import type { ProjectsService } from '../services/projects.ts';
+import { iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
+import { projectGuard } from './project-guard.ts';
+
+export interface RepositoryRouteDeps {
+  db: Db;
+  access: AccessService;
+  projects: ProjectsService;
+  artifacts: ArtifactsService;
+  importer: ImportService;
+  tmpDir: string;
+  /** Largest accepted archive upload, in bytes. */
+  maxImportBytes: number;
+}
+
+function repoDto(r: RepositoryRecord) {
+  return { id: r.id, project_id: r.projectId ?? 0, name: r.name, description: r.description, artifact_count: r.artifactCount, pull_count: r.pullCount, creation_time: iso(r.createdAt), update_time: iso(r.updatedAt) };
+}
+
+function artifactDto(a: ArtifactRecord, projectId: number) {
+  return {
+    id: a.id,
+    type: a.type,
+    media_type: a.configType ?? a.mediaType,
+    manifest_media_type: a.mediaType,
+    artifact_type: a.artifactType ?? undefined,
+    project_id: projectId,
+    repository_id: a.repositoryId,
+    digest: a.digest,
+    size: a.size,
+    push_time: iso(a.pushedAt),
+    pull_time: a.pulledAt ? iso(a.pulledAt) : '0001-01-01T00:00:00.000Z',
+    extra_attrs: a.extra,
+    annotations: a.annotations ?? {},
+    references: a.references.map((r) => ({ parent_id: a.id, child_digest: r.digest, platform: r.platform ?? undefined, annotations: {}, urls: [] })),
+    tags: a.tags.map((t) => ({ repository_id: a.repositoryId, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), pull_time: '0001-01-01T00:00:00.000Z', immutable: false })),
+    accessories: a.accessories.map((x) => ({ artifact_id: 0, subject_artifact_id: a.id, subject_artifact_digest: a.digest, digest: x.digest, type: x.type, size: x.size, creation_time: '' })),
+    labels: [],
+  };
+}
+
+/** "app%2Fapi" (Express decoded one level) -> "app/api". */
+function repoParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new AppError('BAD_REQUEST', undefined, { message: 'malformed repository name' });
+  }
+}
+
+export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
+  const r = express.Router();
+  const guard = projectGuard(deps);
+  fs.mkdirSync(deps.tmpDir, { recursive: true });
+  const upload = multer({ dest: deps.tmpDir, limits: { fileSize: deps.maxImportBytes, files: 1, fields: 10 } });
+
+  async function repository(res: express.Response, p: string, rname: string, resource: 'repository' | 'artifact' | 'tag', verb: 'read' | 'list' | 'update' | 'delete' | 'create' | 'push') {
+    const { project, principal } = await guard(res, p, resource, verb);
+    const full = `${project.name}/${repoParam(rname)}`;
+    return { project, principal, full };
+  }
+
+  async function existing(res: express.Response, p: string, rname: string, resource: 'repository' | 'artifact' | 'tag', verb: 'read' | 'list' | 'update' | 'delete' | 'create') {
+    const ctx = await repository(res, p, rname, resource, verb);
+    const repo = await deps.artifacts.getRepository(ctx.full);
+    if (!repo) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
+    return { ...ctx, repo };
+  }
+
+  r.get('/repositories', async (req, res) => {
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const visible = await deps.access.visibleProjectIds(principalOf(res));
+    const result = await deps.artifacts.listRepositories({ projectIds: visible, name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: req.query.sort as string | undefined });
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map(repoDto));
+  });
+
+  r.get('/projects/:p/repositories', async (req, res) => {
+    const { project } = await guard(res, req.params.p, 'repository', 'list');
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const result = await deps.artifacts.listRepositories({ projectIds: [project.id], name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: req.query.sort as string | undefined });
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map(repoDto));
+  });
+
+  r.get('/projects/:p/repositories/:r', async (req, res) => {
+    const { repo } = await existing(res, req.params.p, req.params.r, 'repository', 'read');
+    res.json(repoDto(repo));
+  });
+
+  r.put('/projects/:p/repositories/:r', express.json(), async (req, res) => {
+    const { full } = await existing(res, req.params.p, req.params.r, 'repository', 'update');
+    await deps.artifacts.updateRepository(full, String(req.body?.description ?? ''));
+    res.status(200).end();
+  });
+
+  r.delete('/projects/:p/repositories/:r', async (req, res) => {
+    const { full } = await existing(res, req.params.p, req.params.r, 'repository', 'delete');
+    await deps.artifacts.deleteRepository(full);
+    res.status(200).end();
+  });
+
+  r.get('/projects/:p/repositories/:r/artifacts', async (req, res) => {
+    const { project, repo } = await existing(res, req.params.p, req.params.r, 'artifact', 'list');
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: req.query.with_accessory !== 'false' });
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map((a) => artifactDto(a, project.id)));
+  });
+
+  r.get('/projects/:p/repositories/:r/artifacts/:ref', async (req, res) => {
+    const { project, repo } = await existing(res, req.params.p, req.params.r, 'artifact', 'read');
+    const a = await deps.artifacts.getArtifact(repo.id, req.params.ref);
+    if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
+    res.json(artifactDto(a, project.id));
+  });
+
+  r.delete('/projects/:p/repositories/:r/artifacts/:ref', async (req, res) => {
+    const { full } = await existing(res, req.params.p, req.params.r, 'artifact', 'delete');
+    await deps.artifacts.deleteArtifact(full, req.params.ref);
+    res.status(200).end();
+  });
+
+  r.get('/projects/:p/repositories/:r/artifacts/:ref/tags', async (req, res) => {
+    const { repo } = await existing(res, req.params.p, req.params.r, 'tag', 'list');
+    const a = await deps.artifacts.getArtifact(repo.id, req.params.ref);
+    if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
+    res.setHeader('X-Total-Count', String(a.tags.length));
+    res.json(a.tags.map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: false })));
+  });
+
+  r.post('/projects/:p/repositories/:r/artifacts/:ref/tags', express.json(), async (req, res) => {
+    const { full } = await existing(res, req.params.p, req.params.r, 'tag', 'create');
+    const name = String(req.body?.name ?? '');
+    await deps.artifacts.addTag(full, req.params.ref, name);
+    res.status(201).end();
+  });
+
+  r.delete('/projects/:p/repositories/:r/artifacts/:ref/tags/:tag', async (req, res) => {
+    const { full } = await existing(res, req.params.p, req.params.r, 'tag', 'delete');
+    await deps.artifacts.deleteTag(full, req.params.tag);
+    res.status(200).end();
+  });
+
+  // Import an image archive: streamed to a temp file by multer, never held in memory.
+  r.post('/projects/:p/repositories/:r/import', async (req, res) => {
+    const { full } = await repository(res, req.params.p, req.params.r, 'repository', 'push');
+    const tag = String(req.query.tag ?? 'latest');
+    await new Promise<void>((resolve, reject) =>
+      upload.single('archive')(req, res, (err: unknown) => {
+        if (!err) return resolve();
+        const e = err as { code?: string; message?: string };
+        reject(e.code === 'LIMIT_FILE_SIZE' ? new AppError('PAYLOAD_TOO_LARGE', undefined, { message: 'archive too large' }) : new AppError('BAD_REQUEST', undefined, { message: e.message ?? 'bad upload' }));
+      }),
+    );
+    const file = (req as express.Request & { file?: { path: string } }).file;
+    if (!file) throw new AppError('BAD_REQUEST', undefined, { message: 'multipart field "archive" is required' });
+    try {
+      const digest = await deps.importer.importArchive(full, tag, file.path);
+      res.status(201).json({ repository: full, tag, digest });
+    } finally {
+      fs.rm(file.path, { force: true }, () => undefined);
+    }
+  });
+
+  r.get('/projects/:p/logs', async (req, res) => {
+    const { project } = await guard(res, req.params.p, 'log', 'list');
+    const pg = paging(req);
+    const where = { OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] };
+    const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
+    setPageHeaders(req, res, total, pg);
+    res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
+  });
+
+  r.get('/search', async (req, res) => {
+    const q = String(req.query.q ?? '');
+    const principal = principalOf(res);
+    const list = await deps.projects.list(principal, { name: q, page: 1, pageSize: 50 });
+    const visible = await deps.access.visibleProjectIds(principal);
+    const repos = await deps.artifacts.listRepositories({ projectIds: visible, name: q, page: 1, pageSize: 50 });
+    const byId = new Map<number, { name: string; public: boolean }>();
+    for (const p of await deps.db.project.findMany({ where: { id: { in: repos.items.map((x) => x.projectId ?? 0) } }, select: { id: true, name: true, public: true } })) byId.set(p.id, p);
+    res.json({
+      project: list.items.map((p) => ({ project_id: p.id, name: p.name, repo_count: p.repoCount, metadata: p.metadata })),
+      repository: repos.items.map((x) => ({ project_id: x.projectId ?? 0, project_name: byId.get(x.projectId ?? 0)?.name ?? '', project_public: byId.get(x.projectId ?? 0)?.public ?? false, repository_name: x.name, pull_count: x.pullCount, artifact_count: x.artifactCount })),
+    });
+  });
+
+  r.get('/statistics', async (_req, res) => {
+    const principal = principalOf(res);
+    const visible = await deps.access.visibleProjectIds(principal);
+    const s = await deps.artifacts.statistics(visible);
+    res.json({
+      private_project_count: s.projects - s.publicProjects,
+      private_repo_count: s.repositories,
+      public_project_count: s.publicProjects,
+      public_repo_count: 0,
+      total_project_count: s.projects,
+      total_repo_count: s.repositories,
+      total_storage_consumption: principal?.sysadmin ? s.storage : 0,
+    });
+  });
+
+  r.get('/quotas', async (req, res) => {
+    requireSysadmin(res);
+    const pg = paging(req);
+    const projects = await deps.projects.list(principalOf(res), { page: pg.page, pageSize: pg.pageSize });
+    setPageHeaders(req, res, projects.total, pg);
+    res.json(
+      await Promise.all(
+        projects.items.map(async (p) => ({ id: p.id, ref: { id: p.id, name: p.name, owner_name: p.ownerName }, hard: { storage: -1 }, used: { storage: await deps.artifacts.projectStorage(p.id) }, creation_time: iso(p.createdAt), update_time: iso(p.updatedAt) })),
+      ),
+    );
+  });
+
+  return r;
+}

@@ -1,0 +1,26 @@
+// /c/login and /c/log_out: the browser session (Harbor's paths), for local and directory users alike.
+import express from 'express';
+import type { PasswordCheck } from '../auth/authenticator.ts';
+import type { SessionStore } from '../auth/session.ts';
+import { AppError } from '../lib/errors.ts';
+import { harborErrorHandler } from '../http/errors.ts';
+import type { Log } from '../http/logger.ts';
+
+export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionStore; log: Log; secureCookies: boolean }): express.Router {
+  const r = express.Router();
+  r.post('/login', express.urlencoded({ extended: false, limit: '16kb' }), express.json({ limit: '16kb' }), async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const username = String(body.principal ?? body.username ?? '');
+    const password = String(body.password ?? '');
+    const principal = username && password ? await deps.login(username, password, req.ip ?? '') : null;
+    if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
+    deps.sessions.create(res, principal, deps.secureCookies || req.secure);
+    res.json({ user_id: principal.id, username: principal.name, sysadmin_flag: principal.sysadmin });
+  });
+  r.get('/log_out', (req, res) => {
+    deps.sessions.destroy(req, res);
+    res.status(200).end();
+  });
+  r.use(harborErrorHandler(deps.log));
+  return r;
+}

@@ -1,0 +1,232 @@
+// Repositories and artifacts as the management API and the UI see them (Harbor's model): an
+// artifact is a manifest that is not a child of an index in the same repository, with its tags,
+// size, platforms and accessories (referrers). Reads go to the database with indexed paging;
+// changes go through the RegistryService so its caches stay right.
+import type { Db } from '../db/client.ts';
+import { parseDigest } from '../lib/digest.ts';
+import { AppError } from '../lib/errors.ts';
+import { MediaTypes } from '../lib/manifest.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { RegistryService } from './registry-service.ts';
+
+const INDEX_TYPES = [MediaTypes.ociIndex, MediaTypes.dockerList];
+const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+
+export interface RepositoryRecord {
+  id: number;
+  projectId: number | null;
+  name: string;
+  description: string;
+  artifactCount: number;
+  pullCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ArtifactRecord {
+  id: number;
+  repositoryId: number;
+  digest: string;
+  mediaType: string;
+  configType: string | null;
+  artifactType: string | null;
+  type: string;
+  size: number;
+  pushedAt: Date;
+  pulledAt: Date | null;
+  annotations: Record<string, string> | null;
+  tags: { name: string; pushedAt: Date }[];
+  references: { digest: string; platform: Record<string, unknown> | null; size: number }[];
+  accessories: { digest: string; type: string; artifactType: string | null; size: number }[];
+  extra: Record<string, unknown>;
+}
+
+function artifactKind(mediaType: string, configType: string | null, artifactType: string | null): string {
+  if (INDEX_TYPES.includes(mediaType as never)) return 'IMAGE';
+  if (configType && IMAGE_CONFIGS.has(configType)) return 'IMAGE';
+  if (configType === 'application/vnd.cncf.helm.config.v1+json') return 'CHART';
+  if (artifactType?.includes('cosign') || artifactType === 'application/vnd.dev.cosign.artifact.sig.v1+json') return 'SIGNATURE';
+  if (artifactType?.includes('sbom') || artifactType?.includes('spdx') || artifactType?.includes('cyclonedx')) return 'SBOM';
+  return 'UNKNOWN';
+}
+
+function accessoryKind(artifactType: string | null): string {
+  const a = artifactType ?? '';
+  if (a.includes('cosign') || a.includes('signature') || a.includes('notary')) return 'signature';
+  if (a.includes('sbom') || a.includes('spdx') || a.includes('cyclonedx')) return 'sbom';
+  return 'subject';
+}
+
+export class ArtifactsService {
+  constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService }) {}
+
+  // ---- repositories -------------------------------------------------------------------------
+
+  async listRepositories(q: { projectIds: number[] | null; name?: string; page: number; pageSize: number; sort?: string }): Promise<{ total: number; items: RepositoryRecord[] }> {
+    const where = {
+      ...(q.projectIds ? { projectId: { in: q.projectIds } } : {}),
+      ...(q.name ? { name: { contains: q.name } } : {}),
+    };
+    const orderBy = q.sort === '-update_time' ? { updatedAt: 'desc' as const } : q.sort === '-pull_count' ? { pullCount: 'desc' as const } : { name: 'asc' as const };
+    const [total, rows] = await Promise.all([
+      this.deps.db.repository.count({ where }),
+      this.deps.db.repository.findMany({ where, orderBy, skip: (q.page - 1) * q.pageSize, take: q.pageSize, include: { _count: { select: { manifests: true } } } }),
+    ]);
+    return { total, items: rows.map((r) => ({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: r._count.manifests, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt })) };
+  }
+
+  async getRepository(name: string): Promise<RepositoryRecord | null> {
+    const r = await this.deps.db.repository.findUnique({ where: { name }, include: { _count: { select: { manifests: true } } } });
+    return r ? { id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: r._count.manifests, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt } : null;
+  }
+
+  async updateRepository(name: string, description: string): Promise<void> {
+    const n = await this.deps.db.repository.updateMany({ where: { name }, data: { description } });
+    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
+  }
+
+  /** Deletes a repository with all its artifacts and tags (blob bytes stay for garbage collection). */
+  async deleteRepository(name: string): Promise<void> {
+    const n = await this.deps.db.repository.deleteMany({ where: { name } });
+    this.deps.registry.forgetRepository(name);
+    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
+  }
+
+  // ---- artifacts ----------------------------------------------------------------------------
+
+  /** Child manifests of the indexes in a repository (they show as references, not artifacts). */
+  private async childDigests(repositoryId: number): Promise<string[]> {
+    const idx = await this.deps.db.manifest.findMany({ where: { repositoryId, mediaType: { in: INDEX_TYPES } }, select: { refs: true } });
+    return [...new Set(idx.flatMap((m) => JSON.parse(m.refs) as string[]))];
+  }
+
+  async listArtifacts(repositoryId: number, q: { tag?: string; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
+    const children = await this.childDigests(repositoryId);
+    const where = {
+      repositoryId,
+      subject: null, // accessories show under their subject
+      ...(children.length ? { digest: { notIn: children } } : {}),
+      ...(q.digest ? { digest: q.digest } : {}),
+      ...(q.tag ? { digest: { in: (await this.deps.db.tag.findMany({ where: { repositoryId, name: { contains: q.tag } }, select: { digest: true } })).map((t) => t.digest) } } : {}),
+    };
+    const [total, rows] = await Promise.all([
+      this.deps.db.manifest.count({ where }),
+      this.deps.db.manifest.findMany({ where, orderBy: [{ pushedAt: 'desc' }, { id: 'desc' }], skip: (q.page - 1) * q.pageSize, take: q.pageSize }),
+    ]);
+    const items = await this.describe(repositoryId, rows, q.withAccessories);
+    return { total, items };
+  }
+
+  async getArtifact(repositoryId: number, reference: string): Promise<ArtifactRecord | null> {
+    let digest = reference;
+    if (!reference.includes(':')) {
+      const t = await this.deps.db.tag.findUnique({ where: { repositoryId_name: { repositoryId, name: reference } }, select: { digest: true } });
+      if (!t) return null;
+      digest = t.digest;
+    }
+    const m = await this.deps.db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId, digest } } });
+    if (!m) return null;
+    return (await this.describe(repositoryId, [m], true))[0];
+  }
+
+  private async describe(
+    repositoryId: number,
+    rows: { id: number; digest: string; mediaType: string; configType: string | null; artifactType: string | null; size: number; pushedAt: Date; pulledAt: Date | null; annotations: string | null; refs: string }[],
+    withAccessories: boolean,
+  ): Promise<ArtifactRecord[]> {
+    const digests = rows.map((r) => r.digest);
+    const [tags, accessories] = await Promise.all([
+      this.deps.db.tag.findMany({ where: { repositoryId, digest: { in: digests } }, orderBy: { name: 'asc' }, select: { name: true, digest: true, updatedAt: true } }),
+      withAccessories ? this.deps.db.manifest.findMany({ where: { repositoryId, subject: { in: digests } }, select: { digest: true, subject: true, artifactType: true, size: true } }) : Promise.resolve([]),
+    ]);
+    const out: ArtifactRecord[] = [];
+    for (const r of rows) {
+      const bytes = await this.deps.blobs.getBytes(parseDigest(r.digest)!);
+      let size = r.size;
+      const references: ArtifactRecord['references'] = [];
+      let extra: Record<string, unknown> = {};
+      if (bytes) {
+        const m = JSON.parse(bytes.toString('utf8')) as { config?: { size: number; digest: string }; layers?: { size: number }[]; manifests?: { digest: string; size: number; platform?: Record<string, unknown> }[] };
+        if (m.manifests) {
+          for (const c of m.manifests) {
+            references.push({ digest: c.digest, platform: c.platform ?? null, size: c.size });
+            size += c.size;
+          }
+        } else {
+          size += (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
+          if (m.config && r.configType && IMAGE_CONFIGS.has(r.configType) && m.config.size < 1024 * 1024) {
+            const cfg = await this.deps.blobs.getBytes(parseDigest(m.config.digest)!);
+            if (cfg) {
+              const c = JSON.parse(cfg.toString('utf8')) as Record<string, unknown>;
+              extra = { architecture: c.architecture, os: c.os, created: c.created, author: c.author, config: c.config };
+            }
+          }
+        }
+      }
+      out.push({
+        id: r.id,
+        repositoryId,
+        digest: r.digest,
+        mediaType: r.mediaType,
+        configType: r.configType,
+        artifactType: r.artifactType,
+        type: artifactKind(r.mediaType, r.configType, r.artifactType),
+        size,
+        pushedAt: r.pushedAt,
+        pulledAt: r.pulledAt,
+        annotations: r.annotations ? JSON.parse(r.annotations) : null,
+        tags: tags.filter((t) => t.digest === r.digest).map((t) => ({ name: t.name, pushedAt: t.updatedAt })),
+        references,
+        accessories: accessories.filter((a) => a.subject === r.digest).map((a) => ({ digest: a.digest, type: accessoryKind(a.artifactType), artifactType: a.artifactType, size: a.size })),
+        extra,
+      });
+    }
+    return out;
+  }
+
+  /** Points a new tag at an existing artifact. */
+  async addTag(repository: string, reference: string, tag: string): Promise<void> {
+    const m = await this.deps.registry.getManifest(repository, reference).catch(() => null);
+    if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
+    const repoId = (await this.getRepository(repository))!.id;
+    if (await this.deps.db.tag.findUnique({ where: { repositoryId_name: { repositoryId: repoId, name: tag } } })) throw new AppError('CONFLICT', undefined, { message: `tag ${tag} already exists` });
+    await this.deps.registry.putManifest(repository, tag, m.mediaType, m.bytes);
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<void> {
+    await this.deps.registry.deleteManifest(repository, tag).catch((e) => {
+      if (e instanceof AppError && e.code === 'MANIFEST_UNKNOWN') throw new AppError('NOT_FOUND', undefined, { message: 'tag not found' });
+      throw e;
+    });
+  }
+
+  async deleteArtifact(repository: string, reference: string): Promise<void> {
+    let digest = reference;
+    if (!reference.includes(':')) {
+      const m = await this.deps.registry.getManifest(repository, reference).catch(() => null);
+      if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
+      digest = m.digest;
+    }
+    await this.deps.registry.deleteManifest(repository, digest).catch((e) => {
+      if (e instanceof AppError && e.code === 'MANIFEST_UNKNOWN') throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
+      throw e;
+    });
+  }
+
+  async statistics(projectIds: number[] | null): Promise<{ projects: number; publicProjects: number; repositories: number; storage: number }> {
+    const pw = projectIds ? { id: { in: projectIds } } : {};
+    const rw = projectIds ? { projectId: { in: projectIds } } : {};
+    const [projects, publicProjects, repositories] = await Promise.all([this.deps.db.project.count({ where: pw }), this.deps.db.project.count({ where: { ...pw, public: true } }), this.deps.db.repository.count({ where: rw })]);
+    const storage = projectIds ? 0 : Number((await this.deps.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0);
+    return { projects, publicProjects, repositories, storage };
+  }
+
+  /** Bytes of the distinct blobs linked into a project's repositories. */
+  async projectStorage(projectId: number): Promise<number> {
+    const rows = await this.deps.db.$queryRawUnsafe<{ total: bigint | number | null }[]>(
+      'SELECT SUM(b.size) AS total FROM Blob b WHERE b.digest IN (SELECT DISTINCT l.digest FROM BlobLink l JOIN Repository r ON r.id = l.repositoryId WHERE r.projectId = ?)',
+      projectId,
+    );
+    return Number(rows[0]?.total ?? 0);
+  }
+}
