@@ -1,0 +1,280 @@
+// The management API for repositories and artifacts, archive import, browser sessions with CSRF,
+// the generated OpenAPI document, and Harbor contract checks.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import tar from 'tar-stream';
+import YAML from 'yaml';
+import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { Oci, sha256, bytes } from '../helpers/oci.ts';
+import { SessionStore } from '../../src/auth/session.ts';
+
+let t: TestApp;
+let oci: Oci;
+const PW = 'Passw0rd!x';
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+let indexDigest: string;
+let amd: Awaited<ReturnType<Oci['pushImage']>>;
+
+const api = (method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string | null = t.adminAuth) => {
+  const r = t.request[method](`/api/v2.0${p}`);
+  return auth ? r.set('Authorization', auth) : r;
+};
+
+before(async () => {
+  t = await makeApp({}, REAL_ACCESS);
+  oci = new Oci(t.request, t.adminAuth);
+  assert.equal((await api('post', '/projects').send({ project_name: 'team', metadata: { public: 'false' } })).status, 201);
+  for (const u of ['guest', 'dev']) assert.equal((await api('post', '/users').send({ username: u, password: PW })).status, 201);
+  assert.equal((await api('post', '/projects/team/members').send({ role_id: 3, member_user: { username: 'guest' } })).status, 201);
+  assert.equal((await api('post', '/projects/team/members').send({ role_id: 2, member_user: { username: 'dev' } })).status, 201);
+  // a multi-arch index with two platform images, tagged; plus a signature referring to it
+  amd = await oci.pushImage('team/app/api', 'amd64-only', 1);
+  const arm = await oci.pushImage('team/app/api', 'arm64-only', 2);
+  const index = { schemaVersion: 2, mediaType: INDEX, manifests: [
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd.digest, size: amd.raw.length, platform: { os: 'linux', architecture: 'amd64' } },
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.digest, size: arm.raw.length, platform: { os: 'linux', architecture: 'arm64' } },
+  ] };
+  const raw = Buffer.from(JSON.stringify(index));
+  indexDigest = sha256(raw);
+  assert.equal((await oci.putManifest('team/app/api', 'v1', raw, INDEX)).status, 201);
+  await oci.pushImage('team/app/api', 'sig', 3, { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject: { mediaType: INDEX, digest: indexDigest, size: raw.length } });
+  assert.equal((await oci.delete('/v2/team/app/api/manifests/sig')).status, 202); // untag the signature: it stays as a referrer
+  assert.equal((await oci.delete('/v2/team/app/api/manifests/amd64-only')).status, 202);
+  assert.equal((await oci.delete('/v2/team/app/api/manifests/arm64-only')).status, 202);
+});
+after(async () => {
+  await t.close();
+});
+
+describe('repositories and artifacts', () => {
+  test('repositories of a project, with double-encoded names', async () => {
+    const list = await api('get', '/projects/team/repositories');
+    assert.equal(list.status, 200);
+    assert.equal(list.headers['x-total-count'], '1');
+    assert.equal(list.body[0].name, 'team/app/api');
+    const one = await api('get', '/projects/team/repositories/app%252Fapi');
+    assert.equal(one.status, 200);
+    assert.equal(one.body.name, 'team/app/api');
+    assert.equal((await api('get', '/projects/team/repositories/nope')).status, 404);
+    assert.equal((await api('put', '/projects/team/repositories/app%252Fapi').send({ description: 'the API' })).status, 200);
+    assert.equal((await api('get', '/projects/team/repositories/app%252Fapi')).body.description, 'the API');
+    const all = await api('get', '/repositories', basic('guest', PW));
+    assert.ok(all.body.some((r: { name: string }) => r.name === 'team/app/api'));
+    const anon = await api('get', '/repositories', null);
+    assert.ok(!anon.body.some((r: { name: string }) => r.name === 'team/app/api'));
+  });
+
+  test('the index is one artifact with its platforms, tags and the signature as an accessory', async () => {
+    const res = await api('get', '/projects/team/repositories/app%252Fapi/artifacts?with_tag=true', basic('guest', PW));
+    assert.equal(res.status, 200);
+    assert.equal(res.body.length, 1, JSON.stringify(res.body.map((a: { digest: string }) => a.digest)));
+    const a = res.body[0];
+    assert.equal(a.digest, indexDigest);
+    assert.equal(a.type, 'IMAGE');
+    assert.equal(a.manifest_media_type, INDEX);
+    assert.deepEqual(a.tags.map((x: { name: string }) => x.name), ['v1']);
+    assert.deepEqual(a.references.map((r: { platform: { architecture: string } }) => r.platform.architecture).sort(), ['amd64', 'arm64']);
+    assert.equal(a.accessories.length, 1);
+    assert.equal(a.accessories[0].type, 'signature');
+    assert.ok(a.size > 0);
+    const byTag = await api('get', '/projects/team/repositories/app%252Fapi/artifacts/v1', basic('guest', PW));
+    assert.equal(byTag.body.digest, indexDigest);
+    const child = await api('get', `/projects/team/repositories/app%252Fapi/artifacts/${amd.digest}`, basic('guest', PW));
+    assert.equal(child.status, 200);
+    assert.equal(child.body.extra_attrs.architecture, 'amd64');
+  });
+
+  test('tags: developers create, guests cannot; only maintainers+ delete', async () => {
+    const base = `/projects/team/repositories/app%252Fapi/artifacts/${indexDigest}/tags`;
+    assert.equal((await api('post', base, basic('guest', PW)).send({ name: 'g1' })).status, 403);
+    assert.equal((await api('post', base, basic('dev', PW)).send({ name: 'stable' })).status, 201);
+    assert.equal((await api('post', base, basic('dev', PW)).send({ name: 'stable' })).status, 409);
+    assert.equal((await oci.get('/v2/team/app/api/manifests/stable')).status, 200);
+    assert.equal((await api('delete', `${base}/stable`, basic('dev', PW))).status, 403);
+    assert.equal((await api('delete', `${base}/stable`)).status, 200);
+    assert.equal((await oci.get('/v2/team/app/api/manifests/stable')).status, 404);
+  });
+
+  test('paging artifacts with X-Total-Count and Link', async () => {
+    for (let i = 0; i < 5; i++) await oci.pushImage('team/many', `t${i}`, 100 + i);
+    const p1 = await api('get', '/projects/team/repositories/many/artifacts?page=1&page_size=2');
+    assert.equal(p1.headers['x-total-count'], '5');
+    assert.equal(p1.body.length, 2);
+    assert.match(p1.headers.link, /page=2/);
+    const q = await api('get', '/projects/team/repositories/many/artifacts?q=tags%3D~t3');
+    assert.deepEqual(q.body.map((a: { tags: { name: string }[] }) => a.tags[0].name), ['t3']);
+  });
+
+  test('deleting an artifact and a repository', async () => {
+    assert.equal((await api('delete', '/projects/team/repositories/many/artifacts/t0', basic('dev', PW))).status, 403);
+    assert.equal((await api('delete', '/projects/team/repositories/many/artifacts/t0')).status, 200);
+    assert.equal((await oci.get('/v2/team/many/manifests/t0')).status, 404);
+    assert.equal((await api('delete', '/projects/team/repositories/many')).status, 200);
+    assert.equal((await oci.get('/v2/team/many/manifests/t1')).status, 404);
+    assert.equal((await oci.get('/v2/team/many/tags/list')).status, 404);
+  });
+
+  test('summary, statistics, search, quotas, project logs', async () => {
+    const s = await api('get', '/projects/team/summary');
+    assert.equal(s.body.repo_count, 1);
+    assert.equal(s.body.developer_count, 1);
+    assert.ok(s.body.quota.used.storage > 0);
+    const st = await api('get', '/statistics');
+    assert.ok(st.body.total_project_count >= 2);
+    const se = await api('get', '/search?q=app', basic('guest', PW));
+    assert.ok(se.body.repository.some((r: { repository_name: string }) => r.repository_name === 'team/app/api'));
+    const quotas = await api('get', '/quotas');
+    assert.ok(quotas.body.some((q: { ref: { name: string } }) => q.ref.name === 'team'));
+    await t.berth.audit.flush();
+    const logs = await api('get', '/projects/team/logs');
+    assert.equal(logs.status, 200);
+    assert.ok(logs.body.some((l: { operation: string }) => l.operation === 'push'));
+    assert.equal((await api('get', '/projects/team/logs', basic('dev', PW))).status, 403);
+  });
+});
+
+/** A tar archive from [name, content] pairs. */
+async function tarOf(entries: [string, Buffer][]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const [name, data] of entries) pack.entry({ name }, data);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('importing image archives', () => {
+  test('a docker save tarball becomes an image whose layers keep their digests', async () => {
+    const layer = await tarOf([['hello.txt', Buffer.from('hello from docker save')]]);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+    const archive = await tarOf([
+      [`${sha256(config).slice(7)}.json`, config],
+      ['abc/layer.tar', layer],
+      ['manifest.json', Buffer.from(JSON.stringify([{ Config: `${sha256(config).slice(7)}.json`, RepoTags: ['x:1'], Layers: ['abc/layer.tar'] }]))],
+    ]);
+    const res = await t.request.post('/api/v2.0/projects/team/repositories/imported%252Fdocker/import?tag=1.0').set('Authorization', basic('dev', PW)).attach('archive', archive, 'image.tar');
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const m = await oci.get('/v2/team/imported/docker/manifests/1.0');
+    assert.equal(m.status, 200);
+    const manifest = JSON.parse(m.text ?? Buffer.from(m.body).toString());
+    assert.equal(manifest.layers[0].digest, sha256(layer));
+    assert.equal(manifest.config.digest, sha256(config));
+    assert.equal(res.body.digest, m.headers['docker-content-digest']);
+  });
+
+  test('an OCI image-layout tar (multi-arch index) is imported whole', async () => {
+    const blobs: [string, Buffer][] = [];
+    const add = (b: Buffer) => {
+      blobs.push([`blobs/sha256/${sha256(b).slice(7)}`, b]);
+      return { digest: sha256(b), size: b.length };
+    };
+    const manifests = ['amd64', 'arm64'].map((arch, i) => {
+      const layer = bytes(3000, 50 + i);
+      const cfg = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux' }));
+      const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...add(cfg) }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...add(layer) }] }));
+      return { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...add(m), platform: { os: 'linux', architecture: arch } };
+    });
+    const idx = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests }));
+    const top = add(idx);
+    const archive = await tarOf([['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')], ['index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: INDEX, ...top }] }))], ...blobs]);
+    const res = await t.request.post('/api/v2.0/projects/team/repositories/imported%252Foci/import?tag=multi').set('Authorization', basic('dev', PW)).attach('archive', archive, 'oci.tar');
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.digest, top.digest);
+    for (const m of manifests) assert.equal((await oci.head(`/v2/team/imported/oci/manifests/${m.digest}`)).status, 200);
+  });
+
+  test('junk, a missing blob, a guest, and a path-escaping entry are refused cleanly', async () => {
+    const junk = await t.request.post('/api/v2.0/projects/team/repositories/x/import?tag=1').set('Authorization', basic('dev', PW)).attach('archive', Buffer.from('not a tar at all'), 'x.tar');
+    assert.equal(junk.status, 400);
+    assert.equal(junk.body.errors[0].code, 'BAD_REQUEST');
+    const missing = await tarOf([['index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: INDEX, digest: sha256('x'), size: 1 }] }))]]);
+    assert.equal((await t.request.post('/api/v2.0/projects/team/repositories/x/import?tag=1').set('Authorization', basic('dev', PW)).attach('archive', missing, 'x.tar')).status, 400);
+    const guest = await t.request.post('/api/v2.0/projects/team/repositories/x/import?tag=1').set('Authorization', basic('guest', PW)).attach('archive', missing, 'x.tar');
+    assert.equal(guest.status, 403);
+    const evil = await tarOf([['../../escape.txt', Buffer.from('x')], ['manifest.json', Buffer.from('[]')]]);
+    assert.equal((await t.request.post('/api/v2.0/projects/team/repositories/x/import?tag=1').set('Authorization', basic('dev', PW)).attach('archive', evil, 'x.tar')).status, 400);
+    assert.ok(!fs.existsSync(path.join(t.dataDir, '..', 'escape.txt')));
+    assert.equal((await oci.get('/v2/team/x/tags/list')).status, 404, 'a failed import leaves no repository content');
+  });
+});
+
+describe('browser sessions', () => {
+  test('login sets an HttpOnly session and a CSRF cookie; changes need the CSRF header; logout ends it', async () => {
+    const bad = await t.request.post('/c/login').type('form').send({ principal: 'dev', password: 'nope' });
+    assert.equal(bad.status, 401);
+    const login = await t.request.post('/c/login').type('form').send({ principal: 'dev', password: PW });
+    assert.equal(login.status, 200);
+    assert.equal(login.body.username, 'dev');
+    const cookies = login.headers['set-cookie'] as unknown as string[];
+    const session = cookies.find((c) => c.startsWith('berth_session='))!;
+    assert.match(session, /HttpOnly/);
+    const csrf = cookies.find((c) => c.startsWith('__csrf='))!.split(';')[0].split('=')[1];
+    const jar = cookies.map((c) => c.split(';')[0]).join('; ');
+    const me = await t.request.get('/api/v2.0/users/current').set('Cookie', jar);
+    assert.equal(me.body.username, 'dev');
+    const noCsrf = await t.request.post('/api/v2.0/users/current/tokens').set('Cookie', jar).send({ name: 'x' });
+    assert.equal(noCsrf.status, 403);
+    const withCsrf = await t.request.post('/api/v2.0/users/current/tokens').set('Cookie', jar).set('X-Harbor-CSRF-Token', csrf).send({ name: 'x' });
+    assert.equal(withCsrf.status, 201);
+    assert.equal((await t.request.get('/c/log_out').set('Cookie', jar)).status, 200);
+    assert.equal((await t.request.get('/api/v2.0/users/current').set('Cookie', jar)).status, 401);
+  });
+
+  test('sessions expire when idle', () => {
+    let now = 0;
+    const store = new SessionStore(1000, () => now);
+    const headers: string[] = [];
+    const res = { append: (_k: string, v: string) => headers.push(v) } as never;
+    store.create(res, { kind: 'user', id: 1, name: 'a', sysadmin: false }, false);
+    const cookie = headers.map((h) => h.split(';')[0]).join('; ');
+    const req = { headers: { cookie } } as never;
+    now = 900;
+    assert.ok(store.get(req));
+    now = 1800; // 900 ms after the last use: still alive
+    assert.ok(store.get(req));
+    now = 3000;
+    assert.equal(store.get(req), null);
+  });
+});
+
+describe('API description', () => {
+  test('the OpenAPI document lists every mounted route', async () => {
+    const res = await api('get', '/openapi.json', null);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.openapi, '3.0.3');
+    for (const p of ['/projects', '/projects/{p}/members', '/projects/{p}/repositories/{r}/artifacts', '/robots', '/users/current', '/ldap/ping', '/configurations', '/audit-logs', '/projects/{p}/repositories/{r}/import']) {
+      assert.ok(res.body.paths[p], `documents ${p}`);
+    }
+    assert.ok(res.body.paths['/projects'].post && res.body.paths['/projects'].get);
+  });
+
+  const swaggerPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/reference/harbor-v2.0-swagger.yaml');
+  const swagger = fs.existsSync(swaggerPath) ? YAML.parse(fs.readFileSync(swaggerPath, 'utf8')) : null;
+  test('answers match the types of Harbor’s swagger definitions', { skip: swagger ? false : 'Harbor swagger not present next to the checkout' }, async () => {
+    const defs = swagger.definitions as Record<string, { properties?: Record<string, { type?: string; $ref?: string }> }>;
+    const check = (name: string, obj: Record<string, unknown>) => {
+      const props = defs[name].properties ?? {};
+      for (const [k, v] of Object.entries(obj)) {
+        const p = props[k];
+        assert.ok(p, `${name}.${k} is not in Harbor's ${name}`);
+        if (v === null || v === undefined || !p.type) continue;
+        const t = p.type === 'integer' ? 'number' : p.type === 'array' ? 'object' : p.type;
+        assert.equal(typeof v, t, `${name}.${k}: ${typeof v} vs ${p.type}`);
+      }
+    };
+    check('Project', (await api('get', '/projects/team')).body);
+    check('Repository', (await api('get', '/projects/team/repositories/app%252Fapi')).body);
+    check('Artifact', (await api('get', `/projects/team/repositories/app%252Fapi/artifacts/${indexDigest}`)).body);
+    for (const m of (await api('get', '/projects/team/members')).body) check('ProjectMemberEntity', m);
+    check('UserResp', (await api('get', '/users/current')).body);
+    for (const a of (await api('get', '/audit-logs')).body) check('AuditLog', a);
+    check('ProjectSummary', (await api('get', '/projects/team/summary')).body);
+    check('Statistic', (await api('get', '/statistics')).body);
+    const robot = await api('post', '/robots').send({ name: 'c', level: 'project', duration: -1, permissions: [{ kind: 'project', namespace: 'team', access: [{ resource: 'repository', action: 'pull' }] }] });
+    check('RobotCreated', robot.body);
+    check('Robot', (await api('get', `/robots/${robot.body.id}`)).body);
+  });
+});
