@@ -1,0 +1,103 @@
+// The project's audit log: who pushed, pulled, deleted what, when.
+import { useState } from 'preact/hooks';
+import { enc, getPage } from '../api.ts';
+import { Empty, ErrorNote, Pager, SearchBox, Spinner } from '../components/ui.tsx';
+import { ago, dateTime } from '../lib/format.ts';
+import { useAsync, useDebounced } from '../lib/hooks.ts';
+import type { AuditLog } from '../types.ts';
+import type { ProjectCtx } from './project.tsx';
+
+const OPS = ['create', 'pull', 'delete', 'update'];
+
+export function Logs({ ctx }: { ctx: ProjectCtx }) {
+  const p = ctx.project;
+  const [page, setPage] = useState(1);
+  const [pageSize, setPageSize] = useState(25);
+  const [op, setOp] = useState('');
+  const [user, setUser] = useState('');
+  const u = useDebounced(user.trim(), 300);
+  const q = [op && `operation=${op}`, u && `username=~${u}`].filter(Boolean).join(',');
+  const list = useAsync((signal) => getPage<AuditLog>(`projects/${enc(p.name)}/logs`, { page, page_size: pageSize, q: q || undefined }, signal), [p.name, page, pageSize, q]);
+  return (
+    <>
+      <div class="toolbar">
+        <SearchBox
+          label="Filter by user"
+          value={user}
+          onInput={(v) => {
+            setUser(v);
+            setPage(1);
+          }}
+        />
+        <label class="inline">
+          <span>Operation</span>
+          <select
+            value={op}
+            onChange={(e) => {
+              setOp((e.target as HTMLSelectElement).value);
+              setPage(1);
+            }}
+          >
+            <option value="">all</option>
+            {OPS.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ErrorNote error={list.error} onRetry={list.reload} />
+      {list.data ? (
+        list.data.items.length === 0 ? (
+          <Empty>No log entries{q ? ' match' : ' yet'}.</Empty>
+        ) : (
+          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
+            <table class="table">
+              <caption class="sr-only">Audit log of {p.name}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Operation</th>
+                  <th scope="col">Resource</th>
+                  <th scope="col">Type</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((l) => (
+                  <tr key={l.id}>
+                    <td title={dateTime(l.op_time)}>{ago(l.op_time)}</td>
+                    <td>{l.username}</td>
+                    <td>
+                      <span class={`op op-${l.operation}`}>{l.operation}</span>
+                    </td>
+                    <td class="clip">
+                      <code class="small">{l.resource}</code>
+                    </td>
+                    <td>{l.resource_type}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )
+      ) : (
+        !list.error && <Spinner />
+      )}
+      {list.data && list.data.total > 0 && (
+        <Pager
+          page={page}
+          pageSize={pageSize}
+          total={list.data.total}
+          onPage={setPage}
+          onPageSize={(n) => {
+            setPageSize(n);
+            setPage(1);
+          }}
+          label="Log pages"
+        />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,120 @@
+// The repositories of a project: filter, page, delete (where the role allows).
+import { useState } from 'preact/hooks';
+import { enc, getPage, repoInProject, repoPath, send } from '../api.ts';
+import { ConfirmDialog, Empty, ErrorNote, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
+import { ago } from '../lib/format.ts';
+import { useAsync, useDebounced } from '../lib/hooks.ts';
+import { setQuery, useLocation } from '../lib/router.ts';
+import { registryHost } from '../session.ts';
+import type { Repository } from '../types.ts';
+import type { ProjectCtx } from './project.tsx';
+
+export function Repositories({ ctx }: { ctx: ProjectCtx }) {
+  const p = ctx.project;
+  const loc = useLocation();
+  const page = Number(loc.query.get('page') ?? 1) || 1;
+  const pageSize = Number(loc.query.get('page_size') ?? 15) || 15;
+  const [name, setName] = useState(loc.query.get('q') ?? '');
+  const q = useDebounced(name.trim(), 250);
+  const list = useAsync(
+    (signal) => getPage<Repository>(`projects/${enc(p.name)}/repositories`, { page, page_size: pageSize, q: q ? `name=~${q}` : undefined }, signal),
+    [p.name, page, pageSize, q],
+  );
+  const [deleting, setDeleting] = useState<Repository>();
+  const mayDelete = ctx.can('repository', 'delete');
+
+  return (
+    <>
+      <div class="toolbar">
+        <SearchBox
+          label="Filter repositories by name"
+          value={name}
+          onInput={(v) => {
+            setName(v);
+            setQuery({ q: v || undefined, page: undefined });
+          }}
+        />
+      </div>
+      <ErrorNote error={list.error} onRetry={list.reload} />
+      {list.data ? (
+        list.data.items.length === 0 ? (
+          q ? (
+            <Empty>No repository matches “{q}”.</Empty>
+          ) : (
+            <Empty>
+              <p>No repositories yet. Push one:</p>
+              <pre class="code">{`docker login ${registryHost()}\ndocker tag my-image ${registryHost()}/${p.name}/my-image:1.0\ndocker push ${registryHost()}/${p.name}/my-image:1.0`}</pre>
+            </Empty>
+          )
+        ) : (
+          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
+            <table class="table">
+              <caption class="sr-only">Repositories of {p.name}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col" class="num">
+                    Artifacts
+                  </th>
+                  <th scope="col" class="num">
+                    Pulls
+                  </th>
+                  <th scope="col">Last modified</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((r) => {
+                  const short = repoInProject(r.name, p.name);
+                  return (
+                    <tr key={r.id ?? r.name}>
+                      <td>
+                        <Link href={`/projects/${p.project_id}/repositories/${short}`} class="strong">
+                          {r.name}
+                        </Link>
+                        {r.description && <div class="muted small clip">{r.description}</div>}
+                      </td>
+                      <td class="num">{(r.artifact_count ?? 0).toLocaleString()}</td>
+                      <td class="num">{(r.pull_count ?? 0).toLocaleString()}</td>
+                      <td title={r.update_time}>{ago(r.update_time)}</td>
+                      <td class="row-actions">
+                        {mayDelete && (
+                          <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete repository ${r.name}`} onClick={() => setDeleting(r)}>
+                            Delete
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )
+      ) : (
+        !list.error && <Spinner />
+      )}
+      {list.data && list.data.total > 0 && (
+        <Pager page={page} pageSize={pageSize} total={list.data.total} onPage={(n) => setQuery({ page: n })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Repository pages" />
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title="Delete repository"
+          confirm="Delete repository"
+          onClose={() => setDeleting(undefined)}
+          onConfirm={async () => {
+            await send(repoPath(p.name, repoInProject(deleting.name, p.name)), 'DELETE');
+            toast(`Repository ${deleting.name} deleted`);
+            list.reload();
+          }}
+        >
+          <p>
+            Delete <strong>{deleting.name}</strong> with all {deleting.artifact_count ?? ''} artifacts and tags? Anyone pulling them will get “not found”.
+          </p>
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}

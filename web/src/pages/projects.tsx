@@ -1,0 +1,182 @@
+// Projects: search, paging, create (public or private), delete.
+import { useState } from 'preact/hooks';
+import { getPage, send, enc } from '../api.ts';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
+import { ago } from '../lib/format.ts';
+import { useAsync, useDebounced } from '../lib/hooks.ts';
+import { navigate, setQuery, useLocation } from '../lib/router.ts';
+import { useSession } from '../session.ts';
+import { roleName, type Project } from '../types.ts';
+
+export function Projects() {
+  const loc = useLocation();
+  const s = useSession();
+  const page = Number(loc.query.get('page') ?? 1) || 1;
+  const pageSize = Number(loc.query.get('page_size') ?? 15) || 15;
+  const [name, setName] = useState(loc.query.get('name') ?? '');
+  const q = useDebounced(name.trim(), 250);
+  const list = useAsync((signal) => getPage<Project>('projects', { page, page_size: pageSize, name: q || undefined, with_detail: true }, signal), [page, pageSize, q]);
+  const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<Project>();
+  const canCreate = s.user?.sysadmin_flag || s.info.project_creation_restriction !== 'adminonly';
+
+  return (
+    <div class="page">
+      <div class="page-head">
+        <h1>Projects</h1>
+        {canCreate && (
+          <button type="button" class="btn btn-primary" onClick={() => setCreating(true)}>
+            New project
+          </button>
+        )}
+      </div>
+      <div class="toolbar">
+        <SearchBox
+          label="Filter projects by name"
+          value={name}
+          onInput={(v) => {
+            setName(v);
+            setQuery({ name: v || undefined, page: undefined });
+          }}
+        />
+      </div>
+      <ErrorNote error={list.error} onRetry={list.reload} />
+      {list.data ? (
+        list.data.items.length === 0 ? (
+          <Empty>{q ? `No project matches “${q}”.` : 'No projects yet. Create one to push images into it.'}</Empty>
+        ) : (
+          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
+            <table class="table">
+              <caption class="sr-only">Projects</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Access</th>
+                  <th scope="col">Your role</th>
+                  <th scope="col" class="num">
+                    Repositories
+                  </th>
+                  <th scope="col">Created</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((p) => {
+                  const role = p.current_user_role_id ?? 0;
+                  const mayDelete = s.user?.sysadmin_flag || role === 1;
+                  return (
+                    <tr key={p.project_id}>
+                      <td>
+                        <Link href={`/projects/${p.project_id}`} class="strong">
+                          {p.name}
+                        </Link>
+                      </td>
+                      <td>{p.metadata?.public === 'true' ? <Badge kind="ok">public</Badge> : <Badge kind="muted">private</Badge>}</td>
+                      <td>{role ? roleName(role) : s.user?.sysadmin_flag ? 'System admin' : '—'}</td>
+                      <td class="num">{(p.repo_count ?? 0).toLocaleString()}</td>
+                      <td title={p.creation_time}>{ago(p.creation_time)}</td>
+                      <td class="row-actions">
+                        {mayDelete && (
+                          <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete project ${p.name}`} onClick={() => setDeleting(p)}>
+                            Delete
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )
+      ) : (
+        !list.error && <Spinner />
+      )}
+      {list.data && list.data.total > 0 && (
+        <Pager page={page} pageSize={pageSize} total={list.data.total} onPage={(p) => setQuery({ page: p })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Project pages" />
+      )}
+      {creating && <CreateProject onClose={() => setCreating(false)} />}
+      {deleting && (
+        <ConfirmDialog
+          title="Delete project"
+          confirm="Delete project"
+          onClose={() => setDeleting(undefined)}
+          onConfirm={async () => {
+            await send(`projects/${enc(deleting.name)}`, 'DELETE');
+            toast(`Project ${deleting.name} deleted`);
+            list.reload();
+          }}
+        >
+          <p>
+            Delete <strong>{deleting.name}</strong>? Its members and robot accounts go with it. A project that still holds repositories cannot be deleted: delete them first.
+          </p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+function CreateProject({ onClose }: { onClose: () => void }) {
+  const [name, setName] = useState('');
+  const [pub, setPub] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const valid = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name) && name.length <= 255;
+  return (
+    <Dialog title="New project" onClose={onClose}>
+      <form
+        class="stack"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (!valid) return setError('Use lowercase letters, digits and . _ - (not at the start or end).');
+          setBusy(true);
+          setError(undefined);
+          try {
+            const r = await send('projects', 'POST', { project_name: name, public: pub, metadata: { public: String(pub) } });
+            const id = /\/projects\/(\d+)/.exec(r.headers.get('Location') ?? '')?.[1];
+            toast(`Project ${name} created`);
+            onClose();
+            navigate(`/projects/${id ?? enc(name)}`);
+          } catch (err) {
+            setError((err as Error).message);
+            setBusy(false);
+          }
+        }}
+      >
+        <label class="field">
+          <span>Project name</span>
+          <input name="project_name" value={name} autofocus required aria-describedby="project-name-help" onInput={(e) => setName((e.target as HTMLInputElement).value.toLowerCase())} />
+          <small id="project-name-help" class="muted">
+            Lowercase letters, digits, and . _ - between them. Images are pushed as <code>{name || 'name'}/image:tag</code>.
+          </small>
+        </label>
+        <fieldset class="field">
+          <legend>Access</legend>
+          <label class="choice">
+            <input type="radio" name="access" checked={!pub} onChange={() => setPub(false)} />
+            <span>
+              <strong>Private</strong> — only members can pull
+            </span>
+          </label>
+          <label class="choice">
+            <input type="radio" name="access" checked={pub} onChange={() => setPub(true)} />
+            <span>
+              <strong>Public</strong> — anyone can pull, even without signing in
+            </span>
+          </label>
+        </fieldset>
+        <ErrorNote error={error} />
+        <div class="actions">
+          <button type="button" class="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={busy}>
+            {busy ? 'Creating…' : 'Create project'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,171 @@
+// Harbor v2.0 API shapes, as far as the UI reads them (harbor-v2.0-swagger.yaml).
+
+export interface Project {
+  project_id: number;
+  name: string;
+  owner_name?: string;
+  creation_time: string;
+  update_time?: string;
+  current_user_role_id?: number;
+  current_user_role_ids?: number[];
+  repo_count?: number;
+  metadata?: { public?: string; [k: string]: string | undefined };
+}
+
+export interface Repository {
+  id: number;
+  project_id: number;
+  name: string;
+  description?: string;
+  artifact_count?: number;
+  pull_count?: number;
+  creation_time?: string;
+  update_time?: string;
+}
+
+export interface Tag {
+  id?: number;
+  name: string;
+  push_time?: string;
+  pull_time?: string;
+  immutable?: boolean;
+}
+
+export interface Platform {
+  os?: string;
+  architecture?: string;
+  variant?: string;
+  'os.version'?: string;
+}
+
+export interface Reference {
+  child_digest: string;
+  child_id?: number;
+  platform?: Platform;
+}
+
+export interface Accessory {
+  id?: number;
+  digest: string;
+  type: string;
+  size?: number;
+  subject_artifact_digest?: string;
+  artifact_type?: string;
+  creation_time?: string;
+}
+
+export interface Artifact {
+  id: number;
+  digest: string;
+  size: number;
+  push_time?: string;
+  pull_time?: string;
+  media_type?: string;
+  manifest_media_type?: string;
+  artifact_type?: string;
+  type?: string;
+  repository_name?: string;
+  tags?: Tag[] | null;
+  references?: Reference[] | null;
+  accessories?: Accessory[] | null;
+  extra_attrs?: { architecture?: string; os?: string; created?: string; author?: string; config?: { Labels?: Record<string, string> } } & Record<string, unknown>;
+}
+
+export interface Member {
+  id: number;
+  project_id: number;
+  entity_name: string;
+  entity_type: 'u' | 'g';
+  entity_id: number;
+  role_id: number;
+  role_name: string;
+}
+
+export interface RobotAccess {
+  resource: string;
+  action: string;
+  effect?: string;
+}
+
+export interface Robot {
+  id: number;
+  name: string;
+  description?: string;
+  level: string;
+  duration?: number;
+  disable: boolean;
+  expires_at: number;
+  creation_time?: string;
+  permissions?: { kind: string; namespace: string; access: RobotAccess[] }[];
+}
+
+export interface Permission {
+  resource: string;
+  action: string;
+}
+
+export interface AuditLog {
+  id: number;
+  username: string;
+  resource: string;
+  resource_type: string;
+  operation: string;
+  op_time: string;
+}
+
+export interface User {
+  user_id: number;
+  username: string;
+  email?: string;
+  realname?: string;
+  sysadmin_flag: boolean;
+  creation_time?: string;
+}
+
+export interface UserGroup {
+  id: number;
+  group_name: string;
+  group_type: number;
+  ldap_group_dn?: string;
+}
+
+export interface ProjectSummary {
+  repo_count?: number;
+  artifact_count?: number;
+  project_admin_count?: number;
+  maintainer_count?: number;
+  developer_count?: number;
+  guest_count?: number;
+  limited_guest_count?: number;
+  quota?: { hard?: { storage?: number }; used?: { storage?: number } };
+}
+
+export interface SystemInfo {
+  auth_mode?: string;
+  harbor_version?: string;
+  registry_url?: string;
+  external_url?: string;
+  project_creation_restriction?: string;
+  read_only?: boolean;
+  self_registration?: boolean;
+}
+
+export interface Statistics {
+  private_project_count?: number;
+  private_repo_count?: number;
+  public_project_count?: number;
+  public_repo_count?: number;
+  total_project_count?: number;
+  total_repo_count?: number;
+  total_storage_consumption?: number;
+}
+
+export const ROLES: { id: number; name: string }[] = [
+  { id: 1, name: 'Project admin' },
+  { id: 4, name: 'Maintainer' },
+  { id: 2, name: 'Developer' },
+  { id: 3, name: 'Guest' },
+  { id: 5, name: 'Limited guest' },
+];
+
+export const roleName = (id: number | undefined) => ROLES.find((r) => r.id === id)?.name ?? '—';
