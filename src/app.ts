@@ -12,6 +12,7 @@ import { sessionRouter } from './api/session-routes.ts';
 import { SessionStore } from './auth/session.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
+import { PullStats } from './services/pull-stats.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
 import { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
@@ -56,6 +57,7 @@ export interface BerthApp {
   audit: AuditService;
   tokens: TokenSigner;
   uploads: UploadStore;
+  pulls: PullStats;
   /** Set only on the first start when no admin password was configured. */
   generatedAdminPassword: string | null;
   close(): Promise<void>;
@@ -120,6 +122,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({ registry, tmpDir });
   const sessions = new SessionStore();
+  const pulls = new PullStats(db, log);
   const authn: Authenticator =
     overrides.auth === 'basic' ? basicAuthenticator(login) : tokenAuthenticator({ check: login, tokens, service: config.serviceName, externalUrl: config.externalUrl });
 
@@ -135,7 +138,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       policy,
       log,
       baseUrl: config.externalUrl ?? '',
-      onPull: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
+      onPull: (identity, repository, reference, digest) => {
+        pulls.record(repository, digest);
+        audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' });
+      },
       onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
     }),
   );
@@ -200,10 +206,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     audit,
     tokens,
     uploads,
+    pulls,
     generatedAdminPassword,
     async close() {
       clearInterval(purge);
       await audit.close();
+      await pulls.close();
       await directory?.close();
       await db.$disconnect();
     },

@@ -18,7 +18,7 @@ export interface RegistryRouterDeps {
   /** Prefix for Location headers (external URL), '' for path-only locations. */
   baseUrl: string;
   /** Audit hooks, called after a successful manifest GET / PUT (never awaited). */
-  onPull?: (identity: Identity, repository: string, reference: string) => void;
+  onPull?: (identity: Identity, repository: string, reference: string, digest?: string) => void;
   onPush?: (identity: Identity, repository: string, reference: string) => void;
 }
 
@@ -76,7 +76,7 @@ export function registryRouter(deps: RegistryRouterDeps): express.Router {
     const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
     await handlers[route.kind](ctx);
     if (route.kind === 'manifest' && res.statusCode < 300) {
-      if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg);
+      if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
       else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
     }
     void next;

@@ -117,6 +117,16 @@ describe('repositories and artifacts', () => {
     assert.equal((await oci.get('/v2/team/many/tags/list')).status, 404);
   });
 
+  test('pulls are counted per repository and stamp the artifact pull time', async () => {
+    assert.equal((await oci.get('/v2/team/app/api/manifests/v1')).status, 200);
+    assert.equal((await oci.get('/v2/team/app/api/manifests/v1')).status, 200);
+    await t.berth.pulls.flush();
+    const repo = await api('get', '/projects/team/repositories/app%252Fapi');
+    assert.ok(repo.body.pull_count >= 2);
+    const a = await api('get', '/projects/team/repositories/app%252Fapi/artifacts/v1');
+    assert.ok(new Date(a.body.pull_time).getFullYear() >= 2024);
+  });
+
   test('summary, statistics, search, quotas, project logs', async () => {
     const s = await api('get', '/projects/team/summary');
     assert.equal(s.body.repo_count, 1);
