@@ -1,6 +1,7 @@
 // Berth as a real process on a loopback port (for real clients and crash tests).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,8 +49,18 @@ export async function startServer(opts: { dataDir?: string; port?: number; env?:
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`berth exited during start:\n${out}`);
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/api/v2.0/health`);
-      if (r.ok) break;
+      if (opts.env?.BERTH_TLS_CERT) {
+        const code = await new Promise<number>((resolve, reject) => {
+          https.get(`https://127.0.0.1:${port}/api/v2.0/health`, { rejectUnauthorized: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on('error', reject);
+        });
+        if (code === 200) break;
+      } else {
+        const r = await fetch(`http://127.0.0.1:${port}/api/v2.0/health`);
+        if (r.ok) break;
+      }
     } catch {
       // not up yet
     }
