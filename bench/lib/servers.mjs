@@ -1,0 +1,129 @@
+// Starting the two registries on loopback with fresh storage, and reading their CPU time and
+// memory from /proc (the stable figures on a shared, noisy machine).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import http from 'node:http';
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** user+system CPU time of a process, in milliseconds. */
+export function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields after "(comm)": state is f[0]; utime is field 14 of the whole line, i.e. f[11]; stime f[12]
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
+/** { rss, hwm } in MiB (VmRSS, VmHWM = peak RSS since start). */
+export function memMiB(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(port, proc, name, logFile) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}; see ${logFile}`);
+    const status = await new Promise((resolve) => {
+      const r = http.get({ host: '127.0.0.1', port, path: '/v2/' }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      r.on('error', () => resolve(0));
+    });
+    if (status === 200 || status === 401) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not answer on port ${port}; see ${logFile}`);
+}
+
+function stopper(proc) {
+  return () =>
+    new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      proc.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      proc.kill('SIGTERM');
+    });
+}
+
+/**
+ * Berth from source (node --import tsx src/main.ts: one process, so /proc/<pid> is the server),
+ * or from dist/ with useDist. Authentication is on, as always; the admin password is chosen here.
+ */
+export async function startBerth({ root, dir, password, useDist, nodeArgs = [] }) {
+  const port = await freePort();
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const logFile = path.join(dir, 'berth.log');
+  const out = fs.openSync(logFile, 'w');
+  const entry = useDist ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const proc = spawn(process.execPath, [...nodeArgs, ...entry], {
+    cwd: root,
+    env: { ...process.env, BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
+    stdio: ['ignore', out, out],
+  });
+  await waitReady(port, proc, 'berth', logFile);
+  return { name: 'berth', port, pid: proc.pid, proc, dir, logFile, stop: stopper(proc) };
+}
+
+export function distributionBinary() {
+  const r = spawnSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/**
+ * CNCF Distribution (Debian's docker-registry 2.8.2) without auth, its default. Its per-request
+ * logging is turned down (warn, no access log) so that it is the strongest baseline, not a strawman.
+ */
+export async function startDistribution({ bin, dir }) {
+  const port = await freePort();
+  const storage = path.join(dir, 'storage');
+  fs.mkdirSync(storage, { recursive: true });
+  const config = path.join(dir, 'config.yml');
+  fs.writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  filesystem:',
+      `    rootdirectory: ${storage}`,
+      '  delete:',
+      '    enabled: true',
+      '  maintenance:',
+      '    uploadpurging:',
+      '      enabled: false',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  const logFile = path.join(dir, 'distribution.log');
+  const out = fs.openSync(logFile, 'w');
+  const proc = spawn(bin, ['serve', config], { stdio: ['ignore', out, out] });
+  await waitReady(port, proc, 'distribution', logFile);
+  return { name: 'distribution', port, pid: proc.pid, proc, dir, logFile, stop: stopper(proc) };
+}
