@@ -1,5 +1,15 @@
 // Registry metadata in the database: repositories, blob links, manifests, tags, referrers.
 // Plain data in and out; caching and rules live in src/services/registry-service.ts.
+//
+// Why not Prisma everywhere: on this path Prisma costs 100-200 µs per query and several ms per
+// upsert transaction, which caps pushes and listings. So:
+// - reads go through a second, read-only better-sqlite3 connection with prepared statements
+//   (WAL: readers never block the writer and always see committed data);
+// - writes stay on Prisma's connection (one writer, so no lock fights with the other services),
+//   as raw SQL, and concurrent writes are group-committed: requests that arrive while a commit is
+//   in flight share the next transaction, so N pushes cost one durable fsync, not N. Each caller
+//   is answered only after its own data is committed.
+import Database from 'better-sqlite3';
 import type { Db } from './client.ts';
 
 export interface ManifestRecord {
@@ -16,12 +26,147 @@ export interface NewManifest extends ManifestRecord {
   configType: string | null;
 }
 
+type Statement = Database.Statement<unknown[], unknown>;
+type RawWrite = ReturnType<Db['$executeRawUnsafe']>;
+
+interface Reader {
+  repoId: Statement;
+  linkedSize: Statement;
+  tag: Statement;
+  manifest: Statement;
+  tagsFirst: Statement;
+  tagsAfter: Statement;
+  reposFirst: Statement;
+  reposAfter: Statement;
+  reposInFirst: Statement;
+  reposInAfter: Statement;
+  linkedIn: Statement;
+  manifestsIn: Statement;
+  withBlob: Statement;
+  referrers: Statement;
+  referrersOfType: Statement;
+}
+
+interface WriteJob {
+  build: () => RawWrite[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const INSERT_BLOB = 'INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("digest") DO NOTHING';
+const INSERT_LINK = 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
+const INSERT_MANIFEST =
+  'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
+const TOUCH_REPOSITORY = 'UPDATE "Repository" SET "updatedAt" = ? WHERE "id" = ?';
+const UPSERT_TAG =
+  'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "name") DO UPDATE SET "digest" = excluded."digest", "updatedAt" = excluded."updatedAt"';
+const MAX_BATCH = 256;
+
+export interface RegistryStoreOptions {
+  /** The SQLite file, for the read connection; found through PRAGMA database_list when unset. */
+  file?: string;
+}
+
 export class RegistryStore {
-  constructor(private readonly db: Db) {}
+  private reader: Reader | null = null;
+  private opening: Promise<Reader | null> | null = null;
+  private conn: Database.Database | null = null;
+  private pending: WriteJob[] = [];
+  private writing = false;
+
+  constructor(private readonly db: Db, private readonly opts: RegistryStoreOptions = {}) {}
+
+  /** The read connection, or null when the database is not a plain file (reads then use Prisma). */
+  private async r(): Promise<Reader | null> {
+    if (this.reader) return this.reader;
+    this.opening ??= this.openReader().catch(() => null);
+    return this.opening;
+  }
+
+  private async openReader(): Promise<Reader | null> {
+    let file = this.opts.file?.replace(/^file:/, '');
+    if (!file) {
+      const rows = (await this.db.$queryRawUnsafe('PRAGMA database_list')) as { name: string; file: string }[];
+      file = rows.find((x) => x.name === 'main')?.file;
+    }
+    if (!file || file === ':memory:') return null;
+    const conn = new Database(file, { readonly: true, fileMustExist: true });
+    conn.pragma('busy_timeout = 5000');
+    const p = (sql: string) => conn.prepare(sql);
+    const reader: Reader = {
+      repoId: p('SELECT "id" FROM "Repository" WHERE "name" = ?').pluck(),
+      linkedSize: p('SELECT b."size" FROM "BlobLink" l JOIN "Blob" b ON b."digest" = l."digest" WHERE l."repositoryId" = ? AND l."digest" = ?').pluck(),
+      tag: p('SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?').pluck(),
+      manifest: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations", "refs" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" = ?'),
+      tagsFirst: p('SELECT "name" FROM "Tag" WHERE "repositoryId" = ? ORDER BY "name" LIMIT ?').pluck(),
+      tagsAfter: p('SELECT "name" FROM "Tag" WHERE "repositoryId" = ? AND "name" > ? ORDER BY "name" LIMIT ?').pluck(),
+      reposFirst: p('SELECT "name" FROM "Repository" ORDER BY "name" LIMIT ?').pluck(),
+      reposAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? ORDER BY "name" LIMIT ?').pluck(),
+      reposInFirst: p('SELECT "name" FROM "Repository" WHERE "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
+      reposInAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? AND "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
+      linkedIn: p('SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
+      manifestsIn: p('SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
+      withBlob: p('SELECT r."name" AS name, b."size" AS size FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" JOIN "Blob" b ON b."digest" = l."digest" WHERE l."digest" = ? LIMIT ?'),
+      referrers: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? ORDER BY "id"'),
+      referrersOfType: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? AND "artifactType" = ? ORDER BY "id"'),
+    };
+    this.conn = conn;
+    this.reader = reader;
+    return reader;
+  }
+
+  /** Closes the read connection (the Prisma client is closed by its owner). */
+  close(): void {
+    this.conn?.close();
+    this.conn = null;
+    this.reader = null;
+    this.opening = null;
+  }
+
+  /**
+   * Runs the statements in a transaction shared with whatever other writes are waiting (group
+   * commit). A batch that fails is retried job by job, so one bad write fails only its caller.
+   */
+  private write(build: () => RawWrite[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ build, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        try {
+          await this.db.$transaction(batch.flatMap((j) => j.build()));
+          for (const j of batch) j.resolve();
+        } catch (e) {
+          if (batch.length === 1) {
+            batch[0].reject(e);
+            continue;
+          }
+          for (const j of batch) {
+            try {
+              await this.db.$transaction(j.build());
+              j.resolve();
+            } catch (err) {
+              j.reject(err);
+            }
+          }
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
 
   async findRepositoryId(name: string): Promise<number | null> {
-    const r = await this.db.repository.findUnique({ where: { name }, select: { id: true } });
-    return r?.id ?? null;
+    const r = await this.r();
+    if (r) return (r.repoId.get(name) as number | undefined) ?? null;
+    const row = await this.db.repository.findUnique({ where: { name }, select: { id: true } });
+    return row?.id ?? null;
   }
 
   async ensureRepository(name: string, projectId: number | null): Promise<number> {
@@ -31,16 +176,21 @@ export class RegistryStore {
 
   /** Size of a blob if it is linked into the repository. */
   async linkedBlobSize(repositoryId: number, digest: string): Promise<number | null> {
+    const r = await this.r();
+    if (r) {
+      const size = r.linkedSize.get(repositoryId, digest) as number | bigint | undefined;
+      return size === undefined ? null : Number(size);
+    }
     const l = await this.db.blobLink.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { blob: { select: { size: true } } } });
     return l ? Number(l.blob.size) : null;
   }
 
   /** Records a stored blob and links it into a repository (idempotent). */
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
-    await this.db.$transaction([
-      this.db.blob.upsert({ where: { digest }, create: { digest, size: BigInt(size) }, update: {} }),
-      this.db.blobLink.upsert({ where: { repositoryId_digest: { repositoryId, digest } }, create: { repositoryId, digest }, update: {} }),
-    ]);
+    await this.write(() => {
+      const now = new Date();
+      return [this.db.$executeRawUnsafe(INSERT_BLOB, digest, size, now), this.db.$executeRawUnsafe(INSERT_LINK, repositoryId, digest, now)];
+    });
   }
 
   async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
@@ -50,6 +200,8 @@ export class RegistryStore {
 
   /** Names of repositories holding a link to the blob (for automatic mounts), at most `limit`. */
   async repositoriesWithBlob(digest: string, limit = 50): Promise<{ name: string; size: number }[]> {
+    const r = await this.r();
+    if (r) return (r.withBlob.all(digest, limit) as { name: string; size: number | bigint }[]).map((x) => ({ name: x.name, size: Number(x.size) }));
     const rows = await this.db.blobLink.findMany({ where: { digest }, take: limit, select: { repository: { select: { name: true } }, blob: { select: { size: true } } } });
     return rows.map((r) => ({ name: r.repository.name, size: Number(r.blob.size) }));
   }
@@ -57,45 +209,48 @@ export class RegistryStore {
   /** Which of the digests are linked into the repository. */
   async linkedDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
+    const r = await this.r();
+    if (r) return new Set(r.linkedIn.all(repositoryId, JSON.stringify(digests)) as string[]);
     const rows = await this.db.blobLink.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
 
   async manifestDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
+    const r = await this.r();
+    if (r) return new Set(r.manifestsIn.all(repositoryId, JSON.stringify(digests)) as string[]);
     const rows = await this.db.manifest.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
 
   /** Stores a manifest, links its bytes as a blob and points the tag at it, in one transaction. */
   async putManifest(repositoryId: number, m: NewManifest, tag: string | null): Promise<void> {
-    const data = {
-      mediaType: m.mediaType,
-      artifactType: m.artifactType,
-      configType: m.configType,
-      size: m.size,
-      subject: m.subject,
-      annotations: m.annotations,
-      refs: JSON.stringify(m.refs),
-    };
-    const ops = [
-      this.db.blob.upsert({ where: { digest: m.digest }, create: { digest: m.digest, size: BigInt(m.size) }, update: {} }),
-      this.db.blobLink.upsert({ where: { repositoryId_digest: { repositoryId, digest: m.digest } }, create: { repositoryId, digest: m.digest }, update: {} }),
-      this.db.manifest.upsert({ where: { repositoryId_digest: { repositoryId, digest: m.digest } }, create: { repositoryId, digest: m.digest, ...data }, update: {} }),
-      this.db.repository.update({ where: { id: repositoryId }, data: { updatedAt: new Date() } }),
-    ];
-    if (tag !== null) {
-      ops.push(this.db.tag.upsert({ where: { repositoryId_name: { repositoryId, name: tag } }, create: { repositoryId, name: tag, digest: m.digest }, update: { digest: m.digest } }) as never);
-    }
-    await this.db.$transaction(ops as never);
+    await this.write(() => {
+      const now = new Date();
+      const ops = [
+        this.db.$executeRawUnsafe(INSERT_BLOB, m.digest, m.size, now),
+        this.db.$executeRawUnsafe(INSERT_LINK, repositoryId, m.digest, now),
+        this.db.$executeRawUnsafe(INSERT_MANIFEST, repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now),
+        this.db.$executeRawUnsafe(TOUCH_REPOSITORY, now, repositoryId),
+      ];
+      if (tag !== null) ops.push(this.db.$executeRawUnsafe(UPSERT_TAG, repositoryId, tag, m.digest, now, now));
+      return ops;
+    });
   }
 
   async findManifest(repositoryId: number, digest: string): Promise<ManifestRecord | null> {
+    const r = await this.r();
+    if (r) {
+      const m = r.manifest.get(repositoryId, digest) as (Omit<ManifestRecord, 'refs'> & { refs: string }) | undefined;
+      return m ? { ...m, size: Number(m.size), refs: JSON.parse(m.refs) } : null;
+    }
     const m = await this.db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId, digest } } });
     return m ? { digest: m.digest, mediaType: m.mediaType, artifactType: m.artifactType, size: m.size, subject: m.subject, annotations: m.annotations, refs: JSON.parse(m.refs) } : null;
   }
 
   async findTag(repositoryId: number, name: string): Promise<string | null> {
+    const r = await this.r();
+    if (r) return (r.tag.get(repositoryId, name) as string | undefined) ?? null;
     const t = await this.db.tag.findUnique({ where: { repositoryId_name: { repositoryId, name } }, select: { digest: true } });
     return t?.digest ?? null;
   }
@@ -120,6 +275,8 @@ export class RegistryStore {
 
   /** Tags in lexical order after `last`, at most `limit` (keyset paging on the primary key). */
   async listTags(repositoryId: number, last: string | undefined, limit: number): Promise<string[]> {
+    const r = await this.r();
+    if (r) return (last === undefined ? r.tagsFirst.all(repositoryId, limit) : r.tagsAfter.all(repositoryId, last, limit)) as string[];
     const rows = await this.db.tag.findMany({
       where: { repositoryId, ...(last !== undefined ? { name: { gt: last } } : {}) },
       orderBy: { name: 'asc' },
@@ -131,6 +288,12 @@ export class RegistryStore {
 
   /** Repository names in lexical order after `last`, optionally only those under the given projects. */
   async listRepositories(last: string | undefined, limit: number, projectIds?: number[]): Promise<string[]> {
+    const r = await this.r();
+    if (r) {
+      if (!projectIds) return (last === undefined ? r.reposFirst.all(limit) : r.reposAfter.all(last, limit)) as string[];
+      const ids = JSON.stringify(projectIds);
+      return (last === undefined ? r.reposInFirst.all(ids, limit) : r.reposInAfter.all(last, ids, limit)) as string[];
+    }
     const rows = await this.db.repository.findMany({
       where: { ...(last !== undefined ? { name: { gt: last } } : {}), ...(projectIds ? { projectId: { in: projectIds } } : {}) },
       orderBy: { name: 'asc' },
@@ -141,6 +304,11 @@ export class RegistryStore {
   }
 
   async referrers(repositoryId: number, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
+    const r = await this.r();
+    if (r) {
+      const rows = (artifactType ? r.referrersOfType.all(repositoryId, subject, artifactType) : r.referrers.all(repositoryId, subject)) as Omit<ManifestRecord, 'refs'>[];
+      return rows.map((m) => ({ ...m, size: Number(m.size), refs: [] }));
+    }
     const rows = await this.db.manifest.findMany({
       where: { repositoryId, subject, ...(artifactType ? { artifactType } : {}) },
       orderBy: { id: 'asc' },
