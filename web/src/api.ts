@@ -21,6 +21,13 @@ export function onUnauthorized(l: Listener): () => void {
   return () => unauthorizedListeners.delete(l);
 }
 
+const deniedListeners = new Set<Listener>();
+/** Called when an API call answers 403 or 404 (possibly because the session silently ended). */
+export function onDenied(l: Listener): () => void {
+  deniedListeners.add(l);
+  return () => deniedListeners.delete(l);
+}
+
 export function csrfToken(): string {
   const m = /(?:^|;\s*)__csrf=([^;]*)/.exec(document.cookie);
   return m ? decodeURIComponent(m[1]) : '';
@@ -63,6 +70,10 @@ export async function request(path: string, opts: RequestOptions = {}): Promise<
   const r = await fetch(path.startsWith('/') ? path : `${API}/${path}`, { method, headers, body, credentials: 'same-origin', signal: opts.signal });
   if (r.status === 401 && !opts.quiet401) {
     for (const l of unauthorizedListeners) l();
+  } else if ((r.status === 403 || r.status === 404) && !opts.quiet401) {
+    // An expired session cookie makes the caller anonymous, and private things then answer 404:
+    // let the session check whether it is still signed in.
+    for (const l of deniedListeners) l();
   }
   if (!r.ok) throw new ApiError(r.status, await errorMessage(r));
   return r;

@@ -1,7 +1,7 @@
 // Who is signed in, shared by every screen. A 401 from any API call ends the session in the UI:
 // the login form comes back, says why, and returns to the same page afterwards.
 import { useEffect, useState } from 'preact/hooks';
-import { currentUser, get, logout as apiLogout, onUnauthorized, type SessionUser } from './api.ts';
+import { currentUser, get, logout as apiLogout, onDenied, onUnauthorized, type SessionUser } from './api.ts';
 import type { SystemInfo } from './types.ts';
 import { navigate } from './lib/router.ts';
 
@@ -48,6 +48,7 @@ export async function startSession(): Promise<void> {
       navigate(`/login?next=${encodeURIComponent(back)}`, { replace: true });
     }
   });
+  onDenied(() => void recheck(true));
   try {
     const user = await currentUser();
     set({ user });
@@ -55,6 +56,36 @@ export async function startSession(): Promise<void> {
   } catch {
     set({ user: null });
   }
+}
+
+/**
+ * The server treats an expired session cookie as "anonymous", which on public pages does not fail;
+ * so the UI also asks who it is when the tab comes back into view and once a minute.
+ */
+let lastCheck = 0;
+let checking = false;
+async function recheck(force = false): Promise<void> {
+  if (!state.user || checking || (!force && Date.now() - lastCheck < 15_000)) return;
+  lastCheck = Date.now();
+  checking = true;
+  try {
+    // currentUser() answers null on 401; the 401 listener above has then already ended the session.
+    const user = await currentUser();
+    if (!user && state.user) {
+      const back = location.pathname + location.search;
+      set({ user: null, expired: true });
+      navigate(`/login?next=${encodeURIComponent(back)}`, { replace: true });
+    }
+  } catch {
+    // offline: try again later
+  } finally {
+    checking = false;
+  }
+}
+if (typeof window !== 'undefined') {
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && void recheck());
+  window.addEventListener('focus', () => void recheck());
+  setInterval(() => void recheck(), 60_000);
 }
 
 export async function signedIn(user: SessionUser): Promise<void> {
