@@ -20,28 +20,10 @@ import LdapStrategy from 'passport-ldapauth';
 import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
 import type { LdapConfig } from '../config/index.ts';
 import type { Log } from '../http/logger.ts';
+import type { DirectoryGroup, DirectoryUser } from '../lib/directory.ts';
 import { escapeFilterValue, formatDn, isAttributeName, isDnUnder, normalizeDn, parseDn, rdnFilter, wrapFilter, type Rdn } from '../lib/ldap-syntax.ts';
 
-/** A directory user as Berth sees it. */
-export interface DirectoryUser {
-  /** The entry's DN as the server spells it. */
-  dn: string;
-  /** The uid attribute's value (the directory's spelling of the login name). */
-  username: string;
-  email: string;
-  realname: string;
-  /** Normalised (lower-cased) group DNs, limited to groupBaseDn + groupFilter; nested groups included when config.nestedGroups. */
-  groups: string[];
-  /** Member (directly, or nested when config.nestedGroups) of groupAdminDn. */
-  admin: boolean;
-}
-
-export interface DirectoryGroup {
-  /** The group's DN as the server spells it. */
-  dn: string;
-  /** The groupAttributeName value (e.g. cn). */
-  name: string;
-}
+export type { DirectoryGroup, DirectoryUser } from '../lib/directory.ts';
 
 /** The directory cannot answer: unreachable, TLS failure, timeout, or Berth's LDAP settings are wrong. */
 export class LdapUnavailableError extends Error {

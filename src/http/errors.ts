@@ -15,7 +15,8 @@ function toAppError(err: unknown, log: Log, req: { method: string; originalUrl: 
   return new AppError('UNKNOWN');
 }
 
-export function ociErrorHandler(log: Log): ErrorRequestHandler {
+/** One error middleware; `shape` decides the wire body of its API. */
+function errorHandler(log: Log, shape: (e: AppError) => object): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const e = toAppError(err, log, req);
     if (res.headersSent) {
@@ -23,22 +24,18 @@ export function ociErrorHandler(log: Log): ErrorRequestHandler {
       return;
     }
     if (e.headers) res.set(e.headers);
-    const body = { errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] };
-    res.status(e.status).json(body);
+    res.status(e.status).json(shape(e));
   };
 }
 
+/** OCI: {"errors":[{code, message, detail}]}; 5xx details are never sent. */
+export function ociErrorHandler(log: Log): ErrorRequestHandler {
+  return errorHandler(log, (e) => ({ errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] }));
+}
+
+/** Harbor: {"errors":[{code, message}]} with Harbor's codes. */
 export function harborErrorHandler(log: Log): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const e = toAppError(err, log, req);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (e.headers) res.set(e.headers);
-    const code = HARBOR_CODES[e.status] ?? 'UNKNOWN';
-    res.status(e.status).json({ errors: [{ code, message: e.status >= 500 ? 'internal server error' : e.message }] });
-  };
+  return errorHandler(log, (e) => ({ errors: [{ code: HARBOR_CODES[e.status] ?? 'UNKNOWN', message: e.status >= 500 ? 'internal server error' : e.message }] }));
 }
 
 const HARBOR_CODES: Record<number, string> = {

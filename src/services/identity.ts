@@ -6,18 +6,11 @@ import type { Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
 import { LoginThrottle } from '../auth/throttle.ts';
 import { normalizeDn } from '../lib/dn.ts';
+import type { DirectoryUser } from '../lib/directory.ts';
+
+export type { DirectoryUser };
 import { Lru } from '../lib/lru.ts';
 import { verifyPassword } from '../lib/password.ts';
-
-/** What the directory module (src/auth/ldap.ts) returns for a user. */
-export interface DirectoryUser {
-  dn: string;
-  username: string;
-  email: string;
-  realname: string;
-  groups: string[];
-  admin: boolean;
-}
 
 export interface Directory {
   authenticate(username: string, password: string): Promise<DirectoryUser | null>;
