@@ -14,16 +14,24 @@ const schemaPath = path.resolve('prisma/schema.prisma');
 const text = fs.readFileSync(schemaPath, 'utf8');
 const migDir = path.resolve('prisma/migrations');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-diff-'));
-const adapter = new PrismaBetterSqlite3({ url: `file:${path.join(tmp, 'diff.db')}` });
+const adapter = new PrismaBetterSqlite3({ url: `file:${path.join(tmp, 'diff.db')}` }, { shadowDatabaseUrl: `file:${path.join(tmp, 'shadow.db')}` });
 const engine = await SchemaEngine.new({ datamodels: [[schemaPath, text]] }, () => {}, bindMigrationAwareSqlAdapterFactory(adapter));
 const dirs = fs.existsSync(migDir) ? fs.readdirSync(migDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
 const migrations = {
   baseDir: migDir,
-  lockfile: { path: 'migration_lock.toml', content: null },
+  lockfile: { path: 'migration_lock.toml', content: fs.existsSync(path.join(migDir, 'migration_lock.toml')) ? fs.readFileSync(path.join(migDir, 'migration_lock.toml'), 'utf8') : 'provider = "sqlite"\n' },
   shadowDbInitScript: '',
   migrationDirectories: dirs.map((d) => ({ path: d, migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: fs.readFileSync(path.join(migDir, d, 'migration.sql'), 'utf8') } } })),
 };
-const from = dirs.length ? { tag: 'migrations', ...migrations } : { tag: 'empty' };
+// Apply the existing migrations to a scratch database the way the server does, then diff that
+// database against the schema (the engine's shadow-database path fails over this adapter).
+import Database from 'better-sqlite3';
+{
+  const db = new Database(path.join(tmp, 'diff.db'));
+  for (const d of dirs) db.exec(fs.readFileSync(path.join(migDir, d, 'migration.sql'), 'utf8'));
+  db.close();
+}
+const from = dirs.length ? { tag: 'schemaDatasource', files: [{ path: schemaPath, content: text }], configDir: path.dirname(schemaPath) } : { tag: 'empty' };
 const diff = await engine.diff({ from, to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: text }] }, script: true, exitCode: null, filters: { externalTables: [], externalEnums: [] } });
 const sql = diff.stdout ?? '';
 const empty = !sql.trim() || sql.includes('empty migration');

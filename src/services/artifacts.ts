@@ -94,27 +94,32 @@ export class ArtifactsService {
 
   // ---- artifacts ----------------------------------------------------------------------------
 
-  /** Child manifests of the indexes in a repository (they show as references, not artifacts). */
-  private async childDigests(repositoryId: number): Promise<string[]> {
-    const idx = await this.deps.db.manifest.findMany({ where: { repositoryId, mediaType: { in: INDEX_TYPES } }, select: { refs: true } });
-    return [...new Set(idx.flatMap((m) => JSON.parse(m.refs) as string[]))];
-  }
-
+  /**
+   * Artifacts of a repository, newest first: manifests that are neither children of an index in
+   * the same repository (they show as its references) nor referrers (they show as accessories).
+   * One indexed query; the children set is built once by SQLite, whatever the repository's size.
+   */
   async listArtifacts(repositoryId: number, q: { tag?: string; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
-    const children = await this.childDigests(repositoryId);
-    const where = {
-      repositoryId,
-      subject: null, // accessories show under their subject
-      ...(children.length ? { digest: { notIn: children } } : {}),
-      ...(q.digest ? { digest: q.digest } : {}),
-      ...(q.tag ? { digest: { in: (await this.deps.db.tag.findMany({ where: { repositoryId, name: { contains: q.tag } }, select: { digest: true } })).map((t) => t.digest) } } : {}),
-    };
-    const [total, rows] = await Promise.all([
-      this.deps.db.manifest.count({ where }),
-      this.deps.db.manifest.findMany({ where, orderBy: [{ pushedAt: 'desc' }, { id: 'desc' }], skip: (q.page - 1) * q.pageSize, take: q.pageSize }),
+    const params: unknown[] = [repositoryId, repositoryId];
+    let filter = '';
+    if (q.digest) {
+      filter += ' AND m."digest" = ?';
+      params.push(q.digest);
+    }
+    if (q.tag) {
+      filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" LIKE ? ESCAPE \'\\\')';
+      params.push(repositoryId, `%${q.tag.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+    }
+    const base = `FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL
+      AND m."digest" NOT IN (SELECT j.value FROM "Manifest" p, json_each(p."refs") j WHERE p."repositoryId" = ? AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))${filter}`;
+    const [countRows, idRows] = await Promise.all([
+      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(`SELECT COUNT(*) AS n ${base}`, ...params),
+      this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(`SELECT m."id" AS id ${base} ORDER BY m."pushedAt" DESC, m."id" DESC LIMIT ? OFFSET ?`, ...params, q.pageSize, (q.page - 1) * q.pageSize),
     ]);
-    const items = await this.describe(repositoryId, rows, q.withAccessories);
-    return { total, items };
+    const ids = idRows.map((r) => Number(r.id));
+    const rows = await this.deps.db.manifest.findMany({ where: { id: { in: ids } } });
+    rows.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+    return { total: Number(countRows[0]?.n ?? 0), items: await this.describe(repositoryId, rows, q.withAccessories) };
   }
 
   async getArtifact(repositoryId: number, reference: string): Promise<ArtifactRecord | null> {
