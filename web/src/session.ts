@@ -15,7 +15,12 @@ export interface SessionState {
 let state: SessionState = { user: undefined, expired: false, info: {} };
 const listeners = new Set<(s: SessionState) => void>();
 
+const resetHooks = new Set<() => void>();
+/** Run on every sign-in/out (caches of per-user data register here). */
+export const onUserChange = (f: () => void) => void resetHooks.add(f);
+
 function set(patch: Partial<SessionState>): void {
+  if ('user' in patch && patch.user?.user_id !== state.user?.user_id) for (const f of resetHooks) f();
   state = { ...state, ...patch };
   for (const l of listeners) l(state);
 }

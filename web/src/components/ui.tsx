@@ -128,7 +128,17 @@ export function CopyButton({ text, label = 'Copy', what }: { text: string; label
         }
       }}
     >
-      <span aria-hidden="true">{done ? '✓' : '⧉'}</span> {done ? 'Copied' : label}
+      {done ? (
+        <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">
+          <path d="M3 8.5l3 3 7-7" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" />
+        </svg>
+      ) : (
+        <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">
+          <rect x="5.5" y="5.5" width="8" height="8" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.4" />
+          <path d="M10.5 3.5v-.5a1.5 1.5 0 0 0-1.5-1.5H4A1.5 1.5 0 0 0 2.5 3v5A1.5 1.5 0 0 0 4 9.5h.5" fill="none" stroke="currentColor" stroke-width="1.4" />
+        </svg>
+      )}
+      {done ? 'Copied' : label}
     </button>
   );
 }
@@ -229,7 +239,7 @@ export function Pager(props: { page: number; pageSize: number; total: number; on
         <label class="inline">
           <span>Per page</span>
           <select value={String(props.pageSize)} onChange={(e) => props.onPageSize!(Number((e.target as HTMLSelectElement).value))}>
-            {[10, 25, 50, 100].map((n) => (
+            {[...new Set([10, 15, 25, 50, 100, props.pageSize])].sort((a, b) => a - b).map((n) => (
               <option key={n} value={String(n)}>
                 {n}
               </option>

@@ -10,8 +10,9 @@ export interface Async<T> {
   set(data: T): void;
 }
 
-export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Async<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: Error | undefined; loading: boolean }>({ data: undefined, error: undefined, loading: true });
+/** `initial` (e.g. a cached value) is shown at once while the fresh value loads. */
+export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], initial?: () => T | undefined): Async<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: Error | undefined; loading: boolean }>(() => ({ data: initial?.(), error: undefined, loading: true }));
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;

@@ -1,9 +1,10 @@
 // The project at a glance: storage against quota, counts, members by role, and push/pull activity
 // over the last 30 days drawn from the project's audit log (plain SVG).
 import { enc, get, getPage } from '../api.ts';
-import { ErrorNote, Spinner } from '../components/ui.tsx';
+import { CodeLine, ErrorNote, Spinner } from '../components/ui.tsx';
 import { bytes, plural } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
+import { registryHost } from '../session.ts';
 import type { AuditLog, ProjectSummary, Repository } from '../types.ts';
 import type { ProjectCtx } from './project.tsx';
 
@@ -100,7 +101,7 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
         </div>
         <div class="muted">artifacts</div>
       </section>
-      <section class="card" aria-labelledby="members-h">
+      <section class="card card-wide" aria-labelledby="members-h">
         <h2 id="members-h">Members</h2>
         <ul class="kv">
           {members.map(([label, n]) => (
@@ -111,6 +112,15 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
           ))}
         </ul>
       </section>
+      <section class="card card-wide" aria-labelledby="push-h">
+        <h2 id="push-h">Push an image here</h2>
+        <div class="stack tight">
+          <CodeLine text={`docker login ${registryHost()}`} what="login command" />
+          <CodeLine text={`docker tag my-image ${registryHost()}/${p.name}/my-image:1.0`} what="tag command" />
+          <CodeLine text={`docker push ${registryHost()}/${p.name}/my-image:1.0`} what="push command" />
+        </div>
+        {ctx.can('repository', 'push') && <p class="muted small">Or import a saved image archive with the “Import image archive” button.</p>}
+      </section>
       <section class="card card-full" aria-labelledby="activity-h">
         <h2 id="activity-h">Activity, last {DAYS} days</h2>
         {activity ? <ActivityChart a={activity} /> : <p class="muted">Activity comes from the project log, which your role cannot read.</p>}
@@ -120,8 +130,8 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
 }
 
 function ActivityChart({ a }: { a: Activity }) {
-  const W = 720;
-  const H = 180;
+  const W = 1100;
+  const H = 200;
   const pad = { l: 34, r: 8, t: 10, b: 24 };
   const max = Math.max(1, ...a.days.map((d) => Math.max(d.push, d.pull)));
   const ticks = niceTicks(max);
@@ -142,7 +152,7 @@ function ActivityChart({ a }: { a: Activity }) {
         </span>
         {a.truncated && <span class="muted small">(busiest days may be incomplete)</span>}
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Pushes and pulls per day over the last ${a.days.length} days: ${pushes} pushes, ${pulls} pulls`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Pushes and pulls per day over the last ${a.days.length} days: ${pushes} pushes, ${pulls} pulls`}>
         {ticks.map((t) => (
           <g key={t}>
             <line x1={pad.l} x2={W - pad.r} y1={y(t)} y2={y(t)} class="grid" />

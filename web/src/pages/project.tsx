@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { getProject, permissions } from '../api.ts';
 import { Badge, ErrorNote, Link, Spinner, Tabs } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
-import { useSession } from '../session.ts';
+import { onUserChange, useSession } from '../session.ts';
 import { roleName, type Permission, type Project } from '../types.ts';
 import { ImportDialog } from './import.tsx';
 import { Logs } from './project-logs.tsx';
@@ -19,15 +19,28 @@ export interface ProjectCtx {
   can(resource: string, action: string): boolean;
 }
 
+// The last project and permissions seen, so moving between a project's pages renders at once
+// (and starts the page's own requests at once) while a fresh copy loads behind.
+const cache = new Map<string, ProjectCtx>();
+
 export function useProject(projectId: string) {
-  return useAsync(async (signal): Promise<ProjectCtx> => {
-    const project = await getProject(projectId, signal);
-    const perms = await permissions(project.project_id, signal).catch(() => [] as Permission[]);
-    const set = new Set(perms.map((p) => `${p.resource}:${p.action}`));
-    const can = (resource: string, action: string) => set.has('*:*') || set.has(`${resource}:${action}`) || set.has(`${resource}:*`);
-    return { project, perms, can };
-  }, [projectId]);
+  return useAsync(
+    async (signal): Promise<ProjectCtx> => {
+      const project = await getProject(projectId, signal);
+      const perms = await permissions(project.project_id, signal).catch(() => [] as Permission[]);
+      const set = new Set(perms.map((p) => `${p.resource}:${p.action}`));
+      const can = (resource: string, action: string) => set.has('*:*') || set.has(`${resource}:${action}`) || set.has(`${resource}:*`);
+      const ctx = { project, perms, can };
+      cache.set(projectId, ctx);
+      return ctx;
+    },
+    [projectId],
+    () => cache.get(projectId),
+  );
 }
+
+// Another user has other permissions.
+onUserChange(() => cache.clear());
 
 const TABS = [
   { id: 'repositories', label: 'Repositories' },
