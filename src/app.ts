@@ -169,6 +169,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tmpDir,
       maxImportBytes: 64 * 1024 * 1024 * 1024,
       storageUsed: (projectId) => artifacts.projectStorage(projectId),
+      artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));

@@ -72,3 +72,15 @@ export function intParam(v: unknown, name: string): number {
 export function iso(d: Date | null | undefined): string {
   return d ? d.toISOString() : '';
 }
+
+/** Prisma filter for audit logs from Harbor's `q` (username, operation, resource, resource_type). */
+export function auditFilter(qs: unknown): Record<string, unknown> {
+  const q = parseQuery(qs);
+  const f = (x: { exact?: string; fuzzy?: string } | undefined) => (x ? (x.exact !== undefined ? x.exact : { contains: x.fuzzy! }) : undefined);
+  const where: Record<string, unknown> = {};
+  if (q.username) where.username = f(q.username);
+  if (q.operation) where.operation = f(q.operation);
+  if (q.resource) where.resource = f(q.resource);
+  if (q.resource_type) where.resourceType = f(q.resource_type);
+  return where;
+}

@@ -14,6 +14,8 @@ export interface ProjectRouteDeps {
   access: AccessService;
   /** Bytes of distinct blobs in the project (summary, quotas). */
   storageUsed?: (projectId: number) => Promise<number>;
+  /** Artifacts (manifests that are not referrers) in the project: a Berth extension of the summary. */
+  artifactCount?: (projectId: number) => Promise<number>;
 }
 
 async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null) {
@@ -82,6 +84,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     const count = (role: number) => members.items.filter((m) => m.roleId === role).length;
     res.json({
       repo_count: project.repoCount,
+      artifact_count: deps.artifactCount ? await deps.artifactCount(project.id) : undefined,
       project_admin_count: count(1),
       maintainer_count: count(4),
       developer_count: count(2),

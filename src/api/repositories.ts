@@ -10,7 +10,7 @@ import type { AccessService } from '../services/access-service.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
-import { iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
+import { auditFilter, iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 
 export interface RepositoryRouteDeps {
@@ -45,7 +45,7 @@ function artifactDto(a: ArtifactRecord, projectId: number) {
     annotations: a.annotations ?? {},
     references: a.references.map((r) => ({ parent_id: a.id, child_digest: r.digest, platform: r.platform ?? undefined, annotations: {}, urls: [] })),
     tags: a.tags.map((t) => ({ repository_id: a.repositoryId, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), pull_time: '0001-01-01T00:00:00.000Z', immutable: false })),
-    accessories: a.accessories.map((x) => ({ artifact_id: 0, subject_artifact_id: a.id, subject_artifact_digest: a.digest, digest: x.digest, type: x.type, size: x.size, creation_time: '' })),
+    accessories: a.accessories.map((x) => ({ artifact_id: 0, subject_artifact_id: a.id, subject_artifact_digest: a.digest, digest: x.digest, type: x.type, artifact_type: x.artifactType ?? undefined, size: x.size, creation_time: '' })),
     labels: [],
   };
 }
@@ -139,8 +139,12 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const { repo } = await existing(res, req.params.p, req.params.r, 'tag', 'list');
     const a = await deps.artifacts.getArtifact(repo.id, req.params.ref);
     if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
-    res.setHeader('X-Total-Count', String(a.tags.length));
-    res.json(a.tags.map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: false })));
+    const pg = paging(req);
+    const q = parseQuery(req.query.q);
+    const needle = q.name?.fuzzy ?? q.name?.exact;
+    const tags = needle ? a.tags.filter((t) => (q.name?.exact ? t.name === needle : t.name.includes(needle))) : a.tags;
+    setPageHeaders(req, res, tags.length, pg);
+    res.json(tags.slice((pg.page - 1) * pg.pageSize, pg.page * pg.pageSize).map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: false })));
   });
 
   r.post('/projects/:p/repositories/:r/artifacts/:ref/tags', express.json(), async (req, res) => {
@@ -180,7 +184,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   r.get('/projects/:p/logs', async (req, res) => {
     const { project } = await guard(res, req.params.p, 'log', 'list');
     const pg = paging(req);
-    const where = { OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] };
+    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(req.query.q)] };
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));

@@ -28,6 +28,11 @@ export function apiRouter(deps: ApiDeps): express.Router {
       res.locals.principal = principal;
     } else {
       const session = deps.sessions.get(req);
+      if (!session && deps.sessions.hasCookie(req)) {
+        // An expired or unknown session is a 401 (the UI goes back to login), not an anonymous call.
+        deps.sessions.destroy(req, res);
+        throw new AppError('UNAUTHORIZED', undefined, { message: 'session expired' });
+      }
       if (session) {
         // A browser session changes nothing without the CSRF token (double submit).
         if (req.method !== 'GET' && req.method !== 'HEAD' && !SessionStore.csrfOk(req, session)) {

@@ -8,7 +8,7 @@ import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { SettingsService } from '../services/settings.ts';
-import { iso, paging, parseQuery, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
 
 export interface DirectoryTools {
   findUser(username: string): Promise<{ dn: string; username: string; email: string; realname: string; groups: string[]; admin: boolean } | null>;
@@ -118,13 +118,7 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
   r.get('/audit-logs', async (req, res) => {
     requireSysadmin(res);
     const pg = paging(req);
-    const q = parseQuery(req.query.q);
-    const where = {
-      ...(q.username ? { username: q.username.exact ?? { contains: q.username.fuzzy! } } : {}),
-      ...(q.operation ? { operation: q.operation.exact ?? { contains: q.operation.fuzzy! } } : {}),
-      ...(q.resource ? { resource: q.resource.exact ?? { contains: q.resource.fuzzy! } } : {}),
-      ...(q.resource_type ? { resourceType: q.resource_type.exact ?? { contains: q.resource_type.fuzzy! } } : {}),
-    };
+    const where = auditFilter(req.query.q);
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));

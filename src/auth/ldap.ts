@@ -192,6 +192,9 @@ export class LdapDirectory {
     if (!/^ldaps?:\/\/[^\s/]+\/?$/.test(cfg.url)) return { ok: false, message: `the URL must be ldap://host[:port] or ldaps://host[:port], got "${cfg.url}"` };
     try {
       return await this.withService(cfg, async (c) => {
+        // Without a service account nothing has touched the server yet: read the rootDSE, which
+        // every LDAP server answers, so a dead or wrong URL fails here.
+        await c.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedLDAPVersion'] });
         for (const [what, dn] of [['base DN', cfg.baseDn], ['group base DN', cfg.groupBaseDn]] as const) {
           if (!dn) continue;
           try {

@@ -60,6 +60,11 @@ export class SessionStore {
     return s;
   }
 
+  /** Whether the request carries a session cookie at all (valid or not). */
+  hasCookie(req: Request): boolean {
+    return !!parseCookies(req.headers.cookie)[SESSION_COOKIE];
+  }
+
   destroy(req: Request, res: Response): void {
     const id = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     if (id) this.sessions.delete(id);

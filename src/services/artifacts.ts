@@ -50,11 +50,13 @@ function artifactKind(mediaType: string, configType: string | null, artifactType
   return 'UNKNOWN';
 }
 
+/** Harbor's accessory types: signature.cosign, signature.notation, sbom.harbor, subject.accessory. */
 function accessoryKind(artifactType: string | null): string {
   const a = artifactType ?? '';
-  if (a.includes('cosign') || a.includes('signature') || a.includes('notary')) return 'signature';
-  if (a.includes('sbom') || a.includes('spdx') || a.includes('cyclonedx')) return 'sbom';
-  return 'subject';
+  if (a.includes('notary') || a.includes('notation')) return 'signature.notation';
+  if (a.includes('cosign') || a.includes('signature')) return 'signature.cosign';
+  if (a.includes('sbom') || a.includes('spdx') || a.includes('cyclonedx')) return 'sbom.harbor';
+  return 'subject.accessory';
 }
 
 export class ArtifactsService {
@@ -153,9 +155,16 @@ export class ArtifactsService {
       if (bytes) {
         const m = JSON.parse(bytes.toString('utf8')) as { config?: { size: number; digest: string }; layers?: { size: number }[]; manifests?: { digest: string; size: number; platform?: Record<string, unknown> }[] };
         if (m.manifests) {
+          // An index weighs what its images weigh: each child manifest with its config and layers.
           for (const c of m.manifests) {
             references.push({ digest: c.digest, platform: c.platform ?? null, size: c.size });
             size += c.size;
+            const cd = parseDigest(c.digest);
+            const child = cd && (await this.deps.blobs.getBytes(cd));
+            if (child) {
+              const cm = JSON.parse(child.toString('utf8')) as { config?: { size: number }; layers?: { size: number }[] };
+              size += (cm.config?.size ?? 0) + (cm.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
+            }
           }
         } else {
           size += (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
@@ -224,6 +233,10 @@ export class ArtifactsService {
     const [projects, publicProjects, repositories] = await Promise.all([this.deps.db.project.count({ where: pw }), this.deps.db.project.count({ where: { ...pw, public: true } }), this.deps.db.repository.count({ where: rw })]);
     const storage = projectIds ? 0 : Number((await this.deps.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0);
     return { projects, publicProjects, repositories, storage };
+  }
+
+  async projectArtifactCount(projectId: number): Promise<number> {
+    return this.deps.db.manifest.count({ where: { subject: null, repository: { projectId } } });
   }
 
   /** Bytes of the distinct blobs linked into a project's repositories. */

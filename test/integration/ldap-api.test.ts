@@ -33,6 +33,8 @@ test('LDAP settings through /configurations, ping, search, import and login', { 
   const badPing = await api('post', '/ldap/ping').send({ ldap_url: cfg.url, ldap_search_dn: cfg.searchDn, ldap_search_password: 'wrong', ldap_base_dn: cfg.baseDn });
   assert.equal(badPing.body.success, false);
   assert.ok(!JSON.stringify(badPing.body).includes('wrong'), 'the password is not echoed');
+  const dead = await api('post', '/ldap/ping').send({ ldap_url: 'ldap://127.0.0.1:1', ldap_connection_timeout: 2 });
+  assert.equal(dead.body.success, false, 'a server that does not answer is not a success');
 
   const put = await api('put', '/configurations').send({
     ldap_url: cfg.url,
