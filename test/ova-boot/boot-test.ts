@@ -117,16 +117,26 @@ async function waitHealthy(vm: Vm): Promise<void> {
 
 const tail = (f: string, n = 60) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').slice(-n).join('\n') : '(no serial log)');
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const running = (vm: Vm) => vm.proc.exitCode === null && vm.proc.signalCode === null;
+
+/** ACPI power button through the QEMU monitor, then wait (polling) for QEMU to exit; SIGKILL after 3 minutes. */
 async function powerOff(vm: Vm): Promise<void> {
-  const exited = new Promise<void>((r) => (vm.proc.exitCode !== null || vm.proc.signalCode !== null ? r() : vm.proc.once('exit', () => r())));
+  if (!running(vm)) return;
   await new Promise<void>((resolve) => {
-    const s = net.connect(vm.monitor, () => s.end('system_powerdown\n'));
-    s.on('error', () => resolve());
+    const s = net.connect(vm.monitor, () => s.write('system_powerdown\n', () => setTimeout(() => s.destroy(), 1000)));
+    s.on('error', (e) => {
+      log(`monitor: ${e.message}`);
+      resolve();
+    });
     s.on('close', () => resolve());
   });
-  const timer = setTimeout(() => vm.proc.kill('SIGKILL'), 180_000);
-  await exited;
-  clearTimeout(timer);
+  for (let i = 0; i < 180 && running(vm); i++) await sleep(1000);
+  if (running(vm)) {
+    log('QEMU did not power off in 3 minutes: killing it');
+    vm.proc.kill('SIGKILL');
+    while (running(vm)) await sleep(200);
+  }
 }
 
 function skopeo(args: string[], ok = true): string {
@@ -293,9 +303,11 @@ process.on('exit', (code) => {
     process.exitCode = 1;
   }
 });
+const keepAlive = setInterval(() => {}, 10_000);
 main().then(
   () => {
     finished = true;
+    clearInterval(keepAlive);
   },
   (e) => {
     console.error(e);
