@@ -138,6 +138,9 @@ export class RegistryStore {
     this.writing = true;
     try {
       while (this.pending.length) {
+        // A commit blocks the event loop while SQLite fsyncs; let the requests that arrived
+        // meanwhile reach this queue so they share the next commit.
+        await new Promise((resolve) => setImmediate(resolve));
         const batch = this.pending.splice(0, MAX_BATCH);
         try {
           await this.db.$transaction(batch.flatMap((j) => j.build()));
