@@ -1,6 +1,6 @@
 // The /v2 API: one anchored pattern per route (repository names contain "/"), the access check in
 // one place, and short handlers that parse, call the registry service and shape the response.
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Action, RepositoryPolicy } from '../access/principal.ts';
 import type { Authenticator, Identity } from '../auth/authenticator.ts';
 import { AppError } from '../lib/errors.ts';
@@ -60,30 +60,34 @@ function match(path: string): { kind: Kind; name?: string; arg?: string } {
   throw new AppError('NAME_UNKNOWN', { path }, { message: 'no such registry endpoint' });
 }
 
-export function registryRouter(deps: RegistryRouterDeps): express.Router {
-  const router = express.Router();
+/**
+ * The /v2 handler: a plain function rather than an express.Router, because every request here
+ * already goes through one anchored match below; a second router layer only adds per-request
+ * work on the hottest paths (manifest GET, blob HEAD, listing pages).
+ */
+export function registryRouter(deps: RegistryRouterDeps): (req: Request, res: Response, next: NextFunction) => void {
+  const onError = ociErrorHandler(deps.log);
+  return (req, res, next) => {
+    dispatch(deps, req, res).catch((err: unknown) => onError(err, req, res, next));
+  };
+}
 
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-    const route = match(req.path);
-    const action = ACTIONS[route.kind][req.method];
-    if (!action) {
-      throw new AppError('UNSUPPORTED', { method: req.method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
-    }
-    if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
-    const identity = await authenticate(deps, req, route.name, action);
-    if (action !== 'login') await authorize(deps, req, identity, route.name!, action);
-    const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
-    await handlers[route.kind](ctx);
-    if (route.kind === 'manifest' && res.statusCode < 300) {
-      if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
-      else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
-    }
-    void next;
-  });
-
-  router.use(ociErrorHandler(deps.log));
-  return router;
+async function dispatch(deps: RegistryRouterDeps, req: Request, res: Response): Promise<void> {
+  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+  const route = match(req.path);
+  const action = ACTIONS[route.kind][req.method];
+  if (!action) {
+    throw new AppError('UNSUPPORTED', { method: req.method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
+  }
+  if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
+  const identity = await authenticate(deps, req, route.name, action);
+  if (action !== 'login') await authorize(deps, req, identity, route.name!, action);
+  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
+  await handlers[route.kind](ctx);
+  if (route.kind === 'manifest' && res.statusCode < 300) {
+    if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg);
+    else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
+  }
 }
 
 async function authenticate(deps: RegistryRouterDeps, req: Request, name: string | undefined, action: Action | 'login'): Promise<Identity> {
