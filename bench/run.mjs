@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --dist] [-- --cpu-prof] [-- --keep]
+// npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep]
 //
 // Starts Berth (authentication on, Bearer tokens as docker uses them) and, when installed, CNCF
 // Distribution 2.8.2 (Debian's docker-registry, no auth: its default) on loopback with fresh
@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ACCEPT, OCI_MANIFEST, bearer, makeTarget, mount, percentile, pool, pullVerified, pushChunked, pushMonolithic, putManifest, request, walk } from './lib/client.mjs';
-import { cpuMs, distributionBinary, memMiB, startBerth, startDistribution } from './lib/servers.mjs';
+import { buildBerth, cpuMs, distributionBinary, memMiB, startBerth, startDistribution } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -302,7 +302,12 @@ async function main() {
   try {
     const profDir = path.join(ROOT, 'bench', 'results', 'prof');
     const nodeArgs = flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, useDist: flag('dist'), nodeArgs });
+    let entry;
+    if (!flag('tsx')) {
+      log('compiling berth (tsc, as npm run build) into bench/results/dist');
+      entry = buildBerth(ROOT);
+    }
+    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, nodeArgs });
     servers.push(berth);
     const targets = [makeTarget(berth, { basic: BASIC })];
     const bin = flag('no-distribution') ? null : distributionBinary();
@@ -359,7 +364,7 @@ async function main() {
 
     const resultsDir = path.join(ROOT, 'bench', 'results');
     fs.mkdirSync(resultsDir, { recursive: true });
-    const json = { date: new Date().toISOString(), quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('dist') ? 'dist' : 'src (tsx)' }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
+    const json = { date: new Date().toISOString(), quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('tsx') ? 'src (tsx)' : 'compiled (tsc)' }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
     fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(json, null, 2) + '\n');
     log(`results written to bench/results/latest.json`);
   } finally {

@@ -65,17 +65,35 @@ function stopper(proc) {
 }
 
 /**
- * Berth from source (node --import tsx src/main.ts: one process, so /proc/<pid> is the server),
- * or from dist/ with useDist. Authentication is on, as always; the admin password is chosen here.
+ * Compiles Berth as `npm run build` does, into bench/results/dist (so a stale or concurrently
+ * rebuilt dist/ never skews a run), with the package root files it expects beside it.
+ * Returns the entry file.
  */
-export async function startBerth({ root, dir, password, useDist, nodeArgs = [] }) {
+export function buildBerth(root) {
+  const out = path.join(root, 'bench', 'results', 'dist');
+  fs.mkdirSync(out, { recursive: true });
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out, '--tsBuildInfoFile', path.join(out, '.tsbuildinfo'), '--sourceMap', 'false'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('tsc failed');
+  for (const f of ['package.json', 'prisma']) {
+    const link = path.join(out, f);
+    if (!fs.existsSync(link)) fs.symlinkSync(path.join(root, f), link);
+  }
+  return path.join(out, 'src', 'main.js');
+}
+
+/**
+ * Berth as `npm start` runs it (node <entry>, compiled), or from source with tsx (node --import
+ * tsx src/main.ts; tsx's loader thread adds memory). One process either way, so /proc/<pid> is
+ * the server. Authentication is on, as always; the admin password is chosen here.
+ */
+export async function startBerth({ root, dir, password, entry, nodeArgs = [] }) {
   const port = await freePort();
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'berth.log');
   const out = fs.openSync(logFile, 'w');
-  const entry = useDist ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
-  const proc = spawn(process.execPath, [...nodeArgs, ...entry], {
+  const args = entry ? [entry] : ['--import', 'tsx', 'src/main.ts'];
+  const proc = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: root,
     env: { ...process.env, BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
     stdio: ['ignore', out, out],

@@ -1,0 +1,45 @@
+// Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
+// request. node bench/hammer.mjs <tags|manifest|head|put> [count] [--cpu-prof]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes, createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { bearer, makeTarget, pool, pushMonolithic, putManifest, request, OCI_MANIFEST, ACCEPT } from './lib/client.mjs';
+import { buildBerth, cpuMs, memMiB, startBerth } from './lib/servers.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const kind = process.argv[2] ?? 'tags';
+const count = Number(process.argv[3] ?? 5000);
+const prof = process.argv.includes('--cpu-prof');
+const password = 'hammer-' + randomBytes(4).toString('hex');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-hammer-'));
+const entry = process.argv.includes('--tsx') ? undefined : buildBerth(ROOT);
+const server = await startBerth({ root: ROOT, dir: tmp, password, entry, nodeArgs: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/prof')}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] });
+const t = makeTarget(server, { basic: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+try {
+  const repo = 'library/hammer';
+  const sha = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+  const layer = randomBytes(1024);
+  for (const b of [config, layer]) await pushMonolithic(t, repo, b, sha(b), { auth: t.basic });
+  const manifest = (a) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }], annotations: { a: a } }));
+  await pool(300, 8, (i) => putManifest(t, repo, `t${String(i).padStart(5, '0')}`, manifest('x'), { auth: t.basic }));
+  t.authz = await bearer(t, [`repository:${repo}:pull,push`]);
+  const fns = {
+    tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
+    manifest: (i) => request(t, 'GET', `/v2/${repo}/manifests/t${String(i % 300).padStart(5, '0')}`, { headers: { accept: ACCEPT }, sink: 'discard' }),
+    head: () => request(t, 'HEAD', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
+    put: (i) => putManifest(t, repo, `p${i}`, manifest(`p${i}`)),
+  };
+  const c0 = cpuMs(server.pid);
+  const t0 = performance.now();
+  await pool(count, kind === 'put' ? 8 : 32, fns[kind]);
+  const ms = performance.now() - t0;
+  const cpu = cpuMs(server.pid) - c0;
+  console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req, rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
+} finally {
+  await server.stop();
+  if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => /Mark-Compact/.test(l)).slice(-6).join('\n'));
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
