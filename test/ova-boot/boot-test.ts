@@ -9,6 +9,8 @@
 //   5. powers off and inspects the data disk (formatted, config written, no admin password left),
 //   6. boots a fresh copy of the system disk with the same data disk and no properties (an
 //      upgrade): the image and the password are still there. Skip with OVA_BOOT_UPGRADE=0.
+//   7. boots with bad properties and a blank data disk: the console names each bad property and
+//      Berth is not started. OVA_BOOT_ONLY=first|bad runs one scenario.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -204,7 +206,10 @@ async function main(): Promise<void> {
   const layout = await multiArchLayout({ seed: 'ova-boot' });
   const certDir = path.join(WORK, 'certs');
   const repo = `localhost:${P443}/library/ova-boot`;
-  let vm = boot('first', system, data, iso);
+  const only = process.env.OVA_BOOT_ONLY; // e.g. "bad" to run one scenario
+  let vm: Vm;
+  if (!only || only === 'first') {
+  vm = boot('first', system, data, iso);
   try {
     await timed('first boot to healthy Berth', () => waitHealthy(vm));
     await timed('checks against the running appliance', async () => {
@@ -275,7 +280,8 @@ async function main(): Promise<void> {
     assert.match(ls, /storage/);
   });
 
-  if (process.env.OVA_BOOT_UPGRADE !== '0') {
+  }
+  if (!only && process.env.OVA_BOOT_UPGRADE !== '0') {
     vm = boot('upgrade', system, data);
     try {
       await timed('second boot: fresh system disk + existing data disk, no properties', () => waitHealthy(vm));
@@ -289,6 +295,38 @@ async function main(): Promise<void> {
     } finally {
       await timed('power off', () => powerOff(vm));
     }
+  }
+  if (!only || only === 'bad') {
+    // bad properties: clear messages on the console naming each property, Berth not started
+    const badIso = path.join(WORK, 'ovf-env-bad.iso');
+    const badDir = path.join(WORK, 'ovf-env-bad');
+    const badData = path.join(WORK, 'data-bad.raw');
+    fs.rmSync(badDir, { recursive: true, force: true });
+    fs.mkdirSync(badDir);
+    fs.writeFileSync(path.join(badDir, 'ovf-env.xml'), ovfEnv({ hostname: 'bad_host!', ip: '10.0.2.300/24', admin_password: 'short', ldap_url: 'ldaps://dc.example.test' }));
+    fs.rmSync(badIso, { force: true });
+    execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-r', '-J', '-V', 'OVF ENV', '-o', badIso, badDir]);
+    fs.rmSync(badData, { force: true });
+    execFileSync('truncate', ['-s', '1G', badData]);
+    vm = boot('bad', system, badData, badIso);
+    try {
+      await timed('boot with bad properties to the setup failure', async () => {
+        const deadline = Date.now() + TIMEOUT_S * 1000;
+        while (!/Berth is not started/.test(fs.existsSync(vm.serial) ? fs.readFileSync(vm.serial, 'utf8') : '') && Date.now() < deadline) {
+          if (!running(vm)) throw new Error(`qemu exited; serial log:\n${tail(vm.serial)}`);
+          await sleep(3000);
+        }
+        await sleep(5000);
+        const serial = fs.readFileSync(vm.serial, 'utf8');
+        assert.match(serial, /configuration FAILED/);
+        for (const k of ['hostname', 'ip', 'admin_password', 'ldap_base_dn']) assert.match(serial, new RegExp(`ERROR: property ${k}: `), `console names ${k}`);
+        assert.ok(!serial.includes('"short"'), 'the bad password is not echoed');
+        await assert.rejects(get(`https://127.0.0.1:${P443}/api/v2.0/health`), 'Berth is not serving');
+      });
+    } finally {
+      await timed('power off', () => powerOff(vm));
+    }
+    fs.rmSync(badData, { force: true });
   }
   layout.remove();
   console.log('\nOVA boot test passed. Timings:');
