@@ -69,8 +69,9 @@ app() {
   if [ -n "${OVA_REF:-}" ]; then
     git -C "$REPO" archive --format=tar "$OVA_REF" | tar xf - -C "$src"
   else
-    (cd "$REPO" && git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' \
-      | tar --null -T - -cf -) | tar xf - -C "$src"
+    # tracked and untracked (not ignored) files of the working tree, as they are now
+    (cd "$REPO" && git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+      | tar --null --no-recursion -T - -cf -) | tar xf - -C "$src"
   fi
   # npm runs under the pinned Node and compiles native addons against its headers (no download).
   (
