@@ -85,7 +85,7 @@ async function dispatch(deps: RegistryRouterDeps, req: Request, res: Response): 
   const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
   await handlers[route.kind](ctx);
   if (route.kind === 'manifest' && res.statusCode < 300) {
-    if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg);
+    if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
     else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
   }
 }

@@ -29,14 +29,12 @@ export class PullStats {
       this.pending = new Map();
       const now = new Date();
       try {
-        await this.db.$transaction(async (tx) => {
-          for (const [name, e] of batch) {
-            const repo = await tx.repository.findUnique({ where: { name }, select: { id: true } });
-            if (!repo) continue;
-            await tx.repository.update({ where: { id: repo.id }, data: { pullCount: { increment: e.count } } });
-            if (e.digests.size) await tx.manifest.updateMany({ where: { repositoryId: repo.id, digest: { in: [...e.digests] } }, data: { pulledAt: now } });
-          }
-        });
+        const ops = [];
+        for (const [name, e] of batch) {
+          ops.push(this.db.repository.updateMany({ where: { name }, data: { pullCount: { increment: e.count } } }));
+          if (e.digests.size) ops.push(this.db.manifest.updateMany({ where: { repository: { name }, digest: { in: [...e.digests] } }, data: { pulledAt: now } }));
+        }
+        await this.db.$transaction(ops);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'pull statistics write failed');
       }
