@@ -14,7 +14,7 @@ import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
-import { LdapDirectory } from './auth/ldap.ts';
+import type { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
 import { openDatabase, type Db } from './db/client.ts';
 import { RegistryStore } from './db/registry-store.ts';
@@ -78,15 +78,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const uploads = new UploadStore(driver, blobs);
 
   // Directory (rebuilt when the LDAP settings change)
+  // The LDAP modules (passport-ldapauth, ldapts) load only when a directory is configured.
+  const newDirectory = async (cfg: LdapConfig) => new (await import('./auth/ldap.ts')).LdapDirectory(cfg, log);
   let directory: LdapDirectory | null = null;
-  const buildDirectory = () => {
+  const buildDirectory = async () => {
     const old = directory;
     const cfg = settings.ldap();
-    directory = cfg ? new LdapDirectory(cfg, log) : null;
+    directory = cfg ? await newDirectory(cfg) : null;
     void old?.close();
   };
-  buildDirectory();
-  settings.onChange(buildDirectory);
+  await buildDirectory();
+  settings.onChange(() => buildDirectory().catch((err) => log.error({ err: (err as Error).message }, 'ldap configuration failed')));
+
 
   // Identity and access
   const audit = new AuditService(db, { retentionDays: settings.auditRetentionDays(), maxRows: 1_000_000, log });
@@ -160,7 +163,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       settings,
       identity,
       directory: () => directory,
-      directoryFor: (cfg: LdapConfig) => new LdapDirectory(cfg, log),
+      directoryFor: newDirectory,
       version: VERSION,
       externalUrl: config.externalUrl,
       sessions,

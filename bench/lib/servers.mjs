@@ -86,7 +86,7 @@ export function buildBerth(root) {
  * tsx src/main.ts; tsx's loader thread adds memory). One process either way, so /proc/<pid> is
  * the server. Authentication is on, as always; the admin password is chosen here.
  */
-export async function startBerth({ root, dir, password, entry, nodeArgs = [] }) {
+export async function startBerth({ root, dir, password, entry, nodeArgs = ['--max-semi-space-size=2'] }) { // the flags of npm start
   const port = await freePort();
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });

@@ -24,7 +24,7 @@ export interface SystemRouteDeps {
   access: AccessService;
   directory: () => DirectoryTools | null;
   /** A directory for a configuration that is not saved yet (the "test connection" button). */
-  directoryFor: (cfg: LdapConfig) => DirectoryTools & { close(): Promise<void> };
+  directoryFor: (cfg: LdapConfig) => Promise<DirectoryTools & { close(): Promise<void> }>;
   version: string;
   externalUrl?: string;
 }
@@ -58,7 +58,7 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     if (body.ldap_scope !== undefined) overrides.scope = (['base', 'one', 'sub'] as const)[Number(body.ldap_scope)] ?? 'sub';
     const cfg = { ...(current ?? {}), ...overrides } as LdapConfig;
     if (!cfg.url) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_url is required' });
-    const d = deps.directoryFor(cfg);
+    const d = await deps.directoryFor(cfg);
     try {
       const result = await d.ping();
       res.json({ success: result.ok, message: result.message });

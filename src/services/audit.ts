@@ -31,7 +31,13 @@ export class AuditService {
       const batch = this.buffer;
       this.buffer = [];
       try {
-        await this.db.auditLog.createMany({ data: batch });
+        // Plain multi-row INSERTs, 100 rows each: far cheaper than Prisma's createMany on the pull path.
+        for (let i = 0; i < batch.length; i += 100) {
+          const rows = batch.slice(i, i + 100);
+          const values = rows.map(() => '(?, ?, ?, ?, ?)').join(', ');
+          const args = rows.flatMap((e) => [e.username, e.operation, e.resource, e.resourceType, e.createdAt]);
+          await this.db.$executeRawUnsafe(`INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES ${values}`, ...args);
+        }
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, lost: batch.length }, 'audit write failed');
       }

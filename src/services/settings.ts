@@ -35,7 +35,7 @@ const SCOPES: LdapConfig['scope'][] = ['base', 'one', 'sub'];
 
 export class SettingsService {
   private overrides: Record<string, unknown> = {};
-  private listeners: (() => void)[] = [];
+  private listeners: (() => void | Promise<void>)[] = [];
 
   constructor(private readonly db: Db, private readonly base: Config) {}
 
@@ -44,7 +44,7 @@ export class SettingsService {
     this.overrides = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value)]));
   }
 
-  onChange(fn: () => void): void {
+  onChange(fn: () => void | Promise<void>): void {
     this.listeners.push(fn);
   }
 
@@ -127,6 +127,6 @@ export class SettingsService {
     }
     await this.db.$transaction(Object.entries(clean).map(([key, v]) => this.db.setting.upsert({ where: { key }, create: { key, value: JSON.stringify(v) }, update: { value: JSON.stringify(v) } })));
     Object.assign(this.overrides, clean);
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) await l();
   }
 }

@@ -121,7 +121,9 @@ export class FsDriver implements StorageDriver {
   async move(from: string, to: string): Promise<void> {
     const src = this.full(from);
     const dst = this.full(to);
-    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    // mkdir returns the first directory it had to create: those new entries must reach the disk
+    // too, or a power loss could drop the blob's directory after the database linked it.
+    const created = await fsp.mkdir(path.dirname(dst), { recursive: true });
     try {
       await fsp.rename(src, dst);
     } catch (e) {
@@ -129,6 +131,12 @@ export class FsDriver implements StorageDriver {
       throw e;
     }
     await fsyncDir(path.dirname(dst));
+    if (created) {
+      for (let dir = path.dirname(dst); dir !== path.dirname(created); dir = path.dirname(dir)) {
+        if (dir !== path.dirname(dst)) await fsyncDir(dir);
+      }
+      await fsyncDir(path.dirname(created));
+    }
   }
 
   async delete(p: string): Promise<void> {
