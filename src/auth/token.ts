@@ -2,7 +2,7 @@
 // kept in the data directory, JWTs with a `kid` header and a narrowed `access` claim, and a verifier
 // pinned to that algorithm, issuer and audience. Verified tokens are cached until they expire, so
 // the hot path pays one signature check per token, not per request.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -83,7 +83,7 @@ export class TokenSigner {
       exp: now + this.ttlSeconds,
       nbf: now - 5,
       iat: now,
-      jti: createHash('sha256').update(`${now}${Math.random()}${principal?.name}`).digest('hex').slice(0, 32),
+      jti: randomBytes(16).toString('hex'),
       access,
       ...(principal ? { berth: { k: principal.kind, id: principal.id, adm: principal.sysadmin } } : {}),
     };
