@@ -112,7 +112,8 @@ export class IdentityService {
   /** Records a directory user (first login or import) with its groups; returns its principal. */
   async upsertDirectoryUser(d: DirectoryUser): Promise<Principal> {
     const groups = JSON.stringify([...new Set(d.groups.map(normalizeDn))]);
-    const data = { email: d.email ?? '', realname: d.realname ?? '', ldapDn: d.dn, ldapGroups: groups, ...(d.admin ? { sysadmin: true } : {}) };
+    // Admin-group membership is re-read at every login, so leaving the group takes the right away.
+    const data = { email: d.email ?? '', realname: d.realname ?? '', ldapDn: d.dn, ldapGroups: groups, ldapAdmin: d.admin };
     const existing = await this.deps.db.user.findUnique({ where: { username: d.username }, select: { id: true, source: true } });
     if (existing && existing.source !== 'ldap') throw new Error('a local user with this name exists');
     const user = existing
@@ -130,11 +131,11 @@ export class IdentityService {
 
   private async verifyToken(username: string, token: string): Promise<Principal | null> {
     const prefix = token.slice(PAT_PREFIX.length, PAT_PREFIX.length + 8);
-    const t = await this.deps.db.personalToken.findUnique({ where: { prefix }, select: { id: true, secretHash: true, expiresAt: true, user: { select: { id: true, username: true, sysadmin: true } } } });
+    const t = await this.deps.db.personalToken.findUnique({ where: { prefix }, select: { id: true, secretHash: true, expiresAt: true, user: { select: { id: true, username: true, sysadmin: true, ldapAdmin: true } } } });
     if (!t || t.user.username !== username) return null;
     if (t.expiresAt && t.expiresAt.getTime() <= Date.now()) return null;
     if (!sameHash(hashSecret(token), t.secretHash)) return null;
     await this.deps.db.personalToken.update({ where: { id: t.id }, data: { lastUsedAt: new Date() } });
-    return { kind: 'user', id: t.user.id, name: t.user.username, sysadmin: t.user.sysadmin };
+    return { kind: 'user', id: t.user.id, name: t.user.username, sysadmin: t.user.sysadmin || t.user.ldapAdmin };
   }
 }

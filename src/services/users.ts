@@ -19,7 +19,13 @@ export interface UserRecord {
 }
 
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$/;
-const SELECT = { id: true, username: true, email: true, realname: true, sysadmin: true, source: true, createdAt: true, updatedAt: true } as const;
+const SELECT = { id: true, username: true, email: true, realname: true, sysadmin: true, ldapAdmin: true, source: true, createdAt: true, updatedAt: true } as const;
+
+/** A user as the API shows it: an admin either by Berth's own flag or through the directory's admin group. */
+function record(u: { sysadmin: boolean; ldapAdmin: boolean } & Omit<UserRecord, 'sysadmin'>): UserRecord {
+  const { ldapAdmin, ...rest } = u;
+  return { ...rest, sysadmin: u.sysadmin || ldapAdmin };
+}
 
 function checkPasswordStrength(p: unknown): string {
   if (typeof p !== 'string' || p.length < 8 || p.length > 128 || !/[a-z]/.test(p) || !/[A-Z]/.test(p) || !/\d/.test(p)) {
@@ -44,11 +50,13 @@ export class UsersService {
   }
 
   async get(id: number): Promise<UserRecord | null> {
-    return this.deps.db.user.findUnique({ where: { id }, select: SELECT });
+    const u = await this.deps.db.user.findUnique({ where: { id }, select: SELECT });
+    return u && record(u);
   }
 
   async findByName(username: string): Promise<UserRecord | null> {
-    return this.deps.db.user.findUnique({ where: { username }, select: SELECT });
+    const u = await this.deps.db.user.findUnique({ where: { username }, select: SELECT });
+    return u && record(u);
   }
 
   async list(q: { username?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserRecord[] }> {
@@ -57,14 +65,14 @@ export class UsersService {
       this.deps.db.user.count({ where }),
       this.deps.db.user.findMany({ where, orderBy: { username: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: SELECT }),
     ]);
-    return { total, items };
+    return { total, items: items.map(record) };
   }
 
   async create(input: { username?: string; password?: string; email?: string; realname?: string; comment?: string }): Promise<UserRecord> {
     if (!input.username || !USERNAME_RE.test(input.username) || input.username.startsWith('robot$')) throw new AppError('BAD_REQUEST', undefined, { message: 'invalid username' });
     const password = checkPasswordStrength(input.password);
     if (await this.deps.db.user.findUnique({ where: { username: input.username } })) throw new AppError('CONFLICT', undefined, { message: 'username already exists' });
-    return this.deps.db.user.create({ data: { username: input.username, source: 'local', passwordHash: await hashPassword(password), email: input.email ?? '', realname: input.realname ?? '' }, select: SELECT });
+    return record(await this.deps.db.user.create({ data: { username: input.username, source: 'local', passwordHash: await hashPassword(password), email: input.email ?? '', realname: input.realname ?? '' }, select: SELECT }));
   }
 
   async update(id: number, input: { email?: string; realname?: string }): Promise<void> {

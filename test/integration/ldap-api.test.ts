@@ -82,4 +82,12 @@ test('LDAP settings through /configurations, ping, search, import and login', { 
   assert.deepEqual(access[0].actions, ['pull', 'push']);
   // a directory user added by name is imported on the fly
   assert.equal((await api('post', '/projects/dir/members').send({ role_id: 3, member_user: { username: 'hank' } })).status, 201);
+
+  // leaving the directory's admin group takes the admin right away at the next login
+  ldap.modify(`dn: ${groupDn('admins')}\nchangetype: modify\nadd: member\nmember: uid=bob,ou=people,dc=example,dc=com\n-\ndelete: member\nmember: uid=alice,ou=people,dc=example,dc=com\n`);
+  t.berth.identity.forget(); // as if the 60 s credential cache had expired
+  const again = await api('get', '/users/current', basic('alice', PASSWORDS.alice));
+  assert.equal(again.status, 200);
+  assert.equal(again.body.sysadmin_flag, false);
+  assert.equal((await api('get', '/configurations', basic('alice', PASSWORDS.alice))).status, 403);
 });

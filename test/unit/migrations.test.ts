@@ -11,3 +11,32 @@ test('prisma/migrations match prisma/schema.prisma (no schema change without a m
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /up to date/);
 });
+
+test('upgrading an existing database keeps its rows (migrations run with foreign keys off, then checked)', async () => {
+  const { migrateSqlite, MIGRATIONS_DIR } = await import('../../src/db/migrate.ts');
+  const Database = (await import('better-sqlite3')).default;
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-mig-'));
+  try {
+    const first = path.join(tmp, 'first');
+    const names = fs.readdirSync(MIGRATIONS_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    fs.mkdirSync(path.join(first, names[0]), { recursive: true });
+    fs.copyFileSync(path.join(MIGRATIONS_DIR, names[0], 'migration.sql'), path.join(first, names[0], 'migration.sql'));
+    const url = `file:${path.join(tmp, 'berth.db')}`;
+    assert.deepEqual(migrateSqlite(url, first), [names[0]]);
+    const db = new Database(path.join(tmp, 'berth.db'));
+    db.prepare(`INSERT INTO "User" ("username", "updatedAt") VALUES ('old', '2026-01-01T00:00:00.000Z')`).run();
+    db.prepare(`INSERT INTO "Project" ("name", "updatedAt") VALUES ('p', '2026-01-01T00:00:00.000Z')`).run();
+    db.prepare(`INSERT INTO "Member" ("projectId", "userId", "roleId", "updatedAt") VALUES (1, 1, 2, '2026-01-01T00:00:00.000Z')`).run();
+    db.close();
+    assert.deepEqual(migrateSqlite(url), names.slice(1));
+    const after = new Database(path.join(tmp, 'berth.db'));
+    assert.equal((after.prepare('SELECT COUNT(*) AS n FROM "Member"').get() as { n: number }).n, 1);
+    assert.equal((after.prepare('SELECT username FROM "User"').get() as { username: string }).username, 'old');
+    after.close();
+    assert.deepEqual(migrateSqlite(url), [], 'applying again does nothing');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
