@@ -39,7 +39,11 @@ export class UploadStore {
   async create(repository: string): Promise<UploadStatus> {
     const uuid = randomUUID();
     const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString() };
-    await this.driver.putContent(paths.uploadInfo(uuid), Buffer.from(JSON.stringify(info)));
+    // No fsync here: a session must survive a restart of the process (the page cache does), and
+    // after a power loss a client simply starts a new one. Durability is paid once, at completion.
+    const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
+    iw.stream.end(Buffer.from(JSON.stringify(info)));
+    await iw.close();
     const w = await this.driver.writer(paths.uploadData(uuid), false);
     await w.close();
     this.hashes.set(uuid, { hash: newHash(), offset: 0 });
@@ -113,7 +117,12 @@ export class UploadStore {
     if (!UUID_RE.test(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     const raw = await this.driver.getContent(paths.uploadInfo(uuid));
     if (!raw) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-    const info = JSON.parse(raw.toString('utf8')) as UploadInfo;
+    let info: UploadInfo;
+    try {
+      info = JSON.parse(raw.toString('utf8')) as UploadInfo;
+    } catch {
+      throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid }); // torn by a power loss: start again
+    }
     if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     return info;
   }
