@@ -3,7 +3,7 @@
 // contain "/" (Harbor's convention): "app%252Fapi" names "<project>/app/api".
 import express from 'express';
 import fs from 'node:fs';
-import multer from 'multer';
+import type { RequestHandler } from 'express';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
@@ -63,7 +63,15 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   const r = express.Router();
   const guard = projectGuard(deps);
   fs.mkdirSync(deps.tmpDir, { recursive: true });
-  const upload = multer({ dest: deps.tmpDir, limits: { fileSize: deps.maxImportBytes, files: 1, fields: 10 } });
+  // multer loads on the first import (memory is only paid by registries that use imports).
+  let upload: RequestHandler | null = null;
+  const uploader = async (): Promise<RequestHandler> => {
+    if (!upload) {
+      const multer = (await import('multer')).default;
+      upload = multer({ dest: deps.tmpDir, limits: { fileSize: deps.maxImportBytes, files: 1, fields: 10 } }).single('archive');
+    }
+    return upload;
+  };
 
   async function repository(res: express.Response, p: string, rname: string, resource: 'repository' | 'artifact' | 'tag', verb: 'read' | 'list' | 'update' | 'delete' | 'create' | 'push') {
     const { project, principal } = await guard(res, p, resource, verb);
@@ -164,8 +172,9 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   r.post('/projects/:p/repositories/:r/import', async (req, res) => {
     const { full } = await repository(res, req.params.p, req.params.r, 'repository', 'push');
     const tag = String(req.query.tag ?? 'latest');
+    const handle = await uploader();
     await new Promise<void>((resolve, reject) =>
-      upload.single('archive')(req, res, (err: unknown) => {
+      handle(req, res, (err: unknown) => {
         if (!err) return resolve();
         const e = err as { code?: string; message?: string };
         reject(e.code === 'LIMIT_FILE_SIZE' ? new AppError('PAYLOAD_TOO_LARGE', undefined, { message: 'archive too large' }) : new AppError('BAD_REQUEST', undefined, { message: e.message ?? 'bad upload' }));

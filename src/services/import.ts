@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { MediaTypes } from '../lib/manifest.ts';
@@ -24,6 +23,8 @@ async function fileDigest(file: string): Promise<string> {
 
 /** Unpacks regular files of a tar into dir, refusing paths that escape it. */
 export async function unpack(archive: string, dir: string): Promise<void> {
+  // Loaded on first use: most registries never import an archive, and the module costs memory.
+  const tar = (await import('tar-stream')).default;
   const extract = tar.extract();
   let entries = 0;
   extract.on('entry', (header, stream, next) => {
