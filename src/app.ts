@@ -100,7 +100,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     directory: () => directory,
     onLogin: (username, ok) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user' }),
   });
-  const users = new UsersService({ db, forgetCredentials: () => identity.forget(), invalidateAccess: () => access.invalidate() });
+  const sessions = new SessionStore();
+  const users = new UsersService({
+    db,
+    forgetCredentials: () => identity.forget(),
+    invalidateAccess: () => access.invalidate(),
+    endSessions: (userId) => sessions.forget((p) => p.kind === 'user' && p.id === userId),
+  });
   const generatedAdminPassword = await users.ensureAdmin(config.adminPassword);
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
   const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
@@ -124,7 +130,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({ registry, tmpDir });
-  const sessions = new SessionStore();
   const pulls = new PullStats(db, log);
   const authn: Authenticator =
     overrides.auth === 'basic' ? basicAuthenticator(login) : tokenAuthenticator({ check: login, tokens, service: config.serviceName, externalUrl: config.externalUrl });

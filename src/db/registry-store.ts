@@ -319,10 +319,4 @@ export class RegistryStore {
     return rows.map((m) => ({ digest: m.digest, mediaType: m.mediaType, artifactType: m.artifactType, size: m.size, subject: m.subject, annotations: m.annotations, refs: [] }));
   }
 
-  async touchPull(repositoryId: number, digest: string): Promise<void> {
-    await this.db.$transaction([
-      this.db.manifest.updateMany({ where: { repositoryId, digest }, data: { pulledAt: new Date() } }),
-      this.db.repository.update({ where: { id: repositoryId }, data: { pullCount: { increment: 1 } } }),
-    ]);
-  }
 }

@@ -35,7 +35,7 @@ function checkPasswordStrength(p: unknown): string {
 }
 
 export class UsersService {
-  constructor(private readonly deps: { db: Db; forgetCredentials: () => void; invalidateAccess: () => void }) {}
+  constructor(private readonly deps: { db: Db; forgetCredentials: () => void; invalidateAccess: () => void; endSessions?: (userId: number) => void }) {}
 
   /**
    * Creates the built-in admin on first start. Returns the generated password when none was
@@ -51,11 +51,6 @@ export class UsersService {
 
   async get(id: number): Promise<UserRecord | null> {
     const u = await this.deps.db.user.findUnique({ where: { id }, select: SELECT });
-    return u && record(u);
-  }
-
-  async findByName(username: string): Promise<UserRecord | null> {
-    const u = await this.deps.db.user.findUnique({ where: { username }, select: SELECT });
     return u && record(u);
   }
 
@@ -89,12 +84,14 @@ export class UsersService {
     const password = checkPasswordStrength(input.new_password);
     await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
     this.deps.forgetCredentials();
+    if (actor.id !== id || actor.kind !== 'user') this.deps.endSessions?.(id);
   }
 
   async setSysadmin(id: number, flag: boolean): Promise<void> {
     await this.deps.db.user.update({ where: { id }, data: { sysadmin: !!flag } });
     this.deps.forgetCredentials();
     this.deps.invalidateAccess();
+    this.deps.endSessions?.(id); // a session carries the old admin flag
   }
 
   async delete(id: number): Promise<void> {
@@ -104,6 +101,7 @@ export class UsersService {
     await this.deps.db.user.delete({ where: { id } });
     this.deps.forgetCredentials();
     this.deps.invalidateAccess();
+    this.deps.endSessions?.(id);
   }
 
   // ---- personal access tokens ---------------------------------------------------------------

@@ -241,6 +241,15 @@ describe('browser sessions', () => {
     assert.ok((after.headers['set-cookie'] as unknown as string[]).some((c) => c.startsWith('berth_session=;')));
   });
 
+  test('an admin changing a user ends that user’s browser sessions', async () => {
+    const login = await t.request.post('/c/login').send({ principal: 'guest', password: PW });
+    const jar = (login.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).join('; ');
+    const me = await t.request.get('/api/v2.0/users/current').set('Cookie', jar);
+    assert.equal(me.status, 200);
+    assert.equal((await api('put', `/users/${me.body.user_id}/sysadmin`).send({ sysadmin_flag: false })).status, 200);
+    assert.equal((await t.request.get('/api/v2.0/users/current').set('Cookie', jar)).status, 401);
+  });
+
   test('sessions expire when idle', () => {
     let now = 0;
     const store = new SessionStore(1000, () => now);
