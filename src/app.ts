@@ -116,8 +116,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const tokens = new TokenSigner(path.join(config.dataDir, 'keys'), config.serviceName, config.tokenTtlSeconds);
   const login: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
 
+  const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
   const registry = new RegistryService({
-    store: new RegistryStore(db),
+    store,
     blobs,
     uploads,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
@@ -221,6 +222,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clearInterval(purge);
       await audit.close();
       await pulls.close();
+      store.close();
       await directory?.close();
       await db.$disconnect();
     },
