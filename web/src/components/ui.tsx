@@ -89,6 +89,45 @@ export function Empty({ children }: { children: ComponentChildren }) {
   return <div class="empty">{children}</div>;
 }
 
+/**
+ * One page of an API list: the error with a retry, a spinner until the first answer, the empty
+ * message, the table (dimmed while the next page loads) and the pager. Pages give the column heads,
+ * the rows and the pager; everything else is the same for every list.
+ */
+export function PagedTable<T>(props: {
+  list: { data?: { items: T[]; total: number }; error?: Error; loading: boolean; reload: () => void };
+  caption: ComponentChildren;
+  empty: ComponentChildren;
+  head: ComponentChildren;
+  rows: (items: T[]) => ComponentChildren;
+  pager?: (total: number) => ComponentChildren;
+  /** The pager shows when there are more items than this (0: whenever there is one). */
+  pagerAbove?: number;
+}) {
+  const { list } = props;
+  return (
+    <>
+      <ErrorNote error={list.error} onRetry={list.reload} />
+      {list.data ? (
+        list.data.items.length === 0 ? (
+          props.empty
+        ) : (
+          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
+            <table class="table">
+              <caption class="sr-only">{props.caption}</caption>
+              <thead>{props.head}</thead>
+              <tbody>{props.rows(list.data.items)}</tbody>
+            </table>
+          </div>
+        )
+      ) : (
+        !list.error && <Spinner />
+      )}
+      {list.data && props.pager && list.data.total > (props.pagerAbove ?? 0) && props.pager(list.data.total)}
+    </>
+  );
+}
+
 // ---- copy ------------------------------------------------------------------------------------
 
 async function copyText(text: string): Promise<void> {

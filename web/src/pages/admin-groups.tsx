@@ -2,7 +2,7 @@
 import { useCallback, useState } from 'preact/hooks';
 import { get, getPage, send, withQuery } from '../api.ts';
 import { Autocomplete, type Option } from '../components/autocomplete.tsx';
-import { ConfirmDialog, Dialog, Empty, ErrorNote, Pager, Spinner, toast } from '../components/ui.tsx';
+import { ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
 import type { UserGroup } from '../types.ts';
 import { AdminPage } from './admin-users.tsx';
@@ -22,45 +22,39 @@ export function AdminGroups() {
           Add LDAP group
         </button>
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>No groups yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table">
-              <caption class="sr-only">Groups</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Distinguished name</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((g) => (
-                  <tr key={g.id}>
-                    <td class="strong">{g.group_name}</td>
-                    <td>
-                      <code class="small">{g.ldap_group_dn}</code>
-                    </td>
-                    <td class="row-actions">
-                      <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(g)} aria-label={`Delete group ${g.group_name}`}>
-                        Delete
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > PAGE_SIZE && <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={setPage} label="Group pages" />}
+      <PagedTable
+        list={list}
+        caption="Groups"
+        empty={<Empty>No groups yet.</Empty>}
+        head={
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Distinguished name</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((g) => (
+            <tr key={g.id}>
+              <td class="strong">{g.group_name}</td>
+              <td>
+                <code class="small">{g.ldap_group_dn}</code>
+              </td>
+              <td class="row-actions">
+                <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(g)} aria-label={`Delete group ${g.group_name}`}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))
+        }
+        pagerAbove={PAGE_SIZE}
+        pager={(total) => (
+          <Pager page={page} pageSize={PAGE_SIZE} total={total} onPage={setPage} label="Group pages" />
+        )}
+      />
       {adding && <AddGroup onClose={() => setAdding(false)} onAdded={list.reload} />}
       {deleting && (
         <ConfirmDialog

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { getPage, send } from '../api.ts';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Pager, SearchBox, Spinner, Tabs, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, SearchBox, Tabs, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { useSession } from '../session.ts';
@@ -69,63 +69,57 @@ export function AdminUsers() {
         )}
       </div>
       {s.info.auth_mode === 'ldap_auth' && <p class="muted small">Directory users appear here after their first sign-in or when added to a project.</p>}
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>No users{q ? ` match “${q}”` : ''}.</Empty>
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Users</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Username</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">Email</th>
-                  <th scope="col">Administrator</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((u) => {
-                  const self = u.user_id === s.user?.user_id;
-                  return (
-                    <tr key={u.user_id}>
-                      <td class="strong">{u.username}</td>
-                      <td>{u.realname}</td>
-                      <td>{u.email}</td>
-                      <td>
-                        <label class="switch">
-                          <input type="checkbox" checked={u.sysadmin_flag} disabled={self} onChange={(e) => void setAdmin(u, (e.target as HTMLInputElement).checked)} />
-                          <span class="sr-only">System administrator: {u.username}</span>
-                          {u.sysadmin_flag ? <Badge kind="info">admin</Badge> : <span class="muted small">no</span>}
-                        </label>
-                      </td>
-                      <td>{ago(u.creation_time)}</td>
-                      <td class="row-actions">
-                        <button type="button" class="btn btn-small btn-ghost" onClick={() => setResetting(u)} aria-label={`Set password of ${u.username}`}>
-                          Set password
-                        </button>
-                        {!self && (
-                          <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(u)} aria-label={`Delete user ${u.username}`}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > PAGE_SIZE && <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={setPage} label="User pages" />}
+      <PagedTable
+        list={list}
+        caption="Users"
+        empty={<Empty>No users{q ? ` match “${q}”` : ''}.</Empty>}
+        head={
+          <tr>
+            <th scope="col">Username</th>
+            <th scope="col">Name</th>
+            <th scope="col">Email</th>
+            <th scope="col">Administrator</th>
+            <th scope="col">Created</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((u) => {
+            const self = u.user_id === s.user?.user_id;
+            return (
+              <tr key={u.user_id}>
+                <td class="strong">{u.username}</td>
+                <td>{u.realname}</td>
+                <td>{u.email}</td>
+                <td>
+                  <label class="switch">
+                    <input type="checkbox" checked={u.sysadmin_flag} disabled={self} onChange={(e) => void setAdmin(u, (e.target as HTMLInputElement).checked)} />
+                    <span class="sr-only">System administrator: {u.username}</span>
+                    {u.sysadmin_flag ? <Badge kind="info">admin</Badge> : <span class="muted small">no</span>}
+                  </label>
+                </td>
+                <td>{ago(u.creation_time)}</td>
+                <td class="row-actions">
+                  <button type="button" class="btn btn-small btn-ghost" onClick={() => setResetting(u)} aria-label={`Set password of ${u.username}`}>
+                    Set password
+                  </button>
+                  {!self && (
+                    <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(u)} aria-label={`Delete user ${u.username}`}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })
+        }
+        pagerAbove={PAGE_SIZE}
+        pager={(total) => (
+          <Pager page={page} pageSize={PAGE_SIZE} total={total} onPage={setPage} label="User pages" />
+        )}
+      />
       {creating && <CreateUser onClose={() => setCreating(false)} onCreated={list.reload} />}
       {resetting && <SetPassword user={resetting} onClose={() => setResetting(undefined)} />}
       {deleting && (

@@ -1,7 +1,7 @@
 // The project's audit log: who pushed, pulled, deleted what, when.
 import { useState } from 'preact/hooks';
 import { enc, getPage } from '../api.ts';
-import { Empty, ErrorNote, Pager, SearchBox, Spinner } from '../components/ui.tsx';
+import { Empty, PagedTable, Pager, SearchBox } from '../components/ui.tsx';
 import { ago, dateTime } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import type { AuditLog } from '../types.ts';
@@ -47,49 +47,39 @@ export function Logs({ ctx }: { ctx: ProjectCtx }) {
           </select>
         </label>
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>No log entries{q ? ' match' : ' yet'}.</Empty>
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Audit log of {p.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Operation</th>
-                  <th scope="col">Resource</th>
-                  <th scope="col">Type</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((l) => (
-                  <tr key={l.id}>
-                    <td title={dateTime(l.op_time)}>{ago(l.op_time)}</td>
-                    <td>{l.username}</td>
-                    <td>
-                      <span class={`op op-${l.operation}`}>{l.operation}</span>
-                    </td>
-                    <td class="clip">
-                      <code class="small">{l.resource}</code>
-                    </td>
-                    <td>{l.resource_type}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > 0 && (
-        <Pager
+      <PagedTable
+        list={list}
+        caption={<>Audit log of {p.name}</>}
+        empty={<Empty>No log entries{q ? ' match' : ' yet'}.</Empty>}
+        head={
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">User</th>
+            <th scope="col">Operation</th>
+            <th scope="col">Resource</th>
+            <th scope="col">Type</th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((l) => (
+            <tr key={l.id}>
+              <td title={dateTime(l.op_time)}>{ago(l.op_time)}</td>
+              <td>{l.username}</td>
+              <td>
+                <span class={`op op-${l.operation}`}>{l.operation}</span>
+              </td>
+              <td class="clip">
+                <code class="small">{l.resource}</code>
+              </td>
+              <td>{l.resource_type}</td>
+            </tr>
+          ))
+        }
+        pager={(total) => (
+          <Pager
           page={page}
           pageSize={pageSize}
-          total={list.data.total}
+          total={total}
           onPage={setPage}
           onPageSize={(n) => {
             setPageSize(n);
@@ -97,7 +87,8 @@ export function Logs({ ctx }: { ctx: ProjectCtx }) {
           }}
           label="Log pages"
         />
-      )}
+        )}
+      />
     </>
   );
 }

@@ -2,7 +2,7 @@
 import { useCallback, useState } from 'preact/hooks';
 import { enc, get, getPage, send, withQuery } from '../api.ts';
 import { Autocomplete, type Option } from '../components/autocomplete.tsx';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Pager, Spinner, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
 import { useSession } from '../session.ts';
 import { ROLES, roleName, type Member } from '../types.ts';
@@ -41,59 +41,53 @@ export function Members({ ctx }: { ctx: ProjectCtx }) {
           </button>
         )}
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>No members.</Empty>
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Members of {p.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((m) => (
-                  <tr key={m.id}>
-                    <td class="strong">{m.entity_name}</td>
-                    <td>{m.entity_type === 'g' ? <Badge kind="info">LDAP group</Badge> : <Badge>user</Badge>}</td>
-                    <td>
-                      {mayUpdate ? (
-                        <select aria-label={`Role of ${m.entity_name}`} value={String(m.role_id)} onChange={(e) => void changeRole(m, Number((e.target as HTMLSelectElement).value))}>
-                          {ROLES.map((r) => (
-                            <option key={r.id} value={String(r.id)}>
-                              {r.name}
-                            </option>
-                          ))}
-                        </select>
-                      ) : (
-                        roleName(m.role_id)
-                      )}
-                    </td>
-                    <td class="row-actions">
-                      {mayDelete && (
-                        <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Remove ${m.entity_name}`} onClick={() => setRemoving(m)}>
-                          Remove
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > PAGE_SIZE && <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={setPage} label="Member pages" />}
+      <PagedTable
+        list={list}
+        caption={<>Members of {p.name}</>}
+        empty={<Empty>No members.</Empty>}
+        head={
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Type</th>
+            <th scope="col">Role</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((m) => (
+            <tr key={m.id}>
+              <td class="strong">{m.entity_name}</td>
+              <td>{m.entity_type === 'g' ? <Badge kind="info">LDAP group</Badge> : <Badge>user</Badge>}</td>
+              <td>
+                {mayUpdate ? (
+                  <select aria-label={`Role of ${m.entity_name}`} value={String(m.role_id)} onChange={(e) => void changeRole(m, Number((e.target as HTMLSelectElement).value))}>
+                    {ROLES.map((r) => (
+                      <option key={r.id} value={String(r.id)}>
+                        {r.name}
+                      </option>
+                    ))}
+                  </select>
+                ) : (
+                  roleName(m.role_id)
+                )}
+              </td>
+              <td class="row-actions">
+                {mayDelete && (
+                  <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Remove ${m.entity_name}`} onClick={() => setRemoving(m)}>
+                    Remove
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))
+        }
+        pagerAbove={PAGE_SIZE}
+        pager={(total) => (
+          <Pager page={page} pageSize={PAGE_SIZE} total={total} onPage={setPage} label="Member pages" />
+        )}
+      />
       {adding && <AddMember project={p.name} onClose={() => setAdding(false)} onAdded={list.reload} />}
       {removing && (
         <ConfirmDialog

@@ -1,7 +1,7 @@
 // The repositories of a project: filter, page, delete (where the role allows).
 import { useState } from 'preact/hooks';
 import { enc, getPage, repoInProject, repoPath, send } from '../api.ts';
-import { ConfirmDialog, Empty, ErrorNote, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
+import { ConfirmDialog, Empty, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { setQuery, useLocation } from '../lib/router.ts';
@@ -35,9 +35,10 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
           }}
         />
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
+      <PagedTable
+        list={list}
+        caption={<>Repositories of {p.name}</>}
+        empty={
           q ? (
             <Empty>No repository matches “{q}”.</Empty>
           ) : (
@@ -46,59 +47,51 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
               <pre class="code">{`docker login ${registryHost()}\ndocker tag my-image ${registryHost()}/${p.name}/my-image:1.0\ndocker push ${registryHost()}/${p.name}/my-image:1.0`}</pre>
             </Empty>
           )
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Repositories of {p.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col" class="num">
-                    Artifacts
-                  </th>
-                  <th scope="col" class="num">
-                    Pulls
-                  </th>
-                  <th scope="col">Last modified</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((r) => {
-                  const short = repoInProject(r.name, p.name);
-                  return (
-                    <tr key={r.id ?? r.name}>
-                      <td>
-                        <Link href={`/projects/${p.project_id}/repositories/${short}`} class="strong">
-                          {r.name}
-                        </Link>
-                        {r.description && <div class="muted small clip">{r.description}</div>}
-                      </td>
-                      <td class="num">{(r.artifact_count ?? 0).toLocaleString()}</td>
-                      <td class="num">{(r.pull_count ?? 0).toLocaleString()}</td>
-                      <td title={r.update_time}>{ago(r.update_time)}</td>
-                      <td class="row-actions">
-                        {mayDelete && (
-                          <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete repository ${r.name}`} onClick={() => setDeleting(r)}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > 0 && (
-        <Pager page={page} pageSize={pageSize} total={list.data.total} onPage={(n) => setQuery({ page: n })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Repository pages" />
-      )}
+        }
+        head={
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col" class="num">
+              Artifacts
+            </th>
+            <th scope="col" class="num">
+              Pulls
+            </th>
+            <th scope="col">Last modified</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((r) => {
+            const short = repoInProject(r.name, p.name);
+            return (
+              <tr key={r.id ?? r.name}>
+                <td>
+                  <Link href={`/projects/${p.project_id}/repositories/${short}`} class="strong">
+                    {r.name}
+                  </Link>
+                  {r.description && <div class="muted small clip">{r.description}</div>}
+                </td>
+                <td class="num">{(r.artifact_count ?? 0).toLocaleString()}</td>
+                <td class="num">{(r.pull_count ?? 0).toLocaleString()}</td>
+                <td title={r.update_time}>{ago(r.update_time)}</td>
+                <td class="row-actions">
+                  {mayDelete && (
+                    <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete repository ${r.name}`} onClick={() => setDeleting(r)}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })
+        }
+        pager={(total) => (
+          <Pager page={page} pageSize={pageSize} total={total} onPage={(n) => setQuery({ page: n })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Repository pages" />
+        )}
+      />
       {deleting && (
         <ConfirmDialog
           title="Delete repository"

@@ -2,7 +2,7 @@
 // disable/enable, refresh the secret (again shown once), delete.
 import { useState } from 'preact/hooks';
 import { getPage, send, sendJson } from '../api.ts';
-import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, Pager, Spinner, toast } from '../components/ui.tsx';
+import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
 import { registryHost } from '../session.ts';
@@ -63,67 +63,61 @@ export function Robots({ ctx }: { ctx: ProjectCtx }) {
           </button>
         )}
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>No robot accounts in this project.</Empty>
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Robot accounts of {p.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Permissions</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((r) => {
-                  const ex = expiry(r);
-                  return (
-                    <tr key={r.id}>
-                      <td>
-                        <code class="strong">{r.name}</code>
-                        {r.description && <div class="muted small clip">{r.description}</div>}
-                      </td>
-                      <td>{r.disable ? <Badge kind="muted">disabled</Badge> : ex.expired ? <Badge kind="warn">expired</Badge> : <Badge kind="ok">enabled</Badge>}</td>
-                      <td class="small">{summarize(r).join(', ') || 'custom'}</td>
-                      <td>{ex.text}</td>
-                      <td>{ago(r.creation_time)}</td>
-                      <td class="row-actions">
-                        {mayUpdate && (
-                          <>
-                            <button type="button" class="btn btn-small btn-ghost" onClick={() => void toggle(r)} aria-label={`${r.disable ? 'Enable' : 'Disable'} ${r.name}`}>
-                              {r.disable ? 'Enable' : 'Disable'}
-                            </button>
-                            <button type="button" class="btn btn-small btn-ghost" onClick={() => setRefreshing(r)} aria-label={`New secret for ${r.name}`}>
-                              New secret
-                            </button>
-                          </>
-                        )}
-                        {mayDelete && (
-                          <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(r)} aria-label={`Delete ${r.name}`}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > PAGE_SIZE && <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={setPage} label="Robot pages" />}
+      <PagedTable
+        list={list}
+        caption={<>Robot accounts of {p.name}</>}
+        empty={<Empty>No robot accounts in this project.</Empty>}
+        head={
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Status</th>
+            <th scope="col">Permissions</th>
+            <th scope="col">Expires</th>
+            <th scope="col">Created</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((r) => {
+            const ex = expiry(r);
+            return (
+              <tr key={r.id}>
+                <td>
+                  <code class="strong">{r.name}</code>
+                  {r.description && <div class="muted small clip">{r.description}</div>}
+                </td>
+                <td>{r.disable ? <Badge kind="muted">disabled</Badge> : ex.expired ? <Badge kind="warn">expired</Badge> : <Badge kind="ok">enabled</Badge>}</td>
+                <td class="small">{summarize(r).join(', ') || 'custom'}</td>
+                <td>{ex.text}</td>
+                <td>{ago(r.creation_time)}</td>
+                <td class="row-actions">
+                  {mayUpdate && (
+                    <>
+                      <button type="button" class="btn btn-small btn-ghost" onClick={() => void toggle(r)} aria-label={`${r.disable ? 'Enable' : 'Disable'} ${r.name}`}>
+                        {r.disable ? 'Enable' : 'Disable'}
+                      </button>
+                      <button type="button" class="btn btn-small btn-ghost" onClick={() => setRefreshing(r)} aria-label={`New secret for ${r.name}`}>
+                        New secret
+                      </button>
+                    </>
+                  )}
+                  {mayDelete && (
+                    <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(r)} aria-label={`Delete ${r.name}`}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })
+        }
+        pagerAbove={PAGE_SIZE}
+        pager={(total) => (
+          <Pager page={page} pageSize={PAGE_SIZE} total={total} onPage={setPage} label="Robot pages" />
+        )}
+      />
       {creating && (
         <CreateRobot
           project={p.name}

@@ -1,7 +1,7 @@
 // Projects: search, paging, create (public or private), delete.
 import { useState } from 'preact/hooks';
 import { getPage, send, enc } from '../api.ts';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { navigate, setQuery, useLocation } from '../lib/router.ts';
@@ -40,63 +40,54 @@ export function Projects() {
           }}
         />
       </div>
-      <ErrorNote error={list.error} onRetry={list.reload} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <Empty>{q ? `No project matches “${q}”.` : 'No projects yet. Create one to push images into it.'}</Empty>
-        ) : (
-          <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
-            <table class="table">
-              <caption class="sr-only">Projects</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Access</th>
-                  <th scope="col">Your role</th>
-                  <th scope="col" class="num">
-                    Repositories
-                  </th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((p) => {
-                  const role = p.current_user_role_id ?? 0;
-                  const mayDelete = s.user?.sysadmin_flag || role === 1;
-                  return (
-                    <tr key={p.project_id}>
-                      <td>
-                        <Link href={`/projects/${p.project_id}`} class="strong">
-                          {p.name}
-                        </Link>
-                      </td>
-                      <td>{p.metadata?.public === 'true' ? <Badge kind="ok">public</Badge> : <Badge kind="muted">private</Badge>}</td>
-                      <td>{role ? roleName(role) : s.user?.sysadmin_flag ? 'System admin' : '—'}</td>
-                      <td class="num">{(p.repo_count ?? 0).toLocaleString()}</td>
-                      <td title={p.creation_time}>{ago(p.creation_time)}</td>
-                      <td class="row-actions">
-                        {mayDelete && (
-                          <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete project ${p.name}`} onClick={() => setDeleting(p)}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : (
-        !list.error && <Spinner />
-      )}
-      {list.data && list.data.total > 0 && (
-        <Pager page={page} pageSize={pageSize} total={list.data.total} onPage={(p) => setQuery({ page: p })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Project pages" />
-      )}
+      <PagedTable
+        list={list}
+        caption="Projects"
+        empty={<Empty>{q ? `No project matches “${q}”.` : 'No projects yet. Create one to push images into it.'}</Empty>}
+        head={
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Access</th>
+            <th scope="col">Your role</th>
+            <th scope="col" class="num">
+              Repositories
+            </th>
+            <th scope="col">Created</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        }
+        rows={(items) =>
+          items.map((p) => {
+            const role = p.current_user_role_id ?? 0;
+            const mayDelete = s.user?.sysadmin_flag || role === 1;
+            return (
+              <tr key={p.project_id}>
+                <td>
+                  <Link href={`/projects/${p.project_id}`} class="strong">
+                    {p.name}
+                  </Link>
+                </td>
+                <td>{p.metadata?.public === 'true' ? <Badge kind="ok">public</Badge> : <Badge kind="muted">private</Badge>}</td>
+                <td>{role ? roleName(role) : s.user?.sysadmin_flag ? 'System admin' : '—'}</td>
+                <td class="num">{(p.repo_count ?? 0).toLocaleString()}</td>
+                <td title={p.creation_time}>{ago(p.creation_time)}</td>
+                <td class="row-actions">
+                  {mayDelete && (
+                    <button type="button" class="btn btn-small btn-ghost danger" aria-label={`Delete project ${p.name}`} onClick={() => setDeleting(p)}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })
+        }
+        pager={(total) => (
+          <Pager page={page} pageSize={pageSize} total={total} onPage={(p) => setQuery({ page: p })} onPageSize={(n) => setQuery({ page_size: n, page: undefined })} label="Project pages" />
+        )}
+      />
       {creating && <CreateProject onClose={() => setCreating(false)} />}
       {deleting && (
         <ConfirmDialog
