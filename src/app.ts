@@ -2,6 +2,7 @@
 // Tests call createApp with their own config (and overrides) and drive `app` with supertest.
 import express from 'express';
 import fs from 'node:fs';
+import type { RequestListener } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, LdapConfig } from './config/index.ts';
@@ -21,7 +22,7 @@ import { RegistryStore } from './db/registry-store.ts';
 import { harborErrorHandler } from './http/errors.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { projectOf } from './lib/reference.ts';
-import { registryRouter } from './registry/router.ts';
+import { isRegistryUrl, registryHandler } from './registry/router.ts';
 import { AccessService } from './services/access-service.ts';
 import { AuditService } from './services/audit.ts';
 import { IdentityService } from './services/identity.ts';
@@ -45,7 +46,8 @@ export interface AppOverrides {
 }
 
 export interface BerthApp {
-  app: express.Express;
+  /** The request listener: /v2 on plain node:http, everything else through Express. */
+  app: RequestListener;
   config: Config;
   db: Db;
   log: Log;
@@ -139,21 +141,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', 'loopback');
-  app.use(
-    '/v2',
-    registryRouter({
-      registry,
-      authn,
-      policy,
-      log,
-      baseUrl: config.externalUrl ?? '',
-      onPull: (identity, repository, reference, digest) => {
-        pulls.record(repository, digest);
-        audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' });
-      },
-      onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
-    }),
-  );
+  const registryApi = registryHandler({
+    registry,
+    authn,
+    policy,
+    log,
+    baseUrl: config.externalUrl ?? '',
+    onPull: (identity, repository, reference, digest) => {
+      pulls.record(repository, digest);
+      audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' });
+    },
+    onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
+  });
   app.use(tokenRouter({ tokens, policy, login, service: config.serviceName }));
   app.use(
     '/api/v2.0',
@@ -204,7 +203,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   purge.unref();
 
   return {
-    app,
+    app: (req, res) => (isRegistryUrl(req.url ?? '') ? registryApi(req, res) : app(req, res)),
     config,
     db,
     log,

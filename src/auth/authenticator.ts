@@ -1,9 +1,10 @@
 // Who is calling /v2: the identity behind the Authorization header, and the challenge to send
 // when there is none. Bearer tokens from /service/token carry narrowed grants; Basic stays
 // available for robots and simple clients; no header means anonymous (public projects only).
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Action, Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
+import { clientAddress, requestProtocol } from '../http/raw.ts';
 import { parseBasic } from './basic.ts';
 import type { TokenSigner } from './token.ts';
 
@@ -20,17 +21,17 @@ export interface Identity {
 
 export interface Authenticator {
   /** Resolves the caller; throws UNAUTHORIZED for credentials that are present but wrong. */
-  authenticate(req: Request): Promise<Identity>;
+  authenticate(req: IncomingMessage): Promise<Identity>;
   /** The WWW-Authenticate value for a request that needs credentials or a better token. */
-  challenge(req: Request, scope?: string, error?: 'insufficient_scope' | 'invalid_token'): string;
+  challenge(req: IncomingMessage, scope?: string, error?: 'insufficient_scope' | 'invalid_token'): string;
 }
 
 export type PasswordCheck = (username: string, password: string, remoteAddress: string) => Promise<Principal | null>;
 
-async function basic(check: PasswordCheck, req: Request, header: string): Promise<Identity> {
+async function basic(check: PasswordCheck, req: IncomingMessage, header: string): Promise<Identity> {
   const creds = parseBasic(header);
   if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'malformed basic credentials' });
-  const principal = await check(creds.username, creds.password, req.ip ?? req.socket.remoteAddress ?? '');
+  const principal = await check(creds.username, creds.password, clientAddress(req));
   if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
   return { principal };
 }
@@ -73,7 +74,7 @@ export function tokenAuthenticator(opts: TokenAuthOptions): Authenticator {
       throw new AppError('UNAUTHORIZED', undefined, { message: 'unsupported authorization scheme' });
     },
     challenge(req, scope, error) {
-      const base = opts.externalUrl ?? `${req.protocol}://${req.get('host')}`;
+      const base = opts.externalUrl ?? `${requestProtocol(req)}://${req.headers.host}`;
       let v = `Bearer realm="${base}/service/token",service="${opts.service}"`;
       if (scope) v += `,scope="${scope}"`;
       if (error) v += `,error="${error}"`;

@@ -1,8 +1,8 @@
 // Reading small request bodies (manifests, JSON) with a hard size limit; blobs are never read this way.
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { AppError } from '../lib/errors.ts';
 
-export async function readBody(req: Request, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -22,7 +22,7 @@ export async function readBody(req: Request, limit: number): Promise<Buffer> {
 }
 
 /** Whether the request carries a body (Content-Length > 0 or chunked). */
-export function hasBody(req: Request): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   if (len !== undefined) return Number(len) > 0;
   return req.headers['transfer-encoding'] !== undefined;

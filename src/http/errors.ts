@@ -1,17 +1,19 @@
 // The two error middlewares: OCI's {"errors":[{code,message,detail}]} on /v2, Harbor's
 // {"errors":[{code,message}]} on /api. 5xx details are logged with the request id, never sent.
 import type { ErrorRequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../lib/errors.ts';
 import type { Log } from './logger.ts';
+import { sendJson } from './raw.ts';
 
-function toAppError(err: unknown, log: Log, req: { method: string; originalUrl: string }): AppError {
+function toAppError(err: unknown, log: Log, req: { method?: string; originalUrl?: string; url?: string }): AppError {
   if (err instanceof AppError) return err;
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   // body-parser and friends: malformed JSON, too large
   if (e?.type === 'entity.parse.failed') return new AppError('BAD_REQUEST', undefined, { message: 'malformed JSON body' });
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE');
   if ((e as NodeJS.ErrnoException)?.code === 'ECONNRESET' || e?.message === 'aborted') return new AppError('BLOB_UPLOAD_INVALID', undefined, { message: 'request aborted' });
-  log.error({ err, method: req.method, url: req.originalUrl }, 'unhandled error');
+  log.error({ err, method: req.method, url: req.originalUrl ?? req.url }, 'unhandled error');
   return new AppError('UNKNOWN');
 }
 
@@ -29,8 +31,19 @@ function errorHandler(log: Log, shape: (e: AppError) => object): ErrorRequestHan
 }
 
 /** OCI: {"errors":[{code, message, detail}]}; 5xx details are never sent. */
-export function ociErrorHandler(log: Log): ErrorRequestHandler {
-  return errorHandler(log, (e) => ({ errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] }));
+const ociShape = (e: AppError) => ({ errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] });
+
+/** The /v2 error writer for plain node:http requests (the registry runs outside Express). */
+export function ociErrorWriter(log: Log): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
+  return (err, req, res) => {
+    const e = toAppError(err, log, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
+    sendJson(res, e.status, ociShape(e));
+  };
 }
 
 /** Harbor: {"errors":[{code, message}]} with Harbor's codes. */

@@ -1,5 +1,5 @@
 // /v2 handlers: parse the request, call one service method, shape the response.
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Identity } from '../auth/authenticator.ts';
 import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
@@ -7,6 +7,7 @@ import { AppError } from '../lib/errors.ts';
 import { MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES, MediaTypes, baseMediaType } from '../lib/manifest.ts';
 import { isValidName } from '../lib/reference.ts';
 import { hasBody, readBody } from '../http/body.ts';
+import { sendJson } from '../http/raw.ts';
 import type { ChunkRange } from '../storage/uploads.ts';
 import { mayDo, type RegistryRouterDeps } from './router.ts';
 
@@ -15,13 +16,22 @@ export interface Ctx {
   identity: Identity;
   name: string;
   arg: string;
-  req: Request;
-  res: Response;
+  /** The request method (GET when node:http has none, which it always has). */
+  method: string;
+  /** The parsed query string, undefined when the URL has none. */
+  query: URLSearchParams | undefined;
+  req: IncomingMessage;
+  res: ServerResponse;
 }
 
-function q(req: Request, key: string): string | undefined {
-  const v = (req.query as Record<string, unknown>)[key];
-  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+function q(ctx: Ctx, key: string): string | undefined {
+  return ctx.query?.get(key) ?? undefined;
+}
+
+/** A bodiless answer. */
+function reply(res: ServerResponse, status: number): void {
+  res.statusCode = status;
+  res.end();
 }
 
 function digestParam(s: string | undefined): ParsedDigest {
@@ -43,7 +53,7 @@ function rangeHeader(size: number): string {
 }
 
 /** Content-Range of an upload chunk: "<start>-<end>", optionally with a "bytes" unit. */
-function chunkRange(req: Request): ChunkRange | undefined {
+function chunkRange(req: IncomingMessage): ChunkRange | undefined {
   const h = req.headers['content-range'];
   if (h === undefined) return undefined;
   const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(h.trim());
@@ -74,8 +84,8 @@ function byteRange(header: string | undefined, size: number): ChunkRange | undef
   return { start, end: m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1) };
 }
 
-function pageSize(req: Request, fallback: number | undefined, max: number): number | undefined {
-  const raw = q(req, 'n');
+function pageSize(ctx: Ctx, fallback: number | undefined, max: number): number | undefined {
+  const raw = q(ctx, 'n');
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw new AppError('PAGINATION_NUMBER_INVALID', { n: raw });
   return Math.min(Number(raw), max);
@@ -86,8 +96,8 @@ function linkHeader(path: string, n: number, last: string): string {
 }
 
 async function sendList(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: number, last?: string) => Promise<string[]>, defaultN: number | undefined, path: string, extra: object): Promise<void> {
-  const n = pageSize(ctx.req, defaultN, 100_000);
-  const last = q(ctx.req, 'last') || undefined;
+  const n = pageSize(ctx, defaultN, 100_000);
+  const last = q(ctx, 'last') || undefined;
   let items: string[];
   if (n === undefined) {
     items = await fetch(1_000_000, last);
@@ -100,12 +110,12 @@ async function sendList(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: n
       ctx.res.setHeader('Link', linkHeader(path, n, items[items.length - 1]));
     }
   }
-  ctx.res.status(200).json({ ...extra, [key]: items });
+  sendJson(ctx.res, 200, { ...extra, [key]: items });
 }
 
 export const handlers = {
   async base(ctx: Ctx) {
-    ctx.res.status(200).json({});
+    sendJson(ctx.res, 200, {});
   },
 
   async catalog(ctx: Ctx) {
@@ -122,41 +132,41 @@ export const handlers = {
     const { req, res, name, arg: reference } = ctx;
     const { registry } = ctx.deps;
     if (reference.includes(':') && !parseDigest(reference)) {
-      throw new AppError(req.method === 'PUT' ? 'DIGEST_INVALID' : 'MANIFEST_UNKNOWN', { reference });
+      throw new AppError(ctx.method === 'PUT' ? 'DIGEST_INVALID' : 'MANIFEST_UNKNOWN', { reference });
     }
-    if (req.method === 'GET' || req.method === 'HEAD') {
+    if (ctx.method === 'GET' || ctx.method === 'HEAD') {
       const m = await registry.getManifest(name, reference);
       checkAccept(req, m.mediaType);
       res.setHeader('Content-Type', m.mediaType);
       res.setHeader('Docker-Content-Digest', m.digest);
       res.setHeader('ETag', `"${m.digest}"`);
       res.setHeader('Content-Length', m.bytes.length);
-      res.status(200);
-      if (req.method === 'HEAD') res.end();
+      res.statusCode = 200;
+      if (ctx.method === 'HEAD') res.end();
       else res.end(m.bytes);
       return;
     }
-    if (req.method === 'PUT') {
+    if (ctx.method === 'PUT') {
       const body = await readBody(req, MAX_MANIFEST_BYTES);
       const { digest, subject } = await registry.putManifest(name, reference, req.headers['content-type'], body);
       res.setHeader('Location', `${ctx.deps.baseUrl}/v2/${name}/manifests/${digest}`);
       res.setHeader('Docker-Content-Digest', digest);
       if (subject) res.setHeader('OCI-Subject', subject);
-      res.status(201).end();
+      reply(res, 201);
       return;
     }
     await registry.deleteManifest(name, reference);
-    res.status(202).end();
+    reply(res, 202);
   },
 
   async blob(ctx: Ctx) {
     const { req, res, name } = ctx;
     const { registry } = ctx.deps;
     const d = parseDigest(ctx.arg);
-    if (!d) throw new AppError(req.method === 'DELETE' ? 'DIGEST_INVALID' : 'BLOB_UNKNOWN', { digest: ctx.arg });
-    if (req.method === 'DELETE') {
+    if (!d) throw new AppError(ctx.method === 'DELETE' ? 'DIGEST_INVALID' : 'BLOB_UNKNOWN', { digest: ctx.arg });
+    if (ctx.method === 'DELETE') {
       await registry.deleteBlob(name, d);
-      res.status(202).end();
+      reply(res, 202);
       return;
     }
     const size = await registry.statBlob(name, d);
@@ -170,15 +180,15 @@ export const handlers = {
     const start = range ? range.start : 0;
     const end = range ? range.end : size - 1;
     // Open before the body's headers are set, so a vanished file still gets a JSON error.
-    const stream = req.method === 'HEAD' || size === 0 ? null : await registry.openBlob(d, start, end);
+    const stream = ctx.method === 'HEAD' || size === 0 ? null : await registry.openBlob(d, start, end);
     res.setHeader('ETag', `"${d.digest}"`);
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Cache-Control', 'max-age=31536000');
     if (range) {
-      res.status(206);
+      res.statusCode = 206;
       res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
     } else {
-      res.status(200);
+      res.statusCode = 200;
     }
     res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
     if (!stream) {
@@ -195,8 +205,8 @@ export const handlers = {
   async uploads(ctx: Ctx) {
     const { req, res, name } = ctx;
     const { registry } = ctx.deps;
-    const mount = q(req, 'mount');
-    const from = q(req, 'from');
+    const mount = q(ctx, 'mount');
+    const from = q(ctx, 'from');
     if (mount !== undefined) {
       const d = parseDigest(mount);
       if (d && (from === undefined || isValidName(from))) {
@@ -204,13 +214,13 @@ export const handlers = {
         if (size !== null) {
           res.setHeader('Location', blobLocation(ctx, d.digest));
           res.setHeader('Docker-Content-Digest', d.digest);
-          res.status(201).end();
+          reply(res, 201);
           return;
         }
       }
       // Mount not possible: fall back to a normal upload session, as the spec asks.
     }
-    const digest = q(req, 'digest');
+    const digest = q(ctx, 'digest');
     if (digest !== undefined) {
       const d = digestParam(digest);
       const session = await registry.startUpload(name);
@@ -223,7 +233,7 @@ export const handlers = {
       }
       res.setHeader('Location', blobLocation(ctx, d.digest));
       res.setHeader('Docker-Content-Digest', d.digest);
-      res.status(201).end();
+      reply(res, 201);
       return;
     }
     if (hasBody(req)) req.resume();
@@ -231,7 +241,7 @@ export const handlers = {
     res.setHeader('Location', uploadLocation(ctx, session.uuid));
     res.setHeader('Range', '0-0');
     res.setHeader('Docker-Upload-UUID', session.uuid);
-    res.status(202).end();
+    reply(res, 202);
   },
 
   async upload(ctx: Ctx) {
@@ -242,30 +252,30 @@ export const handlers = {
       res.setHeader('Range', rangeHeader(size));
       res.setHeader('Docker-Upload-UUID', uuid);
     };
-    switch (req.method) {
+    switch (ctx.method) {
       case 'GET': {
         const s = await registry.uploadStatus(name, uuid);
         sessionHeaders(s.size);
-        res.status(204).end();
+        reply(res, 204);
         return;
       }
       case 'PATCH': {
         const s = await withSessionHeaders(ctx, () => registry.appendUpload(name, uuid, req, chunkRange(req)));
         sessionHeaders(s.size);
-        res.status(202).end();
+        reply(res, 202);
         return;
       }
       case 'PUT': {
-        const d = digestParam(q(req, 'digest'));
+        const d = digestParam(q(ctx, 'digest'));
         await withSessionHeaders(ctx, () => registry.completeUpload(name, uuid, d, hasBody(req) ? req : undefined, chunkRange(req)));
         res.setHeader('Location', blobLocation(ctx, d.digest));
         res.setHeader('Docker-Content-Digest', d.digest);
-        res.status(201).end();
+        reply(res, 201);
         return;
       }
       default: {
         await registry.cancelUpload(name, uuid);
-        res.status(204).end();
+        reply(res, 204);
       }
     }
   },
@@ -274,12 +284,13 @@ export const handlers = {
     const { req, res } = ctx;
     const d = parseDigest(ctx.arg);
     if (!d) throw new AppError('DIGEST_INVALID', { digest: ctx.arg });
-    const artifactType = q(req, 'artifactType');
+    const artifactType = q(ctx, 'artifactType');
     const list = await ctx.deps.registry.referrers(ctx.name, d.digest, artifactType);
     if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
     // A Buffer, not a string: res.send would append "; charset=utf-8" to the media type.
     res.setHeader('Content-Type', MediaTypes.ociIndex);
-    res.status(200).end(
+    res.statusCode = 200;
+    res.end(
       Buffer.from(JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaTypes.ociIndex,
@@ -314,7 +325,7 @@ async function withSessionHeaders<T>(ctx: Ctx, fn: () => T | Promise<T>): Promis
  * Content negotiation: a client that lists only manifest types, none of them the stored one, gets
  * MANIFEST_UNKNOWN (as Distribution does); anything else (no Accept, wildcards) gets the manifest as stored.
  */
-function checkAccept(req: Request, stored: string): void {
+function checkAccept(req: IncomingMessage, stored: string): void {
   const accept = req.headers.accept;
   if (!accept) return;
   const types = accept.split(',').map((t) => baseMediaType(t));

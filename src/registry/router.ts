@@ -1,12 +1,12 @@
 // The /v2 API: one anchored pattern per route (repository names contain "/"), the access check in
 // one place, and short handlers that parse, call the registry service and shape the response.
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Action, RepositoryPolicy } from '../access/principal.ts';
 import type { Authenticator, Identity } from '../auth/authenticator.ts';
 import { AppError } from '../lib/errors.ts';
 import { NAME_PATTERN, isValidName } from '../lib/reference.ts';
 import type { RegistryService } from '../services/registry-service.ts';
-import { ociErrorHandler } from '../http/errors.ts';
+import { ociErrorWriter } from '../http/errors.ts';
 import type { Log } from '../http/logger.ts';
 import { handlers, type Ctx } from './handlers.ts';
 
@@ -60,37 +60,47 @@ function match(path: string): { kind: Kind; name?: string; arg?: string } {
   throw new AppError('NAME_UNKNOWN', { path }, { message: 'no such registry endpoint' });
 }
 
+/** Whether a request URL belongs to the registry API (/v2, /v2/..., /v2?...). */
+export function isRegistryUrl(url: string): boolean {
+  return url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?');
+}
+
 /**
- * The /v2 handler: a plain function rather than an express.Router, because every request here
- * already goes through one anchored match below; a second router layer only adds per-request
- * work on the hottest paths (manifest GET, blob HEAD, listing pages).
+ * The /v2 handler on plain node:http requests, outside Express: every request here goes through
+ * one anchored match below, so a router layer, Express's request/response decoration and
+ * res.json would only add per-request work on the hottest paths (manifest GET, blob HEAD,
+ * listing pages). The caller routes by isRegistryUrl().
  */
-export function registryRouter(deps: RegistryRouterDeps): (req: Request, res: Response, next: NextFunction) => void {
-  const onError = ociErrorHandler(deps.log);
-  return (req, res, next) => {
-    dispatch(deps, req, res).catch((err: unknown) => onError(err, req, res, next));
+export function registryHandler(deps: RegistryRouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const onError = ociErrorWriter(deps.log);
+  return (req, res) => {
+    dispatch(deps, req, res).catch((err: unknown) => onError(err, req, res));
   };
 }
 
-async function dispatch(deps: RegistryRouterDeps, req: Request, res: Response): Promise<void> {
+async function dispatch(deps: RegistryRouterDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-  const route = match(req.path);
-  const action = ACTIONS[route.kind][req.method];
+  const url = req.url ?? '/v2';
+  const qi = url.indexOf('?');
+  const path = qi < 0 ? url.slice(3) : url.slice(3, qi);
+  const route = match(path);
+  const method = req.method ?? 'GET';
+  const action = ACTIONS[route.kind][method];
   if (!action) {
-    throw new AppError('UNSUPPORTED', { method: req.method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
+    throw new AppError('UNSUPPORTED', { method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
   }
   if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
   const identity = await authenticate(deps, req, route.name, action);
   if (action !== 'login') await authorize(deps, req, identity, route.name!, action);
-  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', req, res };
+  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', method, query: qi < 0 ? undefined : new URLSearchParams(url.slice(qi + 1)), req, res };
   await handlers[route.kind](ctx);
   if (route.kind === 'manifest' && res.statusCode < 300) {
-    if (req.method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
-    else if (req.method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
+    if (method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
+    else if (method === 'PUT') deps.onPush?.(identity, ctx.name, ctx.arg);
   }
 }
 
-async function authenticate(deps: RegistryRouterDeps, req: Request, name: string | undefined, action: Action | 'login'): Promise<Identity> {
+async function authenticate(deps: RegistryRouterDeps, req: IncomingMessage, name: string | undefined, action: Action | 'login'): Promise<Identity> {
   const scope = name && action !== 'login' ? `repository:${name}:${action === 'pull' ? 'pull' : action === 'push' ? 'pull,push' : 'delete'}` : undefined;
   let identity: Identity;
   try {
@@ -112,7 +122,7 @@ export async function mayDo(deps: Pick<RegistryRouterDeps, 'policy'>, identity: 
   return allowed.includes(action);
 }
 
-async function authorize(deps: RegistryRouterDeps, req: Request, identity: Identity, name: string, action: Action): Promise<void> {
+async function authorize(deps: RegistryRouterDeps, req: IncomingMessage, identity: Identity, name: string, action: Action): Promise<void> {
   if (await mayDo(deps, identity, name, action)) return;
   const scope = `repository:${name}:${action === 'push' ? 'pull,push' : action}`;
   const detail = [{ Type: 'repository', Name: name, Action: action }];

@@ -28,6 +28,7 @@ export interface RegistryDeps {
 }
 
 const SEP = '\u0000';
+const TAG_LIST_MAX = 50_000;
 
 export class RegistryService {
   private repoIds = new Lru<string, number>(20_000);
@@ -37,6 +38,14 @@ export class RegistryService {
   private tags = new Lru<string, string>(200_000);
   /** repoId SEP digest -> manifest bytes, bounded by total size */
   private manifests = new Lru<string, StoredManifest>(50_000, 64 * 1024 * 1024, (m) => m.bytes.length + 200);
+  /**
+   * repoId -> all its tag names, sorted, for paging without a query per page (a walk of 10,000
+   * tags is 100 pages). Dropped whenever a tag of the repository changes; repositories with more
+   * than TAG_LIST_MAX tags are paged in SQL instead.
+   */
+  private tagLists = new Lru<number, string[]>(1_000, 16 * 1024 * 1024, (l) => 64 + l.length * 48);
+  /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
+  private tagGen = new Map<number, number>();
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -66,6 +75,12 @@ export class RegistryService {
     if (id === undefined) return;
     const prefix = `${id}${SEP}`;
     for (const c of [this.links, this.tags, this.manifests] as Lru<string, unknown>[]) c.deleteWhere((k) => k.startsWith(prefix));
+    this.tagsChanged(id);
+  }
+
+  private tagsChanged(id: number): void {
+    this.tagLists.delete(id);
+    this.tagGen.set(id, (this.tagGen.get(id) ?? 0) + 1);
   }
 
   // ---- blobs --------------------------------------------------------------------------------
@@ -218,7 +233,10 @@ export class RegistryService {
     };
     const tag = isDigestRef ? null : reference;
     await this.deps.store.putManifest(id, record, tag);
-    if (tag !== null) this.tags.set(`${id}${SEP}${tag}`, digest);
+    if (tag !== null) {
+      this.tags.set(`${id}${SEP}${tag}`, digest);
+      this.tagsChanged(id);
+    }
     this.links.set(`${id}${SEP}${digest}`, body.length);
     this.manifests.set(`${id}${SEP}${digest}`, { digest, mediaType: m.mediaType, bytes: body });
     this.deps.onEvent?.({ type: 'push', repository, digest, tag: tag ?? undefined });
@@ -250,6 +268,7 @@ export class RegistryService {
     if (!reference.includes(':')) {
       const ok = await this.deps.store.deleteTag(id, reference);
       this.tags.delete(`${id}${SEP}${reference}`);
+      this.tagsChanged(id);
       if (!ok) throw new AppError('MANIFEST_UNKNOWN', { reference });
       this.deps.onEvent?.({ type: 'delete', repository, digest: '', tag: reference });
       return;
@@ -258,6 +277,7 @@ export class RegistryService {
     this.manifests.delete(`${id}${SEP}${reference}`);
     this.links.delete(`${id}${SEP}${reference}`);
     for (const t of removedTags ?? []) this.tags.delete(`${id}${SEP}${t}`);
+    if (removedTags?.length) this.tagsChanged(id);
     if (removedTags === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
     this.deps.onEvent?.({ type: 'delete', repository, digest: reference });
   }
@@ -268,7 +288,30 @@ export class RegistryService {
   async listTags(repository: string, limit: number, last?: string): Promise<string[]> {
     const id = await this.repoId(repository);
     if (id === null) throw new AppError('NAME_UNKNOWN', { name: repository });
-    return this.deps.store.listTags(id, last, limit);
+    const all = await this.allTags(id);
+    if (!all) return this.deps.store.listTags(id, last, limit);
+    // Tags are ASCII (the tag grammar), so JS string order is SQLite's BINARY order.
+    let lo = 0;
+    if (last !== undefined) {
+      let hi = all.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (all[mid] <= last) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    return all.slice(lo, lo + limit);
+  }
+
+  /** Every tag of the repository, sorted, from the cache or one query; null when there are too many. */
+  private async allTags(id: number): Promise<string[] | null> {
+    const hit = this.tagLists.get(id);
+    if (hit) return hit;
+    const gen = this.tagGen.get(id);
+    const all = await this.deps.store.listTags(id, undefined, TAG_LIST_MAX + 1);
+    if (all.length > TAG_LIST_MAX) return null;
+    if (this.tagGen.get(id) === gen) this.tagLists.set(id, all);
+    return all;
   }
 
   listRepositories(limit: number, last?: string, projectIds?: number[]): Promise<string[]> {

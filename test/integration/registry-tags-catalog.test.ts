@@ -107,10 +107,28 @@ describe('tags list', () => {
     const img = await oci.get('/v2/tl/app/manifests/alpha').buffer(true);
     assert.equal((await oci.putManifest('tl/app', 'beta', img.text, OCI_MANIFEST)).status, 201);
   });
+
+  test('listings follow every tag change, also between the pages of one walk', async () => {
+    const img = await oci.pushImage('tl/live', 'b', 2);
+    const tags = async () => (await oci.get('/v2/tl/live/tags/list')).body.tags as string[];
+    assert.deepEqual(await tags(), ['b']);
+    assert.equal((await oci.putManifest('tl/live', 'a', img.raw, OCI_MANIFEST)).status, 201);
+    assert.equal((await oci.putManifest('tl/live', 'c', img.raw, OCI_MANIFEST)).status, 201);
+    assert.deepEqual(await tags(), ['a', 'b', 'c']);
+    // a page, then a new tag sorting after it: the next page shows it
+    const first = await oci.get('/v2/tl/live/tags/list?n=1');
+    assert.deepEqual(first.body.tags, ['a']);
+    assert.equal((await oci.putManifest('tl/live', 'bb', img.raw, OCI_MANIFEST)).status, 201);
+    const rest = await walk(/^<([^>]+)>/.exec(first.headers.link as string)![1], 'tags');
+    assert.deepEqual(rest.flat(), ['b', 'bb', 'c']);
+    // deleting the manifest by digest removes all its tags from the list
+    assert.equal((await oci.delete(`/v2/tl/live/manifests/${img.digest}`)).status, 202);
+    assert.deepEqual(await tags(), []);
+  });
 });
 
 describe('catalog', () => {
-  const REPOS = ['tl/app', 'tl/blobs-only', 'cat/a', 'cat/b', 'cat/c/d', 'zeta'];
+  const REPOS = ['tl/app', 'tl/blobs-only', 'tl/live', 'cat/a', 'cat/b', 'cat/c/d', 'zeta'];
   before(async () => {
     for (const r of REPOS) if (!r.startsWith('tl/')) await oci.pushBlob(r, `content of ${r}`);
   });
@@ -127,9 +145,9 @@ describe('catalog', () => {
     assert.equal(first.headers.link, `</v2/_catalog?n=2&last=${encodeURIComponent([...REPOS].sort()[1])}>; rel="next"`);
     const pages = await walk('/v2/_catalog?n=2', 'repositories');
     assert.deepEqual(pages.flat(), [...REPOS].sort());
-    assert.equal(pages.length, 3);
+    assert.equal(pages.length, 4);
     const after = await oci.get('/v2/_catalog?last=cat/b');
-    assert.deepEqual(after.body.repositories, ['cat/c/d', 'tl/app', 'tl/blobs-only', 'zeta']);
+    assert.deepEqual(after.body.repositories, ['cat/c/d', 'tl/app', 'tl/blobs-only', 'tl/live', 'zeta']);
     const none = await oci.get('/v2/_catalog?n=0');
     assert.deepEqual(none.body.repositories, []);
     assert.equal(none.headers.link, undefined);

@@ -1,0 +1,40 @@
+// Plain node:http plumbing for the /v2 API, which runs outside Express: every registry request
+// is one anchored route match, so Express's router, request decoration and res.json only add
+// per-request CPU on the hottest paths (manifest GET, blob HEAD, listing pages). The rules here
+// match what the Express app is configured with ('trust proxy' = loopback).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+
+/** A loopback peer, the only proxy trusted to set X-Forwarded-* (a reverse proxy on the same host). */
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+/** The client's address: the peer, or behind a loopback proxy the last untrusted X-Forwarded-For hop. */
+export function clientAddress(req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress ?? '';
+  const fwd = req.headers['x-forwarded-for'];
+  if (!fwd || !isLoopback(peer)) return peer;
+  const hops = (Array.isArray(fwd) ? fwd.join(',') : fwd).split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) if (!isLoopback(hops[i])) return hops[i];
+  return hops[0] ?? peer;
+}
+
+/** 'https' on a TLS socket or behind a loopback proxy that says so; else 'http'. */
+export function requestProtocol(req: IncomingMessage): string {
+  if ((req.socket as TLSSocket).encrypted) return 'https';
+  const proto = req.headers['x-forwarded-proto'];
+  if (typeof proto === 'string' && isLoopback(req.socket.remoteAddress)) return proto.split(',')[0].trim() || 'http';
+  return 'http';
+}
+
+/** A JSON answer, as Express's res.json writes it (the HEAD body is dropped by node:http). */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
