@@ -22,7 +22,7 @@ export class AuditService {
 
   record(e: AuditEvent): void {
     this.buffer.push({ ...e, createdAt: new Date() });
-    if (this.buffer.length >= 500) void this.flush();
+    if (this.buffer.length >= 5000) void this.flush();
   }
 
   flush(): Promise<void> {
@@ -31,13 +31,16 @@ export class AuditService {
       const batch = this.buffer;
       this.buffer = [];
       try {
-        // Plain multi-row INSERTs, 100 rows each: far cheaper than Prisma's createMany on the pull path.
-        for (let i = 0; i < batch.length; i += 100) {
-          const rows = batch.slice(i, i + 100);
+        // Plain multi-row INSERTs (far cheaper than Prisma's createMany on the pull path), all in
+        // one transaction: one durable commit (one WAL fsync, which blocks the event loop) per flush.
+        const stmts = [];
+        for (let i = 0; i < batch.length; i += 200) {
+          const rows = batch.slice(i, i + 200);
           const values = rows.map(() => '(?, ?, ?, ?, ?)').join(', ');
           const args = rows.flatMap((e) => [e.username, e.operation, e.resource, e.resourceType, e.createdAt]);
-          await this.db.$executeRawUnsafe(`INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES ${values}`, ...args);
+          stmts.push(this.db.$executeRawUnsafe(`INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES ${values}`, ...args));
         }
+        await this.db.$transaction(stmts);
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, lost: batch.length }, 'audit write failed');
       }
