@@ -32,12 +32,16 @@ try {
     head: () => request(t, 'HEAD', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
     put: (i) => putManifest(t, repo, `p${i}`, manifest(`p${i}`)),
   };
+  const mainCpu = () => fs.readFileSync(`/proc/${server.pid}/task/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number);
+  const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
   await pool(count, kind === 'put' ? 8 : 32, fns[kind]);
   const ms = performance.now() - t0;
   const cpu = cpuMs(server.pid) - c0;
-  console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req, rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
+  const m1 = mainCpu();
+  const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100)
+  console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req (main thread user ${(((m1[0] - m0[0]) * tick) / count).toFixed(0)} sys ${(((m1[1] - m0[1]) * tick) / count).toFixed(0)}), rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
 } finally {
   await server.stop();
   if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => /Mark-Compact/.test(l)).slice(-6).join('\n'));

@@ -10,7 +10,7 @@
 //   in flight share the next transaction, so N pushes cost one durable fsync, not N. Each caller
 //   is answered only after its own data is committed.
 import Database from 'better-sqlite3';
-import type { Db } from './client.ts';
+import { directSql, sqlDate, type Db, type DirectSql, type SqlArg } from './client.ts';
 
 export interface ManifestRecord {
   digest: string;
@@ -27,7 +27,8 @@ export interface NewManifest extends ManifestRecord {
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
-type RawWrite = ReturnType<Db['$executeRawUnsafe']>;
+/** One write: SQL and its arguments (dates as sqlDate strings, as Prisma stores them). */
+type Write = [sql: string, args: SqlArg[]];
 
 interface Reader {
   repoId: Statement;
@@ -48,7 +49,7 @@ interface Reader {
 }
 
 interface WriteJob {
-  build: () => RawWrite[];
+  build: () => Write[];
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -73,8 +74,11 @@ export class RegistryStore {
   private conn: Database.Database | null = null;
   private pending: WriteJob[] = [];
   private writing = false;
+  private readonly direct: DirectSql | null;
 
-  constructor(private readonly db: Db, private readonly opts: RegistryStoreOptions = {}) {}
+  constructor(private readonly db: Db, private readonly opts: RegistryStoreOptions = {}) {
+    this.direct = directSql(db);
+  }
 
   /** The read connection, or null when the database is not a plain file (reads then use Prisma). */
   private async r(): Promise<Reader | null> {
@@ -127,11 +131,22 @@ export class RegistryStore {
    * Runs the statements in a transaction shared with whatever other writes are waiting (group
    * commit). A batch that fails is retried job by job, so one bad write fails only its caller.
    */
-  private write(build: () => RawWrite[]): Promise<void> {
+  private write(build: () => Write[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ build, resolve, reject });
       if (!this.writing) void this.drain();
     });
+  }
+
+  /** One transaction: directly on the connection when possible, else through Prisma. */
+  private async commit(writes: Write[]): Promise<void> {
+    if (this.direct) {
+      await this.direct.transaction((run) => {
+        for (const [sql, args] of writes) run(sql, args);
+      });
+      return;
+    }
+    await this.db.$transaction(writes.map(([sql, args]) => this.db.$executeRawUnsafe(sql, ...args)));
   }
 
   private async drain(): Promise<void> {
@@ -143,7 +158,7 @@ export class RegistryStore {
         await new Promise((resolve) => setImmediate(resolve));
         const batch = this.pending.splice(0, MAX_BATCH);
         try {
-          await this.db.$transaction(batch.flatMap((j) => j.build()));
+          await this.commit(batch.flatMap((j) => j.build()));
           for (const j of batch) j.resolve();
         } catch (e) {
           if (batch.length === 1) {
@@ -152,7 +167,7 @@ export class RegistryStore {
           }
           for (const j of batch) {
             try {
-              await this.db.$transaction(j.build());
+              await this.commit(j.build());
               j.resolve();
             } catch (err) {
               j.reject(err);
@@ -191,8 +206,11 @@ export class RegistryStore {
   /** Records a stored blob and links it into a repository (idempotent). */
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.write(() => {
-      const now = new Date();
-      return [this.db.$executeRawUnsafe(INSERT_BLOB, digest, size, now), this.db.$executeRawUnsafe(INSERT_LINK, repositoryId, digest, now)];
+      const now = sqlDate();
+      return [
+        [INSERT_BLOB, [digest, size, now]],
+        [INSERT_LINK, [repositoryId, digest, now]],
+      ];
     });
   }
 
@@ -229,14 +247,14 @@ export class RegistryStore {
   /** Stores a manifest, links its bytes as a blob and points the tag at it, in one transaction. */
   async putManifest(repositoryId: number, m: NewManifest, tag: string | null): Promise<void> {
     await this.write(() => {
-      const now = new Date();
-      const ops = [
-        this.db.$executeRawUnsafe(INSERT_BLOB, m.digest, m.size, now),
-        this.db.$executeRawUnsafe(INSERT_LINK, repositoryId, m.digest, now),
-        this.db.$executeRawUnsafe(INSERT_MANIFEST, repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now),
-        this.db.$executeRawUnsafe(TOUCH_REPOSITORY, now, repositoryId),
+      const now = sqlDate();
+      const ops: Write[] = [
+        [INSERT_BLOB, [m.digest, m.size, now]],
+        [INSERT_LINK, [repositoryId, m.digest, now]],
+        [INSERT_MANIFEST, [repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now]],
+        [TOUCH_REPOSITORY, [now, repositoryId]],
       ];
-      if (tag !== null) ops.push(this.db.$executeRawUnsafe(UPSERT_TAG, repositoryId, tag, m.digest, now, now));
+      if (tag !== null) ops.push([UPSERT_TAG, [repositoryId, tag, m.digest, now, now]]);
       return ops;
     });
   }
