@@ -2,6 +2,8 @@
 // and gives the registry's write path direct use of the same connection (see DirectSql).
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { migrateSqlite } from './migrate.ts';
 
@@ -23,8 +25,9 @@ export type SqlArg = string | number | bigint | Buffer | null;
  */
 export interface DirectSql {
   /**
-   * Runs fn in BEGIN..COMMIT (ROLLBACK if it throws) once no Prisma transaction is open. fn must be
-   * synchronous, so nothing else can use the connection meanwhile.
+   * Runs fn in BEGIN..COMMIT (ROLLBACK if it throws) once no Prisma transaction is open, and
+   * resolves once the commit is durable. fn must be synchronous, so nothing else can use the
+   * connection meanwhile.
    */
   transaction<T>(fn: (run: (sql: string, args: SqlArg[]) => Database.RunResult, get: (sql: string, args: SqlArg[]) => unknown) => T): Promise<T>;
 }
@@ -99,6 +102,32 @@ class HookedFactory extends PrismaBetterSqlite3 {
   }
 }
 
+/**
+ * fsync of the database's write-ahead log on the thread pool (null for an in-memory database).
+ * The WAL file lives as long as the connection (it is removed only when the last one closes).
+ */
+function walSyncer(databaseUrl: string): (() => Promise<void>) | null {
+  const file = databaseUrl.replace(/^file:/, '');
+  if (!file || file === ':memory:' || file.startsWith('file::memory:')) return null;
+  let handle: Promise<fs.promises.FileHandle> | null = null;
+  const open = async () => {
+    const h = await fs.promises.open(`${file}-wal`, 'r');
+    // Once: the WAL's directory entry, so the file itself survives a crash.
+    const dir = await fs.promises.open(path.dirname(path.resolve(file)), 'r');
+    await dir.sync().finally(() => dir.close());
+    return h;
+  };
+  return async () => {
+    handle ??= open();
+    try {
+      await (await handle).sync();
+    } catch (e) {
+      handle = null; // opened again next time
+      throw e;
+    }
+  };
+}
+
 export async function openDatabase(databaseUrl: string): Promise<Db> {
   migrateSqlite(databaseUrl);
   let runner: DirectSql | null = null;
@@ -115,11 +144,24 @@ export async function openDatabase(databaseUrl: string): Promise<Db> {
     };
     const run = (sql: string, args: SqlArg[]) => stmt(sql).run(...args);
     const get = (sql: string, args: SqlArg[]) => stmt(sql).get(...args);
+    const wal = walSyncer(databaseUrl);
     runner = {
       async transaction(fn) {
         // Checked again right before running: nothing can slip in between the check and BEGIN.
         while (gate.open > 0) await gate.idle();
-        return conn.transaction(() => fn(run, get))();
+        if (!wal) return conn.transaction(() => fn(run, get))();
+        // The commit itself skips the WAL fsync (synchronous = NORMAL for this one transaction:
+        // the connection is ours until this synchronous block ends), and the fsync runs on the
+        // thread pool instead of blocking the event loop; the caller is answered after it.
+        conn.pragma('synchronous = NORMAL');
+        let out: ReturnType<typeof fn>;
+        try {
+          out = conn.transaction(() => fn(run, get))();
+        } finally {
+          conn.pragma('synchronous = FULL');
+        }
+        await wal();
+        return out;
       },
     };
   });

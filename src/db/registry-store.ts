@@ -24,6 +24,8 @@ export interface ManifestRecord {
 
 export interface NewManifest extends ManifestRecord {
   configType: string | null;
+  /** The manifest's bytes, stored with it. */
+  content: Buffer;
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -42,6 +44,7 @@ interface Reader {
   reposInFirst: Statement;
   reposInAfter: Statement;
   linkedIn: Statement;
+  content: Statement;
   manifestsIn: Statement;
   withBlob: Statement;
   referrers: Statement;
@@ -58,6 +61,7 @@ const INSERT_BLOB = 'INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (
 const INSERT_LINK = 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
 const INSERT_MANIFEST =
   'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
+const INSERT_CONTENT = 'INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT ("digest") DO NOTHING';
 const TOUCH_REPOSITORY = 'UPDATE "Repository" SET "updatedAt" = ? WHERE "id" = ?';
 const UPSERT_TAG =
   'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "name") DO UPDATE SET "digest" = excluded."digest", "updatedAt" = excluded."updatedAt"';
@@ -108,6 +112,7 @@ export class RegistryStore {
       reposAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? ORDER BY "name" LIMIT ?').pluck(),
       reposInFirst: p('SELECT "name" FROM "Repository" WHERE "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
       reposInAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? AND "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
+      content: p('SELECT "content" FROM "ManifestContent" WHERE "digest" = ?').pluck(),
       linkedIn: p('SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
       manifestsIn: p('SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
       withBlob: p('SELECT r."name" AS name, b."size" AS size FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" JOIN "Blob" b ON b."digest" = l."digest" WHERE l."digest" = ? LIMIT ?'),
@@ -251,6 +256,7 @@ export class RegistryStore {
       const ops: Write[] = [
         [INSERT_BLOB, [m.digest, m.size, now]],
         [INSERT_LINK, [repositoryId, m.digest, now]],
+        [INSERT_CONTENT, [m.digest, m.content]],
         [INSERT_MANIFEST, [repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now]],
         [TOUCH_REPOSITORY, [now, repositoryId]],
       ];
@@ -267,6 +273,14 @@ export class RegistryStore {
     }
     const m = await this.db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId, digest } } });
     return m ? { digest: m.digest, mediaType: m.mediaType, artifactType: m.artifactType, size: m.size, subject: m.subject, annotations: m.annotations, refs: JSON.parse(m.refs) } : null;
+  }
+
+  /** The bytes of a manifest stored by digest, or null (manifests of older versions are files). */
+  async manifestContent(digest: string): Promise<Buffer | null> {
+    const r = await this.r();
+    if (r) return (r.content.get(digest) as Buffer | undefined) ?? null;
+    const row = await this.db.manifestContent.findUnique({ where: { digest } });
+    return row ? Buffer.from(row.content) : null;
   }
 
   async findTag(repositoryId: number, name: string): Promise<string | null> {

@@ -148,7 +148,7 @@ export class ArtifactsService {
     ]);
     const out: ArtifactRecord[] = [];
     for (const r of rows) {
-      const bytes = await this.deps.blobs.getBytes(parseDigest(r.digest)!);
+      const bytes = await this.deps.registry.manifestBytes(r.digest);
       let size = r.size;
       const references: ArtifactRecord['references'] = [];
       let extra: Record<string, unknown> = {};
@@ -159,8 +159,7 @@ export class ArtifactsService {
           for (const c of m.manifests) {
             references.push({ digest: c.digest, platform: c.platform ?? null, size: c.size });
             size += c.size;
-            const cd = parseDigest(c.digest);
-            const child = cd && (await this.deps.blobs.getBytes(cd));
+            const child = await this.deps.registry.manifestBytes(c.digest);
             if (child) {
               const cm = JSON.parse(child.toString('utf8')) as { config?: { size: number }; layers?: { size: number }[] };
               size += (cm.config?.size ?? 0) + (cm.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);

@@ -1,6 +1,6 @@
 // Use cases of the OCI distribution API. Keeps the hot read paths (manifest by tag, blob HEAD/GET)
 // off the database with caches that are updated in the same code path that changes the data.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
@@ -103,13 +103,25 @@ export class RegistryService {
     return size;
   }
 
+  /** The bytes of a blob (start and end inclusive); callers check the repository's link first. */
   async openBlob(d: ParsedDigest, start?: number, end?: number): Promise<Readable> {
     try {
       return await this.deps.blobs.open(d, start, end);
     } catch (e) {
-      if (e instanceof PathNotFoundError) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
-      throw e;
+      if (!(e instanceof PathNotFoundError)) throw e;
+      // Manifests are blobs too, stored in the database rather than as files.
+      const bytes = await this.deps.store.manifestContent(d.digest);
+      if (!bytes) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
+      return Readable.from([bytes.subarray(start ?? 0, end === undefined ? undefined : end + 1)]);
     }
+  }
+
+  /** A manifest's bytes by digest, wherever they are stored, or null. */
+  async manifestBytes(digest: string): Promise<Buffer | null> {
+    const hit = await this.deps.store.manifestContent(digest);
+    if (hit) return hit;
+    const d = parseDigest(digest);
+    return d ? this.deps.blobs.getBytes(d) : null;
   }
 
   async deleteBlob(repository: string, d: ParsedDigest): Promise<void> {
@@ -194,7 +206,7 @@ export class RegistryService {
     const hit = this.manifests.get(key);
     if (hit) return hit;
     const rec = await this.deps.store.findManifest(id, digest);
-    const bytes = rec && (await this.deps.blobs.getBytes(parseDigest(digest)!));
+    const bytes = rec && (await this.manifestBytes(digest));
     if (!rec || !bytes) throw new AppError('MANIFEST_UNKNOWN', { reference });
     const m = { digest, mediaType: rec.mediaType, bytes };
     this.manifests.set(key, m);
@@ -220,7 +232,6 @@ export class RegistryService {
     const m = parseManifest(body, contentType);
     const id = await this.ensureRepo(repository);
     await this.checkReferences(id, m);
-    await this.deps.blobs.putBytes(body, digest);
     const record = {
       digest,
       mediaType: m.mediaType,
@@ -230,6 +241,7 @@ export class RegistryService {
       subject: m.subject?.digest ?? null,
       annotations: m.annotations ? JSON.stringify(m.annotations) : null,
       refs: [...m.blobs, ...m.manifests],
+      content: body,
     };
     const tag = isDigestRef ? null : reference;
     await this.deps.store.putManifest(id, record, tag);

@@ -2,6 +2,8 @@
 // references, size limit, name and tag grammar, content negotiation.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { makeApp, type TestApp } from '../helpers/app.ts';
 import { DOCKER_LIST, DOCKER_MANIFEST, EMPTY_JSON, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Oci, assertOciError, bytes, sha256, sha512 } from '../helpers/oci.ts';
 
@@ -161,6 +163,41 @@ describe('image manifests', () => {
     assert.equal(over.status, 413);
     assert.equal((over.body as { errors: { code: string }[] }).errors[0].code, 'SIZE_INVALID');
     assertOciError(await oci.get('/v2/man/big/manifests/over'), 404, 'MANIFEST_UNKNOWN');
+  });
+});
+
+describe('manifests as blobs', () => {
+  test('a pushed manifest is kept in the database and also readable as a blob, with ranges', async () => {
+    const img = await oci.pushImage('man/asblob', 'v1', 41);
+    const { parseDigest } = await import('../../src/lib/digest.ts');
+    const { paths } = await import('../../src/storage/paths.ts');
+    const file = path.join(t.dataDir, 'storage', paths.blobData(parseDigest(img.digest)!));
+    assert.equal(fs.existsSync(file), false, 'a manifest PUT writes no blob file');
+    const blob = await oci.getBytes(`/v2/man/asblob/blobs/${img.digest}`);
+    assert.equal(blob.status, 200);
+    assert.ok(Buffer.compare(blob.body, img.raw) === 0);
+    assert.equal(blob.headers['docker-content-digest'], img.digest);
+    const head = await oci.head(`/v2/man/asblob/blobs/${img.digest}`);
+    assert.equal(head.headers['content-length'], String(img.raw.length));
+    const part = await oci.getBytes(`/v2/man/asblob/blobs/${img.digest}`).set('Range', 'bytes=2-9');
+    assert.equal(part.status, 206);
+    assert.equal(part.body.toString(), img.raw.subarray(2, 10).toString());
+    // another repository does not get it without its own link
+    assert.equal((await oci.head(`/v2/man/other/blobs/${img.digest}`)).status, 404);
+  });
+
+  test('a manifest stored as a file by an older version is still served', async () => {
+    const img = await oci.pushImage('man/legacy', 'v1', 42);
+    const { parseDigest } = await import('../../src/lib/digest.ts');
+    const { paths } = await import('../../src/storage/paths.ts');
+    const file = path.join(t.dataDir, 'storage', paths.blobData(parseDigest(img.digest)!));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, img.raw);
+    await t.berth.db.manifestContent.delete({ where: { digest: img.digest } });
+    t.berth.registry.forgetRepository('man/legacy');
+    await assertStored('man/legacy', 'v1', img.raw, OCI_MANIFEST);
+    const blob = await oci.getBytes(`/v2/man/legacy/blobs/${img.digest}`);
+    assert.ok(Buffer.compare(blob.body, img.raw) === 0);
   });
 });
 

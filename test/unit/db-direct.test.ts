@@ -65,7 +65,7 @@ test('concurrent direct writes and Prisma transactions all land', async () => {
 
 test('dates written directly read back through Prisma as the moment of the write', async () => {
   const before = Date.now();
-  await store.putManifest(repoId, { digest: digest(7), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, configType: null, size: 2, subject: null, annotations: null, refs: [] }, 'v1');
+  await store.putManifest(repoId, { digest: digest(7), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, configType: null, size: 2, subject: null, annotations: null, refs: [], content: Buffer.from('{}') }, 'v1');
   const tag = await db.tag.findUnique({ where: { repositoryId_name: { repositoryId: repoId, name: 'v1' } } });
   assert.ok(tag);
   assert.ok(tag.createdAt instanceof Date);

@@ -1,0 +1,5 @@
+-- CreateTable
+CREATE TABLE "ManifestContent" (
+    "digest" TEXT NOT NULL PRIMARY KEY,
+    "content" BLOB NOT NULL
+);
