@@ -36,7 +36,7 @@ try {
   const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
-  await pool(count, kind === 'put' ? 8 : 32, fns[kind]);
+  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : 32), fns[kind]);
   const ms = performance.now() - t0;
   const cpu = cpuMs(server.pid) - c0;
   const m1 = mainCpu();
