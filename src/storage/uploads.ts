@@ -2,13 +2,13 @@
 // verifies the digest, fsyncs once and moves the file into the blob store in one rename, so a crash
 // leaves either a resumable session or a complete blob, never a half blob in the store.
 import { randomUUID, type Hash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHash, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
 import type { BlobStore } from './blob-store.ts';
-import type { StorageDriver } from './driver/driver.ts';
+import type { FileWriter, StorageDriver } from './driver/driver.ts';
 import { paths } from './paths.ts';
 
 export interface UploadInfo {
@@ -44,8 +44,7 @@ export class UploadStore {
     const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
     iw.stream.end(Buffer.from(JSON.stringify(info)));
     await iw.close();
-    const w = await this.driver.writer(paths.uploadData(uuid), false);
-    await w.close();
+    // The data file is created by the first append (a missing one counts as empty).
     this.hashes.set(uuid, { hash: newHash(), offset: 0 });
     return { ...info, size: 0 };
   }
@@ -61,7 +60,8 @@ export class UploadStore {
   append(uuid: string, repository: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
     return this.locks.run(uuid, async () => {
       const info = await this.info(uuid, repository);
-      const size = await this.appendLocked(uuid, body, range);
+      const { size, w } = await this.appendLocked(uuid, body, range);
+      await w.close();
       return { ...info, size };
     });
   }
@@ -74,14 +74,19 @@ export class UploadStore {
     return this.locks.run(uuid, async () => {
       await this.info(uuid, repository);
       const dataPath = paths.uploadData(uuid);
-      const size = body ? await this.appendLocked(uuid, body, range) : await this.currentSize(uuid);
-      const hash = await this.hashAt(uuid, size, digest.algorithm);
-      const actual = hash.copy().digest('hex');
-      if (actual !== digest.hex) {
-        throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
+      // With a body, the writer that received it is the one fsynced: no second open.
+      const { size, w } = body ? await this.appendLocked(uuid, body, range) : { size: await this.currentSize(uuid), w: await this.driver.writer(dataPath, true) };
+      try {
+        const hash = await this.hashAt(uuid, size, digest.algorithm);
+        const actual = hash.copy().digest('hex');
+        if (actual !== digest.hex) {
+          throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
+        }
+        await w.commit(); // data durable before the rename makes it visible
+      } catch (e) {
+        await w.close().catch(() => undefined);
+        throw e;
       }
-      const w = await this.driver.writer(dataPath, true); // fsync once, at the end
-      await w.commit();
       await this.blobs.adopt(dataPath, digest, size);
       await this.driver.delete(paths.uploadDir(uuid));
       this.hashes.delete(uuid);
@@ -144,7 +149,8 @@ export class UploadStore {
     return hash;
   }
 
-  private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<number> {
+  /** Streams the body into the session; the returned writer is still open (close or commit it). */
+  private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<{ size: number; w: FileWriter }> {
     const dataPath = paths.uploadData(uuid);
     const current = await this.currentSize(uuid);
     if (range && range.start !== current) {
@@ -155,25 +161,27 @@ export class UploadStore {
     this.hashes.delete(uuid); // invalid until the write completes
     const w = await this.driver.writer(dataPath, true);
     let received = 0;
-    const hasher = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        received += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    // Hash from a 'data' listener registered before pipeline's own: it sees every chunk, in
+    // order, with no extra stream stage (and no extra buffering) between the socket and the file.
+    const onData = (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+    };
+    body.on('data', onData);
     try {
-      await pipeline(body, hasher, w.stream);
+      await pipeline(body, w.stream);
     } catch (e) {
       await w.close().catch(() => undefined);
       throw e;
+    } finally {
+      body.off('data', onData);
     }
-    await w.close();
     const size = current + received;
     this.hashes.set(uuid, { hash, offset: size });
     if (range && range.end - range.start + 1 !== received) {
+      await w.close().catch(() => undefined);
       throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'chunk length does not match Content-Range', range, received });
     }
-    return size;
+    return { size, w };
   }
 }

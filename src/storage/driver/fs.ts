@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.ts';
 
 function isNotFound(e: unknown): boolean {
@@ -18,6 +18,18 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Resolves once every byte given to the stream was written; rejects if it failed or was destroyed first. */
+function ended(stream: Writable): Promise<void> {
+  if (stream.writableFinished) return Promise.resolve();
+  if (stream.errored) return Promise.reject(stream.errored);
+  if (stream.destroyed) return Promise.reject(new Error('write stream destroyed before it finished'));
+  return new Promise((resolve, reject) => {
+    stream.once('finish', () => resolve());
+    stream.once('error', reject);
+    stream.once('close', () => (stream.writableFinished ? resolve() : reject(stream.errored ?? new Error('write stream closed before it finished'))));
+  });
 }
 
 export class FsDriver implements StorageDriver {
@@ -88,33 +100,48 @@ export class FsDriver implements StorageDriver {
 
   async writer(p: string, append: boolean): Promise<FileWriter> {
     const file = this.full(p);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    const stream = fs.createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1024 * 1024 });
-    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    await new Promise<void>((resolve, reject) => {
-      stream.once('open', () => resolve());
-      stream.once('error', reject);
-    });
-    const initial = append ? (await fsp.stat(file)).size : 0;
-    const end = async () => {
-      if (!stream.writableEnded && !stream.destroyed) stream.end();
-      await closed;
-      if (stream.errored) throw stream.errored;
-    };
+    const flags = append ? 'a' : 'w';
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(file, flags);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      fh = await fsp.open(file, flags);
+    }
+    let initial = 0;
+    try {
+      if (append) initial = (await fh.stat()).size;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+    // Writes go through the descriptor opened above (kept open for the fdatasync in commit);
+    // 1 MiB of buffering lets fs.WriteStream gather socket chunks into ~1 MiB writev calls.
+    const stream = fs.createWriteStream('', { fd: fh.fd, highWaterMark: 1024 * 1024, autoClose: false });
+    let closing: Promise<void> | undefined;
+    // Ends the stream (if the caller did not), waits for the last write, then runs `before`
+    // (fdatasync) and closes the descriptor whatever happened; the first error wins.
+    const finish = (before?: () => Promise<void>) =>
+      (closing ??= (async () => {
+        let err: unknown;
+        try {
+          if (!stream.writableEnded && !stream.destroyed) stream.end();
+          await ended(stream);
+          if (before) await before();
+        } catch (e) {
+          err = e;
+        }
+        await fh.close().catch((e) => (err ??= e));
+        if (err) throw err;
+      })());
     return {
       stream,
       size: () => initial + stream.bytesWritten,
-      close: end,
-      async commit() {
-        await end();
-        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const fh = await fsp.open(file, 'r+');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-      },
+      close: () => finish(),
+      // fdatasync on the descriptor that wrote: it flushes the data and the size (all a reader
+      // needs); only timestamps may lag behind.
+      commit: () => finish(() => fh.datasync()),
     };
   }
 
@@ -130,13 +157,14 @@ export class FsDriver implements StorageDriver {
       if (isNotFound(e)) throw new PathNotFoundError(from);
       throw e;
     }
-    await fsyncDir(path.dirname(dst));
+    // The rename lives in the destination directory; each directory mkdir created lives in its
+    // parent. fsync them together: they are independent, and nobody sees the blob as stored
+    // (the database links it) before all of them returned.
+    const dirs = [path.dirname(dst)];
     if (created) {
-      for (let dir = path.dirname(dst); dir !== path.dirname(created); dir = path.dirname(dir)) {
-        if (dir !== path.dirname(dst)) await fsyncDir(dir);
-      }
-      await fsyncDir(path.dirname(created));
+      for (let dir = path.dirname(dst); dir !== path.dirname(created); dir = path.dirname(dir)) dirs.push(path.dirname(dir));
     }
+    await Promise.all([...new Set(dirs)].map(fsyncDir));
   }
 
   async delete(p: string): Promise<void> {
