@@ -1,5 +1,5 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
-// request. node bench/hammer.mjs <tags|manifest|head|put> [count] [--cpu-prof]
+// request. node bench/hammer.mjs <tags|manifest|head|put|mono> [count] [--cpu-prof]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +26,11 @@ try {
   const manifest = (a) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }], annotations: { a: a } }));
   await pool(300, 8, (i) => putManifest(t, repo, `t${String(i).padStart(5, '0')}`, manifest('x'), { auth: t.basic }));
   t.authz = await bearer(t, [`repository:${repo}:pull,push`]);
+  const MiB = 1024 * 1024;
+  const monoBase = kind === 'mono' ? randomBytes(8 * MiB) : null;
+  const monoBlobs = kind === 'mono' ? Array.from({ length: count }, (_, i) => { const b = Buffer.from(monoBase); randomBytes(64).copy(b, 0); return { b, d: sha(b) }; }) : [];
   const fns = {
+    mono: (i) => pushMonolithic(t, repo, monoBlobs[i].b, monoBlobs[i].d),
     tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
     manifest: (i) => request(t, 'GET', `/v2/${repo}/manifests/t${String(i % 300).padStart(5, '0')}`, { headers: { accept: ACCEPT }, sink: 'discard' }),
     head: () => request(t, 'HEAD', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
@@ -36,7 +40,7 @@ try {
   const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
-  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : 32), fns[kind]);
+  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : kind === 'mono' ? 4 : 32), fns[kind]);
   const ms = performance.now() - t0;
   const cpu = cpuMs(server.pid) - c0;
   const m1 = mainCpu();
@@ -44,6 +48,6 @@ try {
   console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req (main thread user ${(((m1[0] - m0[0]) * tick) / count).toFixed(0)} sys ${(((m1[1] - m0[1]) * tick) / count).toFixed(0)}), rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
 } finally {
   await server.stop();
-  if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => /Mark-Compact/.test(l)).slice(-6).join('\n'));
+  if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => process.env.HAMMER_LOG === 'all' || /Mark-Compact/.test(l)).slice(-60).join('\n'));
   fs.rmSync(tmp, { recursive: true, force: true });
 }

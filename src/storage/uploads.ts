@@ -33,6 +33,8 @@ export class UploadStore {
   private locks = new KeyedMutex();
   /** Running sha256 per session, valid while `offset` equals the data file size. */
   private hashes = new Map<string, { hash: Hash; offset: number }>();
+  /** Session infos read or written by this process (the disk copy is for restarts). */
+  private infos = new Map<string, UploadInfo>();
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
 
@@ -46,6 +48,7 @@ export class UploadStore {
     await iw.close();
     // The data file is created by the first append (a missing one counts as empty).
     this.hashes.set(uuid, { hash: newHash(), offset: 0 });
+    this.infos.set(uuid, info);
     return { ...info, size: 0 };
   }
 
@@ -71,27 +74,43 @@ export class UploadStore {
    * Returns the blob size. The session is gone afterwards.
    */
   complete(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
-    return this.locks.run(uuid, async () => {
-      await this.info(uuid, repository);
-      const dataPath = paths.uploadData(uuid);
-      // With a body, the writer that received it is the one fsynced: no second open.
-      const { size, w } = body ? await this.appendLocked(uuid, body, range) : { size: await this.currentSize(uuid), w: await this.driver.writer(dataPath, true) };
-      try {
-        const hash = await this.hashAt(uuid, size, digest.algorithm);
-        const actual = hash.copy().digest('hex');
-        if (actual !== digest.hex) {
-          throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
+    // Answered as soon as the blob is in the store; the session directory is removed afterwards,
+    // still under the session's lock, so a later request for it waits and then finds nothing.
+    return new Promise<number>((resolve, reject) => {
+      void this.locks.run(uuid, async () => {
+        let size: number;
+        try {
+          size = await this.completeLocked(uuid, repository, digest, body, range);
+        } catch (e) {
+          reject(e);
+          return;
         }
-        await w.commit(); // data durable before the rename makes it visible
-      } catch (e) {
-        await w.close().catch(() => undefined);
-        throw e;
-      }
-      await this.blobs.adopt(dataPath, digest, size);
-      await this.driver.delete(paths.uploadDir(uuid));
-      this.hashes.delete(uuid);
-      return size;
+        this.hashes.delete(uuid);
+        this.infos.delete(uuid);
+        resolve(size);
+        await this.driver.delete(paths.uploadDir(uuid)).catch(() => undefined); // else purged later
+      });
     });
+  }
+
+  private async completeLocked(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+    await this.info(uuid, repository);
+    const dataPath = paths.uploadData(uuid);
+    // With a body, the writer that received it is the one fsynced: no second open.
+    const { size, w } = body ? await this.appendLocked(uuid, body, range) : { size: await this.currentSize(uuid), w: await this.driver.writer(dataPath, true) };
+    try {
+      const hash = await this.hashAt(uuid, size, digest.algorithm);
+      const actual = hash.copy().digest('hex');
+      if (actual !== digest.hex) {
+        throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
+      }
+      await w.commit(); // data durable before the rename makes it visible
+    } catch (e) {
+      await w.close().catch(() => undefined);
+      throw e;
+    }
+    await this.blobs.adopt(dataPath, digest, size);
+    return size;
   }
 
   async cancel(uuid: string, repository: string): Promise<void> {
@@ -99,6 +118,7 @@ export class UploadStore {
       await this.info(uuid, repository);
       await this.driver.delete(paths.uploadDir(uuid));
       this.hashes.delete(uuid);
+      this.infos.delete(uuid);
     });
   }
 
@@ -111,6 +131,7 @@ export class UploadStore {
         await this.locks.run(uuid, async () => {
           await this.driver.delete(paths.uploadDir(uuid));
           this.hashes.delete(uuid);
+          this.infos.delete(uuid);
         });
         n++;
       }
@@ -120,6 +141,11 @@ export class UploadStore {
 
   private async info(uuid: string, repository: string): Promise<UploadInfo> {
     if (!UUID_RE.test(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    const known = this.infos.get(uuid);
+    if (known) {
+      if (known.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      return known;
+    }
     const raw = await this.driver.getContent(paths.uploadInfo(uuid));
     if (!raw) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     let info: UploadInfo;
@@ -129,6 +155,7 @@ export class UploadStore {
       throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid }); // torn by a power loss: start again
     }
     if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    this.infos.set(uuid, info);
     return info;
   }
 
@@ -152,7 +179,8 @@ export class UploadStore {
   /** Streams the body into the session; the returned writer is still open (close or commit it). */
   private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<{ size: number; w: FileWriter }> {
     const dataPath = paths.uploadData(uuid);
-    const current = await this.currentSize(uuid);
+    // The running hash's offset is the data file's size (a stat otherwise: after a restart or a failed write).
+    const current = this.hashes.get(uuid)?.offset ?? (await this.currentSize(uuid));
     if (range && range.start !== current) {
       body.resume();
       throw new AppError('RANGE_INVALID', { expectedStart: current, got: range }, { headers: { Range: `0-${Math.max(current - 1, 0)}` } });

@@ -239,7 +239,8 @@ describe('de-duplicated storage', () => {
     assert.equal(files.length, before + 1, files.join('\n'));
     assert.ok(files.includes(path.join('sha256', digest.slice(7, 9), digest.slice(7), 'data')));
     assert.equal(fs.statSync(path.join(t.dataDir, 'storage/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data')).size, data.length);
-    // No session leftovers either.
+    // No session leftovers either (removed right after the answer, under the session's lock).
+    for (let i = 0; i < 200 && filesUnder(path.join(t.dataDir, 'storage/uploads')).length > uploadsBefore.length; i++) await new Promise((r) => setTimeout(r, 25));
     assert.deepEqual(filesUnder(path.join(t.dataDir, 'storage/uploads')), uploadsBefore);
     for (const repo of ['dedup/r0', 'dedup/r1', 'dedup/r2', 'dedup/chunked']) {
       assert.equal((await oci.head(`/v2/${repo}/blobs/${digest}`)).status, 200, repo);
