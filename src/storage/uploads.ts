@@ -41,11 +41,15 @@ export class UploadStore {
   async create(repository: string): Promise<UploadStatus> {
     const uuid = randomUUID();
     const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString() };
-    // No fsync here: a session must survive a restart of the process (the page cache does), and
-    // after a power loss a client simply starts a new one. Durability is paid once, at completion.
-    const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
-    iw.stream.end(Buffer.from(JSON.stringify(info)));
-    await iw.close();
+    // The info file is for restarts only (this process keeps the info in memory), so it is written
+    // after the answer, under the session's lock: any request for the session waits for it. No
+    // fsync: a session survives a restart of the process (the page cache does), and after a power
+    // loss a client simply starts a new one. Durability is paid once, at completion.
+    void this.locks.run(uuid, async () => {
+      const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
+      iw.stream.end(Buffer.from(JSON.stringify(info)));
+      await iw.close();
+    }).catch(() => undefined); // a disk that cannot take it fails the first append as well
     // The data file is created by the first append (a missing one counts as empty).
     this.hashes.set(uuid, { hash: newHash(), offset: 0 });
     this.infos.set(uuid, info);
