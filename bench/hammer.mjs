@@ -15,7 +15,7 @@ const prof = process.argv.includes('--cpu-prof');
 const password = 'hammer-' + randomBytes(4).toString('hex');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-hammer-'));
 const entry = process.argv.includes('--tsx') ? undefined : buildBerth(ROOT);
-const server = await startBerth({ root: ROOT, dir: tmp, password, entry, nodeArgs: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/prof')}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] });
+const server = await startBerth({ root: ROOT, dir: tmp, password, entry, extraNodeArgs: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/prof')}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] });
 const t = makeTarget(server, { basic: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
 try {
   const repo = 'library/hammer';

@@ -28,6 +28,7 @@ const S = QUICK
   ? { rounds: 2, monoN: 8, monoSize: 8 * MiB, chunkedN: 1, chunkedSize: 32 * MiB, chunk: 8 * MiB, smallReqs: 3000, manifestPuts: 200, tags: 1000, repos: 200, walkMs: 1000, big: 256 * MiB }
   : { rounds: 3, monoN: 32, monoSize: 8 * MiB, chunkedN: 4, chunkedSize: 64 * MiB, chunk: 8 * MiB, smallReqs: 20000, manifestPuts: 1000, tags: 10000, repos: 1000, walkMs: 3000, big: 1024 * MiB };
 if (opt('rounds')) S.rounds = Number(opt('rounds'));
+if (opt('big')) S.big = Number(opt('big')) * MiB;
 const ONLY = opt('rows')?.split(',');
 const want = (row) => !ONLY || ONLY.includes(row);
 const PASSWORD = 'bench-admin-' + randomBytes(6).toString('hex');
@@ -301,13 +302,13 @@ async function main() {
   process.on('SIGINT', () => cleanup().finally(() => process.exit(130)));
   try {
     const profDir = path.join(ROOT, 'bench', 'results', 'prof');
-    const nodeArgs = flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const extraNodeArgs = [...(flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
     let entry;
     if (!flag('tsx')) {
       log('compiling berth (tsc, as npm run build) into bench/results/dist');
       entry = buildBerth(ROOT);
     }
-    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, nodeArgs });
+    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs });
     servers.push(berth);
     const targets = [makeTarget(berth, { basic: BASIC })];
     const bin = flag('no-distribution') ? null : distributionBinary();

@@ -81,21 +81,35 @@ export function buildBerth(root) {
   return path.join(out, 'src', 'main.js');
 }
 
+/** The environment assignments and node flags of package.json's start script ("A=1 node --flag dist/src/main.js"). */
+export function startCommand(root) {
+  const words = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.start.split(/\s+/).filter(Boolean);
+  const env = {};
+  while (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
+    const [k, ...v] = words.shift().split('=');
+    env[k] = v.join('=');
+  }
+  if (words[0] !== 'node') throw new Error(`unexpected start script: ${words.join(' ')}`);
+  return { env, nodeArgs: words.slice(1, -1) };
+}
+
 /**
- * Berth as `npm start` runs it (node <entry>, compiled), or from source with tsx (node --import
- * tsx src/main.ts; tsx's loader thread adds memory). One process either way, so /proc/<pid> is
- * the server. Authentication is on, as always; the admin password is chosen here.
+ * Berth as `npm start` runs it (its environment and node flags, then <entry>, compiled), or from
+ * source with tsx (node --import tsx src/main.ts; tsx's loader thread adds memory). One process
+ * either way, so /proc/<pid> is the server. Authentication is on, as always; the admin password is
+ * chosen here. extraNodeArgs (profiling, experiments) come after the start script's flags.
  */
-export async function startBerth({ root, dir, password, entry, nodeArgs = ['--max-semi-space-size=2'] }) { // the flags of npm start
+export async function startBerth({ root, dir, password, entry, extraNodeArgs = [] }) {
   const port = await freePort();
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'berth.log');
   const out = fs.openSync(logFile, 'w');
+  const start = startCommand(root);
   const args = entry ? [entry] : ['--import', 'tsx', 'src/main.ts'];
-  const proc = spawn(process.execPath, [...nodeArgs, ...args], {
+  const proc = spawn(process.execPath, [...start.nodeArgs, ...extraNodeArgs, ...args], {
     cwd: root,
-    env: { ...process.env, BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
+    env: { ...process.env, ...start.env, BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
     stdio: ['ignore', out, out],
   });
   await waitReady(port, proc, 'berth', logFile);

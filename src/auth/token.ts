@@ -54,7 +54,7 @@ export class TokenSigner {
   readonly kid: string;
   private readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
-  private verified = new Lru<string, VerifiedToken>(20_000);
+  private verified = new Lru<string, VerifiedToken>(5_000);
 
   constructor(keyDir: string, private readonly service: string, private readonly ttlSeconds: number) {
     const keyFile = path.join(keyDir, 'token-signing.key');

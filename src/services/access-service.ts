@@ -24,7 +24,7 @@ const ACTION_VERB: Record<Action, Verb> = { pull: 'pull', push: 'push', delete: 
 
 export class AccessService implements RepositoryPolicy {
   private projects = new Lru<string, Timed<ProjectRef | null>>(10_000);
-  private grants = new Lru<string, Timed<ProjectGrant>>(50_000);
+  private grants = new Lru<string, Timed<ProjectGrant>>(20_000);
   private groupIds = new Lru<number, Timed<number[]>>(10_000);
   private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000);
 

@@ -45,7 +45,7 @@ function sameHash(a: string, b: string): boolean {
 }
 
 export class IdentityService {
-  private cache = new Lru<string, { principal: Principal; expires: number }>(20_000);
+  private cache = new Lru<string, { principal: Principal; expires: number }>(10_000);
   readonly throttle: LoginThrottle;
 
   constructor(private readonly deps: IdentityDeps) {

@@ -30,20 +30,25 @@ export interface RegistryDeps {
 const SEP = '\u0000';
 const TAG_LIST_MAX = 50_000;
 
+/**
+ * The caches are sized for a heap capped at 128 MiB old space (npm start, the appliance): together
+ * at most ~60 MiB (links ~18, tags ~12, manifests 16, tag lists 8, repository ids ~3), which keeps
+ * a hot working set of thousands of repositories in memory.
+ */
 export class RegistryService {
   private repoIds = new Lru<string, number>(20_000);
   /** repoId SEP digest -> size, for blobs linked into a repository */
-  private links = new Lru<string, number>(500_000);
+  private links = new Lru<string, number>(100_000);
   /** repoId SEP tag -> digest */
-  private tags = new Lru<string, string>(200_000);
+  private tags = new Lru<string, string>(50_000);
   /** repoId SEP digest -> manifest bytes, bounded by total size */
-  private manifests = new Lru<string, StoredManifest>(50_000, 64 * 1024 * 1024, (m) => m.bytes.length + 200);
+  private manifests = new Lru<string, StoredManifest>(20_000, 16 * 1024 * 1024, (m) => m.bytes.length + 200);
   /**
    * repoId -> all its tag names, sorted, for paging without a query per page (a walk of 10,000
    * tags is 100 pages). Dropped whenever a tag of the repository changes; repositories with more
    * than TAG_LIST_MAX tags are paged in SQL instead.
    */
-  private tagLists = new Lru<number, string[]>(1_000, 16 * 1024 * 1024, (l) => 64 + l.length * 48);
+  private tagLists = new Lru<number, string[]>(1_000, 8 * 1024 * 1024, (l) => 64 + l.length * 48);
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
 
