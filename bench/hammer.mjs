@@ -1,5 +1,5 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
-// request. node bench/hammer.mjs <tags|manifest|head|put|mono> [count] [--cpu-prof]
+// request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull> [count] [--cpu-prof]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,13 @@ try {
   const MiB = 1024 * 1024;
   const monoBase = kind === 'mono' ? randomBytes(8 * MiB) : null;
   const monoBlobs = kind === 'mono' ? Array.from({ length: count }, (_, i) => { const b = Buffer.from(monoBase); randomBytes(64).copy(b, 0); return { b, d: sha(b) }; }) : [];
+  if (kind === 'pull') {
+    const b = randomBytes(8 * MiB);
+    await pushMonolithic(t, repo, b, sha(b), { auth: t.basic });
+    monoBlobs.push({ b, d: sha(b) });
+  }
   const fns = {
+    pull: () => request(t, 'GET', `/v2/${repo}/blobs/${monoBlobs[0].d}`, { sink: 'discard' }),
     mono: (i) => pushMonolithic(t, repo, monoBlobs[i].b, monoBlobs[i].d),
     tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
     manifest: (i) => request(t, 'GET', `/v2/${repo}/manifests/t${String(i % 300).padStart(5, '0')}`, { headers: { accept: ACCEPT }, sink: 'discard' }),
@@ -40,7 +46,7 @@ try {
   const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
-  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : kind === 'mono' ? 4 : 32), fns[kind]);
+  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : kind === 'mono' || kind === 'pull' ? 4 : 32), fns[kind]);
   const ms = performance.now() - t0;
   const cpu = cpuMs(server.pid) - c0;
   const m1 = mainCpu();

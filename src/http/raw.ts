@@ -3,7 +3,9 @@
 // per-request CPU on the hottest paths (manifest GET, blob HEAD, listing pages). The rules here
 // match what the Express app is configured with ('trust proxy' = loopback).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { isReleasing } from '../lib/chunk-pool.ts';
 
 /** A loopback peer, the only proxy trusted to set X-Forwarded-* (a reverse proxy on the same host). */
 function isLoopback(addr: string | undefined): boolean {
@@ -38,3 +40,33 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+
+/**
+ * Streams a body to the response, one chunk at a time: the next chunk is written once the socket
+ * has taken the previous one, which is then released back to its pool (when the stream pools its
+ * chunks), so a blob download allocates nothing per chunk. Resolves when the response ended;
+ * rejects (after destroying both sides) when either side failed or the client went away.
+ */
+export async function sendStream(body: Readable, res: ServerResponse): Promise<void> {
+  const releasing = isReleasing(body) ? body : null;
+  let closed: (() => void) | null = null;
+  const gone = new Promise<never>((_, reject) => {
+    closed = () => reject(new Error('client went away'));
+    res.once('close', closed);
+  });
+  gone.catch(() => undefined);
+  const written = (chunk: Buffer) => new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
+  try {
+    for await (const chunk of body) {
+      await Promise.race([written(chunk as Buffer), gone]);
+      releasing?.release(chunk as Buffer);
+    }
+    await Promise.race([new Promise<void>((resolve) => res.end(resolve)), gone]);
+  } catch (e) {
+    body.destroy();
+    res.destroy();
+    throw e;
+  } finally {
+    if (closed) res.off('close', closed);
+  }
+}

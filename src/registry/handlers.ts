@@ -1,13 +1,12 @@
 // /v2 handlers: parse the request, call one service method, shape the response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Identity } from '../auth/authenticator.ts';
 import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES, MediaTypes, baseMediaType } from '../lib/manifest.ts';
 import { isValidName } from '../lib/reference.ts';
 import { hasBody, readBody } from '../http/body.ts';
-import { sendJson } from '../http/raw.ts';
+import { sendJson, sendStream } from '../http/raw.ts';
 import type { ChunkRange } from '../storage/uploads.ts';
 import { mayDo, type RegistryRouterDeps } from './router.ts';
 
@@ -196,7 +195,7 @@ export const handlers = {
       return;
     }
     try {
-      await pipeline(stream, res);
+      await sendStream(stream, res);
     } catch {
       // the client went away; nothing to answer
     }

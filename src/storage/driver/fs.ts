@@ -4,8 +4,61 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { CHUNK_SIZE, giveChunk, takeChunk, type Releasing } from '../../lib/chunk-pool.ts';
 import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.ts';
+
+/**
+ * Bytes [start, end] of an open file, read into pooled chunks (see lib/chunk-pool.ts): a consumer
+ * that calls release(chunk) once it is done with a chunk lets the next read reuse its buffer.
+ */
+class FileReadStream extends Readable implements Releasing {
+  private pos: number;
+  private readonly last: number;
+  private reading = false;
+
+  constructor(private readonly fh: fsp.FileHandle, start: number, end: number | undefined) {
+    super({ highWaterMark: CHUNK_SIZE });
+    this.pos = start;
+    this.last = end ?? Infinity;
+  }
+
+  override _read(): void {
+    if (this.reading) return;
+    this.reading = true;
+    const want = Math.min(CHUNK_SIZE, this.last - this.pos + 1);
+    if (want <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = takeChunk();
+    this.fh.read(buf, 0, want, this.pos).then(
+      ({ bytesRead }) => {
+        this.reading = false;
+        if (bytesRead === 0) {
+          giveChunk(buf);
+          this.push(null);
+          return;
+        }
+        this.pos += bytesRead;
+        this.push(buf.subarray(0, bytesRead));
+      },
+      (err: Error) => {
+        this.reading = false;
+        giveChunk(buf);
+        this.destroy(err);
+      },
+    );
+  }
+
+  release(chunk: Buffer): void {
+    giveChunk(chunk);
+  }
+
+  override _destroy(err: Error | null, cb: (e: Error | null) => void): void {
+    this.fh.close().then(() => cb(err), (e: Error) => cb(err ?? e));
+  }
+}
 
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -95,7 +148,7 @@ export class FsDriver implements StorageDriver {
       if (isNotFound(e)) throw new PathNotFoundError(p);
       throw e;
     }
-    return fh.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+    return new FileReadStream(fh, start, end);
   }
 
   async writer(p: string, append: boolean): Promise<FileWriter> {
