@@ -35,6 +35,8 @@ export class UploadStore {
   private hashes = new Map<string, { hash: Hash; offset: number }>();
   /** Session infos read or written by this process (the disk copy is for restarts). */
   private infos = new Map<string, UploadInfo>();
+  /** Sessions completed whose directory is still being removed: gone for every request. */
+  private finished = new Set<string>();
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
 
@@ -91,8 +93,10 @@ export class UploadStore {
         }
         this.hashes.delete(uuid);
         this.infos.delete(uuid);
+        this.finished.add(uuid);
         resolve(size);
         await this.driver.delete(paths.uploadDir(uuid)).catch(() => undefined); // else purged later
+        this.finished.delete(uuid);
       });
     });
   }
@@ -144,7 +148,7 @@ export class UploadStore {
   }
 
   private async info(uuid: string, repository: string): Promise<UploadInfo> {
-    if (!UUID_RE.test(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    if (!UUID_RE.test(uuid) || this.finished.has(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     const known = this.infos.get(uuid);
     if (known) {
       if (known.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
