@@ -40,7 +40,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-
 /**
  * Streams a body to the response, one chunk at a time: the next chunk is written once the socket
  * has taken the previous one, which is then released back to its pool (when the stream pools its
