@@ -1,5 +1,5 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
-// request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull> [count] [--cpu-prof]
+// request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull|token> [count] [--cpu-prof]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,7 @@ try {
     monoBlobs.push({ b, d: sha(b) });
   }
   const fns = {
+    token: () => request(t, 'GET', `/service/token?service=berth-registry&scope=repository:${repo}:pull,push`, { auth: t.basic, sink: 'discard' }),
     pull: () => request(t, 'GET', `/v2/${repo}/blobs/${monoBlobs[0].d}`, { sink: 'discard' }),
     mono: (i) => pushMonolithic(t, repo, monoBlobs[i].b, monoBlobs[i].d),
     tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
