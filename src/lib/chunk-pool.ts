@@ -4,7 +4,7 @@
 
 /** Size of one read chunk. */
 export const CHUNK_SIZE = 1024 * 1024;
-const KEEP = 8; // at most 8 MiB kept for reuse
+const KEEP = 16; // at most 16 MiB kept for reuse (two chunks per download in flight)
 
 const free: Buffer[] = [];
 /** Buffers handed out and not yet given back: a second give of the same memory is ignored. */
