@@ -222,7 +222,7 @@ export const handlers = {
     const digest = q(ctx, 'digest');
     if (digest !== undefined) {
       const d = digestParam(digest);
-      const session = await registry.startUpload(name);
+      const session = await registry.startUpload(name, true);
       try {
         await registry.completeUpload(name, session.uuid, d, req);
       } catch (e) {

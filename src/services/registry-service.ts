@@ -167,8 +167,9 @@ export class RegistryService {
 
   // ---- uploads ------------------------------------------------------------------------------
 
-  startUpload(repository: string): Promise<UploadStatus> {
-    return this.deps.uploads.create(repository);
+  /** Starts an upload session; `transient` for one completed by the same request (not resumable). */
+  startUpload(repository: string, transient = false): Promise<UploadStatus> {
+    return this.deps.uploads.create(repository, transient);
   }
 
   uploadStatus(repository: string, uuid: string): Promise<UploadStatus> {

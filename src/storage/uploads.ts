@@ -40,14 +40,18 @@ export class UploadStore {
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
 
-  async create(repository: string): Promise<UploadStatus> {
+  /**
+   * Starts a session. A transient one (a single-request push, completed by the same request) is
+   * never written down: after a crash its data file is simply purged.
+   */
+  async create(repository: string, transient = false): Promise<UploadStatus> {
     const uuid = randomUUID();
     const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString() };
     // The info file is for restarts only (this process keeps the info in memory), so it is written
     // after the answer, under the session's lock: any request for the session waits for it. No
     // fsync: a session survives a restart of the process (the page cache does), and after a power
     // loss a client simply starts a new one. Durability is paid once, at completion.
-    void this.locks.run(uuid, async () => {
+    if (!transient) void this.locks.run(uuid, async () => {
       const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
       iw.stream.end(Buffer.from(JSON.stringify(info)));
       await iw.close();
