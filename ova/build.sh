@@ -108,8 +108,9 @@ app_stage() {
   du -sh "$out" "$out/node_modules"
   # smoke start: Berth from the staged tree, on a throwaway data dir, answers its health check
   local d; d=$(mktemp -d); local p=$(( 20000 + RANDOM % 20000 ))
+  # exec: the background job is node itself, so the kill below stops it (not a parent subshell)
   (cd "$out" && BERTH_PORT=$p BERTH_HOST=127.0.0.1 BERTH_DATA_DIR="$d" BERTH_ADMIN_PASSWORD=smoke-test-pw BERTH_LOG_LEVEL=warn \
-     "$WORK/node/package/bin/node" dist/src/main.js > "$WORK/app-smoke.log" 2>&1 & echo $! > "$d/pid")
+     exec "$WORK/node/package/bin/node" dist/src/main.js > "$WORK/app-smoke.log" 2>&1) & echo $! > "$d/pid"
   local ok=0
   for _ in $(seq 1 60); do
     if curl -fsS "http://127.0.0.1:$p/api/v2.0/health" >/dev/null 2>&1; then ok=1; break; fi
