@@ -23,13 +23,6 @@ export class BlobStore {
     return this.driver.getContent(paths.blobData(d));
   }
 
-  /** Stores small content (manifests) under its sha256 digest; a no-op when already there. */
-  async putBytes(data: Buffer, digest = digestOf(data)): Promise<ParsedDigest> {
-    const d = parseDigest(digest)!;
-    if ((await this.size(d)) !== data.length) await this.driver.putContent(paths.blobData(d), data);
-    return d;
-  }
-
   /**
    * Moves a complete, verified, fsynced file into the store. When the blob is already present
    * (a concurrent or earlier push of the same content) the file is simply discarded.
