@@ -140,7 +140,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', 'loopback');
   const registryApi = registryHandler({
     registry,
     authn,

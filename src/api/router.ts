@@ -5,6 +5,7 @@ import { parseBasic } from '../auth/basic.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
 import { SessionStore } from '../auth/session.ts';
 import { harborErrorHandler } from '../http/errors.ts';
+import { clientAddress } from '../http/raw.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
 import { accountsRouter, type AccountRouteDeps } from './accounts.ts';
@@ -23,7 +24,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
     const h = req.headers.authorization;
     if (h) {
       const creds = parseBasic(h);
-      const principal = creds ? await deps.login(creds.username, creds.password, req.ip ?? '') : null;
+      const principal = creds ? await deps.login(creds.username, creds.password, clientAddress(req)) : null;
       if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid credentials' });
       res.locals.principal = principal;
     } else {

@@ -4,6 +4,7 @@ import type { PasswordCheck } from '../auth/authenticator.ts';
 import type { SessionStore } from '../auth/session.ts';
 import { AppError } from '../lib/errors.ts';
 import { harborErrorHandler } from '../http/errors.ts';
+import { clientAddress, requestProtocol } from '../http/raw.ts';
 import type { Log } from '../http/logger.ts';
 
 export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionStore; log: Log; secureCookies: boolean }): express.Router {
@@ -12,9 +13,9 @@ export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionSto
     const body = (req.body ?? {}) as Record<string, unknown>;
     const username = String(body.principal ?? body.username ?? '');
     const password = String(body.password ?? '');
-    const principal = username && password ? await deps.login(username, password, req.ip ?? '') : null;
+    const principal = username && password ? await deps.login(username, password, clientAddress(req)) : null;
     if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
-    deps.sessions.create(res, principal, deps.secureCookies || req.secure);
+    deps.sessions.create(res, principal, deps.secureCookies || requestProtocol(req) === 'https');
     res.json({ user_id: principal.id, username: principal.name, sysadmin_flag: principal.sysadmin });
   });
   r.get('/log_out', (req, res) => {

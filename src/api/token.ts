@@ -6,6 +6,7 @@ import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts
 import { parseBasic } from '../auth/basic.ts';
 import { parseScope, type AccessEntry, type TokenSigner } from '../auth/token.ts';
 import { AppError } from '../lib/errors.ts';
+import { clientAddress } from '../http/raw.ts';
 import { isValidName } from '../lib/reference.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
 
@@ -56,7 +57,7 @@ export function tokenRouter(deps: TokenRouteDeps): express.Router {
     if (h) {
       const creds = parseBasic(h);
       if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'only Basic credentials are accepted here' });
-      principal = await deps.login(creds.username, creds.password, req.ip ?? '');
+      principal = await deps.login(creds.username, creds.password, clientAddress(req));
       if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password', headers: { 'WWW-Authenticate': 'Basic realm="Berth"' } });
     }
     const service = typeof req.query.service === 'string' ? req.query.service : deps.service;

@@ -1,7 +1,7 @@
 // Plain node:http plumbing for the /v2 API, which runs outside Express: every registry request
 // is one anchored route match, so Express's router, request decoration and res.json only add
-// per-request CPU on the hottest paths (manifest GET, blob HEAD, listing pages). The rules here
-// match what the Express app is configured with ('trust proxy' = loopback).
+// per-request CPU on the hottest paths (manifest GET, blob HEAD, listing pages). clientAddress and
+// requestProtocol are the one trust-proxy rule (loopback only) for every route, Express's too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';

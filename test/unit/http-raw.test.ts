@@ -1,5 +1,5 @@
-// The /v2 request helpers outside Express keep Express's 'trust proxy' = loopback rule: only a
-// proxy on the same host may set the client address and scheme.
+// One trust-proxy rule for every route (the /v2 helpers outside Express and the Express routes):
+// only a proxy on the same host (loopback) may set the client address and scheme.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
