@@ -31,12 +31,12 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export class UploadStore {
   private locks = new KeyedMutex();
-  /** Running sha256 per session, valid while `offset` equals the data file size. */
-  private hashes = new Map<string, { hash: Hash; offset: number }>();
-  /** Session infos read or written by this process (the disk copy is for restarts). */
-  private infos = new Map<string, UploadInfo>();
-  /** Sessions completed whose directory is still being removed: gone for every request. */
-  private finished = new Set<string>();
+  /**
+   * Sessions this process created or has read (the info file on disk is for restarts): the running
+   * sha256, valid while `offset` equals the data file size, and whether it completed (its
+   * directory is still being removed, and it is gone for every request).
+   */
+  private live = new Map<string, { info: UploadInfo; hash?: { hash: Hash; offset: number }; done?: boolean }>();
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
 
@@ -57,8 +57,7 @@ export class UploadStore {
       await iw.close();
     }).catch(() => undefined); // a disk that cannot take it fails the first append as well
     // The data file is created by the first append (a missing one counts as empty).
-    this.hashes.set(uuid, { hash: newHash(), offset: 0 });
-    this.infos.set(uuid, info);
+    this.live.set(uuid, { info, hash: { hash: newHash(), offset: 0 } });
     return { ...info, size: 0 };
   }
 
@@ -95,12 +94,11 @@ export class UploadStore {
           reject(e);
           return;
         }
-        this.hashes.delete(uuid);
-        this.infos.delete(uuid);
-        this.finished.add(uuid);
+        const session = this.live.get(uuid);
+        if (session) Object.assign(session, { done: true, hash: undefined });
         resolve(size);
         await this.driver.delete(paths.uploadDir(uuid)).catch(() => undefined); // else purged later
-        this.finished.delete(uuid);
+        this.live.delete(uuid);
       });
     });
   }
@@ -129,8 +127,7 @@ export class UploadStore {
     await this.locks.run(uuid, async () => {
       await this.info(uuid, repository);
       await this.driver.delete(paths.uploadDir(uuid));
-      this.hashes.delete(uuid);
-      this.infos.delete(uuid);
+      this.live.delete(uuid);
     });
   }
 
@@ -142,8 +139,7 @@ export class UploadStore {
       if (!st || now - st.modTime.getTime() > ttlSeconds * 1000) {
         await this.locks.run(uuid, async () => {
           await this.driver.delete(paths.uploadDir(uuid));
-          this.hashes.delete(uuid);
-          this.infos.delete(uuid);
+          this.live.delete(uuid);
         });
         n++;
       }
@@ -152,11 +148,11 @@ export class UploadStore {
   }
 
   private async info(uuid: string, repository: string): Promise<UploadInfo> {
-    if (!UUID_RE.test(uuid) || this.finished.has(uuid)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-    const known = this.infos.get(uuid);
+    const known = this.live.get(uuid);
+    if (!UUID_RE.test(uuid) || known?.done) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     if (known) {
-      if (known.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-      return known;
+      if (known.info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      return known.info;
     }
     const raw = await this.driver.getContent(paths.uploadInfo(uuid));
     if (!raw) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
@@ -167,7 +163,7 @@ export class UploadStore {
       throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid }); // torn by a power loss: start again
     }
     if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-    this.infos.set(uuid, info);
+    this.live.set(uuid, { info });
     return info;
   }
 
@@ -177,14 +173,15 @@ export class UploadStore {
 
   /** The hash of the first `size` bytes, from the running state or by re-reading the file (after a restart). */
   private async hashAt(uuid: string, size: number, algorithm: ParsedDigest['algorithm']): Promise<Hash> {
-    const state = this.hashes.get(uuid);
+    const state = this.live.get(uuid)?.hash;
     if (algorithm === 'sha256' && state && state.offset === size) return state.hash;
     const hash = newHash(algorithm);
     if (size > 0) {
       const r = await this.driver.reader(paths.uploadData(uuid), 0, size - 1);
       for await (const chunk of r) hash.update(chunk as Buffer);
     }
-    if (algorithm === 'sha256') this.hashes.set(uuid, { hash, offset: size });
+    const session = this.live.get(uuid);
+    if (algorithm === 'sha256' && session) session.hash = { hash, offset: size };
     return hash;
   }
 
@@ -192,13 +189,14 @@ export class UploadStore {
   private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<{ size: number; w: FileWriter }> {
     const dataPath = paths.uploadData(uuid);
     // The running hash's offset is the data file's size (a stat otherwise: after a restart or a failed write).
-    const current = this.hashes.get(uuid)?.offset ?? (await this.currentSize(uuid));
+    const session = this.live.get(uuid);
+    const current = session?.hash?.offset ?? (await this.currentSize(uuid));
     if (range && range.start !== current) {
       body.resume();
       throw new AppError('RANGE_INVALID', { expectedStart: current, got: range }, { headers: { Range: `0-${Math.max(current - 1, 0)}` } });
     }
     const hash = await this.hashAt(uuid, current, 'sha256');
-    this.hashes.delete(uuid); // invalid until the write completes
+    if (session) session.hash = undefined; // invalid until the write completes
     const w = await this.driver.writer(dataPath, true);
     let received = 0;
     // Hash from a 'data' listener registered before pipeline's own: it sees every chunk, in
@@ -217,7 +215,7 @@ export class UploadStore {
       body.off('data', onData);
     }
     const size = current + received;
-    this.hashes.set(uuid, { hash, offset: size });
+    if (session) session.hash = { hash, offset: size };
     if (range && range.end - range.start + 1 !== received) {
       await w.close().catch(() => undefined);
       throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'chunk length does not match Content-Range', range, received });
