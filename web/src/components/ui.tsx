@@ -98,7 +98,10 @@ export function PagedTable<T>(props: {
   list: { data?: { items: T[]; total: number }; error?: Error; loading: boolean; reload: () => void };
   caption: ComponentChildren;
   empty: ComponentChildren;
-  head: ComponentChildren;
+  /** Column labels; `{ num: label }` is a right-aligned numeric column. */
+  columns: (string | { num: string })[];
+  /** A last, unlabelled (for screen readers: "Actions") column for each row's buttons. */
+  actions?: boolean;
   rows: (items: T[]) => ComponentChildren;
   pager?: (total: number) => ComponentChildren;
   /** The pager shows when there are more items than this (0: whenever there is one). */
@@ -115,7 +118,26 @@ export function PagedTable<T>(props: {
           <div class={`table-wrap${list.loading ? ' stale' : ''}`}>
             <table class="table">
               <caption class="sr-only">{props.caption}</caption>
-              <thead>{props.head}</thead>
+              <thead>
+                <tr>
+                  {props.columns.map((c) =>
+                    typeof c === 'string' ? (
+                      <th key={c} scope="col">
+                        {c}
+                      </th>
+                    ) : (
+                      <th key={c.num} scope="col" class="num">
+                        {c.num}
+                      </th>
+                    ),
+                  )}
+                  {props.actions && (
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
+                  )}
+                </tr>
+              </thead>
               <tbody>{props.rows(list.data.items)}</tbody>
             </table>
           </div>

@@ -26,15 +26,8 @@ export function AdminGroups() {
         list={list}
         caption="Groups"
         empty={<Empty>No groups yet.</Empty>}
-        head={
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Distinguished name</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Name', 'Distinguished name']}
+        actions
         rows={(items) =>
           items.map((g) => (
             <tr key={g.id}>

@@ -73,18 +73,8 @@ export function AdminUsers() {
         list={list}
         caption="Users"
         empty={<Empty>No users{q ? ` match “${q}”` : ''}.</Empty>}
-        head={
-          <tr>
-            <th scope="col">Username</th>
-            <th scope="col">Name</th>
-            <th scope="col">Email</th>
-            <th scope="col">Administrator</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Username', 'Name', 'Email', 'Administrator', 'Created']}
+        actions
         rows={(items) =>
           items.map((u) => {
             const self = u.user_id === s.user?.user_id;

@@ -51,15 +51,7 @@ export function Logs({ ctx }: { ctx: ProjectCtx }) {
         list={list}
         caption={<>Audit log of {p.name}</>}
         empty={<Empty>No log entries{q ? ' match' : ' yet'}.</Empty>}
-        head={
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">User</th>
-            <th scope="col">Operation</th>
-            <th scope="col">Resource</th>
-            <th scope="col">Type</th>
-          </tr>
-        }
+        columns={['When', 'User', 'Operation', 'Resource', 'Type']}
         rows={(items) =>
           items.map((l) => (
             <tr key={l.id}>

@@ -45,16 +45,8 @@ export function Members({ ctx }: { ctx: ProjectCtx }) {
         list={list}
         caption={<>Members of {p.name}</>}
         empty={<Empty>No members.</Empty>}
-        head={
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Role</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Name', 'Type', 'Role']}
+        actions
         rows={(items) =>
           items.map((m) => (
             <tr key={m.id}>

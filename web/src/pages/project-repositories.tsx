@@ -48,21 +48,8 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
             </Empty>
           )
         }
-        head={
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" class="num">
-              Artifacts
-            </th>
-            <th scope="col" class="num">
-              Pulls
-            </th>
-            <th scope="col">Last modified</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Name', { num: 'Artifacts' }, { num: 'Pulls' }, 'Last modified']}
+        actions
         rows={(items) =>
           items.map((r) => {
             const short = repoInProject(r.name, p.name);

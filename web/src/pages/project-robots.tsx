@@ -67,18 +67,8 @@ export function Robots({ ctx }: { ctx: ProjectCtx }) {
         list={list}
         caption={<>Robot accounts of {p.name}</>}
         empty={<Empty>No robot accounts in this project.</Empty>}
-        head={
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Status</th>
-            <th scope="col">Permissions</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Name', 'Status', 'Permissions', 'Expires', 'Created']}
+        actions
         rows={(items) =>
           items.map((r) => {
             const ex = expiry(r);

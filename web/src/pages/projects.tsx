@@ -44,20 +44,8 @@ export function Projects() {
         list={list}
         caption="Projects"
         empty={<Empty>{q ? `No project matches “${q}”.` : 'No projects yet. Create one to push images into it.'}</Empty>}
-        head={
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Access</th>
-            <th scope="col">Your role</th>
-            <th scope="col" class="num">
-              Repositories
-            </th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        }
+        columns={['Name', 'Access', 'Your role', { num: 'Repositories' }, 'Created']}
+        actions
         rows={(items) =>
           items.map((p) => {
             const role = p.current_user_role_id ?? 0;
