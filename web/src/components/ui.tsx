@@ -94,6 +94,20 @@ export function Empty({ children }: { children: ComponentChildren }) {
  * message, the table (dimmed while the next page loads) and the pager. Pages give the column heads,
  * the rows and the pager; everything else is the same for every list.
  */
+/** A dialog form's buttons: Cancel, and the submit button (disabled while busy). */
+export function FormActions(props: { onCancel: () => void; submit: ComponentChildren; busy?: boolean }) {
+  return (
+    <div class="actions">
+      <button type="button" class="btn" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button type="submit" class="btn btn-primary" disabled={props.busy}>
+        {props.submit}
+      </button>
+    </div>
+  );
+}
+
 export function PagedTable<T>(props: {
   list: { data?: { items: T[]; total: number }; error?: Error; loading: boolean; reload: () => void };
   caption: ComponentChildren;

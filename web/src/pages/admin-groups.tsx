@@ -2,7 +2,7 @@
 import { useCallback, useState } from 'preact/hooks';
 import { get, getPage, send, withQuery } from '../api.ts';
 import { Autocomplete, type Option } from '../components/autocomplete.tsx';
-import { ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
+import { ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
 import type { UserGroup } from '../types.ts';
 import { AdminPage } from './admin-users.tsx';
@@ -114,14 +114,7 @@ function AddGroup({ onClose, onAdded }: { onClose: () => void; onAdded: () => vo
         />
         {picked && <p class="muted small">{picked.dn}</p>}
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary">
-            Add group
-          </button>
-        </div>
+        <FormActions onCancel={onClose} submit="Add group" />
       </form>
     </Dialog>
   );

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { getPage, send } from '../api.ts';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, SearchBox, Tabs, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, SearchBox, Tabs, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { useSession } from '../session.ts';
@@ -167,14 +167,7 @@ function CreateUser({ onClose, onCreated }: { onClose: () => void; onCreated: ()
         {input('password', 'Password', 'password', 'new-password')}
         <small class="muted">At least 8 characters with upper and lower case letters and a digit.</small>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            Create user
-          </button>
-        </div>
+        <FormActions onCancel={onClose} busy={busy} submit="Create user" />
       </form>
     </Dialog>
   );
@@ -203,14 +196,7 @@ function SetPassword({ user, onClose }: { user: User; onClose: () => void }) {
           <input type="password" autocomplete="new-password" value={pw} autofocus onInput={(e) => setPw((e.target as HTMLInputElement).value)} />
         </label>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary">
-            Set password
-          </button>
-        </div>
+        <FormActions onCancel={onClose} submit="Set password" />
       </form>
     </Dialog>
   );

@@ -2,7 +2,7 @@
 import { useCallback, useState } from 'preact/hooks';
 import { enc, get, getPage, send, withQuery } from '../api.ts';
 import { Autocomplete, type Option } from '../components/autocomplete.tsx';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
 import { useSession } from '../session.ts';
 import { ROLES, roleName, type Member } from '../types.ts';
@@ -234,14 +234,7 @@ function AddMember({ project, onClose, onAdded }: { project: string; onClose: ()
           <small class="muted">{ROLE_HELP[role]}</small>
         </label>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Adding…' : 'Add member'}
-          </button>
-        </div>
+        <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Adding…' : 'Add member'} />
       </form>
     </Dialog>
   );

@@ -2,7 +2,7 @@
 // disable/enable, refresh the secret (again shown once), delete.
 import { useState } from 'preact/hooks';
 import { getPage, send, sendJson } from '../api.ts';
-import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, PagedTable, Pager, toast } from '../components/ui.tsx';
+import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
 import { registryHost } from '../session.ts';
@@ -245,14 +245,7 @@ function CreateRobot({ project, onClose, onCreated }: { project: string; onClose
           </div>
         </fieldset>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create robot account'}
-          </button>
-        </div>
+        <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Creating…' : 'Create robot account'} />
       </form>
     </Dialog>
   );

@@ -1,7 +1,7 @@
 // Projects: search, paging, create (public or private), delete.
 import { useState } from 'preact/hooks';
 import { getPage, send, enc } from '../api.ts';
-import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
+import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { navigate, setQuery, useLocation } from '../lib/router.ts';
@@ -147,14 +147,7 @@ function CreateProject({ onClose }: { onClose: () => void }) {
           </label>
         </fieldset>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create project'}
-          </button>
-        </div>
+        <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Creating…' : 'Create project'} />
       </form>
     </Dialog>
   );

@@ -2,7 +2,7 @@
 // with tags, digest, size, platforms, signatures/SBOMs, pull commands and deletes the role allows.
 import { useState } from 'preact/hooks';
 import { artifactPath, enc, getPage, getRepository, repoPath, send } from '../api.ts';
-import { Badge, CodeLine, ConfirmDialog, CopyButton, Dialog, Empty, ErrorNote, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
+import { Badge, CodeLine, ConfirmDialog, CopyButton, Dialog, Empty, ErrorNote, FormActions, Link, Pager, SearchBox, Spinner, toast } from '../components/ui.tsx';
 import { ago, bytes, dateTime, plural, shortDigest } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { setQuery, useLocation } from '../lib/router.ts';
@@ -522,14 +522,7 @@ function AddTag({ onClose, onAdd }: { onClose: () => void; onAdd: (name: string)
           <input value={name} autofocus onInput={(e) => setName((e.target as HTMLInputElement).value)} />
         </label>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            Add tag
-          </button>
-        </div>
+        <FormActions onCancel={onClose} busy={busy} submit="Add tag" />
       </form>
     </Dialog>
   );
@@ -557,14 +550,7 @@ function EditDescription({ initial, onClose, onSave }: { initial: string; onClos
           <textarea rows={4} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
         </label>
         <ErrorNote error={error} />
-        <div class="actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary">
-            Save
-          </button>
-        </div>
+        <FormActions onCancel={onClose} submit="Save" />
       </form>
     </Dialog>
   );
