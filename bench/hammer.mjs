@@ -1,5 +1,7 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
 // request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull|token> [count] [--cpu-prof]
+// Env: HAMMER_CONC (requests in flight), HAMMER_THREADS=1 (CPU per thread), HAMMER_LOG=all|gc,
+// BERTH_NODE_ARGS (extra node flags), BERTH_ENV="K=V ..." (extra environment for Berth).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +46,8 @@ try {
     put: (i) => putManifest(t, repo, `p${i}`, manifest(`p${i}`)),
   };
   const mainCpu = () => fs.readFileSync(`/proc/${server.pid}/task/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number);
+  const threads = () => Object.fromEntries(fs.readdirSync(`/proc/${server.pid}/task`).map((tid) => { const st = fs.readFileSync(`/proc/${server.pid}/task/${tid}/stat`, 'utf8'); const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')); const f = st.split(') ')[1].split(' '); return [`${name}#${tid}`, Number(f[11]) + Number(f[12])]; }));
+  const th0 = threads();
   const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
@@ -52,9 +56,18 @@ try {
   const cpu = cpuMs(server.pid) - c0;
   const m1 = mainCpu();
   const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100)
+  if (process.env.HAMMER_THREADS) {
+    // Per thread: the main thread, libuv's pool (file I/O, fsync) and V8's platform workers (GC).
+    const per = Object.entries(threads()).map(([k, v]) => [k, v - (th0[k] ?? 0)]);
+    console.log(`CPU per request by thread: ${per.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${((v * tick) / count).toFixed(0)}µs`).join(', ')}`);
+  }
   console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req (main thread user ${(((m1[0] - m0[0]) * tick) / count).toFixed(0)} sys ${(((m1[1] - m0[1]) * tick) / count).toFixed(0)}), rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
 } finally {
   await server.stop();
-  if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => process.env.HAMMER_LOG === 'all' || /Mark-Compact/.test(l)).slice(-60).join('\n'));
+  if (process.env.HAMMER_LOG === 'gc') {
+    const log = fs.readFileSync(server.logFile, 'utf8');
+    console.log(`server log: ${(log.match(/Mark-Compact/g) ?? []).length} mark-compacts, ${(log.match(/Scavenge/g) ?? []).length} scavenges (needs --trace-gc in BERTH_NODE_ARGS)`);
+    console.log(log.split('\n').filter((l) => /Mark-Compact/.test(l)).slice(-3).join('\n'));
+  } else if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => process.env.HAMMER_LOG === 'all' || /Mark-Compact/.test(l)).slice(-60).join('\n'));
   fs.rmSync(tmp, { recursive: true, force: true });
 }

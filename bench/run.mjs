@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep]
+// npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep] [-- --mem]
 //
 // Starts Berth (authentication on, Bearer tokens as docker uses them) and, when installed, CNCF
 // Distribution 2.8.2 (Debian's docker-registry, no auth: its default) on loopback with fresh
@@ -54,7 +54,10 @@ function makeBlobs(n, size) {
 // ---- the workload ------------------------------------------------------------------------------
 
 const rows = new Map(); // key -> { label, unit, cpuUnit, cpuScale, results: { berth: [], distribution: [] } }
+const memTrail = []; // --mem: Berth's RSS and peak after each row
+let berthPid;
 function record(key, label, unit, cpuUnit, cpuScale, target, r) {
+  if (flag('mem') && target === 'berth') memTrail.push(`${key}: rss ${memMiB(berthPid).rss.toFixed(0)} peak ${memMiB(berthPid).hwm.toFixed(0)}`);
   if (!rows.has(key)) rows.set(key, { key, label, unit, cpuUnit, cpuScale, results: {} });
   (rows.get(key).results[target] ??= []).push(r);
 }
@@ -310,6 +313,7 @@ async function main() {
     }
     const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs });
     servers.push(berth);
+    berthPid = berth.pid;
     const targets = [makeTarget(berth, { basic: BASIC })];
     const bin = flag('no-distribution') ? null : distributionBinary();
     let note = '';
@@ -342,6 +346,18 @@ async function main() {
     }
     const peakAll = Object.fromEntries(targets.map((t) => [t.name, memMiB(t.pid).hwm]));
 
+    if (flag('mem')) {
+      log(`Berth memory after each row:\n  ${memTrail.join('\n  ')}`);
+      // Resident memory by mapping (smaps): anonymous memory is the V8 heap, malloc arenas and WebAssembly.
+      const by = new Map();
+      let name = '';
+      for (const line of fs.readFileSync(`/proc/${berth.pid}/smaps`, 'utf8').split('\n')) {
+        const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+        if (m) name = m[1] ? path.basename(m[1]) : '(anon)';
+        else if (line.startsWith('Rss:')) by.set(name, (by.get(name) ?? 0) + Number(line.split(/\s+/)[1]) / 1024);
+      }
+      log(`Berth resident memory by mapping (MiB): ${[...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+    }
     const summary = summarize();
     const diskMono = summary.find((s) => s.key === 'disk-mono')?.disk?.value;
     const diskChunked = summary.find((s) => s.key === 'disk-chunked')?.disk?.value;

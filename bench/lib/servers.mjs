@@ -23,6 +23,11 @@ export function memMiB(pid) {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
+/** BERTH_ENV="K=V K2=V2": extra environment for the Berth under test (e.g. malloc tunables). */
+function extraEnv() {
+  return Object.fromEntries((process.env.BERTH_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -109,7 +114,7 @@ export async function startBerth({ root, dir, password, entry, extraNodeArgs = [
   const args = entry ? [entry] : ['--import', 'tsx', 'src/main.ts'];
   const proc = spawn(process.execPath, [...start.nodeArgs, ...extraNodeArgs, ...args], {
     cwd: root,
-    env: { ...process.env, ...start.env, BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
+    env: { ...process.env, ...start.env, ...extraEnv(), BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
     stdio: ['ignore', out, out],
   });
   await waitReady(port, proc, 'berth', logFile);
