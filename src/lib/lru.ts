@@ -5,14 +5,19 @@
 export class Lru<K, V> {
   private map = new Map<K, { value: V; weight: number }>();
   private total = 0;
+  /** The most recently used key: reading it again needs no re-insertion (hot keys repeat). */
+  private mru: K | undefined;
 
   constructor(private readonly maxEntries: number, private readonly maxWeight = Infinity, private readonly weigh: (v: V) => number = () => 0) {}
 
   get(key: K): V | undefined {
     const e = this.map.get(key);
     if (!e) return undefined;
-    this.map.delete(key);
-    this.map.set(key, e);
+    if (key !== this.mru) {
+      this.map.delete(key);
+      this.map.set(key, e);
+      this.mru = key;
+    }
     return e.value;
   }
 
@@ -22,6 +27,7 @@ export class Lru<K, V> {
     this.delete(key);
     if (weight > this.maxWeight) return;
     this.map.set(key, { value, weight });
+    this.mru = key;
     this.total += weight;
     while (this.map.size > this.maxEntries || this.total > this.maxWeight) {
       const oldest = this.map.keys().next().value as K;
@@ -32,6 +38,7 @@ export class Lru<K, V> {
   delete(key: K): void {
     const e = this.map.get(key);
     if (!e) return;
+    if (key === this.mru) this.mru = undefined;
     this.total -= e.weight;
     this.map.delete(key);
   }
@@ -43,6 +50,7 @@ export class Lru<K, V> {
 
   clear(): void {
     this.map.clear();
+    this.mru = undefined;
     this.total = 0;
   }
 

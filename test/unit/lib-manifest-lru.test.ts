@@ -115,6 +115,26 @@ describe('Lru', () => {
     assert.equal(c.size, 2);
   });
 
+  test('recency stays right when the same key is read again and again, and after deletes', () => {
+    const c = new Lru<string, number>(3);
+    c.set('a', 1);
+    c.set('b', 2);
+    c.set('c', 3);
+    for (let i = 0; i < 3; i++) assert.equal(c.get('a'), 1); // a is the newest now
+    c.set('d', 4); // evicts b
+    assert.equal(c.get('b'), undefined);
+    c.delete('d'); // the newest goes
+    assert.equal(c.get('c'), 3); // c newest, then a
+    c.set('e', 5);
+    c.set('f', 6); // evicts a, the oldest
+    assert.equal(c.get('a'), undefined);
+    assert.deepEqual([c.get('c'), c.get('e'), c.get('f')], [3, 5, 6]);
+    c.clear();
+    c.set('g', 7);
+    assert.equal(c.get('g'), 7);
+    assert.equal(c.size, 1);
+  });
+
   test('set replaces a value and counts as a use', () => {
     const c = new Lru<string, number>(2);
     c.set('a', 1);
