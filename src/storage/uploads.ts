@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { newHash, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
+import { bodyBytesReceived } from '../lib/young-gc.ts';
 import type { BlobStore } from './blob-store.ts';
 import type { FileWriter, StorageDriver } from './driver/driver.ts';
 import { paths } from './paths.ts';
@@ -204,6 +205,7 @@ export class UploadStore {
     const onData = (chunk: Buffer) => {
       hash.update(chunk);
       received += chunk.length;
+      bodyBytesReceived(chunk.length);
     };
     body.on('data', onData);
     try {
