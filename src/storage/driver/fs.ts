@@ -65,8 +65,8 @@ const BATCH = 1024 * 1024;
 
 /**
  * Appends to an open descriptor in ~1 MiB writev calls. fs.WriteStream only gathers what arrives
- * while a write is in flight, so at socket speed it mostly writes 64 KiB at a time: every write is
- * a hand-off to the thread pool and back, which on a small machine costs more CPU than the copy.
+ * while a write is in flight, so at socket speed it mostly writes 64 KiB at a time, and every write
+ * is a hand-off to the thread pool and back (about 1 ms of main-thread CPU per 8 MiB blob here).
  * Chunks are acknowledged as soon as they are gathered; backpressure applies while a batch is
  * being written. The descriptor is not closed here.
  */
