@@ -7,7 +7,7 @@ import { bodyBytesReceived } from '../../src/lib/young-gc.ts';
 async function minorGcs(fn: () => void): Promise<number> {
   let n = 0;
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) n++;
+    for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) n++;
   });
   obs.observe({ entryTypes: ['gc'] });
   fn();
