@@ -1,6 +1,7 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
 // request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull|token> [count] [--cpu-prof]
-// Env: HAMMER_CONC (requests in flight), HAMMER_THREADS=1 (CPU per thread), HAMMER_LOG=all|gc,
+// Env: HAMMER_CONC (requests in flight), HAMMER_THREADS=1 (CPU per thread), HAMMER_LOG=all (last
+// 60 lines of the server log) or gc (collection counts, with BERTH_NODE_ARGS=--trace-gc),
 // BERTH_NODE_ARGS (extra node flags), BERTH_ENV="K=V ..." (extra environment for Berth).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +18,7 @@ const prof = process.argv.includes('--cpu-prof');
 const password = 'hammer-' + randomBytes(4).toString('hex');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-hammer-'));
 const entry = process.argv.includes('--tsx') ? undefined : buildBerth(ROOT);
-const server = await startBerth({ root: ROOT, dir: tmp, password, entry, extraNodeArgs: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/prof')}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] });
+const server = await startBerth({ root: ROOT, dir: tmp, password, entry, extraNodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/prof')}`] : [] });
 const t = makeTarget(server, { basic: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
 try {
   const repo = 'library/hammer';
@@ -64,10 +65,10 @@ try {
   console.log(`${kind}: ${(count / (ms / 1000)).toFixed(0)} req/s, ${((cpu * 1000) / count).toFixed(0)} µs CPU/req (main thread user ${(((m1[0] - m0[0]) * tick) / count).toFixed(0)} sys ${(((m1[1] - m0[1]) * tick) / count).toFixed(0)}), rss ${memMiB(server.pid).rss.toFixed(0)} MiB, peak ${memMiB(server.pid).hwm.toFixed(0)} MiB`);
 } finally {
   await server.stop();
+  const log = process.env.HAMMER_LOG ? fs.readFileSync(server.logFile, 'utf8') : '';
   if (process.env.HAMMER_LOG === 'gc') {
-    const log = fs.readFileSync(server.logFile, 'utf8');
-    console.log(`server log: ${(log.match(/Mark-Compact/g) ?? []).length} mark-compacts, ${(log.match(/Scavenge/g) ?? []).length} scavenges (needs --trace-gc in BERTH_NODE_ARGS)`);
-    console.log(log.split('\n').filter((l) => /Mark-Compact/.test(l)).slice(-3).join('\n'));
-  } else if (process.env.HAMMER_LOG) console.log(fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => process.env.HAMMER_LOG === 'all' || /Mark-Compact/.test(l)).slice(-60).join('\n'));
+    // needs BERTH_NODE_ARGS=--trace-gc
+    console.log(`server log: ${(log.match(/Mark-Compact/g) ?? []).length} mark-compacts, ${(log.match(/Scavenge/g) ?? []).length} scavenges`);
+  } else if (process.env.HAMMER_LOG) console.log(log.split('\n').slice(-60).join('\n'));
   fs.rmSync(tmp, { recursive: true, force: true });
 }

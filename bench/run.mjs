@@ -305,7 +305,7 @@ async function main() {
   process.on('SIGINT', () => cleanup().finally(() => process.exit(130)));
   try {
     const profDir = path.join(ROOT, 'bench', 'results', 'prof');
-    const extraNodeArgs = [...(flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(process.env.BERTH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+    const extraNodeArgs = flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     let entry;
     if (!flag('tsx')) {
       log('compiling berth (tsc, as npm run build) into bench/results/dist');

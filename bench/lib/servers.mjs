@@ -28,6 +28,11 @@ function extraEnv() {
   return Object.fromEntries((process.env.BERTH_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
 
+/** BERTH_NODE_ARGS="--flag ...": extra node flags for the Berth under test (e.g. --trace-gc). */
+function extraNodeArgsFromEnv() {
+  return (process.env.BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -102,7 +107,7 @@ export function startCommand(root) {
  * Berth as `npm start` runs it (its environment and node flags, then <entry>, compiled), or from
  * source with tsx (node --import tsx src/main.ts; tsx's loader thread adds memory). One process
  * either way, so /proc/<pid> is the server. Authentication is on, as always; the admin password is
- * chosen here. extraNodeArgs (profiling, experiments) come after the start script's flags.
+ * chosen here. extraNodeArgs (profiling), then BERTH_NODE_ARGS, come after the start script's flags.
  */
 export async function startBerth({ root, dir, password, entry, extraNodeArgs = [] }) {
   const port = await freePort();
@@ -112,7 +117,7 @@ export async function startBerth({ root, dir, password, entry, extraNodeArgs = [
   const out = fs.openSync(logFile, 'w');
   const start = startCommand(root);
   const args = entry ? [entry] : ['--import', 'tsx', 'src/main.ts'];
-  const proc = spawn(process.execPath, [...start.nodeArgs, ...extraNodeArgs, ...args], {
+  const proc = spawn(process.execPath, [...start.nodeArgs, ...extraNodeArgs, ...extraNodeArgsFromEnv(), ...args], {
     cwd: root,
     env: { ...process.env, ...start.env, ...extraEnv(), BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
     stdio: ['ignore', out, out],
