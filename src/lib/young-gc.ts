@@ -4,9 +4,9 @@
 // scavenge by how much of its own heap is allocated, and a Buffer is a few hundred bytes of heap
 // for 64 KiB outside it: a push at a few hundred MB/s piles up 30-50 MB of dead body buffers
 // between two scavenges, and V8 weighs that external memory when it decides to start a full
-// collection: it ran a mark-compact every one or two 8 MiB blobs (measured with --trace-gc), most of
-// a push's GC cost. A minor GC (a scavenge of the young generation: about a millisecond, since nearly all of it
-// is dead) after every 8 MiB of body received keeps them from piling up.
+// collection: it ran a mark-compact every one or two 8 MiB blobs (measured with --trace-gc), most
+// of a push's GC cost. A minor GC (a scavenge of the young generation: about a millisecond, since
+// nearly all of it is dead) after every 8 MiB of body received keeps them from piling up.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 

@@ -79,7 +79,7 @@ class BatchWriteStream extends Writable {
   private busy = false;
 
   constructor(private readonly fd: number) {
-    super({ highWaterMark: BATCH, decodeStrings: true });
+    super({ highWaterMark: BATCH });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
