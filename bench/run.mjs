@@ -373,7 +373,7 @@ async function main() {
       extra.push(['peak RSS over the whole run (VmHWM)', 'MiB', fmt(peakAll.berth), dn ? fmt(peakAll[dn]) : '—', dn ? `${(peakAll.berth / peakAll[dn]).toFixed(2)}×` : '—']);
     }
     const text = table(summary, extra);
-    console.log(`\nBerth (token auth, Bearer) vs ${dn ? 'CNCF Distribution 2.8.2 (no auth)' : '—'}; ${QUICK ? 'quick' : 'full'} run, median of ${S.rounds} alternating rounds; CPU = server process user+system time per unit (lower is better; CPU D/B > 1 means Berth uses less).\n`);
+    console.log(`\nBerth (token auth, Bearer) vs ${dn ? 'CNCF Distribution 2.8.2 (no auth)' : '—'}; ${QUICK ? 'quick' : 'full'} run, median of ${S.rounds} alternating rounds; CPU = server process user+system time per unit (lower is better; CPU D/B > 1 means Berth uses less). Walks follow Link headers on one raw keep-alive connection (bench/lib/raw-client.mjs).\n`);
     console.log(text);
     if (note) console.log(`\n${note}`);
     const load = os.loadavg();

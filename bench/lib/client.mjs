@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { RawConnection } from './raw-client.mjs';
 
 export function makeTarget(server, { basic } = {}) {
   return {
@@ -111,13 +112,18 @@ export async function putManifest(t, repo, ref, bytes, opts = {}) {
   expect(await request(t, 'PUT', `/v2/${repo}/manifests/${ref}`, { ...opts, headers: { 'content-type': OCI_MANIFEST }, body: bytes }), 201, `put manifest ${repo}:${ref}`);
 }
 
-/** Follows Link headers from the first page to the last; returns the number of items and pages. */
+/**
+ * Follows Link headers from the first page to the last on one raw keep-alive connection (see
+ * raw-client.mjs: node:http's client would add about 100 µs to every page); returns the number of
+ * items and pages.
+ */
 export async function walk(t, firstPath, key) {
+  t.raw ??= new RawConnection(t.port);
   let path = firstPath;
   let items = 0;
   let pages = 0;
   while (path) {
-    const res = expect(await request(t, 'GET', path), 200, `list ${path}`);
+    const res = expect(await t.raw.get(path, { authorization: t.authz }), 200, `list ${path}`);
     items += JSON.parse(res.body.toString('utf8'))[key]?.length ?? 0;
     pages++;
     const link = res.headers.link;

@@ -118,7 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminPassword,
     tls: cert && key ? { cert, key } : undefined,
     uploadTtlSeconds: int(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
-    tokenTtlSeconds: int(env, 'BERTH_TOKEN_TTL_SECONDS', 300, 30, 24 * 3600),
+    tokenTtlSeconds: int(env, 'BERTH_TOKEN_TTL_SECONDS', 1800, 30, 24 * 3600),
     logLevel,
     ldap: loadLdap(env),
   };
