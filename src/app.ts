@@ -32,6 +32,8 @@ import { RegistryService } from './services/registry-service.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { UsersService } from './services/users.ts';
+import { GcService } from './services/gc.ts';
+import { GcStore } from './db/gc-store.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
 import { FsDriver } from './storage/driver/fs.ts';
@@ -59,6 +61,7 @@ export interface BerthApp {
   audit: AuditService;
   tokens: TokenSigner;
   uploads: UploadStore;
+  gc: GcService;
   pulls: PullStats;
   /** Set only on the first start when no admin password was configured. */
   generatedAdminPassword: string | null;
@@ -128,6 +131,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
   });
+  const gc = new GcService({ db, store: new GcStore(db), registry, blobs, log });
+  await gc.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry });
   const tmpDir = path.join(config.dataDir, 'tmp');
@@ -177,6 +182,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       maxImportBytes: 64 * 1024 * 1024 * 1024,
       storageUsed: (projectId) => artifacts.projectStorage(projectId),
       artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
+      gc,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
@@ -216,8 +222,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads,
     pulls,
     generatedAdminPassword,
+    gc,
     async close() {
       clearInterval(purge);
+      await gc.close();
       await audit.close();
       await pulls.close();
       store.close();

@@ -12,9 +12,10 @@ import { accountsRouter, type AccountRouteDeps } from './accounts.ts';
 import { projectsRouter, type ProjectRouteDeps } from './projects.ts';
 import { systemRouter, type SystemRouteDeps } from './system.ts';
 import { repositoriesRouter, type RepositoryRouteDeps } from './repositories.ts';
+import { gcRouter, type GcRouteDeps } from './gc.ts';
 import { openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & { login: PasswordCheck; log: Log; sessions: SessionStore };
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & { login: PasswordCheck; log: Log; sessions: SessionStore };
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const r = express.Router();
@@ -55,6 +56,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
   routes.use(projectsRouter(deps));
   routes.use(accountsRouter(deps));
   routes.use(systemRouter(deps));
+  routes.use(gcRouter(deps));
   let doc: object | null = null;
   r.get('/openapi.json', (_req, res) => {
     doc ??= openApiDocument(routes, deps.version);

@@ -29,7 +29,7 @@ export interface DirectSql {
    * resolves once the commit is durable. fn must be synchronous, so nothing else can use the
    * connection meanwhile.
    */
-  transaction<T>(fn: (run: (sql: string, args: SqlArg[]) => Database.RunResult) => T): Promise<T>;
+  transaction<T>(fn: (run: (sql: string, args: SqlArg[]) => Database.RunResult, all: (sql: string, args: SqlArg[]) => unknown[]) => T): Promise<T>;
 }
 
 const direct = new WeakMap<Db, DirectSql>();
@@ -143,19 +143,20 @@ export async function openDatabase(databaseUrl: string): Promise<Db> {
       return s;
     };
     const run = (sql: string, args: SqlArg[]) => stmt(sql).run(...args);
+    const all = (sql: string, args: SqlArg[]) => stmt(sql).all(...args);
     const wal = walSyncer(databaseUrl);
     runner = {
       async transaction(fn) {
         // Checked again right before running: nothing can slip in between the check and BEGIN.
         while (gate.open > 0) await gate.idle();
-        if (!wal) return conn.transaction(() => fn(run))();
+        if (!wal) return conn.transaction(() => fn(run, all))();
         // The commit itself skips the WAL fsync (synchronous = NORMAL for this one transaction:
         // the connection is ours until this synchronous block ends), and the fsync runs on the
         // thread pool instead of blocking the event loop; the caller is answered after it.
         conn.pragma('synchronous = NORMAL');
         let out: ReturnType<typeof fn>;
         try {
-          out = conn.transaction(() => fn(run))();
+          out = conn.transaction(() => fn(run, all))();
         } finally {
           conn.pragma('synchronous = FULL');
         }

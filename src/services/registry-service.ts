@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
+import { SharedExclusiveLock } from '../lib/rwlock.ts';
 import { parseManifest, type ParsedManifest } from '../lib/manifest.ts';
 import { isValidTag } from '../lib/reference.ts';
 import type { RegistryStore, ManifestRecord } from '../db/registry-store.ts';
@@ -51,6 +52,12 @@ export class RegistryService {
   private tagLists = new Lru<number, string[]>(1_000, 8 * 1024 * 1024, (l) => 64 + l.length * 48);
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
+  /**
+   * Every step that reads "this blob or manifest is there" and then records something that relies
+   * on it (completing an upload, a mount, a manifest PUT) runs shared; garbage collection runs
+   * exclusive, so it never deletes between such a read and its write.
+   */
+  readonly writes = new SharedExclusiveLock();
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -81,6 +88,15 @@ export class RegistryService {
     const prefix = `${id}${SEP}`;
     for (const c of [this.links, this.tags, this.manifests] as Lru<string, unknown>[]) c.deleteWhere((k) => k.startsWith(prefix));
     this.tagsChanged(id);
+  }
+
+  /** Drops cached facts about links and manifests garbage collection removed. */
+  forgetCollected(links: { repositoryId: number; digest: string }[], manifests: { repositoryId: number; digest: string }[]): void {
+    for (const l of links) this.links.delete(`${l.repositoryId}${SEP}${l.digest}`);
+    for (const m of manifests) {
+      this.links.delete(`${m.repositoryId}${SEP}${m.digest}`);
+      this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
+    }
   }
 
   private tagsChanged(id: number): void {
@@ -160,9 +176,13 @@ export class RegistryService {
         }
       }
     }
-    if (size === null || (await this.deps.blobs.size(d)) !== size) return null;
-    await this.link(repository, d.digest, size);
-    return size;
+    if (size === null) return null;
+    const found = size;
+    return this.writes.shared(async () => {
+      if ((await this.deps.blobs.size(d)) !== found) return null;
+      await this.link(repository, d.digest, found);
+      return found;
+    });
   }
 
   // ---- uploads ------------------------------------------------------------------------------
@@ -181,8 +201,12 @@ export class RegistryService {
   }
 
   async completeUpload(repository: string, uuid: string, d: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
-    const size = await this.deps.uploads.complete(uuid, repository, d, body, range);
-    await this.link(repository, d.digest, size);
+    const size = await this.deps.uploads.complete(uuid, repository, d, body, range, (adopt, n) =>
+      this.writes.shared(async () => {
+        await adopt();
+        await this.link(repository, d.digest, n);
+      }),
+    );
     this.deps.onEvent?.({ type: 'push', repository, digest: d.digest });
     return size;
   }
@@ -237,6 +261,10 @@ export class RegistryService {
     }
     const m = parseManifest(body, contentType);
     const id = await this.ensureRepo(repository);
+    return this.writes.shared(() => this.storeManifest(repository, id, isDigestRef ? null : reference, digest, m, body));
+  }
+
+  private async storeManifest(repository: string, id: number, tag: string | null, digest: string, m: ParsedManifest, body: Buffer): Promise<{ digest: string; subject: string | null }> {
     await this.checkReferences(id, m);
     const record = {
       digest,
@@ -249,7 +277,6 @@ export class RegistryService {
       refs: [...m.blobs, ...m.manifests],
       content: body,
     };
-    const tag = isDigestRef ? null : reference;
     await this.deps.store.putManifest(id, record, tag);
     if (tag !== null) {
       this.tags.set(`${id}${SEP}${tag}`, digest);

@@ -38,4 +38,17 @@ export class BlobStore {
   async delete(d: ParsedDigest): Promise<void> {
     await this.driver.delete(paths.blobDir(d));
   }
+
+  /** Every blob in the store with its size and modification time (for garbage collection). */
+  async *list(): AsyncGenerator<{ digest: ParsedDigest; size: number; modTime: Date }> {
+    for (const algorithm of await this.driver.list(paths.blobsUnder())) {
+      for (const prefix of await this.driver.list(paths.blobsUnder(algorithm))) {
+        for (const hex of await this.driver.list(paths.blobsUnder(algorithm, prefix))) {
+          const d = parseDigest(`${algorithm}:${hex}`);
+          const st = d && (await this.driver.stat(paths.blobData(d)));
+          if (d && st) yield { digest: d, size: st.size, modTime: st.modTime };
+        }
+      }
+    }
+  }
 }

@@ -19,6 +19,10 @@ export const paths = {
   blobDir(d: ParsedDigest): string {
     return `blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`;
   },
+  /** blobs/, blobs/<algorithm>/ or blobs/<algorithm>/<two hex chars>/, for walking the store. */
+  blobsUnder(...parts: string[]): string {
+    return ['blobs', ...parts].join('/');
+  },
   uploadsRoot(): string {
     return 'uploads';
   },

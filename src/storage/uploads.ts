@@ -28,6 +28,9 @@ export interface ChunkRange {
   end: number;
 }
 
+/** Runs `adopt` (the verified upload moved into the blob store) together with the caller's own step. */
+export type BlobCommit = (adopt: () => Promise<void>, size: number) => Promise<void>;
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class UploadStore {
@@ -81,16 +84,18 @@ export class UploadStore {
 
   /**
    * Appends the final chunk (if any), verifies the digest, and moves the bytes into the blob store.
-   * Returns the blob size. The session is gone afterwards.
+   * Returns the blob size. The session is gone afterwards. `commit`, when given, is called with the
+   * move into the store (`adopt`) and must run it: the caller can make the move and whatever
+   * records the blob one step (the registry does, so that garbage collection never runs between).
    */
-  complete(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+  complete(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange, commit?: BlobCommit): Promise<number> {
     // Answered as soon as the blob is in the store; the session directory is removed afterwards,
     // still under the session's lock, so a later request for it waits and then finds nothing.
     return new Promise<number>((resolve, reject) => {
       void this.locks.run(uuid, async () => {
         let size: number;
         try {
-          size = await this.completeLocked(uuid, repository, digest, body, range);
+          size = await this.completeLocked(uuid, repository, digest, body, range, commit);
         } catch (e) {
           reject(e);
           return;
@@ -104,7 +109,7 @@ export class UploadStore {
     });
   }
 
-  private async completeLocked(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+  private async completeLocked(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange, commit?: BlobCommit): Promise<number> {
     await this.info(uuid, repository);
     const dataPath = paths.uploadData(uuid);
     // With a body, the writer that received it is the one fsynced: no second open.
@@ -120,7 +125,8 @@ export class UploadStore {
       await w.close().catch(() => undefined);
       throw e;
     }
-    await this.blobs.adopt(dataPath, digest, size);
+    const adopt = () => this.blobs.adopt(dataPath, digest, size);
+    await (commit ? commit(adopt, size) : adopt());
     return size;
   }
 
