@@ -1,5 +1,5 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
-// request. node bench/hammer.mjs <tags|manifest|head|put|mono|pull|token> [count] [--cpu-prof]
+// request. node bench/hammer.mjs <tags|manifest|head|small|put|mono|pull|token> [count] [--cpu-prof]
 // Env: HAMMER_CONC (requests in flight), HAMMER_THREADS=1 (CPU per thread), HAMMER_LOG=all (last
 // 60 lines of the server log) or gc (collection counts, with BERTH_NODE_ARGS=--trace-gc),
 // BERTH_NODE_ARGS (extra node flags), BERTH_ENV="K=V ..." (extra environment for Berth).
@@ -44,6 +44,7 @@ try {
     tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
     manifest: (i) => request(t, 'GET', `/v2/${repo}/manifests/t${String(i % 300).padStart(5, '0')}`, { headers: { accept: ACCEPT }, sink: 'discard' }),
     head: () => request(t, 'HEAD', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
+    small: () => request(t, 'GET', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
     put: (i) => putManifest(t, repo, `p${i}`, manifest(`p${i}`)),
   };
   const mainCpu = () => fs.readFileSync(`/proc/${server.pid}/task/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number);

@@ -178,8 +178,9 @@ export const handlers = {
     }
     const start = range ? range.start : 0;
     const end = range ? range.end : size - 1;
-    // Open before the body's headers are set, so a vanished file still gets a JSON error.
-    const stream = ctx.method === 'HEAD' || size === 0 ? null : await registry.openBlob(d, start, end);
+    // Read or open before the body's headers are set, so a vanished file still gets a JSON error.
+    const small = ctx.method === 'HEAD' || size === 0 ? null : await registry.smallBlob(d, size);
+    const stream = ctx.method === 'HEAD' || size === 0 || small ? null : await registry.openBlob(d, start, end);
     res.setHeader('ETag', `"${d.digest}"`);
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Cache-Control', 'max-age=31536000');
@@ -190,6 +191,10 @@ export const handlers = {
       res.statusCode = 200;
     }
     res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
+    if (small) {
+      res.end(small.subarray(start, end + 1));
+      return;
+    }
     if (!stream) {
       res.end();
       return;

@@ -30,10 +30,12 @@ export interface RegistryDeps {
 
 const SEP = '\u0000';
 const TAG_LIST_MAX = 50_000;
+/** Blobs up to this size (image configs, small layers and artifacts) are served from memory. */
+const SMALL_BLOB_MAX = 64 * 1024;
 
 /**
  * The caches are sized for a heap capped at 128 MiB old space (npm start, the appliance): together
- * at most ~60 MiB (links ~18, tags ~12, manifests 16, tag lists 8, repository ids ~3), which keeps
+ * at most ~68 MiB (links ~18, tags ~12, manifests 16, tag lists 8, small blobs 8, repository ids ~3), which keeps
  * a hot working set of thousands of repositories in memory.
  */
 export class RegistryService {
@@ -50,6 +52,11 @@ export class RegistryService {
    * than TAG_LIST_MAX tags are paged in SQL instead.
    */
   private tagLists = new Lru<number, string[]>(1_000, 8 * 1024 * 1024, (l) => 64 + l.length * 48);
+  /**
+   * digest -> bytes of small blobs: every pull reads the image's config blob right after its
+   * manifest. Content-addressed, so never stale; who may read it is checked through `links` first.
+   */
+  private smallBlobs = new Lru<string, Buffer>(4_096, 8 * 1024 * 1024, (b) => b.length + 100);
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
   /**
@@ -135,6 +142,20 @@ export class RegistryService {
       if (!bytes) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
       return Readable.from([bytes.subarray(start ?? 0, end === undefined ? undefined : end + 1)]);
     }
+  }
+
+  /**
+   * The whole blob from memory when it is small (callers check the repository's link first), or
+   * null: then stream it with openBlob.
+   */
+  async smallBlob(d: ParsedDigest, size: number): Promise<Buffer | null> {
+    if (size > SMALL_BLOB_MAX) return null;
+    const hit = this.smallBlobs.get(d.digest);
+    if (hit) return hit;
+    const bytes = (await this.deps.blobs.getBytes(d)) ?? (await this.deps.store.manifestContent(d.digest));
+    if (!bytes || bytes.length !== size) return null;
+    this.smallBlobs.set(d.digest, bytes);
+    return bytes;
   }
 
   /** A manifest's bytes by digest, wherever they are stored, or null. */

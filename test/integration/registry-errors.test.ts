@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { makeApp, type TestApp } from '../helpers/app.ts';
-import { OCI_MANIFEST, Oci, assertOciError, registryOverrides, sha256 } from '../helpers/oci.ts';
+import { OCI_MANIFEST, Oci, assertOciError, registryOverrides, sha256, bytes } from '../helpers/oci.ts';
 import { MemoryDriver } from '../../src/storage/driver/memory.ts';
 import type { RepositoryPolicy } from '../../src/access/principal.ts';
 
@@ -120,23 +120,34 @@ describe('server errors', () => {
         if (this.fail) throw new Error('disk on fire at /secret/path');
         return super.reader(p, start, end);
       }
+      override async getContent(p: string): Promise<Buffer | null> {
+        if (this.fail) throw new Error('disk on fire at /secret/path');
+        return super.getContent(p);
+      }
     }
     const driver = new FlakyDriver();
     const mem = await makeApp({}, registryOverrides({ driver }));
     try {
       const o = new Oci(mem.request, mem.adminAuth);
       const pushed = await o.pushImage('mem/app', 'v1', 2);
-      const got = await o.getBytes(`/v2/mem/app/blobs/${pushed.layerDigest}`);
-      assert.equal(got.status, 200);
-      assert.ok(Buffer.compare(got.body, pushed.layer) === 0);
-      const ranged = await o.getBytes(`/v2/mem/app/blobs/${pushed.layerDigest}`).set('Range', 'bytes=10-19');
-      assert.equal(ranged.status, 206);
-      assert.ok(Buffer.compare(ranged.body, pushed.layer.subarray(10, 20)) === 0);
+      const big = bytes(200 * 1024, 3); // streamed (small blobs are served from memory)
+      const bigDigest = await o.pushBlob('mem/app', big);
+      for (const [digest, data] of [[pushed.layerDigest, pushed.layer], [bigDigest, big]] as const) {
+        const got = await o.getBytes(`/v2/mem/app/blobs/${digest}`);
+        assert.equal(got.status, 200);
+        assert.ok(Buffer.compare(got.body, data) === 0);
+        const ranged = await o.getBytes(`/v2/mem/app/blobs/${digest}`).set('Range', 'bytes=10-19');
+        assert.equal(ranged.status, 206);
+        assert.ok(Buffer.compare(ranged.body, data.subarray(10, 20)) === 0);
+      }
       driver.fail = true;
-      const res = await o.get(`/v2/mem/app/blobs/${pushed.layerDigest}`);
-      assert.equal(res.status, 500);
-      assert.deepEqual(res.body, { errors: [{ code: 'UNKNOWN', message: 'internal server error', detail: null }] });
-      assert.ok(!JSON.stringify(res.body).includes('secret'));
+      // a streamed blob, and a small one not read before
+      for (const digest of [bigDigest, pushed.configDigest]) {
+        const res = await o.get(`/v2/mem/app/blobs/${digest}`);
+        assert.equal(res.status, 500);
+        assert.deepEqual(res.body, { errors: [{ code: 'UNKNOWN', message: 'internal server error', detail: null }] });
+        assert.ok(!JSON.stringify(res.body).includes('secret'));
+      }
     } finally {
       await mem.close();
     }
