@@ -1,5 +1,5 @@
 // Profiling aid: one Berth, a small fixture, then one request kind in a loop; prints server CPU per
-// request. node bench/hammer.mjs <tags|manifest|head|small|put|mono|pull|token> [count] [--cpu-prof]
+// request. node bench/hammer.mjs <tags|manifest|head|small|put|mono|docker|pull|token> [count] [--cpu-prof]
 // Env: HAMMER_CONC (requests in flight), HAMMER_THREADS=1 (CPU per thread), HAMMER_LOG=all (last
 // 60 lines of the server log) or gc (collection counts, with BERTH_NODE_ARGS=--trace-gc),
 // BERTH_NODE_ARGS (extra node flags), BERTH_ENV="K=V ..." (extra environment for Berth).
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { bearer, makeTarget, pool, pushMonolithic, putManifest, request, OCI_MANIFEST, ACCEPT } from './lib/client.mjs';
+import { bearer, makeTarget, pool, pushMonolithic, pushStreamed, putManifest, request, OCI_MANIFEST, ACCEPT } from './lib/client.mjs';
 import { buildBerth, cpuMs, memMiB, startBerth } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,8 +30,8 @@ try {
   await pool(300, 8, (i) => putManifest(t, repo, `t${String(i).padStart(5, '0')}`, manifest('x'), { auth: t.basic }));
   t.authz = await bearer(t, [`repository:${repo}:pull,push`]);
   const MiB = 1024 * 1024;
-  const monoBase = kind === 'mono' ? randomBytes(8 * MiB) : null;
-  const monoBlobs = kind === 'mono' ? Array.from({ length: count }, (_, i) => { const b = Buffer.from(monoBase); randomBytes(64).copy(b, 0); return { b, d: sha(b) }; }) : [];
+  const monoBase = kind === 'mono' || kind === 'docker' ? randomBytes(8 * MiB) : null;
+  const monoBlobs = kind === 'mono' || kind === 'docker' ? Array.from({ length: count }, (_, i) => { const b = Buffer.from(monoBase); randomBytes(64).copy(b, 0); return { b, d: sha(b) }; }) : [];
   if (kind === 'pull') {
     const b = randomBytes(8 * MiB);
     await pushMonolithic(t, repo, b, sha(b), { auth: t.basic });
@@ -41,6 +41,7 @@ try {
     token: () => request(t, 'GET', `/service/token?service=berth-registry&scope=repository:${repo}:pull,push`, { auth: t.basic, sink: 'discard' }),
     pull: () => request(t, 'GET', `/v2/${repo}/blobs/${monoBlobs[0].d}`, { sink: 'discard' }),
     mono: (i) => pushMonolithic(t, repo, monoBlobs[i].b, monoBlobs[i].d),
+    docker: (i) => pushStreamed(t, repo, monoBlobs[i].b, monoBlobs[i].d),
     tags: () => request(t, 'GET', `/v2/${repo}/tags/list?n=100&last=t00100`, { sink: 'discard' }),
     manifest: (i) => request(t, 'GET', `/v2/${repo}/manifests/t${String(i % 300).padStart(5, '0')}`, { headers: { accept: ACCEPT }, sink: 'discard' }),
     head: () => request(t, 'HEAD', `/v2/${repo}/blobs/${sha(layer)}`, { sink: 'discard' }),
@@ -53,7 +54,7 @@ try {
   const m0 = mainCpu();
   const c0 = cpuMs(server.pid);
   const t0 = performance.now();
-  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : kind === 'mono' || kind === 'pull' ? 4 : 32), fns[kind]);
+  await pool(count, Number(process.env.HAMMER_CONC) || (kind === 'put' ? 8 : kind === 'mono' || kind === 'docker' || kind === 'pull' ? 4 : 32), fns[kind]);
   const ms = performance.now() - t0;
   const cpu = cpuMs(server.pid) - c0;
   const m1 = mainCpu();

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ACCEPT, OCI_MANIFEST, bearer, makeTarget, mount, percentile, pool, pullVerified, pushChunked, pushMonolithic, putManifest, request, walk } from './lib/client.mjs';
+import { ACCEPT, OCI_MANIFEST, bearer, makeTarget, mount, percentile, pool, pullVerified, pushChunked, pushMonolithic, pushStreamed, putManifest, request, walk } from './lib/client.mjs';
 import { buildBerth, cpuMs, distributionBinary, memMiB, startBerth, startDistribution } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -141,6 +141,14 @@ async function round(r, targets, tmp, pullSet) {
       bytesRow('push-mono', `blob push monolithic ${S.monoSize / MiB} MiB × ${S.monoN}, 4 parallel`, mono, t, m);
     }
     if (r === 0) pullSet.push(...mono.map((b) => ({ repo: REPO.mono, digest: b.digest, size: b.size })));
+
+    // As docker pushes a layer: one PATCH streaming the blob with chunked transfer encoding.
+    const streamed = makeBlobs(S.monoN, S.monoSize);
+    for (const t of order) {
+      await authFor(t, [`repository:${REPO.mono}:pull,push`]);
+      const m = await measure(t, () => pool(streamed.length, 4, (i) => pushStreamed(t, REPO.mono, streamed[i].data, streamed[i].digest)));
+      bytesRow('push-streamed', `blob push as docker (streamed PATCH) ${S.monoSize / MiB} MiB × ${S.monoN}, 4 parallel`, streamed, t, m);
+    }
 
     const chunked = makeBlobs(S.chunkedN, S.chunkedSize);
     const cms = await disk(path.join(tmp, 'disk'), chunked, 1);
@@ -363,8 +371,10 @@ async function main() {
     const diskChunked = summary.find((s) => s.key === 'disk-chunked')?.disk?.value;
     const extra = [];
     const pm = summary.find((s) => s.key === 'push-mono');
+    const ps = summary.find((s) => s.key === 'push-streamed');
     const pc = summary.find((s) => s.key === 'push-chunked');
-    if (pm && diskMono) extra.push(['push vs disk (monolithic / chunked)', '%', `${((pm.berth.value / diskMono) * 100).toFixed(0)}% / ${pc ? ((pc.berth.value / diskChunked) * 100).toFixed(0) : '—'}%`, pm.distribution ? `${((pm.distribution.value / diskMono) * 100).toFixed(0)}% / ${pc?.distribution ? ((pc.distribution.value / diskChunked) * 100).toFixed(0) : '—'}%` : '—']);
+    const pct = (row, who, disk) => (row?.[who] && disk ? `${((row[who].value / disk) * 100).toFixed(0)}%` : '—');
+    if (pm && diskMono) extra.push(['push vs disk (monolithic / streamed / chunked)', '%', ['berth', 'distribution'].map((w) => `${pct(pm, w, diskMono)} / ${pct(ps, w, diskMono)} / ${pct(pc, w, diskChunked)}`)].flat());
     const dn = targets[1]?.name;
     extra.push(['peak RSS over the rounds (VmHWM)', 'MiB', fmt(peakRun.berth), dn ? fmt(peakRun[dn]) : '—', dn ? `${(peakRun.berth / peakRun[dn]).toFixed(2)}×` : '—']);
     if (big.berth) {

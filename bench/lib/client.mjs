@@ -78,6 +78,20 @@ export async function pushMonolithic(t, repo, data, digest, opts = {}) {
   expect(await request(t, 'PUT', withDigest(locPath(start), digest), { ...opts, headers, body: data }), 201, 'put blob');
 }
 
+/**
+ * As docker pushes a layer: POST, one PATCH streaming the whole blob with chunked transfer
+ * encoding (32 KiB writes, as Go's io.Copy), then PUT ?digest= without a body.
+ */
+export async function pushStreamed(t, repo, data, digest) {
+  const start = expect(await request(t, 'POST', `/v2/${repo}/blobs/uploads/`), 202, 'start upload');
+  function* pieces() {
+    for (let off = 0; off < data.length; off += 32 * 1024) yield data.subarray(off, off + 32 * 1024);
+  }
+  const body = Readable.from(pieces(), { objectMode: false });
+  const patched = expect(await request(t, 'PATCH', locPath(start), { headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }, body }), 202, 'patch stream');
+  expect(await request(t, 'PUT', withDigest(locPath(patched), digest)), 201, 'complete upload');
+}
+
 /** POST, PATCH per chunk with Content-Range, then PUT ?digest= without a body. */
 export async function pushChunked(t, repo, data, digest, chunkSize) {
   let loc = locPath(expect(await request(t, 'POST', `/v2/${repo}/blobs/uploads/`), 202, 'start upload'));
