@@ -33,6 +33,7 @@ import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { UsersService } from './services/users.ts';
 import { GcService } from './services/gc.ts';
+import { QuotaService } from './services/quotas.ts';
 import { GcStore } from './db/gc-store.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
@@ -122,11 +123,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const login: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
 
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
+  let artifacts: ArtifactsService | undefined;
+  const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null, usage: (id) => artifacts!.projectStorage(id) });
   const registry = new RegistryService({
     store,
     blobs,
     uploads,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
+    admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
     onEvent: (e) => {
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
@@ -134,7 +138,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const gc = new GcService({ db, store: new GcStore(db), registry, blobs, log });
   await gc.start();
   const policy = overrides.policy ?? access;
-  const artifacts = new ArtifactsService({ db, blobs, registry });
+  artifacts = new ArtifactsService({ db, blobs, registry });
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({ registry, tmpDir });
@@ -183,6 +187,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       storageUsed: (projectId) => artifacts.projectStorage(projectId),
       artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
       gc,
+      quotas,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));

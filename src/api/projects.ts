@@ -5,6 +5,7 @@ import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { MemberRecord, MembersService } from '../services/members.ts';
 import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
+import type { QuotaService } from '../services/quotas.ts';
 import { intParam, iso, paging, parseQuery, principalOf, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 
@@ -16,6 +17,7 @@ export interface ProjectRouteDeps {
   storageUsed?: (projectId: number) => Promise<number>;
   /** Artifacts (manifests that are not referrers) in the project: a Berth extension of the summary. */
   artifactCount?: (projectId: number) => Promise<number>;
+  quotas: QuotaService;
 }
 
 async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null) {
@@ -68,7 +70,13 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     const principal = requireUser(res);
     const body = req.body ?? {};
     const isPublic = body.public ?? body.metadata?.public === 'true';
+    // Harbor's storage_limit (bytes, -1 unlimited) is for system admins; others get no limit.
+    const limit = body.storage_limit;
+    if (limit !== undefined && limit !== null && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < -1)) {
+      throw new AppError('BAD_REQUEST', undefined, { message: 'storage_limit must be a number of bytes, or -1 for unlimited' });
+    }
     const p = await deps.projects.create(principal, { name: body.project_name, public: !!isPublic, metadata: body.metadata });
+    if (typeof limit === 'number' && limit !== -1 && principal.sysadmin) await deps.quotas.setLimit(p.id, limit);
     res.setHeader('Location', `/api/v2.0/projects/${p.id}`);
     res.status(201).end();
   });
@@ -90,7 +98,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
       developer_count: count(2),
       guest_count: count(3),
       limited_guest_count: count(5),
-      quota: { hard: { storage: -1 }, used: { storage: deps.storageUsed ? await deps.storageUsed(project.id) : 0 } },
+      quota: { hard: { storage: await deps.quotas.limit(project.id) }, used: { storage: deps.storageUsed ? await deps.storageUsed(project.id) : 0 } },
     });
   });
 
@@ -103,6 +111,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
   r.delete('/projects/:p', async (req, res) => {
     const { project, principal } = await visibleProject(res, req.params.p, 'project', 'delete');
     await deps.projects.delete(principal!, project);
+    deps.quotas.forget(project.id);
     res.status(200).end();
   });
 

@@ -10,7 +10,8 @@ import type { AccessService } from '../services/access-service.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
-import { auditFilter, iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
+import type { QuotaService } from '../services/quotas.ts';
+import { auditFilter, intParam, iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 
 export interface RepositoryRouteDeps {
@@ -22,6 +23,7 @@ export interface RepositoryRouteDeps {
   tmpDir: string;
   /** Largest accepted archive upload, in bytes. */
   maxImportBytes: number;
+  quotas: QuotaService;
 }
 
 function repoDto(r: RepositoryRecord) {
@@ -228,16 +230,39 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     });
   });
 
+  const quotaDto = async (p: { id: number; name: string; ownerName: string; createdAt: Date; updatedAt: Date }) => ({
+    id: p.id,
+    ref: { id: p.id, name: p.name, owner_name: p.ownerName },
+    hard: { storage: await deps.quotas.limit(p.id) },
+    used: { storage: await deps.artifacts.projectStorage(p.id) },
+    creation_time: iso(p.createdAt),
+    update_time: iso(p.updatedAt),
+  });
+
+  // Quotas have the id of their project.
   r.get('/quotas', async (req, res) => {
     requireSysadmin(res);
     const pg = paging(req);
     const projects = await deps.projects.list(principalOf(res), { page: pg.page, pageSize: pg.pageSize });
     setPageHeaders(req, res, projects.total, pg);
-    res.json(
-      await Promise.all(
-        projects.items.map(async (p) => ({ id: p.id, ref: { id: p.id, name: p.name, owner_name: p.ownerName }, hard: { storage: -1 }, used: { storage: await deps.artifacts.projectStorage(p.id) }, creation_time: iso(p.createdAt), update_time: iso(p.updatedAt) })),
-      ),
-    );
+    res.json(await Promise.all(projects.items.map(quotaDto)));
+  });
+
+  r.get('/quotas/:id', async (req, res) => {
+    requireSysadmin(res);
+    const p = await deps.projects.get(intParam(req.params.id, 'id'));
+    if (!p) throw new AppError('NOT_FOUND', undefined, { message: 'quota not found' });
+    res.json(await quotaDto(p));
+  });
+
+  r.put('/quotas/:id', async (req, res) => {
+    requireSysadmin(res);
+    const p = await deps.projects.get(intParam(req.params.id, 'id'));
+    if (!p) throw new AppError('NOT_FOUND', undefined, { message: 'quota not found' });
+    const storage = (req.body as { hard?: { storage?: unknown } } | undefined)?.hard?.storage;
+    if (typeof storage !== 'number') throw new AppError('BAD_REQUEST', undefined, { message: 'hard.storage (bytes, -1 for unlimited) is required' });
+    await deps.quotas.setLimit(p.id, storage);
+    res.status(200).end();
   });
 
   return r;

@@ -24,6 +24,11 @@ export interface RegistryDeps {
   uploads: UploadStore;
   /** Project id for a new repository (null when projects are not in use). */
   projectIdFor?: (repository: string) => Promise<number | null>;
+  /**
+   * Runs `write`, which adds `digest` (`size` bytes) to `repository`, if the project's storage
+   * quota allows it (throws DENIED otherwise). Without it, every write is admitted.
+   */
+  admit?: (repository: string, digest: string, size: number, write: () => Promise<void>) => Promise<void>;
   /** Called after content changes (audit, statistics); never awaited by the caller's response. */
   onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
 }
@@ -174,6 +179,10 @@ export class RegistryService {
     this.deps.onEvent?.({ type: 'delete', repository, digest: d.digest });
   }
 
+  private admit(repository: string, digest: string, size: number, write: () => Promise<void>): Promise<void> {
+    return this.deps.admit ? this.deps.admit(repository, digest, size, write) : write();
+  }
+
   private async link(repository: string, digest: string, size: number): Promise<void> {
     const id = await this.ensureRepo(repository);
     await this.deps.store.linkBlob(id, digest, size);
@@ -201,7 +210,7 @@ export class RegistryService {
     const found = size;
     return this.writes.shared(async () => {
       if ((await this.deps.blobs.size(d)) !== found) return null;
-      await this.link(repository, d.digest, found);
+      await this.admit(repository, d.digest, found, () => this.link(repository, d.digest, found));
       return found;
     });
   }
@@ -223,10 +232,12 @@ export class RegistryService {
 
   async completeUpload(repository: string, uuid: string, d: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
     const size = await this.deps.uploads.complete(uuid, repository, d, body, range, (adopt, n) =>
-      this.writes.shared(async () => {
-        await adopt();
-        await this.link(repository, d.digest, n);
-      }),
+      this.writes.shared(() =>
+        this.admit(repository, d.digest, n, async () => {
+          await adopt();
+          await this.link(repository, d.digest, n);
+        }),
+      ),
     );
     this.deps.onEvent?.({ type: 'push', repository, digest: d.digest });
     return size;
@@ -298,7 +309,7 @@ export class RegistryService {
       refs: [...m.blobs, ...m.manifests],
       content: body,
     };
-    await this.deps.store.putManifest(id, record, tag);
+    await this.admit(repository, digest, body.length, () => this.deps.store.putManifest(id, record, tag));
     if (tag !== null) {
       this.tags.set(`${id}${SEP}${tag}`, digest);
       this.tagsChanged(id);

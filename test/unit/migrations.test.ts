@@ -29,10 +29,14 @@ test('upgrading an existing database keeps its rows (migrations run with foreign
     db.prepare(`INSERT INTO "User" ("username", "updatedAt") VALUES ('old', '2026-01-01T00:00:00.000Z')`).run();
     db.prepare(`INSERT INTO "Project" ("name", "updatedAt") VALUES ('p', '2026-01-01T00:00:00.000Z')`).run();
     db.prepare(`INSERT INTO "Member" ("projectId", "userId", "roleId", "updatedAt") VALUES (1, 1, 2, '2026-01-01T00:00:00.000Z')`).run();
+    db.prepare(`INSERT INTO "Repository" ("name", "projectId", "updatedAt") VALUES ('p/app', 1, '2026-01-01T00:00:00.000Z')`).run();
     db.close();
     assert.deepEqual(migrateSqlite(url), names.slice(1));
     const after = new Database(path.join(tmp, 'berth.db'));
     assert.equal((after.prepare('SELECT COUNT(*) AS n FROM "Member"').get() as { n: number }).n, 1);
+    // Project was rebuilt (storageLimit added): the rows pointing at it are still there
+    assert.deepEqual(after.prepare('SELECT "name", "projectId" FROM "Repository"').get(), { name: 'p/app', projectId: 1 });
+    assert.equal((after.prepare('SELECT "storageLimit" FROM "Project"').get() as { storageLimit: number }).storageLimit, -1);
     assert.equal((after.prepare('SELECT username FROM "User"').get() as { username: string }).username, 'old');
     after.close();
     assert.deepEqual(migrateSqlite(url), [], 'applying again does nothing');

@@ -1,0 +1,83 @@
+// Storage quotas per project (Harbor's): the bytes of distinct blobs and manifests the project's
+// repositories hold, against a limit set by a system admin (-1 = unlimited, the default).
+//
+// Enforced where a project gains bytes: an upload's commit, a mount, a manifest PUT. A blob the
+// project already holds costs nothing. The check and the write that adds the bytes run under one
+// lock per project, so parallel pushes cannot together overshoot the limit. Projects without a
+// limit pay only a cached lookup.
+import type { Db } from '../db/client.ts';
+import { AppError } from '../lib/errors.ts';
+import { KeyedMutex } from '../lib/mutex.ts';
+import { projectOf } from '../lib/reference.ts';
+
+export interface QuotaDeps {
+  db: Db;
+  /** Project id by name (cached by the access service). */
+  projectId: (name: string) => Promise<number | null>;
+  /** Bytes of distinct blobs in the project. */
+  usage: (projectId: number) => Promise<number>;
+}
+
+export class QuotaService {
+  /** projectId -> storage limit in bytes (-1 unlimited) */
+  private limits = new Map<number, number>();
+  private locks = new KeyedMutex();
+
+  constructor(private readonly deps: QuotaDeps) {}
+
+  async limit(projectId: number): Promise<number> {
+    const hit = this.limits.get(projectId);
+    if (hit !== undefined) return hit;
+    const p = await this.deps.db.project.findUnique({ where: { id: projectId }, select: { storageLimit: true } });
+    const limit = p ? Number(p.storageLimit) : -1;
+    this.limits.set(projectId, limit);
+    return limit;
+  }
+
+  /** Sets a project's storage limit in bytes (-1 for none). */
+  async setLimit(projectId: number, bytes: number): Promise<void> {
+    if (!Number.isSafeInteger(bytes) || bytes < -1) throw new AppError('BAD_REQUEST', undefined, { message: 'hard.storage must be a number of bytes, or -1 for unlimited' });
+    await this.deps.db.project.update({ where: { id: projectId }, data: { storageLimit: BigInt(bytes) } });
+    this.limits.set(projectId, bytes);
+  }
+
+  /** Drops a deleted project's cached limit. */
+  forget(projectId: number): void {
+    this.limits.delete(projectId);
+  }
+
+  /**
+   * Runs `write` (which adds `digest` of `size` bytes to `repository`) if the project's quota
+   * allows it; DENIED otherwise, as Harbor answers (docker does not retry it).
+   */
+  async admit(repository: string, digest: string, size: number, write: () => Promise<void>): Promise<void> {
+    const projectId = await this.deps.projectId(projectOf(repository));
+    if (projectId === null) return write();
+    const limit = await this.limit(projectId);
+    if (limit < 0) return write();
+    return this.locks.run(String(projectId), async () => {
+      if (!(await this.holds(projectId, digest))) {
+        const used = await this.deps.usage(projectId);
+        if (used + size > limit) {
+          throw new AppError('DENIED', { used, limit, adding: size }, {
+            message: `Quota exceeded when processing the request of adding ${mib(size)}, which when added to current usage of ${mib(used)} will exceed the configured upper limit of ${mib(limit)}.`,
+          });
+        }
+      }
+      await write();
+    });
+  }
+
+  private async holds(projectId: number, digest: string): Promise<boolean> {
+    const rows = await this.deps.db.$queryRawUnsafe<unknown[]>(
+      'SELECT 1 FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" WHERE r."projectId" = ? AND l."digest" = ? LIMIT 1',
+      projectId,
+      digest,
+    );
+    return rows.length > 0;
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
