@@ -179,6 +179,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       directoryFor: newDirectory,
       version: VERSION,
       externalUrl: config.externalUrl,
+      dataDir: config.dataDir,
       sessions,
       artifacts,
       importer,

@@ -137,6 +137,17 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
     res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType, ldap_group_dn: g.ldapDn })));
   });
 
+  r.get('/usergroups/search', async (req, res) => {
+    requireUser(res);
+    const pg = paging(req);
+    const name = String(req.query.groupname ?? '');
+    if (!name) throw new AppError('BAD_REQUEST', undefined, { message: 'groupname is required' });
+    const where = { name: { contains: name } };
+    const [total, rows] = await Promise.all([deps.db.userGroup.count({ where }), deps.db.userGroup.findMany({ where, orderBy: { id: 'asc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
+    setPageHeaders(req, res, total, pg);
+    res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType })));
+  });
+
   r.post('/usergroups', async (req, res) => {
     requireSysadmin(res);
     const b = req.body ?? {};

@@ -115,6 +115,11 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     res.status(200).end();
   });
 
+  r.get('/projects/:p/_deletable', async (req, res) => {
+    const { project } = await visibleProject(res, req.params.p, 'project', 'delete');
+    res.json(project.repoCount > 0 ? { deletable: false, message: `the project still has ${project.repoCount} repositories` } : { deletable: true, message: '' });
+  });
+
   r.get('/projects/:p/members', async (req, res) => {
     const { project } = await visibleProject(res, req.params.p, 'member', 'list');
     const pg = paging(req);

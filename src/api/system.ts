@@ -1,6 +1,7 @@
 // /api/v2.0 system endpoints: LDAP tools, configurations, audit logs, system information, health,
 // and the caller's permissions.
 import express from 'express';
+import fs from 'node:fs';
 import type { Db } from '../db/client.ts';
 import type { LdapConfig } from '../config/index.ts';
 import { rolePermissions } from '../access/roles.ts';
@@ -27,6 +28,8 @@ export interface SystemRouteDeps {
   directoryFor: (cfg: LdapConfig) => Promise<DirectoryTools & { close(): Promise<void> }>;
   version: string;
   externalUrl?: string;
+  /** The data directory, for the disk space report. */
+  dataDir: string;
 }
 
 const PING_KEYS: Record<string, keyof LdapConfig> = {
@@ -122,6 +125,12 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
+  });
+
+  r.get('/systeminfo/volumes', async (_req, res) => {
+    requireSysadmin(res);
+    const st = await fs.promises.statfs(deps.dataDir);
+    res.json({ storage: [{ total: st.blocks * st.bsize, free: st.bavail * st.bsize }] });
   });
 
   r.get('/systeminfo', async (_req, res) => {
