@@ -1,8 +1,9 @@
 // The web UI in a real browser: Debian's Chromium driven by playwright-core against a real Berth
 // process serving web/dist. One user journey, step by step: sign in, create a project, add a
 // member, browse a multi-arch image pushed by skopeo (platforms, signature, pull commands), create
-// a robot and see its secret once, import an image archive with upload progress, check what a
-// developer sees, session expiry, log out. Screenshots go to test-output/screenshots/.
+// a robot and see its secret once, import an image archive with upload progress, the admin pages
+// and a clean-up (garbage collection) dry run, check what a developer sees, session expiry, log
+// out. Screenshots go to test-output/screenshots/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -279,6 +280,60 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByRole('link', { name: 'System' }).click();
     await page.getByRole('heading', { name: /Health/ }).waitFor();
     await shot('12-admin-system');
+  });
+
+  test('clean up: a dry run is listed with its status and counts, its log opens, a schedule is saved and removed', async () => {
+    await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Clean up' }).click();
+    await page.getByRole('heading', { name: 'Run now' }).waitFor();
+    await page.getByText('No garbage collection has run yet.').waitFor();
+    await page.getByLabel('Delete untagged artifacts', { exact: true }).check();
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await page.getByText('Dry run started').waitFor();
+    const runs = (await (await api('GET', 'system/gc?page=1&page_size=10')).json()) as { id: number; job_kind: string; job_parameters: string }[];
+    assert.equal(runs.length, 1, 'one run recorded');
+    const run = runs[0];
+    assert.equal(run.job_kind, 'MANUAL');
+    const params = JSON.parse(run.job_parameters) as { dry_run?: boolean; delete_untagged?: boolean };
+    assert.equal(params.dry_run, true, 'the dry run button asks for a dry run');
+    assert.equal(params.delete_untagged, true, 'the checkbox reaches the server');
+    // The page refreshes itself while the run is pending or running.
+    const row = page.getByRole('row').filter({ has: page.getByRole('button', { name: `Log of run ${run.id}` }) });
+    await row.locator('.badge', { hasText: 'Success' }).waitFor({ timeout: 60_000 });
+    await row.getByRole('cell', { name: 'manual', exact: true }).waitFor();
+    await row.getByRole('cell', { name: 'yes', exact: true }).waitFor();
+    const done = (await (await api('GET', 'system/gc?page=1&page_size=10')).json()) as { job_status: string; blobs_deleted: number; manifests_deleted: number; freed_bytes: number }[];
+    assert.equal(done[0].job_status, 'Success');
+    // The counts in the row are the server's.
+    const cells = (await row.getByRole('cell').allTextContents()).map((c) => c.trim());
+    const num = (i: number) => Number(cells[i].replace(/\D/g, ''));
+    assert.equal(num(4), done[0].manifests_deleted, `manifests deleted: ${cells.join(' | ')}`);
+    assert.equal(num(5), done[0].blobs_deleted, `blobs deleted: ${cells.join(' | ')}`);
+    await row.getByRole('button', { name: `Log of run ${run.id}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Log of run ${run.id}` });
+    const log = dialog.locator('pre');
+    await log.waitFor();
+    const text = (await log.textContent()) ?? '';
+    const served = await (await api('GET', `system/gc/${run.id}/log`)).text();
+    assert.ok(served.trim().length > 0, 'the server wrote a log');
+    assert.equal(text.trim(), served.trim(), 'the dialog shows the log the server serves');
+    await shot('12b-admin-gc');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // A recurring schedule: saved, shown with its next run, then removed again.
+    await page.getByLabel('Run automatically').selectOption('Custom');
+    await page.getByLabel('Cron expression').fill('0 0 3 * * *');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Schedule saved').waitFor();
+    await page.getByText(/Next run:/).waitFor();
+    const sched = (await (await api('GET', 'system/gc/schedule')).json()) as { schedule: { type: string; cron: string; next_scheduled_time?: string } };
+    assert.equal(sched.schedule.type, 'Custom');
+    assert.equal(sched.schedule.cron, '0 0 3 * * *');
+    assert.ok(sched.schedule.next_scheduled_time, 'the server plans the next run');
+    await page.getByLabel('Run automatically').selectOption('None');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Schedule removed').waitFor();
+    const none = (await (await api('GET', 'system/gc/schedule')).json()) as { schedule: { type: string } };
+    assert.equal(none.schedule.type, 'None');
   });
 
   test('a developer sees no delete buttons for artifacts or tags, and no administration', async () => {

@@ -4,6 +4,7 @@ import { enc, get } from './api.ts';
 import { Link, Spinner, Toasts } from './components/ui.tsx';
 import { useDebounced } from './lib/hooks.ts';
 import { match, navigate, useLocation } from './lib/router.ts';
+import { AdminGc } from './pages/admin-gc.tsx';
 import { AdminGroups } from './pages/admin-groups.tsx';
 import { AdminLdap } from './pages/admin-ldap.tsx';
 import { AdminSystem } from './pages/admin-system.tsx';
@@ -61,6 +62,7 @@ function Route({ path }: { path: string }) {
     if (path === '/admin/groups') return <AdminGroups />;
     if (path === '/admin/ldap') return <AdminLdap />;
     if (path === '/admin/system') return <AdminSystem />;
+    if (path === '/admin/gc') return <AdminGc />;
   }
   return <NotFound />;
 }

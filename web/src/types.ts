@@ -160,6 +160,34 @@ export interface Statistics {
   total_storage_consumption?: number;
 }
 
+/** Harbor's garbage-collection schedule (GET /system/gc/schedule). */
+export type GcScheduleType = 'None' | 'Hourly' | 'Daily' | 'Weekly' | 'Custom';
+
+export interface GcSchedule {
+  schedule?: { type?: GcScheduleType | 'Manual'; cron?: string; next_scheduled_time?: string } | null;
+  /** A JSON string in Harbor ({"delete_untagged":true,...}); tolerated as an object too. */
+  job_parameters?: string | Record<string, unknown>;
+}
+
+export type GcStatus = 'Pending' | 'Running' | 'Success' | 'Error' | 'Stopped';
+
+/** One garbage-collection run (GET /system/gc); the counts are Berth's additions to Harbor's shape. */
+export interface GcHistory {
+  id: number;
+  job_name?: string;
+  job_kind: 'MANUAL' | 'SCHEDULE' | string;
+  /** A JSON string: delete_untagged, dry_run, time_window. */
+  job_parameters?: string;
+  schedule?: { type?: string } | null;
+  job_status: GcStatus | string;
+  deleted?: boolean;
+  creation_time: string;
+  update_time?: string;
+  blobs_deleted?: number;
+  freed_bytes?: number;
+  manifests_deleted?: number;
+}
+
 export const ROLES: { id: number; name: string }[] = [
   { id: 1, name: 'Project admin' },
   { id: 4, name: 'Maintainer' },
