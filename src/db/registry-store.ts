@@ -58,9 +58,12 @@ interface WriteJob {
 }
 
 const INSERT_BLOB = 'INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("digest") DO NOTHING';
-const INSERT_LINK = 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
+// Pushing again what a repository already has renews the link's and the manifest's time: garbage
+// collection keeps what was pushed within its window, also when the rows themselves are old (a
+// push that re-uploads layers of a deleted image, or re-pushes an index's existing children).
+const INSERT_LINK = 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "createdAt" = excluded."createdAt"';
 const INSERT_MANIFEST =
-  'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO NOTHING';
+  'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "pushedAt" = excluded."pushedAt"';
 const INSERT_CONTENT = 'INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT ("digest") DO NOTHING';
 const TOUCH_REPOSITORY = 'UPDATE "Repository" SET "updatedAt" = ? WHERE "id" = ?';
 const UPSERT_TAG =

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { basic, makeApp, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
 
@@ -140,6 +141,22 @@ describe('garbage collection', () => {
     assert.match(log, new RegExp(`blob ${sha256(stray)} \\(3000 bytes\\) had no record, deleted`));
     assert.equal(fs.existsSync(oldFile), false);
     assert.ok(fs.existsSync(freshFile));
+  });
+
+  test('pushing a blob again renews it: a run keeps it although its link is older than the window', async () => {
+    const img = await oci.pushImage('gc/again', 'v1', 12);
+    assert.equal((await oci.delete(`/v2/gc/again/manifests/${img.digest}`)).status, 202);
+    // Age the repository's links by three hours, as if the image had been deleted long ago.
+    const db = new Database(path.join(t.dataDir, 'berth.db'));
+    db.prepare(`UPDATE "BlobLink" SET "createdAt" = ? WHERE "repositoryId" = (SELECT "id" FROM "Repository" WHERE "name" = 'gc/again')`).run(new Date(Date.now() - 3 * 3600_000).toISOString());
+    db.prepare(`UPDATE "Blob" SET "createdAt" = ? WHERE "digest" IN (?, ?)`).run(new Date(Date.now() - 3 * 3600_000).toISOString(), img.layerDigest, img.configDigest);
+    db.close();
+    assert.equal(await oci.pushBlob('gc/again', img.layer), img.layerDigest); // a new push of the same layer
+    const { run, log } = await gc({});
+    assert.equal(run.job_status, 'Success', log);
+    assert.equal(fs.existsSync(blobFile(img.configDigest)), false, 'the config nobody pushed again is collected');
+    assert.equal((await oci.head(`/v2/gc/again/blobs/${img.layerDigest}`)).status, 200);
+    assert.ok(fs.existsSync(blobFile(img.layerDigest)));
   });
 
   test('pushes wait while a run holds the store, then succeed', async () => {
