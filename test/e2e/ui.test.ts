@@ -1,9 +1,10 @@
 // The web UI in a real browser: Debian's Chromium driven by playwright-core against a real Berth
 // process serving web/dist. One user journey, step by step: sign in, create a project, add a
 // member, browse a multi-arch image pushed by skopeo (platforms, signature, pull commands), create
-// a robot and see its secret once, import an image archive with upload progress, the admin pages
-// and a clean-up (garbage collection) dry run, check what a developer sees, session expiry, log
-// out. Screenshots go to test-output/screenshots/.
+// a robot and see its secret once, import an image archive with upload progress, a storage quota
+// set on a new project and changed on its summary, the admin pages and a clean-up (garbage
+// collection) dry run, check what a developer sees, session expiry, log out. Screenshots go to
+// test-output/screenshots/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +23,8 @@ const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const DEV_PASSWORD = 'Developer12345';
 const PROJECT = 'webteam';
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 const skip = missingTool('chromium', 'skopeo');
 
@@ -267,6 +270,57 @@ describe('web UI in Chromium', { skip }, () => {
     await shot('09-summary');
   });
 
+  test('storage quota: set in the new-project dialog, shown on the summary, changed with Edit quota', async () => {
+    const name = 'quota-team';
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('button', { name: 'New project' }).click();
+    const create = page.getByRole('dialog', { name: 'New project' });
+    await create.getByLabel('Project name').fill(name);
+    assert.ok(await create.getByLabel('Unlimited').isChecked(), 'unlimited unless a size is given');
+    await create.getByLabel('Storage limit size').fill('5');
+    assert.ok(await create.getByLabel('Limited to').isChecked(), 'typing a size chooses a limit');
+    await create.getByLabel('Storage limit unit').selectOption('MiB');
+    await create.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+    const { project_id: id } = (await (await api('GET', `projects/${name}`)).json()) as { project_id: number };
+    const hard = async () => ((await (await api('GET', `quotas/${id}`)).json()) as { hard: { storage: number } }).hard.storage;
+    assert.equal(await hard(), 5 * MiB, 'the dialog sends storage_limit in bytes');
+
+    await page.getByRole('link', { name: 'Summary' }).click();
+    const meter = page.getByRole('meter', { name: 'Storage used' });
+    await meter.waitFor();
+    await page.getByText('of 5.00 MiB', { exact: true }).waitFor();
+    assert.match((await meter.getAttribute('aria-valuetext')) ?? '', /of 5\.00 MiB/);
+
+    await page.getByRole('button', { name: 'Edit quota' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit quota' });
+    assert.equal(await edit.getByLabel('Storage limit size').inputValue(), '5', 'the dialog starts from the current limit');
+    assert.equal(await edit.getByLabel('Storage limit unit').inputValue(), 'MiB');
+    // A limit of nothing is refused in place, before anything is sent.
+    await edit.getByLabel('Storage limit size').fill('0');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.getByRole('alert').filter({ hasText: /greater than zero/ }).waitFor();
+    assert.equal(await hard(), 5 * MiB);
+    await edit.getByLabel('Storage limit size').fill('1.5');
+    await edit.getByLabel('Storage limit unit').selectOption('GiB');
+    await edit.getByRole('alert').waitFor({ state: 'detached' }); // the complaint goes once the value changes
+    await shot('09b-project-quota');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'detached' });
+    await page.getByText('of 1.50 GiB', { exact: true }).waitFor();
+    assert.equal(await hard(), 1.5 * GiB, 'Edit quota PUTs the new limit');
+
+    // And back to unlimited.
+    await page.getByRole('button', { name: 'Edit quota' }).click();
+    assert.equal(await edit.getByLabel('Storage limit size').inputValue(), '1.5');
+    assert.equal(await edit.getByLabel('Storage limit unit').inputValue(), 'GiB');
+    await edit.getByLabel('Unlimited').check();
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'detached' });
+    await page.getByText('used, unlimited', { exact: true }).waitFor();
+    assert.equal(await hard(), -1);
+  });
+
   test('admin pages: users, LDAP settings with test connection, system information', async () => {
     await page.getByRole('link', { name: 'Administration' }).click();
     await page.getByRole('cell', { name: 'dev1', exact: true }).waitFor();
@@ -351,6 +405,11 @@ describe('web UI in Chromium', { skip }, () => {
     assert.equal(await page.getByRole('button', { name: /^Delete tag/ }).count(), 0, 'no tag delete for a developer');
     assert.equal(await page.getByRole('button', { name: /^Delete repository/ }).count(), 0);
     await shot('13-developer-view');
+    // The quota shows, but only a system admin may change it.
+    await page.getByRole('link', { name: PROJECT, exact: true }).click();
+    await page.getByRole('link', { name: 'Summary' }).click();
+    await page.getByRole('meter', { name: 'Storage used' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Edit quota' }).count(), 0, 'no Edit quota for a developer');
   });
 
   test('when the session ends, the next action returns to the login form and back afterwards', async () => {

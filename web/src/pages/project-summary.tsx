@@ -1,10 +1,13 @@
-// The project at a glance: storage against quota, counts, members by role, and push/pull activity
-// over the last 30 days drawn from the project's audit log (plain SVG).
-import { enc, get, getPage } from '../api.ts';
-import { CodeLine, ErrorNote, Spinner } from '../components/ui.tsx';
+// The project at a glance: storage against quota (a system admin changes the quota here), counts,
+// members by role, and push/pull activity over the last 30 days drawn from the project's audit log
+// (plain SVG).
+import { useState } from 'preact/hooks';
+import { enc, get, getPage, send } from '../api.ts';
+import { limitBytes, limitValue, StorageLimitField } from '../components/storage-limit.tsx';
+import { CodeLine, Dialog, ErrorNote, FormActions, Spinner, toast } from '../components/ui.tsx';
 import { bytes, plural } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
-import { registryHost } from '../session.ts';
+import { registryHost, useSession } from '../session.ts';
 import type { AuditLog, ProjectSummary, Repository } from '../types.ts';
 import type { ProjectCtx } from './project.tsx';
 
@@ -42,6 +45,8 @@ async function loadActivity(project: string, signal: AbortSignal): Promise<Activ
 
 export function Summary({ ctx }: { ctx: ProjectCtx }) {
   const p = ctx.project;
+  const admin = !!useSession().user?.sysadmin_flag;
+  const [editing, setEditing] = useState(false);
   const data = useAsync(
     async (signal) => {
       const [summary, repos, activity] = await Promise.all([
@@ -60,7 +65,10 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
   const { summary: s, artifacts, approx, activity } = data.data;
   const used = s.quota?.used?.storage ?? 0;
   const hard = s.quota?.hard?.storage ?? -1;
-  const pct = hard > 0 ? Math.min(100, (used / hard) * 100) : 0;
+  // -1 is unlimited; a limit of 0 (possible through the API) is a full project.
+  const limited = hard >= 0;
+  const share = hard > 0 ? (used / hard) * 100 : limited ? 100 : 0;
+  const pct = Math.min(100, share);
   const members = [
     ['Project admins', s.project_admin_count],
     ['Maintainers', s.maintainer_count],
@@ -71,23 +79,36 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
   return (
     <div class="cards">
       <section class="card card-wide" aria-labelledby="storage-h">
-        <h2 id="storage-h">Storage</h2>
+        <div class="card-head">
+          <h2 id="storage-h">Storage</h2>
+          {admin && (
+            <button type="button" class="btn btn-small" onClick={() => setEditing(true)}>
+              Edit quota
+            </button>
+          )}
+        </div>
         <div class="quota">
           <div class="quota-numbers">
-            <strong>{bytes(used)}</strong> <span class="muted">used {hard > 0 ? `of ${bytes(hard)}` : '(no quota)'}</span>
+            <strong>{bytes(used)}</strong> <span class="muted">{limited ? `of ${bytes(hard)}` : 'used, unlimited'}</span>
           </div>
           <div
             class={`bar${pct > 90 ? ' bar-danger' : pct > 75 ? ' bar-warn' : ''}`}
             role="meter"
             aria-label="Storage used"
             aria-valuemin={0}
-            aria-valuemax={hard > 0 ? hard : used || 1}
-            aria-valuenow={used}
-            aria-valuetext={hard > 0 ? `${bytes(used)} of ${bytes(hard)} (${pct.toFixed(0)}%)` : `${bytes(used)}, unlimited`}
+            aria-valuemax={limited ? Math.max(hard, 1) : used || 1}
+            aria-valuenow={limited ? Math.min(used, Math.max(hard, 1)) : used}
+            aria-valuetext={limited ? `${bytes(used)} of ${bytes(hard)} (${share.toFixed(0)}%)` : `${bytes(used)}, unlimited`}
           >
-            <div class="bar-fill" style={{ width: `${hard > 0 ? Math.max(pct, used > 0 ? 1 : 0) : 0}%` }} />
+            <div class="bar-fill" style={{ width: `${limited ? Math.max(pct, used > 0 ? 1 : 0) : 0}%` }} />
           </div>
-          <div class="muted small">{hard > 0 ? `${pct.toFixed(1)}% of the quota` : 'Unlimited: an administrator can set a quota.'}</div>
+          <div class="muted small">
+            {!limited
+              ? `No limit is set${admin ? '' : '; a system administrator can set one'}.`
+              : used >= hard
+                ? 'The quota is used up: pushes that add storage are refused.'
+                : `${share.toFixed(1)}% of the quota; ${bytes(hard - used)} free.`}
+          </div>
         </div>
       </section>
       <section class="card stat" aria-label="Repositories">
@@ -125,7 +146,52 @@ export function Summary({ ctx }: { ctx: ProjectCtx }) {
         <h2 id="activity-h">Activity, last {DAYS} days</h2>
         {activity ? <ActivityChart a={activity} /> : <p class="muted">Activity comes from the project log, which your role cannot read.</p>}
       </section>
+      {editing && <EditQuota projectId={p.project_id} project={p.name} hard={hard} used={used} onClose={() => setEditing(false)} onSaved={data.reload} />}
     </div>
+  );
+}
+
+/** A system admin sets the project's storage limit (the quota's id is the project's). */
+function EditQuota(props: { projectId: number; project: string; hard: number; used: number; onClose: () => void; onSaved: () => void }) {
+  const [value, setValue] = useState(() => limitValue(props.hard));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  return (
+    <Dialog title="Edit quota" onClose={props.onClose}>
+      <form
+        class="stack"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const limit = limitBytes(value);
+          if ('error' in limit) return setError(limit.error);
+          setBusy(true);
+          setError(undefined);
+          try {
+            await send(`quotas/${props.projectId}`, 'PUT', { hard: { storage: limit.bytes } });
+            toast(`Quota of ${props.project}: ${limit.bytes < 0 ? 'unlimited' : bytes(limit.bytes)}`);
+            props.onSaved();
+            props.onClose();
+          } catch (err) {
+            setError((err as Error).message);
+            setBusy(false);
+          }
+        }}
+      >
+        <p>
+          <strong>{props.project}</strong> uses {bytes(props.used)} now. A lower limit than that keeps what is stored, but refuses pushes that add more.
+        </p>
+        <StorageLimitField
+          id="quota"
+          value={value}
+          onChange={(v) => {
+            setValue(v);
+            setError(undefined);
+          }}
+        />
+        <ErrorNote error={error} />
+        <FormActions onCancel={props.onClose} busy={busy} submit={busy ? 'Saving…' : 'Save'} />
+      </form>
+    </Dialog>
   );
 }
 

@@ -1,6 +1,7 @@
-// Projects: search, paging, create (public or private), delete.
+// Projects: search, paging, create (public or private; a system admin may set a storage limit), delete.
 import { useState } from 'preact/hooks';
 import { getPage, send, enc } from '../api.ts';
+import { limitBytes, StorageLimitField, UNLIMITED } from '../components/storage-limit.tsx';
 import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
@@ -98,8 +99,10 @@ export function Projects() {
 }
 
 function CreateProject({ onClose }: { onClose: () => void }) {
+  const admin = !!useSession().user?.sysadmin_flag;
   const [name, setName] = useState('');
   const [pub, setPub] = useState(false);
+  const [limit, setLimit] = useState(UNLIMITED);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const valid = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name) && name.length <= 255;
@@ -110,10 +113,13 @@ function CreateProject({ onClose }: { onClose: () => void }) {
         onSubmit={async (e) => {
           e.preventDefault();
           if (!valid) return setError('Use lowercase letters, digits and . _ - (not at the start or end).');
+          // Only a system admin's storage_limit counts; others' projects are unlimited.
+          const quota = admin ? limitBytes(limit) : undefined;
+          if (quota && 'error' in quota) return setError(quota.error);
           setBusy(true);
           setError(undefined);
           try {
-            const r = await send('projects', 'POST', { project_name: name, public: pub, metadata: { public: String(pub) } });
+            const r = await send('projects', 'POST', { project_name: name, public: pub, metadata: { public: String(pub) }, storage_limit: quota?.bytes });
             const id = /\/projects\/(\d+)/.exec(r.headers.get('Location') ?? '')?.[1];
             toast(`Project ${name} created`);
             onClose();
@@ -146,6 +152,7 @@ function CreateProject({ onClose }: { onClose: () => void }) {
             </span>
           </label>
         </fieldset>
+        {admin && <StorageLimitField id="new-project-limit" value={limit} onChange={setLimit} help="Pushes that would take the project past its limit are refused. You can change it later on the project's summary." />}
         <ErrorNote error={error} />
         <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Creating…' : 'Create project'} />
       </form>
