@@ -94,10 +94,18 @@ function linkHeader(path: string, n: number, last: string): string {
   return `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
 }
 
-async function sendList(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: number, last?: string) => Promise<string[]>, defaultN: number | undefined, path: string, extra: object): Promise<void> {
+/** A listing page, serialized once (tag pages are kept and reused by the registry service). */
+interface ListPage {
+  body: Buffer;
+  link?: string;
+  size: number;
+}
+
+async function listPage(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: number, last?: string) => Promise<string[]>, defaultN: number | undefined, path: string, extra: object): Promise<ListPage> {
   const n = pageSize(ctx, defaultN, 100_000);
   const last = q(ctx, 'last') || undefined;
   let items: string[];
+  let link: string | undefined;
   if (n === undefined) {
     items = await fetch(1_000_000, last);
   } else if (n === 0) {
@@ -106,10 +114,19 @@ async function sendList(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: n
     items = await fetch(n + 1, last);
     if (items.length > n) {
       items = items.slice(0, n);
-      ctx.res.setHeader('Link', linkHeader(path, n, items[items.length - 1]));
+      link = linkHeader(path, n, items[items.length - 1]);
     }
   }
-  sendJson(ctx.res, 200, { ...extra, [key]: items });
+  const body = Buffer.from(JSON.stringify({ ...extra, [key]: items }));
+  return { body, link, size: body.length + (link?.length ?? 0) + 100 };
+}
+
+function sendPage(res: ServerResponse, page: ListPage): void {
+  if (page.link) res.setHeader('Link', page.link);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', page.body.length);
+  res.end(page.body);
 }
 
 export const handlers = {
@@ -120,11 +137,14 @@ export const handlers = {
   async catalog(ctx: Ctx) {
     const { registry, policy } = ctx.deps;
     const projects = ctx.identity.grants ? (ctx.identity.catalog ? null : []) : await policy.visibleProjectIds(ctx.identity.principal);
-    await sendList(ctx, 'repositories', (limit, last) => registry.listRepositories(limit, last, projects ?? undefined), 100, `/v2/_catalog`, {});
+    sendPage(ctx.res, await listPage(ctx, 'repositories', (limit, last) => registry.listRepositories(limit, last, projects ?? undefined), 100, `/v2/_catalog`, {}));
   },
 
   async tags(ctx: Ctx) {
-    await sendList(ctx, 'tags', (limit, last) => ctx.deps.registry.listTags(ctx.name, limit, last), undefined, `/v2/${ctx.name}/tags/list`, { name: ctx.name });
+    const { registry } = ctx.deps;
+    const key = `${q(ctx, 'n') ?? ''}\u0000${q(ctx, 'last') ?? ''}`;
+    const build = () => listPage(ctx, 'tags', (limit, last) => registry.listTags(ctx.name, limit, last), undefined, `/v2/${ctx.name}/tags/list`, { name: ctx.name });
+    sendPage(ctx.res, await registry.tagPage(ctx.name, key, build));
   },
 
   async manifest(ctx: Ctx) {

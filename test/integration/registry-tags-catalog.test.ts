@@ -121,6 +121,12 @@ describe('tags list', () => {
     assert.equal((await oci.putManifest('tl/live', 'bb', img.raw, OCI_MANIFEST)).status, 201);
     const rest = await walk(/^<([^>]+)>/.exec(first.headers.link as string)![1], 'tags');
     assert.deepEqual(rest.flat(), ['b', 'bb', 'c']);
+    // the same page asked again after a change (pages are kept serialized between walks)
+    assert.deepEqual((await oci.get('/v2/tl/live/tags/list?n=2')).body.tags, ['a', 'b']);
+    assert.equal((await oci.putManifest('tl/live', 'aa', img.raw, OCI_MANIFEST)).status, 201);
+    assert.deepEqual((await oci.get('/v2/tl/live/tags/list?n=2')).body.tags, ['a', 'aa']);
+    assert.equal((await oci.delete('/v2/tl/live/manifests/aa')).status, 202);
+    assert.deepEqual((await oci.get('/v2/tl/live/tags/list?n=2')).body.tags, ['a', 'b']);
     // deleting the manifest by digest removes all its tags from the list
     assert.equal((await oci.delete(`/v2/tl/live/manifests/${img.digest}`)).status, 202);
     assert.deepEqual(await tags(), []);
