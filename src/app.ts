@@ -123,8 +123,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const login: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
 
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
-  let artifacts: ArtifactsService | undefined;
-  const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null, usage: (id) => artifacts!.projectStorage(id) });
+  const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null });
   const registry = new RegistryService({
     store,
     blobs,
@@ -138,7 +137,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const gc = new GcService({ db, store: new GcStore(db), registry, blobs, log });
   await gc.start();
   const policy = overrides.policy ?? access;
-  artifacts = new ArtifactsService({ db, blobs, registry });
+  const artifacts = new ArtifactsService({ db, blobs, registry });
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({ registry, tmpDir });
@@ -185,7 +184,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       importer,
       tmpDir,
       maxImportBytes: 64 * 1024 * 1024 * 1024,
-      storageUsed: (projectId) => artifacts.projectStorage(projectId),
       artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
       gc,
       quotas,

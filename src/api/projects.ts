@@ -13,8 +13,6 @@ export interface ProjectRouteDeps {
   projects: ProjectsService;
   members: MembersService;
   access: AccessService;
-  /** Bytes of distinct blobs in the project (summary, quotas). */
-  storageUsed?: (projectId: number) => Promise<number>;
   /** Artifacts (manifests that are not referrers) in the project: a Berth extension of the summary. */
   artifactCount?: (projectId: number) => Promise<number>;
   quotas: QuotaService;
@@ -98,7 +96,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
       developer_count: count(2),
       guest_count: count(3),
       limited_guest_count: count(5),
-      quota: { hard: { storage: await deps.quotas.limit(project.id) }, used: { storage: deps.storageUsed ? await deps.storageUsed(project.id) : 0 } },
+      quota: { hard: { storage: await deps.quotas.limit(project.id) }, used: { storage: await deps.quotas.usage(project.id) } },
     });
   });
 

@@ -234,7 +234,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     id: p.id,
     ref: { id: p.id, name: p.name, owner_name: p.ownerName },
     hard: { storage: await deps.quotas.limit(p.id) },
-    used: { storage: await deps.artifacts.projectStorage(p.id) },
+    used: { storage: await deps.quotas.usage(p.id) },
     creation_time: iso(p.createdAt),
     update_time: iso(p.updatedAt),
   });

@@ -237,13 +237,4 @@ export class ArtifactsService {
   async projectArtifactCount(projectId: number): Promise<number> {
     return this.deps.db.manifest.count({ where: { subject: null, repository: { projectId } } });
   }
-
-  /** Bytes of the distinct blobs linked into a project's repositories. */
-  async projectStorage(projectId: number): Promise<number> {
-    const rows = await this.deps.db.$queryRawUnsafe<{ total: bigint | number | null }[]>(
-      'SELECT SUM(b.size) AS total FROM Blob b WHERE b.digest IN (SELECT DISTINCT l.digest FROM BlobLink l JOIN Repository r ON r.id = l.repositoryId WHERE r.projectId = ?)',
-      projectId,
-    );
-    return Number(rows[0]?.total ?? 0);
-  }
 }

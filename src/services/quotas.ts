@@ -14,8 +14,6 @@ export interface QuotaDeps {
   db: Db;
   /** Project id by name (cached by the access service). */
   projectId: (name: string) => Promise<number | null>;
-  /** Bytes of distinct blobs in the project. */
-  usage: (projectId: number) => Promise<number>;
 }
 
 export class QuotaService {
@@ -41,6 +39,15 @@ export class QuotaService {
     this.limits.set(projectId, bytes);
   }
 
+  /** Bytes of the distinct blobs (and manifests) linked into the project's repositories. */
+  async usage(projectId: number): Promise<number> {
+    const rows = await this.deps.db.$queryRawUnsafe<{ total: bigint | number | null }[]>(
+      'SELECT SUM(b."size") AS "total" FROM "Blob" b WHERE b."digest" IN (SELECT DISTINCT l."digest" FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" WHERE r."projectId" = ?)',
+      projectId,
+    );
+    return Number(rows[0]?.total ?? 0);
+  }
+
   /** Drops a deleted project's cached limit. */
   forget(projectId: number): void {
     this.limits.delete(projectId);
@@ -57,7 +64,7 @@ export class QuotaService {
     if (limit < 0) return write();
     return this.locks.run(String(projectId), async () => {
       if (!(await this.holds(projectId, digest))) {
-        const used = await this.deps.usage(projectId);
+        const used = await this.usage(projectId);
         if (used + size > limit) {
           throw new AppError('DENIED', { used, limit, adding: size }, {
             message: `Quota exceeded when processing the request of adding ${mib(size)}, which when added to current usage of ${mib(used)} will exceed the configured upper limit of ${mib(limit)}.`,
