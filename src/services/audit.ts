@@ -1,7 +1,9 @@
 // Audit log of logins, pushes, pulls, deletes and membership changes. Events are buffered and
 // written in batches (a pull must not pay a database write), and old entries are purged by a
 // retention setting so the table cannot grow without bound.
-import type { Db } from '../db/client.ts';
+import { directSql, sqlDate, type Db } from '../db/client.ts';
+
+const INSERT = 'INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES (?, ?, ?, ?, ?)';
 
 export interface AuditEvent {
   username: string;
@@ -31,16 +33,17 @@ export class AuditService {
       const batch = this.buffer;
       this.buffer = [];
       try {
-        // Plain multi-row INSERTs (far cheaper than Prisma's createMany on the pull path), all in
-        // one transaction: one durable commit (one WAL fsync, which blocks the event loop) per flush.
-        const stmts = [];
-        for (let i = 0; i < batch.length; i += 200) {
-          const rows = batch.slice(i, i + 200);
-          const values = rows.map(() => '(?, ?, ?, ?, ?)').join(', ');
-          const args = rows.flatMap((e) => [e.username, e.operation, e.resource, e.resourceType, e.createdAt]);
-          stmts.push(this.db.$executeRawUnsafe(`INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES ${values}`, ...args));
+        const direct = directSql(this.db);
+        if (direct) {
+          // One prepared INSERT per row on the writer connection, all in one transaction: one
+          // durable commit per flush, and no trip through Prisma's query engine, whose
+          // WebAssembly memory grows with the biggest batch it was ever given and never shrinks.
+          await direct.transaction((run) => {
+            for (const e of batch) run(INSERT, [e.username, e.operation, e.resource, e.resourceType, sqlDate(e.createdAt)]);
+          });
+        } else {
+          await this.db.$transaction(batch.map((e) => this.db.$executeRawUnsafe(INSERT, e.username, e.operation, e.resource, e.resourceType, e.createdAt)));
         }
-        await this.db.$transaction(stmts);
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, lost: batch.length }, 'audit write failed');
       }
