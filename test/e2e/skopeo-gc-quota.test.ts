@@ -50,7 +50,7 @@ describe('skopeo with garbage collection and quotas', { skip }, () => {
     assert.equal(started.status, 201);
     let run1: { job_status: string; blobs_deleted: number; manifests_deleted: number } | undefined;
     for (let i = 0; i < 100; i++) {
-      run1 = (await api('GET', started.location!.replace('/api/v2.0', ''))).body;
+      run1 = (await api('GET', started.location!.replace('/api/v2.0', ''))).body as typeof run1;
       if (run1!.job_status !== 'Pending' && run1!.job_status !== 'Running') break;
       await new Promise((r) => setTimeout(r, 100));
     }
