@@ -55,6 +55,13 @@ export class TokenSigner {
   private readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
   private verified = new Lru<string, VerifiedToken>(5_000);
+  /**
+   * Tokens issued within the last `reuseSeconds`, by principal and granted access: docker and CI
+   * jobs ask again for the same scope many times a minute, and handing out the same token (its
+   * remaining lifetime in expires_in) skips the signature, most of a token request's CPU.
+   */
+  private issued = new Lru<string, { token: string; iat: number; exp: number }>(5_000);
+  private readonly reuseSeconds: number;
 
   constructor(keyDir: string, private readonly service: string, private readonly ttlSeconds: number) {
     const keyFile = path.join(keyDir, 'token-signing.key');
@@ -68,6 +75,7 @@ export class TokenSigner {
     this.privateKey = createPrivateKey(fs.readFileSync(keyFile));
     this.publicKey = createPublicKey(this.privateKey);
     this.kid = libtrustKeyId(this.publicKey);
+    this.reuseSeconds = Math.min(60, Math.floor(ttlSeconds / 10));
   }
 
   get expiresIn(): number {
@@ -76,6 +84,9 @@ export class TokenSigner {
 
   sign(principal: Principal | null, access: AccessEntry[]): { token: string; expiresIn: number; issuedAt: string } {
     const now = Math.floor(Date.now() / 1000);
+    const key = `${principal ? `${principal.kind}:${principal.id}:${principal.name}:${principal.sysadmin ? 1 : 0}` : ''}|${JSON.stringify(access)}`;
+    const hit = this.issued.get(key);
+    if (hit && now - hit.iat < this.reuseSeconds) return { token: hit.token, expiresIn: hit.exp - now, issuedAt: new Date(hit.iat * 1000).toISOString() };
     const claims: TokenClaims = {
       iss: TOKEN_ISSUER,
       sub: principal?.name ?? '',
@@ -88,6 +99,7 @@ export class TokenSigner {
       ...(principal ? { berth: { k: principal.kind, id: principal.id, adm: principal.sysadmin } } : {}),
     };
     const token = jwt.sign(claims, this.privateKey, { algorithm: ALGORITHM, keyid: this.kid, noTimestamp: true });
+    this.issued.set(key, { token, iat: now, exp: claims.exp });
     return { token, expiresIn: this.ttlSeconds, issuedAt: new Date(now * 1000).toISOString() };
   }
 

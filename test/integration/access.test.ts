@@ -88,6 +88,17 @@ describe('token service', () => {
     assert.deepEqual(p.access, [{ type: 'repository', name: 'priv/app', actions: ['pull', 'push'] }]);
   });
 
+  test('the same principal asking again for the same access within a minute gets the same token', async () => {
+    const a = await token(basic('dev', PW), 'repository:priv/app:pull');
+    const b = await token(basic('dev', PW), 'repository:priv/app:pull');
+    assert.equal(b.body.token, a.body.token);
+    assert.ok(b.body.expires_in <= a.body.expires_in);
+    assert.equal(b.body.issued_at, a.body.issued_at);
+    // other access, or another principal: another token
+    assert.notEqual((await token(basic('dev', PW), 'repository:priv/app:pull,push')).body.token, a.body.token);
+    assert.notEqual((await token(null, 'repository:priv/app:pull')).body.token, a.body.token);
+  });
+
   test('anonymous tokens: public pull only, nothing on private projects (no error)', async () => {
     const pub = await token(null, 'repository:pub/seed:pull,push');
     assert.deepEqual((jwt.decode(pub.body.token) as jwt.JwtPayload).access, [{ type: 'repository', name: 'pub/seed', actions: ['pull'] }]);
