@@ -4,11 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, sha256, bytes } from '../helpers/oci.ts';
 import { SessionStore } from '../../src/auth/session.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -272,28 +272,14 @@ describe('API description', () => {
     const res = await api('get', '/openapi.json', null);
     assert.equal(res.status, 200);
     assert.equal(res.body.openapi, '3.0.3');
-    for (const p of ['/projects', '/projects/{p}/members', '/projects/{p}/repositories/{r}/artifacts', '/robots', '/users/current', '/ldap/ping', '/configurations', '/audit-logs', '/projects/{p}/repositories/{r}/import']) {
+    for (const p of ['/projects', '/projects/{p}/members', '/projects/{p}/repositories/{r}/artifacts', '/robots', '/users/current', '/ldap/ping', '/configurations', '/audit-logs', '/projects/{p}/repositories/{r}/import', '/system/gc', '/system/gc/schedule', '/quotas/{id}']) {
       assert.ok(res.body.paths[p], `documents ${p}`);
     }
     assert.ok(res.body.paths['/projects'].post && res.body.paths['/projects'].get);
   });
 
-  const shapes = JSON.parse(fs.readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/harbor-shapes.json'), 'utf8')) as Record<string, Record<string, string>>;
   test('answers use Harbor’s field names and JSON types', async () => {
-    const check = (name: string, obj: Record<string, unknown>) => {
-      const props = shapes[name];
-      assert.ok(props, `no shape for ${name}`);
-      const extensions: Record<string, string[]> = { ProjectSummary: ['artifact_count'] }; // Berth's documented additions
-      for (const [k, v] of Object.entries(obj)) {
-        if (extensions[name]?.includes(k)) continue;
-        const type = props[k];
-        assert.ok(type, `${name}.${k} is not in Harbor's ${name}`);
-        if (v === null || v === undefined || type === 'any') continue;
-        const t = type === 'integer' || type === 'number' ? 'number' : type === 'array' ? 'object' : type;
-        assert.equal(typeof v, t, `${name}.${k}: ${typeof v} vs ${type}`);
-        if (type === 'array') assert.ok(Array.isArray(v), `${name}.${k} is an array`);
-      }
-    };
+    const check = (name: string, obj: Record<string, unknown>) => assertHarborShape(name, obj, name === 'ProjectSummary' ? ['artifact_count'] : []);
     check('Project', (await api('get', '/projects/team')).body);
     check('Repository', (await api('get', '/projects/team/repositories/app%252Fapi')).body);
     check('Artifact', (await api('get', `/projects/team/repositories/app%252Fapi/artifacts/${indexDigest}`)).body);

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, bytes } from '../helpers/oci.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 
 let t: TestApp;
 const api = (method: 'get' | 'post', p: string, auth: string | null = t.adminAuth) => {
@@ -21,7 +22,9 @@ after(async () => {
 });
 
 test('_deletable: a project with repositories is not, an empty one is; outsiders learn nothing', async () => {
-  assert.deepEqual((await api('get', '/projects/empty/_deletable')).body, { deletable: true, message: '' });
+  const empty = (await api('get', '/projects/empty/_deletable')).body;
+  assertHarborShape('ProjectDeletable', empty);
+  assert.deepEqual(empty, { deletable: true, message: '' });
   const full = await api('get', '/projects/full/_deletable');
   assert.equal(full.status, 200);
   assert.equal(full.body.deletable, false);
@@ -37,6 +40,7 @@ test('usergroups/search by name, paged', async () => {
   const res = await api('get', '/usergroups/search?groupname=dev');
   assert.equal(res.status, 200);
   assert.equal(res.headers['x-total-count'], '1');
+  for (const g of res.body) assertHarborShape('UserGroupSearchItem', g);
   assert.deepEqual(res.body.map((g: { group_name: string; group_type: number }) => [g.group_name, g.group_type]), [['devs', 1]]);
   assert.equal((await api('get', '/usergroups/search')).status, 400);
   assert.equal((await api('get', '/usergroups/search?groupname=dev', null)).status, 401);
@@ -45,7 +49,9 @@ test('usergroups/search by name, paged', async () => {
 test('systeminfo/volumes reports the data disk, for system admins only', async () => {
   const res = await api('get', '/systeminfo/volumes');
   assert.equal(res.status, 200);
+  assertHarborShape('SystemInfo', res.body);
   const [disk] = res.body.storage;
+  assertHarborShape('Storage', disk);
   assert.ok(disk.total > 0 && disk.free > 0 && disk.free <= disk.total);
   assert.equal((await api('get', '/systeminfo/volumes', basic('nobody', 'Passw0rd!x'))).status, 403);
 });

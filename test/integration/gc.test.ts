@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { basic, makeApp, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -190,6 +191,7 @@ describe('garbage collection API', () => {
     assert.equal(res.body.length, 2);
     assert.ok(res.body[0].id > res.body[1].id);
     const h = res.body[0];
+    assertHarborShape('GCHistory', h, ['manifests_deleted', 'blobs_deleted', 'freed_bytes']);
     assert.equal(h.job_name, 'GARBAGE_COLLECTION');
     assert.equal(h.job_kind, 'MANUAL');
     assert.deepEqual(h.schedule, { type: 'Manual' });
@@ -225,6 +227,7 @@ describe('garbage collection API', () => {
   test('schedule: fixed types, custom cron, validation, removal', async () => {
     let s = await api('get', '/system/gc/schedule');
     assert.equal(s.status, 200);
+    assertHarborShape('GCHistory', s.body);
     assert.equal(s.body.schedule.type, 'None');
     assert.equal((await api('put', '/system/gc/schedule').send({ schedule: { type: 'Daily' }, parameters: { delete_untagged: true } })).status, 200);
     s = await api('get', '/system/gc/schedule');

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -30,6 +31,7 @@ describe('storage quotas', () => {
   test('a new project with storage_limit has that hard limit and nothing used', async () => {
     const q = await api('get', `/quotas/${quotaId}`);
     assert.equal(q.status, 200);
+    assertHarborShape('Quota', q.body);
     assert.deepEqual(q.body.hard, { storage: 10_000 });
     assert.deepEqual(q.body.used, { storage: 0 });
     assert.equal(q.body.ref.name, 'small');
