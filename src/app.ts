@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config, LdapConfig } from './config/index.ts';
 import type { RepositoryPolicy } from './access/principal.ts';
 import { apiRouter } from './api/router.ts';
-import { tokenRouter } from './api/token.ts';
+import { isTokenUrl, tokenHandler } from './api/token.ts';
 import { sessionRouter } from './api/session-routes.ts';
 import { SessionStore } from './auth/session.ts';
 import { ArtifactsService } from './services/artifacts.ts';
@@ -160,7 +160,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
   });
-  app.use(tokenRouter({ tokens, policy, login, service: config.serviceName }));
+  const tokenApi = tokenHandler({ tokens, policy, login, service: config.serviceName, log });
   app.use(
     '/api/v2.0',
     apiRouter({
@@ -212,7 +212,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   purge.unref();
 
   return {
-    app: (req, res) => (isRegistryUrl(req.url ?? '') ? registryApi(req, res) : app(req, res)),
+    app: (req, res) => {
+      const url = req.url ?? '';
+      if (isRegistryUrl(url)) return registryApi(req, res);
+      if (isTokenUrl(url)) return void tokenApi(req, res);
+      return app(req, res);
+    },
     config,
     db,
     log,

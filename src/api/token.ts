@@ -1,12 +1,16 @@
 // GET /service/token: the Docker token service. Basic credentials (user, robot, personal token) or
 // none (anonymous); every requested scope is narrowed to what the principal may do — asking for
-// too much is never an error, the token simply grants less.
-import express, { type Request } from 'express';
+// too much is never an error, the token simply grants less. Served on plain node:http, like /v2:
+// docker asks for a token per repository and operation, and going through Express (router,
+// res.json, the garbage both leave) cost two to three times the rest of a token request.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
 import { parseBasic } from '../auth/basic.ts';
 import { parseScope, type AccessEntry, type TokenSigner } from '../auth/token.ts';
 import { AppError } from '../lib/errors.ts';
-import { clientAddress } from '../http/raw.ts';
+import { harborErrorWriter } from '../http/errors.ts';
+import type { Log } from '../http/logger.ts';
+import { clientAddress, sendJson } from '../http/raw.ts';
 import { isValidName } from '../lib/reference.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
 
@@ -15,12 +19,18 @@ export interface TokenRouteDeps {
   policy: RepositoryPolicy;
   login: PasswordCheck;
   service: string;
+  log: Log;
 }
 
-function scopesOf(req: Request): string[] {
-  const raw = req.query.scope;
-  const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return list.flatMap((s) => String(s).split(' ')).filter(Boolean);
+export const TOKEN_PATH = '/service/token';
+
+/** Whether a request URL is the token endpoint (with or without a query). */
+export function isTokenUrl(url: string): boolean {
+  return url.startsWith(TOKEN_PATH) && (url.length === TOKEN_PATH.length || url[TOKEN_PATH.length] === '?');
+}
+
+function scopesOf(query: URLSearchParams): string[] {
+  return query.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
 }
 
 /** The access entries the principal actually gets for the requested scopes. */
@@ -49,23 +59,28 @@ export async function narrow(policy: RepositoryPolicy, principal: Principal | nu
   return out;
 }
 
-export function tokenRouter(deps: TokenRouteDeps): express.Router {
-  const router = express.Router();
-  router.get('/service/token', async (req, res) => {
-    let principal: Principal | null = null;
-    const h = req.headers.authorization;
-    if (h) {
-      const creds = parseBasic(h);
-      if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'only Basic credentials are accepted here' });
-      principal = await deps.login(creds.username, creds.password, clientAddress(req));
-      if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password', headers: { 'WWW-Authenticate': 'Basic realm="Berth"' } });
+export function tokenHandler(deps: TokenRouteDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const fail = harborErrorWriter(deps.log);
+  return async (req, res) => {
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new AppError('UNSUPPORTED', undefined, { message: 'the token service answers GET', headers: { Allow: 'GET, HEAD' } });
+      const query = new URL(req.url ?? '/', 'http://token').searchParams;
+      let principal: Principal | null = null;
+      const h = req.headers.authorization;
+      if (h) {
+        const creds = parseBasic(h);
+        if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'only Basic credentials are accepted here' });
+        principal = await deps.login(creds.username, creds.password, clientAddress(req));
+        if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password', headers: { 'WWW-Authenticate': 'Basic realm="Berth"' } });
+      }
+      const service = query.get('service') ?? deps.service;
+      if (service !== deps.service) throw new AppError('BAD_REQUEST', undefined, { message: `unknown service "${service}"` });
+      const access = await narrow(deps.policy, principal, scopesOf(query));
+      const t = deps.tokens.sign(principal, access);
+      res.setHeader('Cache-Control', 'no-store');
+      sendJson(res, 200, { token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });
+    } catch (err) {
+      fail(err, req, res);
     }
-    const service = typeof req.query.service === 'string' ? req.query.service : deps.service;
-    if (service !== deps.service) throw new AppError('BAD_REQUEST', undefined, { message: `unknown service "${service}"` });
-    const access = await narrow(deps.policy, principal, scopesOf(req));
-    const t = deps.tokens.sign(principal, access);
-    res.setHeader('Cache-Control', 'no-store');
-    res.json({ token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });
-  });
-  return router;
+  };
 }

@@ -47,8 +47,23 @@ export function ociErrorWriter(log: Log): (err: unknown, req: IncomingMessage, r
 }
 
 /** Harbor: {"errors":[{code, message}]} with Harbor's codes. */
+const harborShape = (e: AppError) => ({ errors: [{ code: HARBOR_CODES[e.status] ?? 'UNKNOWN', message: e.status >= 500 ? 'internal server error' : e.message }] });
+
 export function harborErrorHandler(log: Log): ErrorRequestHandler {
-  return errorHandler(log, (e) => ({ errors: [{ code: HARBOR_CODES[e.status] ?? 'UNKNOWN', message: e.status >= 500 ? 'internal server error' : e.message }] }));
+  return errorHandler(log, harborShape);
+}
+
+/** The Harbor-shaped error writer for plain node:http requests (the token service runs outside Express). */
+export function harborErrorWriter(log: Log): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
+  return (err, req, res) => {
+    const e = toAppError(err, log, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
+    sendJson(res, e.status, harborShape(e));
+  };
 }
 
 const HARBOR_CODES: Record<number, string> = {

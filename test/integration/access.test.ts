@@ -88,6 +88,19 @@ describe('token service', () => {
     assert.deepEqual(p.access, [{ type: 'repository', name: 'priv/app', actions: ['pull', 'push'] }]);
   });
 
+  test('the token service answers GET only, with Harbor-shaped errors', async () => {
+    const res = await t.request.post('/service/token?service=berth-registry').set('Authorization', basic('dev', PW));
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.allow, 'GET, HEAD');
+    assert.equal(res.body.errors[0].code, 'METHOD_NOT_ALLOWED');
+    const other = await t.request.get('/service/token?service=someone-else');
+    assert.equal(other.status, 400);
+    assert.equal(other.body.errors[0].code, 'BAD_REQUEST');
+    const bad = await t.request.get('/service/token?service=berth-registry').set('Authorization', basic('dev', 'wrong-password'));
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body.errors[0].code, 'UNAUTHORIZED');
+  });
+
   test('the same principal asking again for the same access within a minute gets the same token', async () => {
     const a = await token(basic('dev', PW), 'repository:priv/app:pull');
     const b = await token(basic('dev', PW), 'repository:priv/app:pull');
