@@ -19,7 +19,6 @@ import type { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
 import { openDatabase, type Db } from './db/client.ts';
 import { RegistryStore } from './db/registry-store.ts';
-import { harborErrorHandler } from './http/errors.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { projectOf } from './lib/reference.ts';
 import { isRegistryUrl, registryHandler } from './registry/router.ts';
@@ -190,7 +189,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
-  app.use('/service', harborErrorHandler(log));
 
   // The web UI (built into web/dist): static files, and index.html for client-side routes.
   const webDist = path.join(ROOT, 'web', 'dist');

@@ -33,8 +33,8 @@ function errorHandler(log: Log, shape: (e: AppError) => object): ErrorRequestHan
 /** OCI: {"errors":[{code, message, detail}]}; 5xx details are never sent. */
 const ociShape = (e: AppError) => ({ errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] });
 
-/** The /v2 error writer for plain node:http requests (the registry runs outside Express). */
-export function ociErrorWriter(log: Log): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
+/** An error writer for plain node:http requests (the registry and the token service run outside Express). */
+function rawErrorWriter(log: Log, shape: (e: AppError) => object): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
   return (err, req, res) => {
     const e = toAppError(err, log, req);
     if (res.headersSent) {
@@ -42,8 +42,13 @@ export function ociErrorWriter(log: Log): (err: unknown, req: IncomingMessage, r
       return;
     }
     if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
-    sendJson(res, e.status, ociShape(e));
+    sendJson(res, e.status, shape(e));
   };
+}
+
+/** The /v2 error writer. */
+export function ociErrorWriter(log: Log) {
+  return rawErrorWriter(log, ociShape);
 }
 
 /** Harbor: {"errors":[{code, message}]} with Harbor's codes. */
@@ -53,17 +58,9 @@ export function harborErrorHandler(log: Log): ErrorRequestHandler {
   return errorHandler(log, harborShape);
 }
 
-/** The Harbor-shaped error writer for plain node:http requests (the token service runs outside Express). */
-export function harborErrorWriter(log: Log): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
-  return (err, req, res) => {
-    const e = toAppError(err, log, req);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (e.headers) for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
-    sendJson(res, e.status, harborShape(e));
-  };
+/** The Harbor-shaped error writer for the token service. */
+export function harborErrorWriter(log: Log) {
+  return rawErrorWriter(log, harborShape);
 }
 
 const HARBOR_CODES: Record<number, string> = {

@@ -33,7 +33,11 @@ export function requestProtocol(req: IncomingMessage): string {
 
 /** A JSON answer, as Express's res.json writes it (the HEAD body is dropped by node:http). */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+/** A JSON answer already serialized (kept by a cache). */
+export function sendJsonText(res: ServerResponse, status: number, text: string | Buffer): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));

@@ -6,7 +6,7 @@ import { AppError } from '../lib/errors.ts';
 import { MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES, MediaTypes, baseMediaType } from '../lib/manifest.ts';
 import { isValidName } from '../lib/reference.ts';
 import { hasBody, readBody } from '../http/body.ts';
-import { sendJson, sendStream } from '../http/raw.ts';
+import { sendJson, sendJsonText, sendStream } from '../http/raw.ts';
 import type { ChunkRange } from '../storage/uploads.ts';
 import { mayDo, type RegistryRouterDeps } from './router.ts';
 
@@ -123,10 +123,7 @@ async function listPage(ctx: Ctx, key: 'tags' | 'repositories', fetch: (limit: n
 
 function sendPage(res: ServerResponse, page: ListPage): void {
   if (page.link) res.setHeader('Link', page.link);
-  res.statusCode = 200;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', page.body.length);
-  res.end(page.body);
+  sendJsonText(res, 200, page.body);
 }
 
 export const handlers = {
