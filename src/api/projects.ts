@@ -5,7 +5,7 @@ import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { MemberRecord, MembersService } from '../services/members.ts';
 import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
-import type { QuotaService } from '../services/quotas.ts';
+import { QuotaService } from '../services/quotas.ts';
 import { intParam, iso, paging, parseQuery, principalOf, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 
@@ -69,12 +69,9 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     const body = req.body ?? {};
     const isPublic = body.public ?? body.metadata?.public === 'true';
     // Harbor's storage_limit (bytes, -1 unlimited) is for system admins; others get no limit.
-    const limit = body.storage_limit;
-    if (limit !== undefined && limit !== null && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < -1)) {
-      throw new AppError('BAD_REQUEST', undefined, { message: 'storage_limit must be a number of bytes, or -1 for unlimited' });
-    }
+    const limit = body.storage_limit === undefined || body.storage_limit === null ? -1 : QuotaService.parseLimit(body.storage_limit, 'storage_limit');
     const p = await deps.projects.create(principal, { name: body.project_name, public: !!isPublic, metadata: body.metadata });
-    if (typeof limit === 'number' && limit !== -1 && principal.sysadmin) await deps.quotas.setLimit(p.id, limit);
+    if (limit !== -1 && principal.sysadmin) await deps.quotas.setLimit(p.id, limit);
     res.setHeader('Location', `/api/v2.0/projects/${p.id}`);
     res.status(201).end();
   });

@@ -10,7 +10,7 @@ import type { AccessService } from '../services/access-service.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
-import type { QuotaService } from '../services/quotas.ts';
+import { QuotaService } from '../services/quotas.ts';
 import { auditFilter, intParam, iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 
@@ -259,8 +259,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     requireSysadmin(res);
     const p = await deps.projects.get(intParam(req.params.id, 'id'));
     if (!p) throw new AppError('NOT_FOUND', undefined, { message: 'quota not found' });
-    const storage = (req.body as { hard?: { storage?: unknown } } | undefined)?.hard?.storage;
-    if (typeof storage !== 'number') throw new AppError('BAD_REQUEST', undefined, { message: 'hard.storage (bytes, -1 for unlimited) is required' });
+    const storage = QuotaService.parseLimit((req.body as { hard?: { storage?: unknown } } | undefined)?.hard?.storage, 'hard.storage');
     await deps.quotas.setLimit(p.id, storage);
     res.status(200).end();
   });

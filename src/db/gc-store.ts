@@ -25,7 +25,8 @@ export interface GcPlan {
 interface ManifestRow {
   id: number | bigint;
   digest: string;
-  refs: string;
+  /** The digests it lists (config, layers, children), parsed from the row's JSON once. */
+  refs: string[];
   subject: string | null;
   recent: number;
 }
@@ -57,7 +58,9 @@ export class GcStore {
         // Integers may come back as BigInt (the connection's safe-integer mode): ids are made Numbers.
         for (const { id, name } of q<{ id: number | bigint; name: string }>('SELECT "id", "name" FROM "Repository" ORDER BY "id"')) {
           const repo = { id: Number(id), name };
-          const rows = q<ManifestRow>('SELECT "id", "digest", "refs", "subject", julianday("pushedAt") >= julianday(?) AS "recent" FROM "Manifest" WHERE "repositoryId" = ?', cutoff, repo.id);
+          const rows = q<Omit<ManifestRow, 'refs'> & { refs: string }>('SELECT "id", "digest", "refs", "subject", julianday("pushedAt") >= julianday(?) AS "recent" FROM "Manifest" WHERE "repositoryId" = ?', cutoff, repo.id).map(
+            (m): ManifestRow => ({ ...m, refs: JSON.parse(m.refs) as string[] }),
+          );
           const tagged = new Set(q<{ digest: string }>('SELECT DISTINCT "digest" FROM "Tag" WHERE "repositoryId" = ?', repo.id).map((t) => t.digest));
           const doomed = opts.deleteUntagged ? untaggedUnreached(rows, tagged) : [];
           const gone = new Set(doomed.map((m) => m.digest));
@@ -65,7 +68,7 @@ export class GcStore {
           for (const m of rows) {
             if (gone.has(m.digest)) continue;
             referenced.add(m.digest);
-            for (const r of JSON.parse(m.refs) as string[]) referenced.add(r);
+            for (const r of m.refs) referenced.add(r);
           }
           const stale = new Set(gone);
           for (const l of q<{ digest: string }>('SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND julianday("createdAt") < julianday(?)', repo.id, cutoff)) {
@@ -119,7 +122,7 @@ function untaggedUnreached(rows: ManifestRow[], tagged: Set<string>): ManifestRo
   for (const m of rows) if (tagged.has(m.digest) || Number(m.recent)) keep(m.digest);
   while (queue.length) {
     const d = queue.pop()!;
-    for (const r of JSON.parse(byDigest.get(d)!.refs) as string[]) keep(r);
+    for (const r of byDigest.get(d)!.refs) keep(r);
     for (const a of bySubject.get(d) ?? []) keep(a.digest);
   }
   return rows.filter((m) => !kept.has(m.digest));

@@ -119,7 +119,7 @@ export class GcService {
     const say = (msg: string) => lines.push(`${new Date().toISOString()} [INFO] ${msg}`);
     const save = (data: Record<string, unknown>) => this.deps.db.gcRun.update({ where: { id: run.id }, data: { ...data, log: lines.join('\n') + '\n' } });
     const t0 = Date.now();
-    let stats = { manifestsDeleted: 0, blobsDeleted: 0, bytesFreed: 0n, planned: [] as string[] };
+    let stats = { manifestsDeleted: 0, blobsDeleted: 0, bytesFreed: 0n };
     try {
       say(`garbage collection started: delete_untagged=${p.delete_untagged} dry_run=${p.dry_run} time_window=${p.time_window}h`);
       await save({ status: 'Running' });
@@ -129,25 +129,25 @@ export class GcService {
         if (!p.dry_run) this.deps.registry.forgetCollected(plan.links, plan.manifests);
         return this.deletePlanned(plan, p.dry_run, run, say);
       });
-      const extra = await this.deleteUnrecorded(new Set(stats.planned), cutoff, p.dry_run, run, say);
+      // The collected blobs are not met again here: their files are gone, or (dry run) their rows remain.
+      const extra = await this.deleteUnrecorded(cutoff, p.dry_run, run, say);
       stats.blobsDeleted += extra.blobs;
       stats.bytesFreed += extra.bytes;
       say(`${p.dry_run ? 'would delete' : 'deleted'} ${stats.manifestsDeleted} untagged manifest(s) and ${stats.blobsDeleted} blob(s), ${p.dry_run ? 'freeing' : 'freed'} ${stats.bytesFreed} bytes`);
       say(`garbage collection ${run.stop ? 'stopped' : 'finished'} in ${Date.now() - t0} ms`);
-      const counts = { manifestsDeleted: stats.manifestsDeleted, blobsDeleted: stats.blobsDeleted, bytesFreed: stats.bytesFreed };
-      await save({ status: run.stop ? 'Stopped' : 'Success', ...counts });
-      this.deps.log.info({ gc: run.id, ...counts, bytesFreed: Number(stats.bytesFreed), dryRun: p.dry_run }, 'garbage collection finished');
+      await save({ status: run.stop ? 'Stopped' : 'Success', ...stats });
+      this.deps.log.info({ gc: run.id, ...stats, bytesFreed: Number(stats.bytesFreed), dryRun: p.dry_run }, 'garbage collection finished');
     } catch (e) {
       lines.push(`${new Date().toISOString()} [ERROR] ${(e as Error).message}`);
       this.deps.log.error({ gc: run.id, err: (e as Error).message }, 'garbage collection failed');
-      await save({ status: 'Error', manifestsDeleted: stats.manifestsDeleted, blobsDeleted: stats.blobsDeleted, bytesFreed: stats.bytesFreed }).catch(() => undefined);
+      await save({ status: 'Error', ...stats }).catch(() => undefined);
     }
   }
 
   /** Deletes the files of the blobs whose rows were collected (under the exclusive lock). */
   private async deletePlanned(plan: GcPlan, dryRun: boolean, run: { stop: boolean }, say: (m: string) => void) {
     for (const m of plan.manifests) say(`untagged manifest ${m.repository}@${m.digest}${dryRun ? ' would be' : ''} deleted`);
-    const out = { manifestsDeleted: plan.manifests.length, blobsDeleted: 0, bytesFreed: BigInt(plan.manifestBytes), planned: plan.blobs.map((b) => b.digest) };
+    const out = { manifestsDeleted: plan.manifests.length, blobsDeleted: 0, bytesFreed: BigInt(plan.manifestBytes) };
     for (const b of plan.blobs) {
       if (run.stop) break; // the rows are gone already: the next run deletes the files
       const d = parseDigest(b.digest);
@@ -167,7 +167,7 @@ export class GcService {
    * unlocked; each batch is checked and deleted under the exclusive lock, where a file without
    * a row cannot be a push in progress (a push renames and records under the shared lock).
    */
-  private async deleteUnrecorded(skip: Set<string>, cutoff: Date, dryRun: boolean, run: { stop: boolean }, say: (m: string) => void) {
+  private async deleteUnrecorded(cutoff: Date, dryRun: boolean, run: { stop: boolean }, say: (m: string) => void) {
     const out = { blobs: 0, bytes: 0n };
     const batch: { digest: string; size: number }[] = [];
     const flush = () =>
@@ -185,7 +185,7 @@ export class GcService {
       });
     for await (const f of this.deps.blobs.list()) {
       if (run.stop) return out;
-      if (f.modTime >= cutoff || skip.has(f.digest.digest)) continue;
+      if (f.modTime >= cutoff) continue;
       batch.push({ digest: f.digest.digest, size: f.size });
       if (batch.length >= 500) await flush();
     }

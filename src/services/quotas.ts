@@ -32,9 +32,14 @@ export class QuotaService {
     return limit;
   }
 
-  /** Sets a project's storage limit in bytes (-1 for none). */
+  /** A storage limit from a request: a whole number of bytes, or -1 for unlimited; BAD_REQUEST otherwise. */
+  static parseLimit(raw: unknown, field: string): number {
+    if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < -1) throw new AppError('BAD_REQUEST', undefined, { message: `${field} must be a number of bytes, or -1 for unlimited` });
+    return raw;
+  }
+
+  /** Sets a project's storage limit in bytes (-1 for none; see parseLimit). */
   async setLimit(projectId: number, bytes: number): Promise<void> {
-    if (!Number.isSafeInteger(bytes) || bytes < -1) throw new AppError('BAD_REQUEST', undefined, { message: 'hard.storage must be a number of bytes, or -1 for unlimited' });
     await this.deps.db.project.update({ where: { id: projectId }, data: { storageLimit: BigInt(bytes) } });
     this.limits.set(projectId, bytes);
   }

@@ -108,13 +108,10 @@ export class RegistryService {
     this.tagsChanged(id);
   }
 
-  /** Drops cached facts about links and manifests garbage collection removed. */
+  /** Drops cached facts about links and manifests garbage collection removed (a removed manifest's link is among the links). */
   forgetCollected(links: { repositoryId: number; digest: string }[], manifests: { repositoryId: number; digest: string }[]): void {
     for (const l of links) this.links.delete(`${l.repositoryId}${SEP}${l.digest}`);
-    for (const m of manifests) {
-      this.links.delete(`${m.repositoryId}${SEP}${m.digest}`);
-      this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
-    }
+    for (const m of manifests) this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
   }
 
   private tagsChanged(id: number): void {
