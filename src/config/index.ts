@@ -1,5 +1,6 @@
 // Typed configuration. The only module that reads process.env; everything else receives a Config.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 export interface LdapConfig {
@@ -35,6 +36,17 @@ export interface Config {
   logLevel: string;
   tokenTtlSeconds: number;
   ldap?: LdapConfig;
+  /** Peers whose X-Forwarded-For / X-Forwarded-Proto are honoured: addresses or CIDRs (loopback by default). */
+  trustedProxies: string[];
+  /** Key for secrets stored in the database (BERTH_SECRET_KEY); unset: a generated key file in the data directory. */
+  secretKey?: string;
+  /** A request body that sends no byte for this long is cut off (an upload stays resumable). */
+  bodyTimeoutSeconds: number;
+  /** Open upload sessions allowed per repository and per principal. */
+  maxUploadsPerRepository: number;
+  maxUploadsPerPrincipal: number;
+  /** Browser sessions kept per user; the oldest is ended when a new one would exceed it. */
+  maxSessionsPerUser: number;
 }
 
 export class ConfigError extends Error {
@@ -61,6 +73,22 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+/** Parses a comma-separated list of IPv4/IPv6 addresses and CIDRs; throws naming the variable. */
+function addressList(env: Env, name: string, def: string): string[] {
+  const raw = env[name] === undefined ? def : env[name]!;
+  const out: string[] = [];
+  for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [addr, bits, extra] = part.split('/');
+    const family = net.isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    if (!family || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+      throw new ConfigError(name, `not an IP address or CIDR: "${part}"`);
+    }
+    out.push(part);
+  }
+  return out;
 }
 
 function readableFile(env: Env, name: string): string | undefined {
@@ -121,7 +149,20 @@ export function loadConfig(env: Env = process.env): Config {
     tokenTtlSeconds: int(env, 'BERTH_TOKEN_TTL_SECONDS', 1800, 30, 24 * 3600),
     logLevel,
     ldap: loadLdap(env),
+    trustedProxies: addressList(env, 'BERTH_TRUSTED_PROXIES', '127.0.0.0/8,::1'),
+    secretKey: secretKey(env),
+    bodyTimeoutSeconds: int(env, 'BERTH_BODY_TIMEOUT_SECONDS', 60, 5, 3600),
+    maxUploadsPerRepository: int(env, 'BERTH_MAX_UPLOADS_PER_REPOSITORY', 100, 1, 100_000),
+    maxUploadsPerPrincipal: int(env, 'BERTH_MAX_UPLOADS_PER_PRINCIPAL', 500, 1, 1_000_000),
+    maxSessionsPerUser: int(env, 'BERTH_MAX_SESSIONS_PER_USER', 20, 1, 10_000),
   };
+}
+
+function secretKey(env: Env): string | undefined {
+  const k = env.BERTH_SECRET_KEY;
+  if (k === undefined || k === '') return undefined;
+  if (k.length < 32) throw new ConfigError('BERTH_SECRET_KEY', 'must be at least 32 characters (e.g. `openssl rand -base64 32`)');
+  return k;
 }
 
 function loadLdap(env: Env): LdapConfig | undefined {
