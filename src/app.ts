@@ -20,6 +20,7 @@ import { TokenSigner } from './auth/token.ts';
 import { openDatabase, type Db } from './db/client.ts';
 import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
+import { watchBodyIdle } from './http/timeouts.ts';
 import { projectOf } from './lib/reference.ts';
 import { isRegistryUrl, registryHandler } from './registry/router.ts';
 import { AccessService } from './services/access-service.ts';
@@ -209,8 +210,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   }, Math.min(config.uploadTtlSeconds * 1000, 3_600_000) / 4);
   purge.unref();
 
+  const bodyIdleMs = config.bodyTimeoutSeconds * 1000;
   return {
     app: (req, res) => {
+      watchBodyIdle(req, bodyIdleMs);
       const url = req.url ?? '';
       if (isRegistryUrl(url)) return registryApi(req, res);
       if (isTokenUrl(url)) return void tokenApi(req, res);
