@@ -10,9 +10,13 @@ import type { Log } from '../http/logger.ts';
 export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionStore; log: Log; secureCookies: boolean }): express.Router {
   const r = express.Router();
   r.post('/login', express.urlencoded({ extended: false, limit: '16kb' }), express.json({ limit: '16kb' }), async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const username = String(body.principal ?? body.username ?? '');
-    const password = String(body.password ?? '');
+    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+    const name = body.principal ?? body.username ?? '';
+    const pass = body.password ?? '';
+    if (typeof name !== 'string' || typeof pass !== 'string') throw new AppError('BAD_REQUEST', undefined, { message: 'principal and password must be strings' });
+    if (name.length > 255 || pass.length > 1024) throw new AppError('BAD_REQUEST', undefined, { message: 'principal or password too long' });
+    const username = name;
+    const password = pass;
     const principal = username && password ? await deps.login(username, password, clientAddress(req)) : null;
     if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
     deps.sessions.create(res, principal, deps.secureCookies || requestProtocol(req) === 'https');
