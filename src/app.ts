@@ -20,6 +20,7 @@ import { TokenSigner } from './auth/token.ts';
 import { openDatabase, type Db } from './db/client.ts';
 import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
+import { ProxyTrust, useProxyTrust } from './http/raw.ts';
 import { watchBodyIdle } from './http/timeouts.ts';
 import { projectOf } from './lib/reference.ts';
 import { isRegistryUrl, registryHandler } from './registry/router.ts';
@@ -31,6 +32,8 @@ import { ProjectsService } from './services/projects.ts';
 import { RegistryService } from './services/registry-service.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
+import { SecretBox, loadSecretKey } from './lib/secret-box.ts';
+import { privateDir } from './lib/private-files.ts';
 import { UsersService } from './services/users.ts';
 import { GcService } from './services/gc.ts';
 import { QuotaService } from './services/quotas.ts';
@@ -66,6 +69,7 @@ export interface BerthApp {
   pulls: PullStats;
   /** Set only on the first start when no admin password was configured. */
   generatedAdminPassword: string | null;
+  settings: SettingsService;
   close(): Promise<void>;
 }
 
@@ -74,8 +78,13 @@ const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'ut
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<BerthApp> {
   const log = overrides.log ?? createLogger(config.logLevel);
+  // The data directory is Berth's alone (0700; the database and keys in it are 0600), tightened
+  // here for installs made before or by hand; the secret key never enters the database.
+  if (!privateDir(config.dataDir)) log.warn({ dataDir: config.dataDir }, 'data directory mode cannot be changed (not its owner); it should be 0700');
+  const secretKey = loadSecretKey({ configured: config.secretKey, keyFile: path.join(config.dataDir, 'secret.key') });
+  if (secretKey.created) log.info({ keyFile: path.join(config.dataDir, 'secret.key') }, 'secret key file created; back it up with the database');
   const db = await openDatabase(config.databaseUrl);
-  const settings = new SettingsService(db, config);
+  const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 
   // Storage
@@ -104,14 +113,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     db,
     log,
     directory: () => directory,
-    onLogin: (username, ok) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user' }),
+    onLogin: (username, ok, clientAddress) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user', clientAddress }),
   });
-  const sessions = new SessionStore();
+  const sessions = new SessionStore(undefined, undefined, { maxPerUser: config.maxSessionsPerUser });
   const users = new UsersService({
     db,
     forgetCredentials: () => identity.forget(),
     invalidateAccess: () => access.invalidate(),
-    endSessions: (userId) => sessions.forget((p) => p.kind === 'user' && p.id === userId),
+    endSessions: (userId, keep) => sessions.endUser(userId, keep),
   });
   const generatedAdminPassword = await users.ensureAdmin(config.adminPassword);
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
@@ -211,8 +220,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   purge.unref();
 
   const bodyIdleMs = config.bodyTimeoutSeconds * 1000;
+  const proxies = new ProxyTrust(config.trustedProxies);
   return {
     app: (req, res) => {
+      useProxyTrust(req, proxies);
       watchBodyIdle(req, bodyIdleMs);
       const url = req.url ?? '';
       if (isRegistryUrl(url)) return registryApi(req, res);
@@ -232,6 +243,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads,
     pulls,
     generatedAdminPassword,
+    settings,
     gc,
     async close() {
       clearInterval(purge);

@@ -3,13 +3,15 @@
 // retention setting so the table cannot grow without bound.
 import { directSql, sqlDate, type Db } from '../db/client.ts';
 
-const INSERT = 'INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES (?, ?, ?, ?, ?)';
+const INSERT = 'INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "clientAddress", "createdAt") VALUES (?, ?, ?, ?, ?, ?)';
 
 export interface AuditEvent {
   username: string;
   operation: string;
   resource: string;
   resourceType: string;
+  /** The client's address (logins and failed logins record it). */
+  clientAddress?: string;
 }
 
 export class AuditService {
@@ -39,10 +41,10 @@ export class AuditService {
           // durable commit per flush, and no trip through Prisma's query engine, whose
           // WebAssembly memory grows with the biggest batch it was ever given and never shrinks.
           await direct.transaction((run) => {
-            for (const e of batch) run(INSERT, [e.username, e.operation, e.resource, e.resourceType, sqlDate(e.createdAt)]);
+            for (const e of batch) run(INSERT, [e.username, e.operation, e.resource, e.resourceType, e.clientAddress ?? null, sqlDate(e.createdAt)]);
           });
         } else {
-          await this.db.$transaction(batch.map((e) => this.db.$executeRawUnsafe(INSERT, e.username, e.operation, e.resource, e.resourceType, e.createdAt)));
+          await this.db.$transaction(batch.map((e) => this.db.$executeRawUnsafe(INSERT, e.username, e.operation, e.resource, e.resourceType, e.clientAddress ?? null, e.createdAt)));
         }
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, lost: batch.length }, 'audit write failed');

@@ -5,6 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
 import { LoginThrottle } from '../auth/throttle.ts';
+import { AppError } from '../lib/errors.ts';
 import { normalizeDn } from '../lib/dn.ts';
 import type { DirectoryUser } from '../lib/directory.ts';
 
@@ -23,7 +24,8 @@ export interface IdentityDeps {
   /** The directory, when LDAP is configured (may change at run time through /configurations). */
   directory: () => Directory | null;
   throttle?: LoginThrottle;
-  onLogin?: (username: string, ok: boolean) => void;
+  /** Every login attempt, with the client's address (for the audit log). */
+  onLogin?: (username: string, ok: boolean, clientAddress: string) => void;
 }
 
 export const PAT_PREFIX = 'berth_pat_';
@@ -59,35 +61,44 @@ export class IdentityService {
 
   /**
    * Checks a user name and password (or robot secret, or personal token). Returns null for every kind
-   * of failure alike: unknown user, wrong password, locked by the throttle, expired robot.
+   * of failure alike: unknown user, wrong password, expired robot. Throws TOOMANYREQUESTS (with
+   * Retry-After) while this name is locked from this address (see LoginThrottle): the right password
+   * is refused too, so a guesser learns nothing during a lock.
    */
   async login(username: string, password: string, remoteAddress = ''): Promise<Principal | null> {
     if (!username || !password) return null;
-    // The throttle comes first: while a name or address is locked even the right password fails,
-    // so a guesser learns nothing (locks are short and capped, so nobody is locked out for good).
-    const keys = [`u:${username.toLowerCase()}`, `a:${remoteAddress}`];
-    if (this.throttle.locked(keys)) {
-      this.deps.onLogin?.(username, false);
-      return null;
+    // The lock comes before the credentials cache: a locked pair is refused even with a password
+    // someone else verified a moment ago.
+    const verdict = this.throttle.check(username, remoteAddress);
+    if (verdict.locked) {
+      this.deps.onLogin?.(username, false, remoteAddress);
+      throw new AppError('TOOMANYREQUESTS', undefined, { message: 'too many failed logins; retry later', headers: { 'Retry-After': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } });
     }
     const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
     const hit = this.cache.get(key);
     if (hit && hit.expires > Date.now()) return hit.principal;
+    // A name (or address) that failed often is slowed before the check, for right and wrong
+    // passwords alike, so the wait says nothing; the delay is bounded, so the owner still gets in.
+    if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
     let principal: Principal | null = null;
     try {
       principal = await this.verify(username, password);
     } catch (err) {
+      // Not a wrong password (a directory or database outage): no failure is counted, or an
+      // outage would lock out everyone who retries.
       this.deps.log.warn({ err: (err as Error).message, username }, 'login source unavailable');
-      principal = null;
-    }
-    if (!principal) {
-      this.throttle.fail(keys);
-      this.deps.onLogin?.(username, false);
+      this.deps.onLogin?.(username, false, remoteAddress);
       return null;
     }
-    this.throttle.succeed(keys);
+    if (!principal) {
+      const lockMs = this.throttle.fail(username, remoteAddress);
+      if (lockMs) this.deps.log.warn({ username, clientAddress: remoteAddress, lockSeconds: Math.ceil(lockMs / 1000) }, 'login locked after repeated failures');
+      this.deps.onLogin?.(username, false, remoteAddress);
+      return null;
+    }
+    this.throttle.succeed(username, remoteAddress);
     this.cache.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
-    this.deps.onLogin?.(username, true);
+    this.deps.onLogin?.(username, true, remoteAddress);
     return principal;
   }
 
