@@ -8,6 +8,7 @@ import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import type { Action, Principal } from '../access/principal.ts';
 import { Lru } from '../lib/lru.ts';
+import { privateDir, privateFile } from '../lib/private-files.ts';
 
 export const TOKEN_ISSUER = 'berth-token-issuer';
 const ALGORITHM = 'ES256';
@@ -72,6 +73,9 @@ export class TokenSigner {
       fs.writeFileSync(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
       fs.renameSync(tmp, keyFile);
     }
+    // An install made before, or copied with looser modes: the signing key is 0600 in a 0700 dir.
+    privateDir(keyDir);
+    privateFile(keyFile);
     this.privateKey = createPrivateKey(fs.readFileSync(keyFile));
     this.publicKey = createPublicKey(this.privateKey);
     this.kid = libtrustKeyId(this.publicKey);

@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { ensurePrivateFile, privateFile } from '../lib/private-files.ts';
 import { migrateSqlite } from './migrate.ts';
 
 export type Db = PrismaClient;
@@ -128,7 +129,27 @@ function walSyncer(databaseUrl: string): (() => Promise<void>) | null {
   };
 }
 
+/** The SQLite file of a file: URL, or null for an in-memory database. */
+function databaseFile(databaseUrl: string): string | null {
+  const file = databaseUrl.replace(/^file:/, '');
+  return !file || file === ':memory:' || file.startsWith('file::memory:') ? null : file;
+}
+
+/**
+ * The database holds password hashes and sealed secrets: 0600, and so are its WAL and shared-memory
+ * files (SQLite creates those with the database file's mode; an older install's are tightened).
+ */
+function tightenDatabaseFiles(file: string, create: boolean): void {
+  if (create) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    ensurePrivateFile(file); // an empty file is a new database to SQLite
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) privateFile(f);
+}
+
 export async function openDatabase(databaseUrl: string): Promise<Db> {
+  const file = databaseFile(databaseUrl);
+  if (file) tightenDatabaseFiles(file, true);
   migrateSqlite(databaseUrl);
   let runner: DirectSql | null = null;
   const adapter = new HookedFactory({ url: databaseUrl, timeout: 5000 }, (a, gate) => {
@@ -169,6 +190,7 @@ export async function openDatabase(databaseUrl: string): Promise<Db> {
   // One connection: these hold for every query. FULL makes a committed push survive power loss too.
   await prisma.$queryRawUnsafe('PRAGMA synchronous = FULL');
   await prisma.$queryRawUnsafe('PRAGMA foreign_keys = ON');
+  if (file) tightenDatabaseFiles(file, false);
   if (runner) direct.set(prisma, runner);
   return prisma;
 }

@@ -1,8 +1,12 @@
 // Settings an admin may change at run time (GET/PUT /api/v2.0/configurations), in Harbor's key names.
 // The environment gives the defaults; values saved through the API override them and persist.
+// Secret values (kind 'secret') are sealed with the secret box before they reach the database and
+// kept opened only in memory; see src/lib/secret-box.ts for the key.
 import type { Db } from '../db/client.ts';
 import type { Config, LdapConfig } from '../config/index.ts';
+import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
+import { SecretBox } from '../lib/secret-box.ts';
 
 type Kind = 'string' | 'bool' | 'int' | 'secret';
 interface KeyDef {
@@ -35,21 +39,81 @@ const SCOPES: LdapConfig['scope'][] = ['base', 'one', 'sub'];
 
 export class SettingsService {
   private overrides: Record<string, unknown> = {};
+  /** Secret keys whose stored value does not open with the current key (wrong BERTH_SECRET_KEY). */
+  private unreadable = new Set<string>();
   private listeners: (() => void | Promise<void>)[] = [];
 
-  constructor(private readonly db: Db, private readonly base: Config) {}
+  constructor(
+    private readonly db: Db,
+    private readonly base: Config,
+    private readonly secrets: { box: SecretBox; log?: Log },
+  ) {}
 
+  /**
+   * Reads the saved settings. Secrets saved in plain text by an older version are sealed in place
+   * (and their old bytes wiped from the database file). A secret that does not open is left as it
+   * is, logged once, and treated as unset: LDAP counts as not configured until the right key is
+   * given or the password is saved again (never a bind with an empty password, which a directory
+   * may take as an anonymous bind).
+   */
   async load(): Promise<void> {
     const rows = await this.db.setting.findMany();
-    this.overrides = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value)]));
+    const overrides: Record<string, unknown> = {};
+    const upgrade: { key: string; sealed: string }[] = [];
+    this.unreadable.clear();
+    for (const r of rows) {
+      let v: unknown = JSON.parse(r.value);
+      if (KEYS[r.key]?.kind === 'secret' && typeof v === 'string' && v !== '') {
+        if (SecretBox.isSealed(v)) {
+          try {
+            v = this.secrets.box.open(v, r.key);
+          } catch {
+            this.unreadable.add(r.key);
+            continue;
+          }
+        } else {
+          upgrade.push({ key: r.key, sealed: this.secrets.box.seal(v, r.key) });
+        }
+      }
+      overrides[r.key] = v;
+    }
+    this.overrides = overrides;
+    if (upgrade.length) await this.sealInPlace(upgrade);
+    if (this.unreadable.size) {
+      this.secrets.log?.error(
+        { settings: [...this.unreadable], hint: 'set BERTH_SECRET_KEY to the key they were saved with (or restore <data dir>/secret.key), or save them again; LDAP stays off until then' },
+        'stored secrets cannot be decrypted with the current BERTH_SECRET_KEY or key file',
+      );
+    }
+  }
+
+  private async sealInPlace(values: { key: string; sealed: string }[]): Promise<void> {
+    // secure_delete zeroes the freed bytes of the old value in the page; the TRUNCATE checkpoint
+    // moves the new pages into the database file and empties the WAL, which held older copies.
+    await this.db.$queryRawUnsafe('PRAGMA secure_delete = ON');
+    try {
+      await this.db.$transaction(values.map(({ key, sealed }) => this.db.setting.update({ where: { key }, data: { value: JSON.stringify(sealed) } })));
+    } finally {
+      await this.db.$queryRawUnsafe('PRAGMA secure_delete = OFF');
+    }
+    await this.db.$queryRawUnsafe('PRAGMA wal_checkpoint(TRUNCATE)');
+    this.secrets.log?.info({ settings: values.map((v) => v.key) }, 'stored secrets encrypted');
   }
 
   onChange(fn: () => void | Promise<void>): void {
     this.listeners.push(fn);
   }
 
-  /** The effective LDAP configuration, or undefined when LDAP is off (no URL). */
+  /**
+   * The effective LDAP configuration, or undefined when LDAP is off: no URL, or a saved bind
+   * password that cannot be decrypted.
+   */
   ldap(): LdapConfig | undefined {
+    return this.unreadable.has('ldap_search_password') ? undefined : this.savedLdap();
+  }
+
+  /** The LDAP configuration as saved (env defaults and overrides), whether usable or not. */
+  private savedLdap(): LdapConfig | undefined {
     const env = this.base.ldap;
     const o = this.overrides;
     const url = (o.ldap_url as string | undefined) ?? env?.url ?? '';
@@ -91,9 +155,11 @@ export class SettingsService {
 
   /** Harbor's ConfigurationsResponse shape: {key: {value, editable}}; secrets are never returned. */
   toHarbor(): Record<string, { value: unknown; editable: boolean }> {
-    const ldap = this.ldap();
+    // The saved values stay visible while a secret cannot be read, so saving the form again (with
+    // the password) repairs it instead of wiping the rest; auth_mode tells what is in effect.
+    const ldap = this.savedLdap();
     const out: Record<string, { value: unknown; editable: boolean }> = {
-      auth_mode: { value: ldap ? 'ldap_auth' : 'db_auth', editable: false },
+      auth_mode: { value: this.ldap() ? 'ldap_auth' : 'db_auth', editable: false },
       project_creation_restriction: { value: this.projectCreationRestriction(), editable: true },
       audit_log_retention_days: { value: this.auditRetentionDays(), editable: true },
     };
@@ -125,8 +191,10 @@ export class SettingsService {
       if (def.validate && !def.validate(v)) throw new AppError('BAD_REQUEST', undefined, { message: `invalid value for ${key}` });
       clean[key] = v;
     }
-    await this.db.$transaction(Object.entries(clean).map(([key, v]) => this.db.setting.upsert({ where: { key }, create: { key, value: JSON.stringify(v) }, update: { value: JSON.stringify(v) } })));
+    const stored = (key: string, v: unknown) => JSON.stringify(KEYS[key].kind === 'secret' && v !== '' ? this.secrets.box.seal(String(v), key) : v);
+    await this.db.$transaction(Object.entries(clean).map(([key, v]) => this.db.setting.upsert({ where: { key }, create: { key, value: stored(key, v) }, update: { value: stored(key, v) } })));
     Object.assign(this.overrides, clean);
+    for (const key of Object.keys(clean)) this.unreadable.delete(key);
     for (const l of this.listeners) await l();
   }
 }

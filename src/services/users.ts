@@ -35,7 +35,16 @@ function checkPasswordStrength(p: unknown): string {
 }
 
 export class UsersService {
-  constructor(private readonly deps: { db: Db; forgetCredentials: () => void; invalidateAccess: () => void; endSessions?: (userId: number) => void }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      /** Drops cached credential checks (passwords, personal tokens): a change takes effect at once. */
+      forgetCredentials: () => void;
+      invalidateAccess: () => void;
+      /** Ends the user's browser sessions, except the one `keep` (the caller) was authenticated by. */
+      endSessions?: (userId: number, keep?: Principal) => void;
+    },
+  ) {}
 
   /**
    * Creates the built-in admin on first start. Returns the generated password when none was
@@ -84,7 +93,9 @@ export class UsersService {
     const password = checkPasswordStrength(input.new_password);
     await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
     this.deps.forgetCredentials();
-    if (actor.id !== id || actor.kind !== 'user') this.deps.endSessions?.(id);
+    // Whoever knew the old password is signed out everywhere; a user changing their own password
+    // in the browser keeps that one session (an admin's reset ends them all).
+    this.deps.endSessions?.(id, actor.kind === 'user' && actor.id === id ? actor : undefined);
   }
 
   async setSysadmin(id: number, flag: boolean): Promise<void> {
