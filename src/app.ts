@@ -206,11 +206,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     app.use(express.static(webDist, { index: 'index.html', maxAge: '1h', setHeaders: (res, file) => {
       if (file.endsWith('index.html')) res.setHeader('Cache-Control', 'no-cache');
     } }));
-    app.get(/^\/(?!v2\/|v2$|api\/|service\/|c\/).*/, (_req, res) => {
+    // Client-side routes: index.html for a browser's navigation only. A probe or scraper asking
+    // for /metrics or /healthz must get a 404, not a page that says 200.
+    app.get(/^\/(?!v2\/|v2$|api\/|service\/|c\/).*/, (req, res, next) => {
+      if (!/\btext\/html\b/.test(req.headers.accept ?? '')) return next();
       res.setHeader('Cache-Control', 'no-cache');
       res.sendFile(path.join(webDist, 'index.html'));
     });
   }
+  app.use((_req, res) => {
+    res.status(404).json({ errors: [{ code: 'NOT_FOUND', message: 'no such page' }] });
+  });
 
   // Background upkeep: expired upload sessions, audit retention.
   const purge = setInterval(() => {

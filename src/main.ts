@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const berth = await createApp(config);
   const { log } = berth;
   if (berth.generatedAdminPassword) {
