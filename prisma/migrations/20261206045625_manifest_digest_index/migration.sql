@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Manifest_digest_idx" ON "Manifest"("digest");
