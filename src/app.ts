@@ -22,6 +22,7 @@ import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { ProxyTrust, useProxyTrust } from './http/raw.ts';
 import { watchBodyIdle } from './http/timeouts.ts';
+import { accessLogger } from './http/access-log.ts';
 import { projectOf } from './lib/reference.ts';
 import { isRegistryUrl, registryHandler } from './registry/router.ts';
 import { AccessService } from './services/access-service.ts';
@@ -226,11 +227,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   purge.unref();
 
   const bodyIdleMs = config.bodyTimeoutSeconds * 1000;
+  const logAccess = accessLogger(log);
   const proxies = new ProxyTrust(config.trustedProxies);
   return {
     app: (req, res) => {
       useProxyTrust(req, proxies);
       watchBodyIdle(req, bodyIdleMs);
+      logAccess(req, res);
       const url = req.url ?? '';
       if (isRegistryUrl(url)) return registryApi(req, res);
       if (isTokenUrl(url)) return void tokenApi(req, res);

@@ -9,6 +9,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   const options: pino.LoggerOptions = {
     level,
     base: undefined,
+    // Level names and ISO times: what log shippers and people read without a lookup table.
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
     serializers: { err: safeError, error: safeError },
     // Secrets never reach the log, whatever object carries them (one or two levels down).
     redact: {
