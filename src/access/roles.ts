@@ -95,6 +95,30 @@ export interface ProjectGrant {
   robot?: readonly Permission[];
 }
 
+/**
+ * What a project robot may be given: every right of the project admin role except changing or deleting
+ * the project itself and changing robots. This is Harbor's robot permission provider for the project
+ * scope (src/common/rbac/const.go, NolimitProvider): robots may hold robot create/read/list/delete and
+ * member rights, but never robot update, so no robot edits another robot or resets its secret.
+ * Anything else (unknown resources or actions included) is refused when a robot is created or changed.
+ */
+const ROBOT_GRANTABLE: ReadonlySet<string> = new Set([...ROLE_SETS.get(Roles.projectAdmin)!].filter((p) => p !== 'project:update' && p !== 'project:delete' && p !== 'robot:update'));
+
+export function isRobotGrantable(resource: string, action: string): boolean {
+  return ROBOT_GRANTABLE.has(`${resource}:${action}`);
+}
+
+/**
+ * The permissions in `wanted` that a principal with this grant does not hold itself, and so may not
+ * hand on (to a robot it creates or changes, or through a role it grants a member). What anyone may do
+ * in a public project does not count: the project may become private, and the right was never the
+ * principal's to give.
+ */
+export function missingPermissions(grant: ProjectGrant, wanted: readonly Permission[]): Permission[] {
+  const own: ProjectGrant = { ...grant, public: false };
+  return wanted.filter((p) => !can(own, p.resource, p.action));
+}
+
 /** The one RBAC decision: may a principal with this grant do `action` on `resource` in the project? */
 export function can(grant: ProjectGrant, resource: Resource, action: Verb): boolean {
   if (grant.sysadmin) return true;

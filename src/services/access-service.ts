@@ -3,7 +3,7 @@
 // Results are cached briefly and dropped on any change made through this process.
 import type { Db } from '../db/client.ts';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
-import { can, isRoleId, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
+import { can, isRoleId, missingPermissions, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
 import { Lru } from '../lib/lru.ts';
 import { projectOf } from '../lib/reference.ts';
 
@@ -77,6 +77,14 @@ export class AccessService implements RepositoryPolicy {
 
   async can(principal: Principal | null, project: ProjectRef, resource: Resource, action: Verb): Promise<boolean> {
     return can(await this.grant(principal, project), resource, action);
+  }
+
+  /**
+   * The permissions in `wanted` the principal does not hold in the project by its own standing (its
+   * roles, its robot permissions, or system admin), public access not counted: what it may not hand on.
+   */
+  async missing(principal: Principal, project: ProjectRef, wanted: readonly Permission[]): Promise<Permission[]> {
+    return missingPermissions(await this.grant(principal, project), wanted);
   }
 
   async allowedActions(principal: Principal | null, repository: string, wanted: readonly Action[]): Promise<Action[]> {

@@ -1,7 +1,7 @@
 // Project members: users (local or from the directory) and LDAP groups, each with one of Harbor's roles.
 import type { Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
-import { ROLE_NAMES, isRoleId, type RoleId } from '../access/roles.ts';
+import { ROLE_NAMES, Roles, isRoleId, rolePermissions, type RoleId } from '../access/roles.ts';
 import { normalizeDn } from '../lib/dn.ts';
 import { AppError } from '../lib/errors.ts';
 import type { AccessService } from './access-service.ts';
@@ -25,8 +25,37 @@ export interface MembersDeps {
   onChange?: (e: { username: string; operation: string; resource: string }) => void;
 }
 
+/**
+ * Members and their roles. Granting follows one rule with robots: nobody hands on a right it does not
+ * hold. A principal adds a member with a role, changes a member's role, or removes a member only if it
+ * holds every permission of the roles involved (so a robot with member rights can never make anyone a
+ * project admin, nor demote or remove one). Nobody but a system admin changes their own role, and a
+ * project keeps at least one project admin once it has one.
+ */
 export class MembersService {
   constructor(private readonly deps: MembersDeps) {}
+
+  /** Refuses unless the actor holds every permission of each role in the project. */
+  private async checkMayGrant(actor: Principal, project: { id: number; name: string }, roles: RoleId[], what: string): Promise<void> {
+    if (actor.sysadmin) return;
+    const ref = await this.deps.access.project(project.id);
+    if (!ref) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    for (const role of roles) {
+      const missing = await this.deps.access.missing(actor, ref, rolePermissions(role));
+      if (missing.length) throw new AppError('FORBIDDEN', undefined, { message: `cannot ${what} ${ROLE_NAMES[role]}: it carries rights you do not hold` });
+    }
+  }
+
+  /** Refuses to take away the project's last project admin membership (system admins excepted). */
+  private async checkKeepsAdmin(actor: Principal, project: { id: number }, m: MemberRecord): Promise<void> {
+    if (actor.sysadmin || m.roleId !== Roles.projectAdmin) return;
+    const others = await this.deps.db.member.count({ where: { projectId: project.id, roleId: Roles.projectAdmin, id: { not: m.id } } });
+    if (others === 0) throw new AppError('CONFLICT', undefined, { message: 'a project keeps at least one project admin: add another first' });
+  }
+
+  private isSelf(actor: Principal, m: MemberRecord): boolean {
+    return actor.kind === 'user' && m.entityType === 'u' && m.entityId === actor.id;
+  }
 
   async list(projectId: number, entityName?: string, page = 1, pageSize = 100): Promise<{ total: number; items: MemberRecord[] }> {
     const rows = await this.deps.db.member.findMany({ where: { projectId }, include: { user: { select: { username: true } }, group: { select: { name: true } } }, orderBy: { id: 'asc' } });
@@ -55,6 +84,7 @@ export class MembersService {
   ): Promise<number> {
     if (!isRoleId(input.role_id)) throw new AppError('BAD_REQUEST', undefined, { message: 'role_id must be 1 (project admin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limited guest)' });
     const roleId = input.role_id;
+    await this.checkMayGrant(actor, project, [roleId], 'grant');
     let userId: number | null = null;
     let groupId: number | null = null;
     let label: string;
@@ -106,6 +136,10 @@ export class MembersService {
     if (!isRoleId(roleId)) throw new AppError('BAD_REQUEST', undefined, { message: 'invalid role_id' });
     const m = await this.get(project.id, memberId);
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
+    if (m.roleId === roleId) return;
+    if (!actor.sysadmin && this.isSelf(actor, m)) throw new AppError('FORBIDDEN', undefined, { message: 'you cannot change your own role' });
+    await this.checkMayGrant(actor, project, [m.roleId, roleId], 'change a member to or from');
+    await this.checkKeepsAdmin(actor, project, m);
     await this.deps.db.member.update({ where: { id: memberId }, data: { roleId } });
     this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${project.name}:member:${m.entityName}` });
@@ -114,6 +148,8 @@ export class MembersService {
   async remove(actor: Principal, project: { id: number; name: string }, memberId: number): Promise<void> {
     const m = await this.get(project.id, memberId);
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
+    if (!this.isSelf(actor, m)) await this.checkMayGrant(actor, project, [m.roleId], 'remove a');
+    await this.checkKeepsAdmin(actor, project, m);
     await this.deps.db.member.delete({ where: { id: memberId } });
     this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: `${project.name}:member:${m.entityName}` });

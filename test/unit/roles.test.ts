@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { can, rolePermissions, Roles, type RoleId } from '../../src/access/roles.ts';
+import { can, isRobotGrantable, missingPermissions, rolePermissions, Roles, type Permission, type RoleId } from '../../src/access/roles.ts';
 import { narrow } from '../../src/api/token.ts';
 import { parseScope } from '../../src/auth/token.ts';
 import type { Action, Principal, RepositoryPolicy } from '../../src/access/principal.ts';
@@ -107,4 +107,22 @@ test('login throttle locks after repeated failures, doubles, is capped, and expi
   t.succeed(k);
   t.fail(k);
   assert.equal(t.locked(k), false);
+});
+
+test('robots may be given project rights only, never robot:update nor changing or deleting the project (Harbor\'s robot permission provider)', () => {
+  for (const [r, a] of [['repository', 'pull'], ['repository', 'push'], ['repository', 'delete'], ['artifact', 'delete'], ['tag', 'create'], ['robot', 'create'], ['robot', 'delete'], ['member', 'create'], ['project', 'read']]) assert.equal(isRobotGrantable(r, a), true, `${r}:${a}`);
+  for (const [r, a] of [['robot', 'update'], ['project', 'update'], ['project', 'delete'], ['repository', 'own'], ['everything', 'create'], ['user', 'create'], ['__proto__', 'read'], ['repository', 'toString']]) assert.equal(isRobotGrantable(r, a), false, `${r}:${a}`);
+});
+
+test('missingPermissions: what a principal would hand on without holding it (public access does not count)', () => {
+  const wanted: Permission[] = [{ resource: 'repository', action: 'pull' }, { resource: 'repository', action: 'delete' }, { resource: 'member', action: 'create' }];
+  assert.deepEqual(missingPermissions({ roles: [Roles.projectAdmin], public: false, sysadmin: false }, wanted), []);
+  assert.deepEqual(missingPermissions({ roles: [], public: false, sysadmin: true }, wanted), []);
+  assert.deepEqual(missingPermissions({ roles: [Roles.maintainer], public: false, sysadmin: false }, wanted), [{ resource: 'member', action: 'create' }]);
+  const robot = { roles: [], public: true, sysadmin: false, robot: [{ resource: 'robot' as const, action: 'create' as const }] };
+  assert.deepEqual(missingPermissions(robot, wanted), wanted, 'a public project lets anyone pull, but that is not the robot\'s to give');
+  assert.deepEqual(missingPermissions(robot, rolePermissions(Roles.limitedGuest)).length, rolePermissions(Roles.limitedGuest).length);
+  const lg = { roles: [], public: false, sysadmin: false, robot: rolePermissions(Roles.limitedGuest) };
+  assert.deepEqual(missingPermissions(lg, rolePermissions(Roles.limitedGuest)), []);
+  assert.ok(missingPermissions(lg, rolePermissions(Roles.guest)).length > 0);
 });
