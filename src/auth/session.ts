@@ -10,7 +10,6 @@ export const CSRF_COOKIE = '__csrf';
 export const CSRF_HEADER = 'x-harbor-csrf-token';
 
 interface Session {
-  id: string;
   /** This session's own copy: the API hands this very object to handlers as the caller. */
   principal: Principal;
   csrf: string;
@@ -71,7 +70,7 @@ export class SessionStore {
     }
     while (this.sessions.size >= this.maxTotal) this.end(this.sessions.keys().next().value!);
     const id = randomBytes(32).toString('base64url');
-    const s: Session = { id, principal: { ...principal }, csrf: randomBytes(24).toString('base64url'), lastSeen: this.now() };
+    const s: Session = { principal: { ...principal }, csrf: randomBytes(24).toString('base64url'), lastSeen: this.now() };
     this.sessions.set(id, s);
     let set = this.byOwner.get(owner);
     if (!set) this.byOwner.set(owner, (set = new Set()));
@@ -127,11 +126,6 @@ export class SessionStore {
       if (keep && this.sessions.get(id)?.principal === keep) continue;
       this.end(id);
     }
-  }
-
-  /** Sessions held now (for tests and metrics). */
-  get size(): number {
-    return this.sessions.size;
   }
 
   static csrfOk(req: Request, s: Session): boolean {
