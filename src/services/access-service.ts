@@ -3,7 +3,7 @@
 // Results are cached briefly and dropped on any change made through this process.
 import type { Db } from '../db/client.ts';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
-import { can, isRoleId, missingPermissions, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
+import { can, isRobotGrantable, isRoleId, missingPermissions, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
 import { Lru } from '../lib/lru.ts';
 import { projectOf } from '../lib/reference.ts';
 
@@ -60,7 +60,8 @@ export class AccessService implements RepositoryPolicy {
     let grant: ProjectGrant;
     if (principal.kind === 'robot') {
       const perms = (await this.robotPermissions(principal.id)) ?? [];
-      const access = perms.filter((p) => p.namespace === project.name || p.namespace === '*').flatMap((p) => p.access);
+      // Only pairs a robot may hold count, whatever is stored (robots saved before that rule existed).
+      const access = perms.filter((p) => p.namespace === project.name || p.namespace === '*').flatMap((p) => p.access ?? []).filter((a) => isRobotGrantable(a.resource, a.action));
       grant = { roles: [], public: project.public, sysadmin: false, robot: access };
     } else {
       const groups = await this.userGroupIds(principal.id);

@@ -88,6 +88,13 @@ export class MembersService {
     let userId: number | null = null;
     let groupId: number | null = null;
     let label: string;
+    const id = (v: unknown) => v === undefined || v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v > 0);
+    const text = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.length <= 1024);
+    const u0 = input.member_user as Record<string, unknown> | undefined;
+    const g0 = input.member_group as Record<string, unknown> | undefined;
+    if ((u0 !== undefined && (typeof u0 !== 'object' || !id(u0?.user_id) || !text(u0?.username))) || (g0 !== undefined && (typeof g0 !== 'object' || !id(g0?.id) || !text(g0?.ldap_group_dn) || !text(g0?.group_name)))) {
+      throw new AppError('BAD_REQUEST', undefined, { message: 'member_user needs a user_id (number) or username (string); member_group an id, ldap_group_dn or group_name' });
+    }
     if (input.member_user) {
       const u = input.member_user;
       let user = u.user_id ? await this.deps.db.user.findUnique({ where: { id: u.user_id } }) : u.username ? await this.deps.db.user.findUnique({ where: { username: u.username } }) : null;
