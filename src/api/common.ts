@@ -24,12 +24,9 @@ export interface Paging {
   pageSize: number;
 }
 
-export function paging(req: Request, maxPageSize = 100): Paging {
-  const page = req.query.page === undefined ? 1 : Number(req.query.page);
-  const pageSize = req.query.page_size === undefined ? 10 : Number(req.query.page_size);
-  if (!Number.isInteger(page) || page < 1) throw new AppError('BAD_REQUEST', undefined, { message: 'page must be a positive integer' });
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > maxPageSize) throw new AppError('BAD_REQUEST', undefined, { message: `page_size must be between 1 and ${maxPageSize}` });
-  return { page, pageSize };
+/** Paging from a query its route's schema has parsed (page and page_size checked and defaulted there). */
+export function paging(q: { page: number; page_size: number }): Paging {
+  return { page: q.page, pageSize: q.page_size };
 }
 
 /** X-Total-Count and RFC 5988 Link headers, as Harbor sends them. */
@@ -48,25 +45,30 @@ export function setPageHeaders(req: Request, res: Response, total: number, p: Pa
   if (links.length) res.setHeader('Link', links.join(' , '));
 }
 
-/** Harbor's `q` query: k=v,k=~v (fuzzy), k=[a~b] (range), k={a b c} (or-list). Only the forms Berth uses. */
-export function parseQuery(q: unknown): Record<string, { exact?: string; fuzzy?: string }> {
-  const out: Record<string, { exact?: string; fuzzy?: string }> = {};
+export type HarborQuery = Record<string, { exact?: string; fuzzy?: string }>;
+
+/**
+ * Harbor's `q` query: k=v,k=~v (fuzzy), k=[a~b] (range), k={a b c} (or-list). Only the forms Berth
+ * uses. Values may be percent-encoded once more; a malformed escape is a BAD_REQUEST.
+ */
+export function parseQuery(q: string | undefined): HarborQuery {
+  // No prototype: a key such as __proto__ or constructor is just a key.
+  const out: HarborQuery = Object.create(null);
   if (typeof q !== 'string' || !q) return out;
   for (const part of q.split(',')) {
     const i = part.indexOf('=');
     if (i < 0) continue;
     const key = part.slice(0, i).trim();
-    const raw = decodeURIComponent(part.slice(i + 1).trim());
+    let raw: string;
+    try {
+      raw = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      throw new AppError('BAD_REQUEST', undefined, { message: `q: malformed percent-encoding in ${key}` });
+    }
     if (raw.startsWith('~')) out[key] = { fuzzy: raw.slice(1) };
     else out[key] = { exact: raw };
   }
   return out;
-}
-
-export function intParam(v: unknown, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new AppError('BAD_REQUEST', undefined, { message: `${name} must be a positive integer` });
-  return n;
 }
 
 export function iso(d: Date | null | undefined): string {
@@ -74,8 +76,7 @@ export function iso(d: Date | null | undefined): string {
 }
 
 /** Prisma filter for audit logs from Harbor's `q` (username, operation, resource, resource_type). */
-export function auditFilter(qs: unknown): Record<string, unknown> {
-  const q = parseQuery(qs);
+export function auditFilter(q: HarborQuery): Record<string, unknown> {
   const f = (x: { exact?: string; fuzzy?: string } | undefined) => (x ? (x.exact !== undefined ? x.exact : { contains: x.fuzzy! }) : undefined);
   const where: Record<string, unknown> = {};
   if (q.username) where.username = f(q.username);

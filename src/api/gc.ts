@@ -1,8 +1,10 @@
 // /api/v2.0/system/gc: garbage collection in Harbor's shapes (GCHistory, Schedule). System admins only.
 import express from 'express';
-import { AppError } from '../lib/errors.ts';
+import type { z } from 'zod';
 import { GcService, type GcRunView } from '../services/gc.ts';
-import { intParam, iso, paging, requireSysadmin, setPageHeaders } from './common.ts';
+import { iso, paging, requireSysadmin, setPageHeaders } from './common.ts';
+import type { ROUTES } from './schemas.ts';
+import { route } from './validate.ts';
 
 export interface GcRouteDeps {
   gc: GcService;
@@ -27,20 +29,14 @@ function history(r: GcRunView) {
 }
 
 /** Harbor's Schedule body: {schedule: {type, cron}, parameters: {delete_untagged, dry_run, ...}}. */
-function scheduleBody(body: unknown): { type: string; cron?: string; parameters: ReturnType<typeof GcService.parameters> } {
-  const b = (body ?? {}) as { schedule?: { type?: unknown; cron?: unknown }; parameters?: unknown };
-  const type = b.schedule?.type;
-  if (typeof type !== 'string' || !type) throw new AppError('BAD_REQUEST', undefined, { message: 'schedule.type is required' });
-  if (b.schedule?.cron !== undefined && typeof b.schedule.cron !== 'string') throw new AppError('BAD_REQUEST', undefined, { message: 'schedule.cron must be a string' });
-  return { type, cron: b.schedule?.cron as string | undefined, parameters: GcService.parameters(b.parameters) };
-}
+type ScheduleBody = z.output<(typeof ROUTES)['post /system/gc/schedule']['body']>;
 
 export function gcRouter(deps: GcRouteDeps): express.Router {
   const r = express.Router();
 
-  const save = async (req: express.Request, res: express.Response, created: boolean) => {
+  const save = async (res: express.Response, body: ScheduleBody, created: boolean) => {
     requireSysadmin(res);
-    const s = scheduleBody(req.body);
+    const s = { ...body.schedule, parameters: GcService.parameters(body.parameters) };
     if (s.type === 'Manual') {
       const id = await deps.gc.trigger('MANUAL', s.parameters);
       res.setHeader('Location', `/api/v2.0/system/gc/${id}`);
@@ -50,10 +46,10 @@ export function gcRouter(deps: GcRouteDeps): express.Router {
     await deps.gc.setSchedule(s.type, s.cron, s.parameters);
     res.status(created ? 201 : 200).end();
   };
-  r.post('/system/gc/schedule', (req, res) => save(req, res, true));
-  r.put('/system/gc/schedule', (req, res) => save(req, res, false));
+  route(r, 'post /system/gc/schedule', (_req, res, { body }) => save(res, body, true));
+  route(r, 'put /system/gc/schedule', (_req, res, { body }) => save(res, body, false));
 
-  r.get('/system/gc/schedule', (_req, res) => {
+  route(r, 'get /system/gc/schedule', (_req, res) => {
     requireSysadmin(res);
     const s = deps.gc.getSchedule();
     res.json({
@@ -65,28 +61,28 @@ export function gcRouter(deps: GcRouteDeps): express.Router {
     });
   });
 
-  r.get('/system/gc', async (req, res) => {
+  route(r, 'get /system/gc', async (req, res, { query }) => {
     requireSysadmin(res);
-    const pg = paging(req);
+    const pg = paging(query);
     const { total, items } = await deps.gc.list(pg.page, pg.pageSize);
     setPageHeaders(req, res, total, pg);
     res.json(items.map(history));
   });
 
-  r.get('/system/gc/:id', async (req, res) => {
+  route(r, 'get /system/gc/:id', async (_req, res, { params }) => {
     requireSysadmin(res);
-    res.json(history(await deps.gc.get(intParam(req.params.id, 'gc_id'))));
+    res.json(history(await deps.gc.get(params.id)));
   });
 
-  r.put('/system/gc/:id', async (req, res) => {
+  route(r, 'put /system/gc/:id', async (_req, res, { params }) => {
     requireSysadmin(res);
-    await deps.gc.stop(intParam(req.params.id, 'gc_id'));
+    await deps.gc.stop(params.id);
     res.status(200).end();
   });
 
-  r.get('/system/gc/:id/log', async (req, res) => {
+  route(r, 'get /system/gc/:id/log', async (_req, res, { params }) => {
     requireSysadmin(res);
-    const log = await deps.gc.log(intParam(req.params.id, 'gc_id'));
+    const log = await deps.gc.log(params.id);
     res.type('text/plain').send(log);
   });
 

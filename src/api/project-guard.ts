@@ -7,13 +7,16 @@ import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
 import { principalOf } from './common.ts';
+import { MAX_ID } from './schemas.ts';
 
 export type ProjectGuard = (res: Response, nameOrId: string, resource?: Resource, verb?: Verb) => Promise<{ project: ProjectRecord; principal: Principal | null }>;
 
 export function projectGuard(deps: { projects: ProjectsService; access: AccessService }): ProjectGuard {
   return async (res, nameOrId, resource = 'project', verb = 'read') => {
     const isId = res.req.headers['x-is-resource-name'] !== 'true' && /^\d+$/.test(nameOrId);
-    const project = await deps.projects.get(isId ? Number(nameOrId) : nameOrId);
+    // An id the database cannot hold names no project (and must not reach the query).
+    const id = isId ? Number(nameOrId) : 0;
+    const project = isId && !(id >= 1 && id <= MAX_ID) ? null : await deps.projects.get(isId ? id : nameOrId);
     const principal = principalOf(res);
     const ref = project && { id: project.id, name: project.name, public: project.public };
     if (!project || !ref || !(await deps.access.can(principal, ref, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });

@@ -5,9 +5,10 @@ import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { MemberRecord, MembersService } from '../services/members.ts';
 import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
-import { QuotaService } from '../services/quotas.ts';
-import { intParam, iso, paging, parseQuery, principalOf, requireUser, setPageHeaders } from './common.ts';
+import type { QuotaService } from '../services/quotas.ts';
+import { iso, paging, principalOf, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
+import { route } from './validate.ts';
 
 export interface ProjectRouteDeps {
   projects: ProjectsService;
@@ -48,41 +49,42 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
 
   const visibleProject = projectGuard(deps);
 
-  r.head('/projects', async (req, res) => {
-    const name = String(req.query.project_name ?? '');
-    const p = name ? await deps.projects.get(name) : null;
-    res.status(p ? 200 : 404).end();
+  // Harbor's "does this name exist": a private project the caller may not see answers exactly
+  // like a missing one.
+  route(r, 'head /projects', async (_req, res, { query }) => {
+    const p = await deps.projects.get(query.project_name);
+    const visible = p ? await deps.access.can(principalOf(res), { id: p.id, name: p.name, public: p.public }, 'project', 'read') : false;
+    res.status(visible ? 200 : 404).end();
   });
 
-  r.get('/projects', async (req, res) => {
-    const pg = paging(req);
-    const q = parseQuery(req.query.q);
-    const name = (req.query.name as string | undefined) ?? q.name?.exact ?? q.name?.fuzzy;
-    const pub = req.query.public ?? q.public?.exact;
-    const result = await deps.projects.list(principalOf(res), { name, public: pub === undefined ? undefined : String(pub) === 'true', ...pg });
+  route(r, 'get /projects', async (req, res, { query }) => {
+    const pg = paging(query);
+    const q = query.q;
+    const name = query.name ?? q.name?.exact ?? q.name?.fuzzy;
+    const pub = query.public ?? q.public?.exact;
+    const result = await deps.projects.list(principalOf(res), { name, public: pub === undefined ? undefined : pub === 'true', ...pg });
     setPageHeaders(req, res, result.total, pg);
     res.json(await Promise.all(result.items.map((p) => projectDto(deps, p, principalOf(res)))));
   });
 
-  r.post('/projects', async (req, res) => {
+  route(r, 'post /projects', async (_req, res, { body }) => {
     const principal = requireUser(res);
-    const body = req.body ?? {};
     const isPublic = body.public ?? body.metadata?.public === 'true';
     // Harbor's storage_limit (bytes, -1 unlimited) is for system admins; others get no limit.
-    const limit = body.storage_limit === undefined || body.storage_limit === null ? -1 : QuotaService.parseLimit(body.storage_limit, 'storage_limit');
-    const p = await deps.projects.create(principal, { name: body.project_name, public: !!isPublic, metadata: body.metadata });
+    const limit = body.storage_limit ?? -1;
+    const p = await deps.projects.create(principal, { name: body.project_name, public: isPublic, metadata: body.metadata ?? undefined });
     if (limit !== -1 && principal.sysadmin) await deps.quotas.setLimit(p.id, limit);
     res.setHeader('Location', `/api/v2.0/projects/${p.id}`);
     res.status(201).end();
   });
 
-  r.get('/projects/:p', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p);
+  route(r, 'get /projects/:p', async (_req, res, { params }) => {
+    const { project, principal } = await visibleProject(res, params.p);
     res.json(await projectDto(deps, project, principal));
   });
 
-  r.get('/projects/:p/summary', async (req, res) => {
-    const { project } = await visibleProject(res, req.params.p);
+  route(r, 'get /projects/:p/summary', async (_req, res, { params }) => {
+    const { project } = await visibleProject(res, params.p);
     const members = await deps.members.list(project.id);
     const count = (role: number) => members.items.filter((m) => m.roleId === role).length;
     res.json({
@@ -97,55 +99,55 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     });
   });
 
-  r.put('/projects/:p', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p, 'project', 'update');
-    await deps.projects.update(principal!, project, { public: req.body?.public, metadata: req.body?.metadata });
+  route(r, 'put /projects/:p', async (_req, res, { params, body }) => {
+    const { project, principal } = await visibleProject(res, params.p, 'project', 'update');
+    await deps.projects.update(principal!, project, { public: body.public ?? undefined, metadata: body.metadata ?? undefined });
     res.status(200).end();
   });
 
-  r.delete('/projects/:p', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p, 'project', 'delete');
+  route(r, 'delete /projects/:p', async (_req, res, { params }) => {
+    const { project, principal } = await visibleProject(res, params.p, 'project', 'delete');
     await deps.projects.delete(principal!, project);
     deps.quotas.forget(project.id);
     res.status(200).end();
   });
 
-  r.get('/projects/:p/_deletable', async (req, res) => {
-    const { project } = await visibleProject(res, req.params.p, 'project', 'delete');
+  route(r, 'get /projects/:p/_deletable', async (_req, res, { params }) => {
+    const { project } = await visibleProject(res, params.p, 'project', 'delete');
     res.json(project.repoCount > 0 ? { deletable: false, message: `the project still has ${project.repoCount} repositories` } : { deletable: true, message: '' });
   });
 
-  r.get('/projects/:p/members', async (req, res) => {
-    const { project } = await visibleProject(res, req.params.p, 'member', 'list');
-    const pg = paging(req);
-    const result = await deps.members.list(project.id, req.query.entityname as string | undefined, pg.page, pg.pageSize);
+  route(r, 'get /projects/:p/members', async (req, res, { params, query }) => {
+    const { project } = await visibleProject(res, params.p, 'member', 'list');
+    const pg = paging(query);
+    const result = await deps.members.list(project.id, query.entityname, pg.page, pg.pageSize);
     setPageHeaders(req, res, result.total, pg);
     res.json(result.items.map(memberDto));
   });
 
-  r.post('/projects/:p/members', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'create');
-    const id = await deps.members.add(principal!, project, req.body ?? {});
+  route(r, 'post /projects/:p/members', async (_req, res, { params, body }) => {
+    const { project, principal } = await visibleProject(res, params.p, 'member', 'create');
+    const id = await deps.members.add(principal!, project, body);
     res.setHeader('Location', `/api/v2.0/projects/${project.id}/members/${id}`);
     res.status(201).end();
   });
 
-  r.get('/projects/:p/members/:mid', async (req, res) => {
-    const { project } = await visibleProject(res, req.params.p, 'member', 'read');
-    const m = await deps.members.get(project.id, intParam(req.params.mid, 'mid'));
+  route(r, 'get /projects/:p/members/:mid', async (_req, res, { params }) => {
+    const { project } = await visibleProject(res, params.p, 'member', 'read');
+    const m = await deps.members.get(project.id, params.mid);
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
     res.json(memberDto(m));
   });
 
-  r.put('/projects/:p/members/:mid', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'update');
-    await deps.members.updateRole(principal!, project, intParam(req.params.mid, 'mid'), req.body?.role_id);
+  route(r, 'put /projects/:p/members/:mid', async (_req, res, { params, body }) => {
+    const { project, principal } = await visibleProject(res, params.p, 'member', 'update');
+    await deps.members.updateRole(principal!, project, params.mid, body.role_id);
     res.status(200).end();
   });
 
-  r.delete('/projects/:p/members/:mid', async (req, res) => {
-    const { project, principal } = await visibleProject(res, req.params.p, 'member', 'delete');
-    await deps.members.remove(principal!, project, intParam(req.params.mid, 'mid'));
+  route(r, 'delete /projects/:p/members/:mid', async (_req, res, { params }) => {
+    const { project, principal } = await visibleProject(res, params.p, 'member', 'delete');
+    await deps.members.remove(principal!, project, params.mid);
     res.status(200).end();
   });
 

@@ -11,8 +11,9 @@ import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../serv
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
 import { QuotaService } from '../services/quotas.ts';
-import { auditFilter, intParam, iso, paging, parseQuery, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
+import { auditFilter, iso, paging, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
+import { route } from './validate.ts';
 
 export interface RepositoryRouteDeps {
   db: Db;
@@ -52,15 +53,6 @@ function artifactDto(a: ArtifactRecord, projectId: number) {
   };
 }
 
-/** "app%2Fapi" (Express decoded one level) -> "app/api". */
-function repoParam(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new AppError('BAD_REQUEST', undefined, { message: 'malformed repository name' });
-  }
-}
-
 export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   const r = express.Router();
   const guard = projectGuard(deps);
@@ -77,7 +69,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
 
   async function repository(res: express.Response, p: string, rname: string, resource: 'repository' | 'artifact' | 'tag', verb: 'read' | 'list' | 'update' | 'delete' | 'create' | 'push') {
     const { project, principal } = await guard(res, p, resource, verb);
-    const full = `${project.name}/${repoParam(rname)}`;
+    const full = `${project.name}/${rname}`;
     return { project, principal, full };
   }
 
@@ -88,92 +80,91 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     return { ...ctx, repo };
   }
 
-  r.get('/repositories', async (req, res) => {
-    const pg = paging(req);
-    const q = parseQuery(req.query.q);
+  route(r, 'get /repositories', async (req, res, { query }) => {
+    const pg = paging(query);
+    const q = query.q;
     const visible = await deps.access.visibleProjectIds(principalOf(res));
-    const result = await deps.artifacts.listRepositories({ projectIds: visible, name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: req.query.sort as string | undefined });
+    const result = await deps.artifacts.listRepositories({ projectIds: visible, name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: query.sort });
     setPageHeaders(req, res, result.total, pg);
     res.json(result.items.map(repoDto));
   });
 
-  r.get('/projects/:p/repositories', async (req, res) => {
-    const { project } = await guard(res, req.params.p, 'repository', 'list');
-    const pg = paging(req);
-    const q = parseQuery(req.query.q);
-    const result = await deps.artifacts.listRepositories({ projectIds: [project.id], name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: req.query.sort as string | undefined });
+  route(r, 'get /projects/:p/repositories', async (req, res, { params, query }) => {
+    const { project } = await guard(res, params.p, 'repository', 'list');
+    const pg = paging(query);
+    const q = query.q;
+    const result = await deps.artifacts.listRepositories({ projectIds: [project.id], name: q.name?.fuzzy ?? q.name?.exact, page: pg.page, pageSize: pg.pageSize, sort: query.sort });
     setPageHeaders(req, res, result.total, pg);
     res.json(result.items.map(repoDto));
   });
 
-  r.get('/projects/:p/repositories/:r', async (req, res) => {
-    const { repo } = await existing(res, req.params.p, req.params.r, 'repository', 'read');
+  route(r, 'get /projects/:p/repositories/:r', async (_req, res, { params }) => {
+    const { repo } = await existing(res, params.p, params.r, 'repository', 'read');
     res.json(repoDto(repo));
   });
 
-  r.put('/projects/:p/repositories/:r', express.json(), async (req, res) => {
-    const { full } = await existing(res, req.params.p, req.params.r, 'repository', 'update');
-    await deps.artifacts.updateRepository(full, String(req.body?.description ?? ''));
+  route(r, 'put /projects/:p/repositories/:r', async (_req, res, { params, body }) => {
+    const { full } = await existing(res, params.p, params.r, 'repository', 'update');
+    await deps.artifacts.updateRepository(full, body.description ?? '');
     res.status(200).end();
   });
 
-  r.delete('/projects/:p/repositories/:r', async (req, res) => {
-    const { full } = await existing(res, req.params.p, req.params.r, 'repository', 'delete');
+  route(r, 'delete /projects/:p/repositories/:r', async (_req, res, { params }) => {
+    const { full } = await existing(res, params.p, params.r, 'repository', 'delete');
     await deps.artifacts.deleteRepository(full);
     res.status(200).end();
   });
 
-  r.get('/projects/:p/repositories/:r/artifacts', async (req, res) => {
-    const { project, repo } = await existing(res, req.params.p, req.params.r, 'artifact', 'list');
-    const pg = paging(req);
-    const q = parseQuery(req.query.q);
-    const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: req.query.with_accessory !== 'false' });
+  route(r, 'get /projects/:p/repositories/:r/artifacts', async (req, res, { params, query }) => {
+    const { project, repo } = await existing(res, params.p, params.r, 'artifact', 'list');
+    const pg = paging(query);
+    const q = query.q;
+    const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: query.with_accessory !== 'false' });
     setPageHeaders(req, res, result.total, pg);
     res.json(result.items.map((a) => artifactDto(a, project.id)));
   });
 
-  r.get('/projects/:p/repositories/:r/artifacts/:ref', async (req, res) => {
-    const { project, repo } = await existing(res, req.params.p, req.params.r, 'artifact', 'read');
-    const a = await deps.artifacts.getArtifact(repo.id, req.params.ref);
+  route(r, 'get /projects/:p/repositories/:r/artifacts/:ref', async (_req, res, { params }) => {
+    const { project, repo } = await existing(res, params.p, params.r, 'artifact', 'read');
+    const a = await deps.artifacts.getArtifact(repo.id, params.ref);
     if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
     res.json(artifactDto(a, project.id));
   });
 
-  r.delete('/projects/:p/repositories/:r/artifacts/:ref', async (req, res) => {
-    const { full } = await existing(res, req.params.p, req.params.r, 'artifact', 'delete');
-    await deps.artifacts.deleteArtifact(full, req.params.ref);
+  route(r, 'delete /projects/:p/repositories/:r/artifacts/:ref', async (_req, res, { params }) => {
+    const { full } = await existing(res, params.p, params.r, 'artifact', 'delete');
+    await deps.artifacts.deleteArtifact(full, params.ref);
     res.status(200).end();
   });
 
-  r.get('/projects/:p/repositories/:r/artifacts/:ref/tags', async (req, res) => {
-    const { repo } = await existing(res, req.params.p, req.params.r, 'tag', 'list');
-    const a = await deps.artifacts.getArtifact(repo.id, req.params.ref);
+  route(r, 'get /projects/:p/repositories/:r/artifacts/:ref/tags', async (req, res, { params, query }) => {
+    const { repo } = await existing(res, params.p, params.r, 'tag', 'list');
+    const a = await deps.artifacts.getArtifact(repo.id, params.ref);
     if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
-    const pg = paging(req);
-    const q = parseQuery(req.query.q);
+    const pg = paging(query);
+    const q = query.q;
     const needle = q.name?.fuzzy ?? q.name?.exact;
     const tags = needle ? a.tags.filter((t) => (q.name?.exact ? t.name === needle : t.name.includes(needle))) : a.tags;
     setPageHeaders(req, res, tags.length, pg);
     res.json(tags.slice((pg.page - 1) * pg.pageSize, pg.page * pg.pageSize).map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: false })));
   });
 
-  r.post('/projects/:p/repositories/:r/artifacts/:ref/tags', express.json(), async (req, res) => {
-    const { full } = await existing(res, req.params.p, req.params.r, 'tag', 'create');
-    const name = String(req.body?.name ?? '');
-    await deps.artifacts.addTag(full, req.params.ref, name);
+  route(r, 'post /projects/:p/repositories/:r/artifacts/:ref/tags', async (_req, res, { params, body }) => {
+    const { full } = await existing(res, params.p, params.r, 'tag', 'create');
+    await deps.artifacts.addTag(full, params.ref, body.name);
     res.status(201).end();
   });
 
-  r.delete('/projects/:p/repositories/:r/artifacts/:ref/tags/:tag', async (req, res) => {
-    const { full } = await existing(res, req.params.p, req.params.r, 'tag', 'delete');
-    await deps.artifacts.deleteTag(full, req.params.tag);
+  route(r, 'delete /projects/:p/repositories/:r/artifacts/:ref/tags/:tag', async (_req, res, { params }) => {
+    const { full } = await existing(res, params.p, params.r, 'tag', 'delete');
+    await deps.artifacts.deleteTag(full, params.tag);
     res.status(200).end();
   });
 
   // Import an image archive: streamed to a temp file by multer, never held in memory.
-  r.post('/projects/:p/repositories/:r/import', async (req, res) => {
-    const { full } = await repository(res, req.params.p, req.params.r, 'repository', 'push');
-    const tag = String(req.query.tag ?? 'latest');
+  route(r, 'post /projects/:p/repositories/:r/import', async (req, res, { params, query }) => {
+    const { full } = await repository(res, params.p, params.r, 'repository', 'push');
+    const tag = query.tag;
     const handle = await uploader();
     await new Promise<void>((resolve, reject) =>
       handle(req, res, (err: unknown) => {
@@ -192,17 +183,17 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     }
   });
 
-  r.get('/projects/:p/logs', async (req, res) => {
-    const { project } = await guard(res, req.params.p, 'log', 'list');
-    const pg = paging(req);
-    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(req.query.q)] };
+  route(r, 'get /projects/:p/logs', async (req, res, { params, query }) => {
+    const { project } = await guard(res, params.p, 'log', 'list');
+    const pg = paging(query);
+    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(query.q)] };
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
   });
 
-  r.get('/search', async (req, res) => {
-    const q = String(req.query.q ?? '');
+  route(r, 'get /search', async (_req, res, { query }) => {
+    const q = query.q ?? '';
     const principal = principalOf(res);
     const list = await deps.projects.list(principal, { name: q, page: 1, pageSize: 50 });
     const visible = await deps.access.visibleProjectIds(principal);
@@ -215,7 +206,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     });
   });
 
-  r.get('/statistics', async (_req, res) => {
+  route(r, 'get /statistics', async (_req, res) => {
     const principal = principalOf(res);
     const visible = await deps.access.visibleProjectIds(principal);
     const s = await deps.artifacts.statistics(visible);
@@ -240,26 +231,26 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   });
 
   // Quotas have the id of their project.
-  r.get('/quotas', async (req, res) => {
+  route(r, 'get /quotas', async (req, res, { query }) => {
     requireSysadmin(res);
-    const pg = paging(req);
+    const pg = paging(query);
     const projects = await deps.projects.list(principalOf(res), { page: pg.page, pageSize: pg.pageSize });
     setPageHeaders(req, res, projects.total, pg);
     res.json(await Promise.all(projects.items.map(quotaDto)));
   });
 
-  r.get('/quotas/:id', async (req, res) => {
+  route(r, 'get /quotas/:id', async (_req, res, { params }) => {
     requireSysadmin(res);
-    const p = await deps.projects.get(intParam(req.params.id, 'id'));
+    const p = await deps.projects.get(params.id);
     if (!p) throw new AppError('NOT_FOUND', undefined, { message: 'quota not found' });
     res.json(await quotaDto(p));
   });
 
-  r.put('/quotas/:id', async (req, res) => {
+  route(r, 'put /quotas/:id', async (_req, res, { params, body }) => {
     requireSysadmin(res);
-    const p = await deps.projects.get(intParam(req.params.id, 'id'));
+    const p = await deps.projects.get(params.id);
     if (!p) throw new AppError('NOT_FOUND', undefined, { message: 'quota not found' });
-    const storage = QuotaService.parseLimit((req.body as { hard?: { storage?: unknown } } | undefined)?.hard?.storage, 'hard.storage');
+    const storage = QuotaService.parseLimit(body.hard.storage, 'hard.storage');
     await deps.quotas.setLimit(p.id, storage);
     res.status(200).end();
   });

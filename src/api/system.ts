@@ -10,6 +10,8 @@ import type { AccessService } from '../services/access-service.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { SettingsService } from '../services/settings.ts';
 import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+import { MAX_ID } from './schemas.ts';
+import { route } from './validate.ts';
 
 export interface DirectoryTools {
   findUser(username: string): Promise<{ dn: string; username: string; email: string; realname: string; groups: string[]; admin: boolean } | null>;
@@ -32,7 +34,7 @@ export interface SystemRouteDeps {
   dataDir: string;
 }
 
-const PING_KEYS: Record<string, keyof LdapConfig> = {
+const PING_KEYS = {
   ldap_url: 'url',
   ldap_search_dn: 'searchDn',
   ldap_search_password: 'searchPassword',
@@ -41,7 +43,7 @@ const PING_KEYS: Record<string, keyof LdapConfig> = {
   ldap_uid: 'uid',
   ldap_connection_timeout: 'timeoutSeconds',
   ldap_verify_cert: 'verifyCert',
-};
+} as const satisfies Record<string, keyof LdapConfig>;
 
 export function systemRouter(deps: SystemRouteDeps): express.Router {
   const r = express.Router();
@@ -52,15 +54,21 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     return d;
   }
 
-  r.post('/ldap/ping', async (req, res) => {
+  route(r, 'post /ldap/ping', async (_req, res, { body }) => {
     requireSysadmin(res);
-    const body = (req.body ?? {}) as Record<string, unknown>;
     const current = deps.settings.ldap();
     const overrides: Partial<LdapConfig> = {};
-    for (const [k, key] of Object.entries(PING_KEYS)) if (body[k] !== undefined && body[k] !== '') (overrides as Record<string, unknown>)[key] = body[k];
-    if (body.ldap_scope !== undefined) overrides.scope = (['base', 'one', 'sub'] as const)[Number(body.ldap_scope)] ?? 'sub';
+    for (const [k, key] of Object.entries(PING_KEYS) as [keyof typeof PING_KEYS, keyof LdapConfig][]) if (body[k] !== undefined && body[k] !== '') (overrides as Record<string, unknown>)[key] = body[k];
+    if (body.ldap_scope !== undefined) overrides.scope = (['base', 'one', 'sub'] as const)[body.ldap_scope] ?? 'sub';
     const cfg = { ...(current ?? {}), ...overrides } as LdapConfig;
     if (!cfg.url) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_url is required' });
+    // The saved bind password is only ever sent to the saved server, for the saved bind DN: a ping
+    // of another server or DN must bring its own password (else an admin session, or a forged
+    // request, could send the secret anywhere).
+    if (overrides.searchPassword === undefined && current?.searchPassword && (cfg.url !== current.url || cfg.searchDn !== current.searchDn)) {
+      if (cfg.searchDn) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_search_password: required to test another server or bind DN than the saved ones' });
+      cfg.searchPassword = '';
+    }
     const d = await deps.directoryFor(cfg);
     try {
       const result = await d.ping();
@@ -70,19 +78,17 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     }
   });
 
-  r.get('/ldap/users/search', async (req, res) => {
+  route(r, 'get /ldap/users/search', async (_req, res, { query }) => {
     requireSysadmin(res);
-    const users = await needDirectory().searchUsers(String(req.query.username ?? ''), 100);
+    const users = await needDirectory().searchUsers(query.username ?? '', 100);
     res.json(users.map((u) => ({ username: u.username, realname: u.realname, email: u.email })));
   });
 
-  r.post('/ldap/users/import', async (req, res) => {
+  route(r, 'post /ldap/users/import', async (_req, res, { body }) => {
     requireSysadmin(res);
-    const list = req.body?.ldap_uid_list;
-    if (!Array.isArray(list) || !list.length) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_uid_list is required' });
     const d = needDirectory();
     const failed: { uid: string; error: string }[] = [];
-    for (const uid of list.map(String)) {
+    for (const uid of body.ldap_uid_list) {
       const u = await d.findUser(uid);
       if (!u) failed.push({ uid, error: 'not found' });
       else {
@@ -98,42 +104,42 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     else res.status(200).end();
   });
 
-  r.get('/ldap/groups/search', async (req, res) => {
+  route(r, 'get /ldap/groups/search', async (_req, res, { query }) => {
     requireUser(res);
-    const q = String(req.query.groupdn ?? req.query.groupname ?? '');
+    const q = query.groupdn ?? query.groupname ?? '';
     const groups = await needDirectory().searchGroups(q, 100);
     res.json(groups.map((g) => ({ group_name: g.name, ldap_group_dn: g.dn, group_type: 1 })));
   });
 
-  r.get('/configurations', async (_req, res) => {
+  route(r, 'get /configurations', async (_req, res) => {
     requireSysadmin(res);
     res.json(deps.settings.toHarbor());
   });
 
-  r.put('/configurations', async (req, res) => {
+  route(r, 'put /configurations', async (_req, res, { body }) => {
     requireSysadmin(res);
-    await deps.settings.update(req.body);
+    await deps.settings.update(body);
     deps.identity.forget();
     deps.access.invalidate();
     res.status(200).end();
   });
 
-  r.get('/audit-logs', async (req, res) => {
+  route(r, 'get /audit-logs', async (req, res, { query }) => {
     requireSysadmin(res);
-    const pg = paging(req);
-    const where = auditFilter(req.query.q);
+    const pg = paging(query);
+    const where = auditFilter(query.q);
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
   });
 
-  r.get('/systeminfo/volumes', async (_req, res) => {
+  route(r, 'get /systeminfo/volumes', async (_req, res) => {
     requireSysadmin(res);
     const st = await fs.promises.statfs(deps.dataDir);
     res.json({ storage: [{ total: st.blocks * st.bsize, free: st.bavail * st.bsize }] });
   });
 
-  r.get('/systeminfo', async (_req, res) => {
+  route(r, 'get /systeminfo', async (_req, res) => {
     const p = principalOf(res);
     const base = { auth_mode: deps.settings.ldap() ? 'ldap_auth' : 'db_auth', harbor_version: `berth-${deps.version}`, self_registration: false, has_ca_root: false, primary_auth_mode: false, banner_message: '' };
     if (!p) {
@@ -143,16 +149,17 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
     res.json({ ...base, registry_url: deps.externalUrl ? new URL(deps.externalUrl).host : '', external_url: deps.externalUrl ?? '', project_creation_restriction: deps.settings.projectCreationRestriction(), read_only: false, with_chartmuseum: false, notification_enable: false });
   });
 
-  r.get('/users/current/permissions', async (req, res) => {
+  route(r, 'get /users/current/permissions', async (_req, res, { query }) => {
     const p = requireUser(res);
-    const scope = String(req.query.scope ?? '');
-    const m = /^\/project\/(\d+)$/.exec(scope);
+    const m = /^\/project\/(\d+)$/.exec(query.scope ?? '');
     if (!m) {
       res.json(p.sysadmin ? [{ resource: '*', action: '*' }] : []);
       return;
     }
-    const project = await deps.access.project(Number(m[1]));
-    if (!project) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    // A project the caller may not see answers exactly like a missing one.
+    const id = Number(m[1]);
+    const project = id >= 1 && id <= MAX_ID ? await deps.access.project(id) : null;
+    if (!project || !(await deps.access.can(p, project, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
     const grant = await deps.access.grant(p, project);
     if (grant.sysadmin) {
       res.json(rolePermissions(1));
