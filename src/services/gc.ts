@@ -1,15 +1,21 @@
 // Garbage collection (Harbor's "Clean Up"): runs, their history and log, and the schedule.
 //
-// A run holds the registry's write lock exclusively (RegistryService.writes): uploads keep
-// streaming, but completing one, mounting and manifest PUTs wait until the run is done, so
-// nothing can start to rely on a blob between the decision to delete it and its deletion. The
-// database rows go first, in one transaction (src/db/gc-store.ts); then the files of the blobs
-// whose rows are gone; then files with no row at all (left by a crash between a blob's rename
-// into the store and its row), when older than the time window. A crash between rows and files
-// leaves files without rows, which the next run deletes.
+// A run never stops the registry: it reads in bounded index pages (src/db/gc-store.ts) and gives
+// the event loop back every few milliseconds, so pulls and pushes are answered throughout. Per
+// repository it marks (manifests, tags, old links) and sweeps what nothing refers to; then blob
+// rows no repository links, and their files; then manifest bytes no manifest has; then files with
+// no row at all (left by a crash between a blob's rename into the store and its row), when older
+// than the time window.
+//
+// Pushes stay correct during a run. Everything younger than the time window is kept. Each delete
+// runs in one short transaction under the registry's write lock held exclusively
+// (RegistryService.writes), which a push holds shared from the check of what it refers to until
+// its rows are committed; inside it, what was pushed since the run began is read back and spared,
+// and every statement checks its condition again as it deletes (see sweepRepository). Rows go
+// before files; a crash between them leaves files without rows, which the next run deletes.
 import { Cron } from 'croner';
 import type { Db } from '../db/client.ts';
-import type { GcPlan, GcStore } from '../db/gc-store.ts';
+import type { GcManifestRow, GcReader, GcStore, GcSweep } from '../db/gc-store.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Log } from '../http/logger.ts';
@@ -31,6 +37,17 @@ export interface GcSchedule {
   parameters: GcParameters;
 }
 
+/** How far a run in progress has got (in memory only; the log and the counts carry it too). */
+export interface GcProgress {
+  phase: string;
+  /** Rows and files read so far. */
+  scanned: number;
+  /** Found to delete so far (deleted already, unless a dry run). */
+  manifests: number;
+  blobs: number;
+  bytes: number;
+}
+
 export interface GcRunView {
   id: number;
   kind: 'MANUAL' | 'SCHEDULE';
@@ -41,12 +58,73 @@ export interface GcRunView {
   bytesFreed: number;
   createdAt: Date;
   updatedAt: Date;
+  /** While the run is in progress. */
+  progress?: GcProgress;
 }
 
 /** Harbor's crons for its fixed schedule types (seconds first). */
 const FIXED_CRON: Record<string, string> = { Hourly: '0 0 * * * *', Daily: '0 0 0 * * *', Weekly: '0 0 0 * * 0' };
 const SCHEDULE_KEY = 'gc_schedule';
 const DEFAULT_PARAMETERS: GcParameters = { delete_untagged: false, dry_run: false, time_window: 2 };
+
+// Bounds on the work done between two turns of the event loop: pages of rows read, rows deleted
+// per locked transaction, and the time after which a run lets requests in.
+const REPOSITORY_PAGE = 500;
+const MANIFEST_PAGE = 1000;
+const TAG_PAGE = 2000;
+const LINK_PAGE = 2000;
+const BLOB_PAGE = 1000;
+const CONTENT_PAGE = 1000;
+const DELETE_BATCH = 250;
+const SLICE_MS = 4;
+const PROGRESS_MS = 1000;
+const MAX_OBJECT_LINES = 10_000;
+
+interface Run {
+  id: number;
+  stop: boolean;
+  progress?: GcProgress;
+}
+
+interface RunContext {
+  run: Run;
+  p: GcParameters;
+  /** Older than this may go. */
+  cutoff: Date;
+  /** When the run began, taken under the exclusive lock: rows a push adds or renews later are dated at or after it. */
+  since: Date;
+  progress: GcProgress;
+  say: (msg: string) => void;
+  sayObject: (msg: string) => void;
+  /** Writes progress to the run's log and counts, at most about once a second. */
+  report: () => Promise<void>;
+  /** Yields to the event loop once the current slice of work has taken SLICE_MS. */
+  pace: () => Promise<void>;
+}
+
+/** What a dry run would have deleted, by digest, so later phases can tell what would become unreferenced. */
+interface DryRunCounts {
+  staleLinks: Map<string, number>;
+  doomed: Map<string, number>;
+}
+
+interface RepositoryMark {
+  /** The repository's manifests (only when some are doomed: the sweep's graph). */
+  rows: GcManifestRow[];
+  /** Untagged manifests older than the window that nothing kept reaches. */
+  doomed: GcManifestRow[];
+  /** Links older than the window that no kept manifest refers to. */
+  stale: Set<string>;
+}
+
+function pacer(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < SLICE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
 
 export interface GcDeps {
   db: Db;
@@ -57,7 +135,7 @@ export interface GcDeps {
 }
 
 export class GcService {
-  private current: { id: number; stop: boolean } | null = null;
+  private current: Run | null = null;
   private cron: Cron | null = null;
   private schedule: GcSchedule = { type: 'None', cron: '', parameters: DEFAULT_PARAMETERS };
   private done: Promise<void> = Promise.resolve();
@@ -89,7 +167,7 @@ export class GcService {
   /** Starts a run now; CONFLICT while one is running. Resolves once it is recorded (not finished). */
   async trigger(kind: 'MANUAL' | 'SCHEDULE', parameters: GcParameters): Promise<number> {
     if (this.current) throw new AppError('CONFLICT', undefined, { message: `garbage collection ${this.current.id} is still running` });
-    const run = { id: 0, stop: false };
+    const run: Run = { id: 0, stop: false };
     this.current = run;
     try {
       run.id = (await this.deps.db.gcRun.create({ data: { kind, parameters: JSON.stringify(parameters) }, select: { id: true } })).id;
@@ -114,51 +192,279 @@ export class GcService {
     if (this.current?.id === id) this.current.stop = true;
   }
 
-  private async execute(run: { id: number; stop: boolean }, p: GcParameters): Promise<void> {
+  private async execute(run: Run, p: GcParameters): Promise<void> {
     const lines: string[] = [];
+    let listed = 0;
     const say = (msg: string) => lines.push(`${new Date().toISOString()} [INFO] ${msg}`);
-    const save = (data: Record<string, unknown>) => this.deps.db.gcRun.update({ where: { id: run.id }, data: { ...data, log: lines.join('\n') + '\n' } });
+    // One line per object deleted, up to a bound: the counts stay exact beyond it.
+    const sayObject = (msg: string) => {
+      if (++listed <= MAX_OBJECT_LINES) say(msg);
+      else if (listed === MAX_OBJECT_LINES + 1) say(`more than ${MAX_OBJECT_LINES} objects: the rest are counted, not listed`);
+    };
     const t0 = Date.now();
-    let stats = { manifestsDeleted: 0, blobsDeleted: 0, bytesFreed: 0n };
+    const progress: GcProgress = { phase: 'starting', scanned: 0, manifests: 0, blobs: 0, bytes: 0 };
+    run.progress = progress;
+    const save = (data: Record<string, unknown>) => this.deps.db.gcRun.update({ where: { id: run.id }, data: { ...data, log: lines.join('\n') + '\n' } });
+    const counts = () => ({ manifestsDeleted: progress.manifests, blobsDeleted: progress.blobs, bytesFreed: BigInt(progress.bytes) });
+    let lastSave = Date.now();
+    // Progress goes to the log and the run's counts about once a second (GET .../gc/{id} and .../log show it).
+    const report = async () => {
+      if (Date.now() - lastSave < PROGRESS_MS) return;
+      lastSave = Date.now();
+      say(`progress: ${progress.phase}: ${progress.scanned} objects scanned; found ${progress.manifests} manifest(s), ${progress.blobs} blob(s), ${progress.bytes} bytes`);
+      await save(counts());
+    };
+    const ctx: RunContext = { run, p, cutoff: new Date(0), since: new Date(0), progress, say, sayObject, report, pace: pacer() };
     try {
       say(`garbage collection started: delete_untagged=${p.delete_untagged} dry_run=${p.dry_run} time_window=${p.time_window}h`);
       await save({ status: 'Running' });
-      const cutoff = new Date(Date.now() - p.time_window * 3600_000);
-      stats = await this.deps.registry.writes.exclusive(async () => {
-        const plan = await this.deps.store.collect({ cutoff, deleteUntagged: p.delete_untagged, dryRun: p.dry_run });
-        if (!p.dry_run) this.deps.registry.forgetCollected(plan.links, plan.manifests);
-        return this.deletePlanned(plan, p.dry_run, run, say);
-      });
+      ctx.cutoff = new Date(Date.now() - p.time_window * 3600_000);
+      // Taken while no push is between its check and its write: every row a push adds or renews
+      // from now on is dated at or after `since`, which is how the sweep recognizes it.
+      ctx.since = await this.deps.registry.writes.exclusive(async () => new Date());
+      const reader = await this.deps.store.reader(ctx.cutoff);
+      try {
+        const dry: DryRunCounts = { staleLinks: new Map(), doomed: new Map() };
+        progress.phase = 'repositories';
+        await this.repositories(ctx, reader, dry);
+        progress.phase = 'blobs';
+        if (!run.stop) await this.orphanBlobs(ctx, reader, dry);
+        progress.phase = 'manifest bytes';
+        if (!run.stop) await this.orphanContents(ctx, reader, dry);
+      } finally {
+        reader.close();
+      }
+      progress.phase = 'files without a record';
       // The collected blobs are not met again here: their files are gone, or (dry run) their rows remain.
-      const extra = await this.deleteUnrecorded(cutoff, p.dry_run, run, say);
-      stats.blobsDeleted += extra.blobs;
-      stats.bytesFreed += extra.bytes;
-      say(`${p.dry_run ? 'would delete' : 'deleted'} ${stats.manifestsDeleted} untagged manifest(s) and ${stats.blobsDeleted} blob(s), ${p.dry_run ? 'freeing' : 'freed'} ${stats.bytesFreed} bytes`);
+      if (!run.stop) await this.deleteUnrecorded(ctx);
+      progress.phase = 'done';
+      const freed = p.dry_run ? 'freeing' : 'freed';
+      say(`${p.dry_run ? 'would delete' : 'deleted'} ${progress.manifests} untagged manifest(s) and ${progress.blobs} blob(s), ${freed} ${progress.bytes} bytes (${progress.scanned} objects scanned)`);
       say(`garbage collection ${run.stop ? 'stopped' : 'finished'} in ${Date.now() - t0} ms`);
-      await save({ status: run.stop ? 'Stopped' : 'Success', ...stats });
-      this.deps.log.info({ gc: run.id, ...stats, bytesFreed: Number(stats.bytesFreed), dryRun: p.dry_run }, 'garbage collection finished');
+      await save({ status: run.stop ? 'Stopped' : 'Success', ...counts() });
+      this.deps.log.info({ gc: run.id, ...counts(), bytesFreed: progress.bytes, scanned: progress.scanned, dryRun: p.dry_run }, 'garbage collection finished');
     } catch (e) {
       lines.push(`${new Date().toISOString()} [ERROR] ${(e as Error).message}`);
       this.deps.log.error({ gc: run.id, err: (e as Error).message }, 'garbage collection failed');
-      await save({ status: 'Error', ...stats }).catch(() => undefined);
+      await save({ status: 'Error', ...counts() }).catch(() => undefined);
     }
   }
 
-  /** Deletes the files of the blobs whose rows were collected (under the exclusive lock). */
-  private async deletePlanned(plan: GcPlan, dryRun: boolean, run: { stop: boolean }, say: (m: string) => void) {
-    for (const m of plan.manifests) say(`untagged manifest ${m.repository}@${m.digest}${dryRun ? ' would be' : ''} deleted`);
-    const out = { manifestsDeleted: plan.manifests.length, blobsDeleted: 0, bytesFreed: BigInt(plan.manifestBytes) };
-    for (const b of plan.blobs) {
-      if (run.stop) break; // the rows are gone already: the next run deletes the files
-      const d = parseDigest(b.digest);
-      const size = d && (await this.deps.blobs.size(d));
-      if (!d || size === null) continue; // a manifest kept in the database, counted in manifestBytes
-      if (!dryRun) await this.deps.blobs.delete(d);
-      out.blobsDeleted++;
-      out.bytesFreed += BigInt(size);
-      say(`blob ${b.digest} (${size} bytes)${dryRun ? ' would be' : ''} deleted`);
+  /**
+   * Per repository: mark (read its manifests, tags and old links in index pages), then sweep what
+   * nothing refers to in short locked batches. A dry run only counts, and remembers what it would
+   * have deleted so that the blob and manifest-bytes phases can tell what would become unreferenced.
+   */
+  private async repositories(ctx: RunContext, reader: GcReader, dry: DryRunCounts): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const repos = await reader.repositories(after, REPOSITORY_PAGE);
+      if (!repos.length) return;
+      for (const repo of repos) {
+        if (ctx.run.stop) return;
+        const mark = await this.mark(ctx, reader, repo);
+        if (ctx.p.dry_run) {
+          for (const m of mark.doomed) {
+            dry.doomed.set(m.digest, (dry.doomed.get(m.digest) ?? 0) + 1);
+            ctx.progress.manifests++;
+            ctx.sayObject(`untagged manifest ${repo.name}@${m.digest} would be deleted`);
+          }
+          for (const d of mark.stale) dry.staleLinks.set(d, (dry.staleLinks.get(d) ?? 0) + 1);
+        } else if (mark.doomed.length || mark.stale.size) {
+          await this.sweepRepository(ctx, repo, mark);
+        }
+        await ctx.report();
+      }
+      after = repos.at(-1)!.id;
     }
-    return out;
+  }
+
+  /** Reads one repository and decides, as of now, which manifests and links nothing refers to. */
+  private async mark(ctx: RunContext, reader: GcReader, repo: { id: number; name: string }): Promise<RepositoryMark> {
+    const rows: GcManifestRow[] = [];
+    const referenced = new Set<string>();
+    for (let last = ''; ; ) {
+      const page = await reader.manifests(repo.id, last, MANIFEST_PAGE);
+      ctx.progress.scanned += page.length;
+      for (const m of page) {
+        if (ctx.p.delete_untagged) rows.push(m);
+        else {
+          referenced.add(m.digest);
+          for (const r of m.refs) referenced.add(r);
+        }
+      }
+      await ctx.pace();
+      if (page.length < MANIFEST_PAGE) break;
+      last = page.at(-1)!.digest;
+    }
+    let doomed: GcManifestRow[] = [];
+    if (ctx.p.delete_untagged) {
+      const tagged = new Set<string>();
+      for (let last = ''; ; ) {
+        const page = await reader.taggedDigests(repo.id, last, TAG_PAGE);
+        ctx.progress.scanned += page.length;
+        for (const d of page) tagged.add(d);
+        await ctx.pace();
+        if (page.length < TAG_PAGE) break;
+        last = page.at(-1)!;
+      }
+      const graph = manifestGraph(rows);
+      const kept = reach(graph, rows.filter((m) => tagged.has(m.digest) || m.recent).map((m) => m.digest));
+      doomed = rows.filter((m) => !kept.has(m.digest));
+      const gone = new Set(doomed.map((m) => m.digest));
+      for (const m of rows) {
+        if (gone.has(m.digest)) continue;
+        referenced.add(m.digest);
+        for (const r of m.refs) referenced.add(r);
+      }
+      await ctx.pace();
+    }
+    const stale = new Set<string>();
+    for (let last = ''; ; ) {
+      const page = await reader.oldLinks(repo.id, last, LINK_PAGE);
+      ctx.progress.scanned += page.digests.length;
+      for (const d of page.digests) if (!referenced.has(d)) stale.add(d);
+      await ctx.pace();
+      if (!page.last) break;
+      last = page.last;
+    }
+    return { rows: doomed.length ? rows : [], doomed, stale };
+  }
+
+  /**
+   * Deletes a repository's marked manifests, then its marked links, a batch at a time, each batch
+   * in one short transaction under the registry's exclusive write lock.
+   *
+   * Why nothing a push relies on is deleted, although pushes run between the batches: a push
+   * checks what it refers to and records its rows under the shared lock, and every row it adds
+   * or renews is dated at or after `since` (taken under the exclusive lock before the mark). So,
+   * inside each batch's lock, the manifests pushed into the repository since the run began are
+   * read back (an index range), and everything they reach through the mark's graph is spared,
+   * with their own digests and references. The statements themselves delete only rows still
+   * older than the cutoff (a blob or manifest pushed again is renewed) and manifests no tag
+   * points at. A manifest the mark doomed but that survives keeps its references too.
+   */
+  private async sweepRepository(ctx: RunContext, repo: { id: number; name: string }, mark: RepositoryMark): Promise<void> {
+    const graph = manifestGraph(mark.rows);
+    const spared = new Set<string>(); // digests the links below must keep
+    const seenFresh = new Set<string>();
+    let rescued = new Set<string>();
+    const refresh = (s: GcSweep) => {
+      const fresh = s.pushedSince(repo.id, ctx.since).filter((f) => !seenFresh.has(f.digest));
+      if (!fresh.length) return;
+      for (const f of fresh) {
+        seenFresh.add(f.digest);
+        spared.add(f.digest);
+        for (const r of f.refs) spared.add(r);
+      }
+      const roots = fresh.flatMap((f) => [f.digest, ...f.refs, ...(graph.bySubject.get(f.digest) ?? []).map((a) => a.digest)]);
+      rescued = reach(graph, roots, rescued);
+    };
+    for (let i = 0; i < mark.doomed.length && !ctx.run.stop; i += DELETE_BATCH) {
+      const batch = mark.doomed.slice(i, i + DELETE_BATCH);
+      await this.deps.registry.writes.exclusive(async () => {
+        const deleted = new Set(
+          await this.deps.store.sweep(ctx.cutoff, (s) => {
+            refresh(s);
+            return s.deleteManifests(
+              repo.id,
+              batch.filter((m) => !rescued.has(m.digest)).map((m) => m.id),
+            );
+          }),
+        );
+        this.deps.registry.forgetCollected([], [...deleted].map((digest) => ({ repositoryId: repo.id, digest })));
+        for (const m of batch) {
+          if (deleted.has(m.digest)) {
+            ctx.progress.manifests++;
+            ctx.sayObject(`untagged manifest ${repo.name}@${m.digest} deleted`);
+          } else {
+            spared.add(m.digest);
+            for (const r of m.refs) spared.add(r);
+          }
+        }
+      });
+      await ctx.pace();
+    }
+    for (const m of mark.doomed) mark.stale.add(m.digest); // a deleted manifest's own link goes too
+    const stale = [...mark.stale];
+    for (let i = 0; i < stale.length && !ctx.run.stop; i += DELETE_BATCH) {
+      const batch = stale.slice(i, i + DELETE_BATCH);
+      await this.deps.registry.writes.exclusive(async () => {
+        const deleted = await this.deps.store.sweep(ctx.cutoff, (s) => {
+          refresh(s);
+          return s.deleteLinks(repo.id, batch.filter((d) => !spared.has(d)));
+        });
+        this.deps.registry.forgetCollected(deleted.map((digest) => ({ repositoryId: repo.id, digest })), []);
+      });
+      await ctx.pace();
+    }
+  }
+
+  /**
+   * Blob rows older than the window that no repository links (a dry run: whose every link it
+   * would have deleted). Each batch's rows and files go together under the exclusive lock: a push
+   * that finds the file (an upload adopting it, a mount) records its link under the shared lock,
+   * so it either comes before (and the row is kept) or finds no file.
+   */
+  private async orphanBlobs(ctx: RunContext, reader: GcReader, dry: DryRunCounts): Promise<void> {
+    let pending: string[] = [];
+    const flush = async () => {
+      const batch = pending;
+      pending = [];
+      if (!batch.length) return;
+      if (ctx.p.dry_run) {
+        for (const digest of batch) await this.countBlob(ctx, digest, false);
+        return;
+      }
+      await this.deps.registry.writes.exclusive(async () => {
+        const gone = await this.deps.store.sweep(ctx.cutoff, (s) => s.deleteBlobs(batch));
+        for (const b of gone) await this.countBlob(ctx, b.digest, true);
+      });
+    };
+    for (let last = ''; ; ) {
+      const page = await reader.oldBlobs(last, BLOB_PAGE);
+      for (const b of page.rows) {
+        ctx.progress.scanned++;
+        const wouldGo = ctx.p.dry_run ? (dry.staleLinks.get(b.digest) ?? 0) >= b.links : b.links === 0;
+        if (wouldGo) pending.push(b.digest);
+        if (pending.length >= DELETE_BATCH) await flush();
+      }
+      await ctx.pace();
+      await ctx.report();
+      if (!page.last || ctx.run.stop) break;
+      last = page.last;
+    }
+    if (!ctx.run.stop) await flush();
+  }
+
+  /** Counts (and unless dry, deletes) a collected blob's file; a manifest kept in the database has none. */
+  private async countBlob(ctx: RunContext, digest: string, remove: boolean): Promise<void> {
+    const d = parseDigest(digest);
+    const size = d && (await this.deps.blobs.size(d));
+    if (!d || size === null) return; // counted with the manifest bytes
+    if (remove) await this.deps.blobs.delete(d);
+    ctx.progress.blobs++;
+    ctx.progress.bytes += size;
+    ctx.sayObject(`blob ${digest} (${size} bytes)${remove ? '' : ' would be'} deleted`);
+  }
+
+  /**
+   * Manifest bytes stored in the database that no manifest row has (a dry run: whose every row it
+   * would have deleted). No lock needed: a manifest PUT writes its bytes and its row in one
+   * transaction, and the delete checks again that no row has the digest.
+   */
+  private async orphanContents(ctx: RunContext, reader: GcReader, dry: DryRunCounts): Promise<void> {
+    for (let last = ''; !ctx.run.stop; ) {
+      const page = await reader.contents(last, CONTENT_PAGE);
+      ctx.progress.scanned += page.length;
+      const orphans = page.filter((c) => (ctx.p.dry_run ? (dry.doomed.get(c.digest) ?? 0) >= c.manifests : c.manifests === 0));
+      if (ctx.p.dry_run) for (const c of orphans) ctx.progress.bytes += c.bytes;
+      else if (orphans.length) for (const c of await this.deps.store.sweep(ctx.cutoff, (s) => s.deleteContents(orphans.map((o) => o.digest)))) ctx.progress.bytes += c.bytes;
+      await ctx.pace();
+      await ctx.report();
+      if (page.length < CONTENT_PAGE) break;
+      last = page.at(-1)!.digest;
+    }
   }
 
   /**
@@ -167,8 +473,8 @@ export class GcService {
    * unlocked; each batch is checked and deleted under the exclusive lock, where a file without
    * a row cannot be a push in progress (a push renames and records under the shared lock).
    */
-  private async deleteUnrecorded(cutoff: Date, dryRun: boolean, run: { stop: boolean }, say: (m: string) => void) {
-    const out = { blobs: 0, bytes: 0n };
+  private async deleteUnrecorded(ctx: RunContext): Promise<void> {
+    const dryRun = ctx.p.dry_run;
     const batch: { digest: string; size: number }[] = [];
     const flush = () =>
       this.deps.registry.writes.exclusive(async () => {
@@ -177,33 +483,39 @@ export class GcService {
           const d = parseDigest(b.digest);
           if (!d || rows.has(b.digest)) continue;
           if (!dryRun) await this.deps.blobs.delete(d);
-          out.blobs++;
-          out.bytes += BigInt(b.size);
-          say(`blob ${b.digest} (${b.size} bytes) had no record${dryRun ? ', would be' : ','} deleted`);
+          ctx.progress.blobs++;
+          ctx.progress.bytes += b.size;
+          ctx.sayObject(`blob ${b.digest} (${b.size} bytes) had no record${dryRun ? ', would be' : ','} deleted`);
         }
         batch.length = 0;
       });
     for await (const f of this.deps.blobs.list()) {
-      if (run.stop) return out;
-      if (f.modTime >= cutoff) continue;
-      batch.push({ digest: f.digest.digest, size: f.size });
-      if (batch.length >= 500) await flush();
+      if (ctx.run.stop) return;
+      ctx.progress.scanned++;
+      if (f.modTime < ctx.cutoff) batch.push({ digest: f.digest.digest, size: f.size });
+      if (batch.length >= DELETE_BATCH) await flush();
+      await ctx.pace();
+      await ctx.report();
     }
     if (batch.length) await flush();
-    return out;
   }
 
   // ---- history ----------------------------------------------------------------------------
 
   async list(page: number, pageSize: number): Promise<{ total: number; items: GcRunView[] }> {
     const [total, rows] = await Promise.all([this.deps.db.gcRun.count(), this.deps.db.gcRun.findMany({ orderBy: { id: 'desc' }, skip: (page - 1) * pageSize, take: pageSize, omit: { log: true } })]);
-    return { total, items: rows.map(view) };
+    return { total, items: rows.map((r) => this.withProgress(view(r))) };
   }
 
   async get(id: number): Promise<GcRunView> {
     const row = await this.deps.db.gcRun.findUnique({ where: { id }, omit: { log: true } });
     if (!row) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
-    return view(row);
+    return this.withProgress(view(row));
+  }
+
+  private withProgress(v: GcRunView): GcRunView {
+    const p = this.current?.id === v.id ? this.current.progress : undefined;
+    return p && (v.status === 'Running' || v.status === 'Pending') ? { ...v, progress: { ...p } } : v;
   }
 
   async log(id: number): Promise<string> {
@@ -267,4 +579,38 @@ function view(r: { id: number; kind: string; status: string; parameters: string;
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
+}
+
+interface ManifestGraph {
+  byDigest: Map<string, GcManifestRow>;
+  bySubject: Map<string, GcManifestRow[]>;
+}
+
+function manifestGraph(rows: GcManifestRow[]): ManifestGraph {
+  const byDigest = new Map(rows.map((m) => [m.digest, m]));
+  const bySubject = new Map<string, GcManifestRow[]>();
+  for (const m of rows) if (m.subject) (bySubject.get(m.subject) ?? bySubject.set(m.subject, []).get(m.subject)!).push(m);
+  return { byDigest, bySubject };
+}
+
+/**
+ * The manifests of the graph reached from `roots` (added to `kept`): the children a kept manifest
+ * lists, and the accessories whose subject is kept, repeatedly. Linear in the graph's size.
+ * Kept from the start are the tagged and the recent; untagged manifests older than the window that
+ * are not reached are collected (signatures and other accessories go with their subject).
+ */
+function reach(g: ManifestGraph, roots: Iterable<string>, kept = new Set<string>()): Set<string> {
+  const queue: string[] = [];
+  const keep = (d: string) => {
+    if (kept.has(d) || !g.byDigest.has(d)) return;
+    kept.add(d);
+    queue.push(d);
+  };
+  for (const d of roots) keep(d);
+  while (queue.length) {
+    const d = queue.pop()!;
+    for (const r of g.byDigest.get(d)!.refs) keep(r);
+    for (const a of g.bySubject.get(d) ?? []) keep(a.digest);
+  }
+  return kept;
 }
