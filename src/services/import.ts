@@ -317,7 +317,7 @@ interface Blob {
 interface Plan {
   blobs: Map<string, Blob>;
   /** Child manifests, pushed by digest, children before parents. */
-  manifests: { digest: string; mediaType: string; file: string }[];
+  manifests: Map<string, { digest: string; mediaType: string; file: string }>;
   /** Tagged manifests: the bytes are read again from `file` when pushed. */
   tagged: { tag: string; mediaType: string; file?: string; bytes?: Buffer }[];
 }
@@ -366,7 +366,7 @@ export class ImportService {
 
   private async push(repository: string, plan: Plan): Promise<ImportResult> {
     for (const b of plan.blobs.values()) await this.pushBlobFile(repository, b);
-    for (const m of plan.manifests) await this.deps.registry.putManifest(repository, m.digest, m.mediaType, await fsp.readFile(m.file));
+    for (const m of plan.manifests.values()) await this.deps.registry.putManifest(repository, m.digest, m.mediaType, await fsp.readFile(m.file));
     const tags: ImportResult['tags'] = [];
     for (const t of plan.tagged) {
       const bytes = t.bytes ?? (await fsp.readFile(t.file!));
@@ -427,7 +427,7 @@ export class ImportService {
       if (!chosen.length) throw bad(`no ?tag= given and index.json names no tag (no ${REF_NAME} annotation)`);
     }
 
-    const plan: Plan = { blobs: new Map(), manifests: [], tagged: [] };
+    const plan: Plan = { blobs: new Map(), manifests: new Map(), tagged: [] };
     const seen = new Set<string>();
     for (const c of chosen) {
       const top = await this.planManifest(archive, plan, seen, c.desc, 0);
@@ -476,7 +476,7 @@ export class ImportService {
         const children = (m.raw.manifests as unknown[]).map((c, i) => this.descriptor(c, `${what} manifests[${i}]`));
         for (const c of children) {
           const child = await this.planManifest(archive, plan, seen, c, depth + 1);
-          if (!plan.manifests.some((x) => x.digest === c.digest)) plan.manifests.push({ digest: c.digest, mediaType: child.mediaType, file: child.file });
+          if (!plan.manifests.has(c.digest)) plan.manifests.set(c.digest, { digest: c.digest, mediaType: child.mediaType, file: child.file });
         }
       } else {
         const config = this.descriptor(m.raw.config, `${what} config`);
@@ -519,7 +519,7 @@ export class ImportService {
       if (!chosen.length) throw bad('no ?tag= given and manifest.json names no tag (RepoTags is empty)');
     }
 
-    const plan: Plan = { blobs: new Map(), manifests: [], tagged: [] };
+    const plan: Plan = { blobs: new Map(), manifests: new Map(), tagged: [] };
     for (const { image, tags } of chosen) {
       const entry = (p: string, what: string): Blob => {
         const e = archive.file(archiveName(p, `${image.where} ${what} path`), `${image.where} ${what}`);
