@@ -159,6 +159,11 @@ export class LoginThrottle {
     this.addresses = new Table(this.opts.windowMs, this.opts.maxEntries);
   }
 
+  /** The pair's key (case-insensitive name, address by addressKey), for callers that queue per pair. */
+  pairKey(name: string, address: string): string {
+    return `${nameKey(name)}\n${addressKey(address)}`;
+  }
+
   /** Refused (the pair is locked), or allowed after a delay (0 for a name and address without failures). */
   check(name: string, address: string): Verdict {
     const t = this.now();

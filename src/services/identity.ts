@@ -48,6 +48,8 @@ function sameHash(a: string, b: string): boolean {
 
 export class IdentityService {
   private cache = new Lru<string, { principal: Principal; expires: number }>(10_000);
+  /** The last queued password check per (name, address) pair; see login(). */
+  private checking = new Map<string, Promise<void>>();
   readonly throttle: LoginThrottle;
 
   constructor(private readonly deps: IdentityDeps) {
@@ -69,17 +71,50 @@ export class IdentityService {
     if (!username || !password) return null;
     // The lock comes before the credentials cache: a locked pair is refused even with a password
     // someone else verified a moment ago.
-    const verdict = this.throttle.check(username, remoteAddress);
-    if (verdict.locked) {
-      this.deps.onLogin?.(username, false, remoteAddress);
-      throw new AppError('TOOMANYREQUESTS', undefined, { message: 'too many failed logins; retry later', headers: { 'Retry-After': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } });
-    }
+    this.refuseIfLocked(username, remoteAddress);
     const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
+    const hit = this.cached(key);
+    if (hit) return hit;
+    // One check at a time per (name, address): a parallel burst of guesses would otherwise all be
+    // checked before the first failure is counted, outrunning the lock. Parallel logins with the
+    // right password wait for the first, then find it cached.
+    const pair = this.throttle.pairKey(username, remoteAddress);
+    const previous = this.checking.get(pair);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous ? previous.then(() => mine) : mine;
+    this.checking.set(pair, tail);
+    try {
+      if (previous) {
+        await previous;
+        this.refuseIfLocked(username, remoteAddress);
+        const now = this.cached(key);
+        if (now) return now;
+      }
+      return await this.check(username, password, remoteAddress, key);
+    } finally {
+      release();
+      if (this.checking.get(pair) === tail) this.checking.delete(pair);
+    }
+  }
+
+  private refuseIfLocked(username: string, remoteAddress: string): void {
+    const verdict = this.throttle.check(username, remoteAddress);
+    if (!verdict.locked) return;
+    this.deps.onLogin?.(username, false, remoteAddress);
+    throw new AppError('TOOMANYREQUESTS', undefined, { message: 'too many failed logins; retry later', headers: { 'Retry-After': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } });
+  }
+
+  private cached(key: string): Principal | null {
     const hit = this.cache.get(key);
-    if (hit && hit.expires > Date.now()) return hit.principal;
+    return hit && hit.expires > Date.now() ? hit.principal : null;
+  }
+
+  private async check(username: string, password: string, remoteAddress: string, key: string): Promise<Principal | null> {
     // A name (or address) that failed often is slowed before the check, for right and wrong
     // passwords alike, so the wait says nothing; the delay is bounded, so the owner still gets in.
-    if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+    const verdict = this.throttle.check(username, remoteAddress);
+    if (!verdict.locked && verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
     let principal: Principal | null = null;
     try {
       principal = await this.verify(username, password);

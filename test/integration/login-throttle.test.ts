@@ -76,6 +76,16 @@ describe('login throttle (token service, /api, /c/login)', () => {
     assert.equal(elsewhere.body.username, 'dev');
   });
 
+  test('a parallel burst of guesses for one name from one address gets five checks, not one per request', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => tokenFrom(t, '192.0.2.40', 'erin', `burst-${i}`)));
+    const statuses = answers.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(' '));
+    assert.equal(statuses.filter((s) => s === 429).length, 15, statuses.join(' '));
+    // parallel logins with the right password from one address all get in (one check, the rest cached)
+    const ok = await Promise.all(Array.from({ length: 10 }, () => t.request.get('/api/v2.0/users/current').set('X-Forwarded-For', '192.0.2.41').set('Authorization', basic('carol', PW))));
+    assert.deepEqual(ok.map((r) => r.status), Array(10).fill(200));
+  });
+
   test('a lock logs one warning line, with the name and the address and without the password', async () => {
     const before = lines.length;
     for (let i = 0; i < 9; i++) await tokenFrom(t, '192.0.2.20', 'carol', `S3cret-guess-${i}`);
