@@ -150,6 +150,7 @@ function drain(stream: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.on('end', resolve);
     stream.on('error', reject);
+    stream.on('close', () => reject(new Error('the archive ended inside an entry'))); // no-op after 'end'
     stream.resume();
   });
 }
@@ -305,6 +306,15 @@ function tagPart(ref: string): string | null {
   return isValidTag(candidate) ? candidate : null;
 }
 
+/** Refuses an archive that gives one tag to two images (which one the tag got would be an accident of order). */
+function onceEach(tags: string[], where: string): void {
+  const seen = new Set<string>();
+  for (const t of tags) {
+    if (seen.has(t)) throw bad(`${where} gives the tag ${q(t)} to more than one image`);
+    seen.add(t);
+  }
+}
+
 // ---- the plan ---------------------------------------------------------------------------------
 
 interface Blob {
@@ -425,6 +435,7 @@ export class ImportService {
     } else {
       chosen = entries.map((desc, i) => ({ desc, tags: names[i] ? [names[i]!] : [] })).filter((c) => c.tags.length);
       if (!chosen.length) throw bad(`no ?tag= given and index.json names no tag (no ${REF_NAME} annotation)`);
+      onceEach(chosen.map((c) => c.tags).flat(), 'index.json');
     }
 
     const plan: Plan = { blobs: new Map(), manifests: new Map(), tagged: [] };
@@ -517,6 +528,7 @@ export class ImportService {
     } else {
       chosen = images.filter((im) => im.tags.length).map((image) => ({ image, tags: [...new Set(image.tags)] }));
       if (!chosen.length) throw bad('no ?tag= given and manifest.json names no tag (RepoTags is empty)');
+      onceEach(chosen.map((c) => c.tags).flat(), 'manifest.json');
     }
 
     const plan: Plan = { blobs: new Map(), manifests: new Map(), tagged: [] };

@@ -320,6 +320,8 @@ describe('the archive’s own tags', () => {
     await assert.rejects(service().importImages('team/untagged', undefined, file('untagged.tar', untagged)), (e: Error & { status?: number }) => e.status === 400 && /tag/.test(e.message));
     const bad = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, RepoTags: ['x:-bad'], Layers: ['l/layer.tar'] }])]]);
     await assert.rejects(service().importImages('team/untagged', undefined, file('bad.tar', bad)), (e: Error & { status?: number }) => e.status === 400 && /tag/.test(e.message));
+    const twice = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, RepoTags: ['a:same'], Layers: ['l/layer.tar'] }, { Config: p.configName, RepoTags: ['b:same'], Layers: [] }])]]);
+    await assert.rejects(service().importImages('team/untagged', undefined, file('twice.tar', twice)), (e: Error & { status?: number }) => e.status === 400 && /same.*more than one image/.test(e.message));
     const tagged = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, RepoTags: ['x:named'], Layers: ['l/layer.tar'] }])]]);
     const res = await importAs(tagged, 'given', '?tag=given');
     assert.equal(res.status, 201, JSON.stringify(res.body));
