@@ -146,7 +146,10 @@ export async function login(principal: string, password: string): Promise<Sessio
     credentials: 'same-origin',
   });
   if (r.status === 401 || r.status === 403) throw new ApiError(r.status, 'Wrong username or password.');
-  if (r.status === 429) throw new ApiError(r.status, 'Too many attempts. Wait a minute and try again.');
+  if (r.status === 429) {
+    const wait = Number(r.headers.get('Retry-After'));
+    throw new ApiError(r.status, wait > 0 ? `Too many failed attempts. Try again in ${wait < 90 ? `${Math.ceil(wait)} seconds` : `${Math.ceil(wait / 60)} minutes`}.` : 'Too many failed attempts. Wait a minute and try again.');
+  }
   if (!r.ok) throw new ApiError(r.status, await errorMessage(r));
   return (await r.json()) as SessionUser;
 }
