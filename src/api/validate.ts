@@ -34,6 +34,9 @@ export interface Input<K extends RouteKey> {
   body: Def<K> extends { body: infer B } ? Out<B> : undefined;
 }
 
+/** Marks a handler mounted by route(), with its ROUTES key (read by openapi.ts and the router's check). */
+export const ROUTE_KEY = Symbol('berth.routeKey');
+
 export type Handler<K extends RouteKey> = (req: express.Request, res: express.Response, input: Input<K>) => unknown;
 
 /**
@@ -44,12 +47,13 @@ export type Handler<K extends RouteKey> = (req: express.Request, res: express.Re
 export function route<K extends RouteKey>(r: express.Router, key: K, handler: Handler<K>): void {
   const [method, path] = key.split(' ') as ['get' | 'post' | 'put' | 'patch' | 'delete' | 'head', string];
   const s = ROUTES[key] as RouteSchema;
-  r[method](path, async (req, res) => {
+  const validated = async (req: express.Request, res: express.Response) => {
     const input = {
       params: s.params ? validate(s.params, req.params, 'path') : {},
       query: s.query ? validate(s.query, req.query, 'query') : {},
       body: s.body ? validate(s.body, req.body ?? {}, 'body') : undefined,
     } as Input<K>;
     await handler(req, res, input);
-  });
+  };
+  r[method](path, Object.assign(validated, { [ROUTE_KEY]: key }));
 }

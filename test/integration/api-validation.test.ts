@@ -422,3 +422,26 @@ describe('existence probes and small holes', () => {
     }
   });
 });
+
+describe('the OpenAPI document comes from the same schemas', () => {
+  test('every route of the schema table is mounted and documented with its parameters and body', async () => {
+    const { ROUTES } = await import('../../src/api/schemas.ts');
+    const res = await t.request.get('/api/v2.0/openapi.json');
+    assert.equal(res.status, 200);
+    const doc = res.body as { paths: Record<string, Record<string, { parameters: { name: string; in: string; required: boolean; schema: Record<string, unknown> }[]; requestBody?: { content: Record<string, { schema: { properties: Record<string, { type?: string }>; required?: string[] } }> } }>> };
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p.replace(/\{([A-Za-z_]+)\}/g, ':$1')}`));
+    assert.deepEqual(documented.sort(), Object.keys(ROUTES).sort());
+    const list = doc.paths['/projects'].get;
+    const page = list.parameters.find((x) => x.name === 'page' && x.in === 'query');
+    assert.ok(page && !page.required && page.schema.type === 'string' && typeof page.schema.pattern === 'string');
+    assert.ok(list.parameters.some((x) => x.name === 'q'));
+    const user = doc.paths['/users/{id}'].put;
+    assert.ok(user.parameters.some((x) => x.name === 'id' && x.in === 'path' && x.required));
+    const body = user.requestBody!.content['application/json'].schema;
+    assert.equal(body.properties.email.type, 'string');
+    const create = doc.paths['/projects'].post.requestBody!.content['application/json'].schema;
+    assert.deepEqual(create.required, ['project_name']);
+    const members = doc.paths['/projects/{p}/members'].post.requestBody!.content['application/json'].schema;
+    assert.equal(members.properties.role_id.type, 'integer');
+  });
+});
