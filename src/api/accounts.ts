@@ -64,6 +64,8 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
 
   route(r, 'delete /users/current/tokens/:id', async (_req, res, { params }) => {
     const p = requireUser(res);
+    // A robot's id is no user id: robot 1 must not reach the tokens of user 1.
+    if (p.kind !== 'user') throw new AppError('FORBIDDEN', undefined, { message: 'robots have no personal tokens' });
     await deps.users.deleteToken(p.id, params.id);
     res.status(200).end();
   });
