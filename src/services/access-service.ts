@@ -20,6 +20,9 @@ interface Timed<T> {
   expires: number;
 }
 
+/** Pairs that let a robot see a project in listings and the catalog. */
+const VISIBLE = new Set(['project:read', 'repository:list', 'repository:read', 'repository:pull']);
+
 const ACTION_VERB: Record<Action, Verb> = { pull: 'pull', push: 'push', delete: 'delete' };
 
 export class AccessService implements RepositoryPolicy {
@@ -105,7 +108,10 @@ export class AccessService implements RepositoryPolicy {
       const rows = await this.db.member.findMany({ where: { OR: [{ userId: principal.id }, ...(groups.length ? [{ groupId: { in: groups } }] : [])] }, select: { projectId: true } });
       for (const r of rows) ids.add(r.projectId);
     } else if (principal?.kind === 'robot') {
-      const perms = (await this.robotPermissions(principal.id)) ?? [];
+      // A robot sees a project's repositories where it may read the project or its repositories, not
+      // merely because it holds some other right there (robot:create, member:read...).
+      const sees = (p: { access?: Permission[] }) => (p.access ?? []).some((a) => VISIBLE.has(`${a.resource}:${a.action}`));
+      const perms = ((await this.robotPermissions(principal.id)) ?? []).filter(sees);
       if (perms.some((p) => p.namespace === '*')) return null;
       const names = perms.map((p) => p.namespace);
       for (const p of await this.db.project.findMany({ where: { name: { in: names } }, select: { id: true } })) ids.add(p.id);

@@ -67,7 +67,7 @@ after(async () => {
 
 describe('robots are not users', () => {
   // Runs first, so the robot gets id 1, the id of the built-in admin.
-  test('a robot cannot delete the personal token of the user who shares its id', { todo: 'needs the kind check in DELETE /users/current/tokens/:id (src/api/accounts.ts)' }, async () => {
+  test('a robot cannot delete the personal token of the user who shares its id', async () => {
     const tok = await api('post', '/users/current/tokens', admin(), { name: 'admin-ci', duration_days: 30 });
     assert.equal(tok.status, 201);
     const r = await robot(admin(), 'first', a('repository:pull'));
@@ -75,6 +75,17 @@ describe('robots are not users', () => {
     assert.equal(r.id, admins.body.find((u: { username: string }) => u.username === 'admin').user_id, 'the robot shares the admin\'s id');
     assert.equal((await api('delete', `/users/current/tokens/${tok.body.id}`, r.auth)).status, 403);
     assert.equal((await api('get', '/users/current/tokens', admin())).body.length, 1, 'the admin keeps its token');
+  });
+});
+
+describe('what a robot sees', () => {
+  test('a robot lists a project\'s repositories only where it may read the project or its repositories', async () => {
+    const names = async (auth: string) => ((await api('get', '/repositories', auth)).body as { name: string }[]).map((r) => r.name);
+    const blind = await robot(admin(), 'blind', a('member:read', 'robot:create'));
+    assert.deepEqual(await names(blind.auth), []);
+    const reader = await robot(admin(), 'reader', a('repository:pull'));
+    assert.ok((await names(reader.auth)).includes('team/seed'));
+    assert.equal(await pull(reader.auth), 200);
   });
 });
 
