@@ -346,6 +346,15 @@ export class ImportService {
     this.maxUnpackedBytes = deps.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
   }
 
+  /**
+   * Refuses a repository name or tag that /v2 would refuse (400). importImages checks this too;
+   * call it first to refuse before receiving the archive.
+   */
+  checkTarget(repository: string, tag: string | undefined): void {
+    if (!isValidName(repository)) throw bad(`invalid repository name ${q(repository)}: lowercase letters, digits and separators (. _ __ -) in components joined by "/", as /v2 accepts`);
+    if (tag !== undefined && !isValidTag(tag)) throw bad('invalid tag: up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"');
+  }
+
   /** Imports the archive at `file` into repository:tag; returns the digest of the tagged manifest. */
   async importArchive(repository: string, tag: string, file: string): Promise<string> {
     return (await this.importImages(repository, tag, file)).digest;
@@ -358,8 +367,7 @@ export class ImportService {
    * repository is always `repository`), and an archive that names none is a 400.
    */
   async importImages(repository: string, tag: string | undefined, file: string): Promise<ImportResult> {
-    if (!isValidName(repository)) throw bad(`invalid repository name ${q(repository)}: lowercase letters, digits and separators (. _ __ -) in components joined by "/", as /v2 accepts`);
-    if (tag !== undefined && !isValidTag(tag)) throw bad('invalid tag: up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"');
+    this.checkTarget(repository, tag);
     await fsp.mkdir(this.deps.tmpDir, { recursive: true });
     const dir = await fsp.mkdtemp(path.join(this.deps.tmpDir, 'import-'));
     try {

@@ -314,6 +314,16 @@ describe('the archive’s own tags', () => {
     assert.equal((await oci.head('/v2/team/oci-tags/manifests/v2')).headers['docker-content-digest'], b.top.digest);
   });
 
+  test('over HTTP, an import without ?tag= keeps the archive’s tags', { todo: 'needs the route to pass no tag when ?tag= is absent (src/api/repositories.ts, src/api/schemas.ts)' }, async () => {
+    const p = await dockerParts('http-tags');
+    const archive = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, RepoTags: ['example.com/x/y:from-archive'], Layers: ['l/layer.tar'] }])]]);
+    const res = await importAs(archive, 'http-tags', '');
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual((await oci.get('/v2/team/http-tags/tags/list')).body.tags, ['from-archive']);
+    const untagged = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, Layers: ['l/layer.tar'] }])]]);
+    await refused('no tag anywhere', await importAs(untagged, 'http-untagged', ''), /tag/, 'team/http-untagged');
+  });
+
   test('without a tag, an archive that names none is a 400, and with a tag the archive’s names are not used', async () => {
     const p = await dockerParts('untagged');
     const untagged = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, RepoTags: null, Layers: ['l/layer.tar'] }])]]);
