@@ -4,7 +4,6 @@ import { can, isRobotGrantable, missingPermissions, rolePermissions, Roles, type
 import { narrow } from '../../src/api/token.ts';
 import { parseScope } from '../../src/auth/token.ts';
 import type { Action, Principal, RepositoryPolicy } from '../../src/access/principal.ts';
-import { LoginThrottle } from '../../src/auth/throttle.ts';
 
 const grant = (roles: RoleId[], pub = false) => ({ roles, public: pub, sysadmin: false });
 
@@ -85,28 +84,6 @@ test('narrowing grants what the policy allows and never fails for asking too muc
   assert.deepEqual(await narrow(policy, dev, ['repository:priv/a:pull']), [{ type: 'repository', name: 'priv/a', actions: [] }]);
   assert.deepEqual(await narrow(policy, null, ['registry:catalog:*']), [{ type: 'registry', name: 'catalog', actions: [] }]);
   assert.deepEqual(await narrow(policy, dev, ['repository:Bad Name:pull', 'garbage']), []);
-});
-
-test('login throttle locks after repeated failures, doubles, is capped, and expires', () => {
-  let now = 0;
-  const t = new LoginThrottle({ limit: 3, windowMs: 60_000, baseLockMs: 1_000, maxLockMs: 4_000 }, () => now);
-  const k = ['u:bob'];
-  t.fail(k);
-  t.fail(k);
-  assert.equal(t.locked(k), false);
-  t.fail(k);
-  assert.equal(t.locked(k), true);
-  now += 1_001;
-  assert.equal(t.locked(k), false);
-  t.fail(k); // 4th: 2 s
-  now += 1_500;
-  assert.equal(t.locked(k), true);
-  for (let i = 0; i < 20; i++) t.fail(k);
-  now += 4_001; // capped: never locked for good
-  assert.equal(t.locked(k), false);
-  t.succeed(k);
-  t.fail(k);
-  assert.equal(t.locked(k), false);
 });
 
 test('robots may be given project rights only, never robot:update nor changing or deleting the project (Harbor\'s robot permission provider)', () => {
