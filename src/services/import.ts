@@ -168,6 +168,7 @@ export async function unpack(archive: string, dir: string, maxBytes = DEFAULT_MA
   // A refusal decided here (bad entry, too large); it wins over the stream errors it causes.
   let refusal: AppError | null = null;
   let sourceError: Error | null = null;
+  let fileError: Error | null = null;
   let gzipError: Error | null = null;
   let current: Promise<void> = Promise.resolve();
   let count = 0;
@@ -182,6 +183,7 @@ export async function unpack(archive: string, dir: string, maxBytes = DEFAULT_MA
       () => next(),
       (e: unknown) => {
         if (e instanceof AppError) refusal ??= e;
+        else if ((e as NodeJS.ErrnoException).syscall) fileError ??= e as Error; // writing the temp file (disk full): ours
         next(e as Error);
       },
     );
@@ -256,7 +258,8 @@ export async function unpack(archive: string, dir: string, maxBytes = DEFAULT_MA
   } catch (e) {
     await current.catch(() => undefined);
     if (refusal) throw refusal;
-    if (sourceError) throw sourceError; // our own temp file failed to read: not the client's fault
+    // Reading the upload or writing the temp files failed: not the client's fault.
+    if (sourceError ?? fileError) throw (sourceError ?? fileError)!;
     if (gzipError) throw bad(`the archive is not valid gzip: ${(gzipError as Error).message}`);
     if (e instanceof AppError) throw e;
     throw bad(`not a readable tar archive: ${(e as Error).message}`);
