@@ -68,8 +68,6 @@ export interface BerthApp {
   uploads: UploadStore;
   gc: GcService;
   pulls: PullStats;
-  /** Set only on the first start when no admin password was configured. */
-  generatedAdminPassword: string | null;
   settings: SettingsService;
   close(): Promise<void>;
 }
@@ -91,7 +89,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Storage
   const driver = overrides.driver ?? new FsDriver(path.join(config.dataDir, 'storage'));
   const blobs = new BlobStore(driver);
-  const uploads = new UploadStore(driver, blobs);
+  const uploads = new UploadStore(driver, blobs, { perRepository: config.maxUploadsPerRepository, perOwner: config.maxUploadsPerPrincipal });
 
   // Directory (rebuilt when the LDAP settings change)
   // The LDAP modules (passport-ldapauth, ldapts) load only when a directory is configured.
@@ -122,8 +120,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     forgetCredentials: () => identity.forget(),
     invalidateAccess: () => access.invalidate(),
     endSessions: (userId, keep) => sessions.endUser(userId, keep),
+    dataDir: config.dataDir,
+    log,
   });
-  const generatedAdminPassword = await users.ensureAdmin(config.adminPassword);
+  await users.ensureAdmin(config.adminPassword);
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
   const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
   await projects.ensure('library', true);
@@ -251,7 +251,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     tokens,
     uploads,
     pulls,
-    generatedAdminPassword,
     settings,
     gc,
     async close() {

@@ -27,10 +27,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const berth = await createApp(config);
   const { log } = berth;
-  if (berth.generatedAdminPassword) {
-    // Printed once, on the first start only; not logged through the structured logger.
-    process.stdout.write(`\n  Berth created the built-in user "admin" with the password:\n\n      ${berth.generatedAdminPassword}\n\n  It will not be shown again. Set BERTH_ADMIN_PASSWORD before the first start to choose it.\n\n`);
-  }
+  // stdout is the JSON log stream from here on: nothing else is written to it. A generated admin
+  // password is in the data directory's initial-admin-password file (createApp logged where).
   const server = config.tls
     ? https.createServer({ cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) }, berth.app)
     : http.createServer(berth.app);
@@ -45,10 +43,17 @@ async function main(): Promise<void> {
     if (socket.writable && !socket.destroyed) socket.end(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    // Port in use, or not ours to bind: said in the log (a supervisor restarts us), exit non-zero.
+    log.fatal({ err: safeError(err), host: config.host, port: config.port }, 'cannot listen');
+    await berth.close().catch(() => undefined);
+    process.exit(1);
+  }
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   log.info({ host: config.host, port, tls: !!config.tls, dataDir: config.dataDir }, 'berth listening');

@@ -1,7 +1,10 @@
 // Users: the built-in admin, local users created by admins, directory users recorded at login,
 // and their personal access tokens (for CI and `docker login` without the directory password).
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Db } from '../db/client.ts';
+import type { Log } from '../http/logger.ts';
 import type { Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
 import { hashPassword, verifyPassword } from '../lib/password.ts';
@@ -27,6 +30,40 @@ function record(u: { sysadmin: boolean; ldapAdmin: boolean } & Omit<UserRecord, 
   return { ...rest, sysadmin: u.sysadmin || ldapAdmin };
 }
 
+/**
+ * The generated first password of the built-in admin lives in this file of the data directory (0600)
+ * until the admin's password is changed: a log is read by more people and kept longer than the
+ * data directory, and a file survives a first start that fails later (port in use).
+ */
+export const INITIAL_ADMIN_PASSWORD_FILE = 'initial-admin-password';
+
+/** Where to reset a lost admin password, for messages. */
+export const RESET_HINT = 'npm run admin:reset-password';
+
+function generatePassword(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** Writes `content` to `file` with mode 0600, all or nothing: a new temporary file renamed over it. */
+function writePrivateFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = fs.openSync(tmp, 'wx', 0o600);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 function checkPasswordStrength(p: unknown): string {
   if (typeof p !== 'string' || p.length < 8 || p.length > 128 || !/[a-z]/.test(p) || !/[A-Z]/.test(p) || !/\d/.test(p)) {
     throw new AppError('BAD_REQUEST', undefined, { message: 'password must be 8-128 characters with at least one lower-case letter, one upper-case letter and one digit' });
@@ -43,19 +80,78 @@ export class UsersService {
       invalidateAccess: () => void;
       /** Ends the user's browser sessions, except the one `keep` (the caller) was authenticated by. */
       endSessions?: (userId: number, keep?: Principal) => void;
+      /** The data directory: holds INITIAL_ADMIN_PASSWORD_FILE. */
+      dataDir: string;
+      log?: Log;
     },
   ) {}
 
+  /** The file holding the admin's generated password while it is unchanged. */
+  get initialPasswordFile(): string {
+    return path.join(this.deps.dataDir, INITIAL_ADMIN_PASSWORD_FILE);
+  }
+
   /**
-   * Creates the built-in admin on first start. Returns the generated password when none was
-   * configured (the caller prints it once), otherwise null.
+   * Creates the built-in admin on first start, with the configured password or a generated one
+   * written to the initial password file (before the admin exists, so no start that fails later
+   * can lose it). An existing admin keeps its password: a configured one that differs is reported
+   * as ignored. Logs where a generated password is, never the password.
    */
-  async ensureAdmin(configured: string | undefined): Promise<string | null> {
-    const existing = await this.deps.db.user.findUnique({ where: { username: 'admin' }, select: { id: true } });
-    if (existing) return null;
-    const password = configured ?? randomBytes(12).toString('base64url');
-    await this.deps.db.user.create({ data: { username: 'admin', source: 'local', passwordHash: await hashPassword(password), sysadmin: true, realname: 'System Administrator' } });
-    return configured ? null : password;
+  async ensureAdmin(configured: string | undefined): Promise<{ created: boolean; passwordFile: string | null }> {
+    const { db, log } = this.deps;
+    const file = this.initialPasswordFile;
+    const existing = await db.user.findUnique({ where: { username: 'admin' }, select: { passwordHash: true } });
+    if (existing) {
+      if (configured !== undefined && !(await verifyPassword(configured, existing.passwordHash))) {
+        log?.warn({ resetCommand: RESET_HINT }, 'BERTH_ADMIN_PASSWORD ignored: the admin user exists already; change its password in the UI, or reset it with npm run admin:reset-password');
+      }
+      const present = fs.existsSync(file);
+      if (present) log?.info({ file }, 'the initial admin password is in this file until the admin changes it');
+      return { created: false, passwordFile: present ? file : null };
+    }
+    const password = configured ?? generatePassword();
+    const passwordFile = configured === undefined ? file : null;
+    if (passwordFile) writePrivateFileAtomic(passwordFile, `${password}\n`);
+    try {
+      await db.user.create({ data: { username: 'admin', source: 'local', passwordHash: await hashPassword(password), sysadmin: true, realname: 'System Administrator' } });
+    } catch (e) {
+      if (passwordFile) fs.rmSync(passwordFile, { force: true });
+      throw e;
+    }
+    if (passwordFile) log?.info({ file: passwordFile }, 'admin user created; its generated password is in this file until the admin changes it');
+    else log?.info('admin user created with the password from BERTH_ADMIN_PASSWORD');
+    return { created: true, passwordFile };
+  }
+
+  /**
+   * Sets the built-in admin's password, for recovery (the reset command; works with Berth stopped).
+   * `given` is checked like any new password; without it one is generated and written to the
+   * initial password file. A given password removes that file (its password no longer works).
+   * Creates the admin if it is missing; changes nothing else (other users, tokens, the admin flag).
+   */
+  async resetAdminPassword(given?: string): Promise<{ password: string; passwordFile: string | null }> {
+    const password = given === undefined ? generatePassword() : checkPasswordStrength(given);
+    const file = this.initialPasswordFile;
+    if (given === undefined) writePrivateFileAtomic(file, `${password}\n`);
+    const passwordHash = await hashPassword(password);
+    const admin = await this.deps.db.user.upsert({
+      where: { username: 'admin' },
+      update: { passwordHash },
+      create: { username: 'admin', source: 'local', passwordHash, sysadmin: true, realname: 'System Administrator' },
+      select: { id: true },
+    });
+    if (given !== undefined) this.removeInitialPasswordFile();
+    this.deps.forgetCredentials();
+    this.deps.endSessions?.(admin.id);
+    return { password, passwordFile: given === undefined ? file : null };
+  }
+
+  private removeInitialPasswordFile(): void {
+    const file = this.initialPasswordFile;
+    if (fs.existsSync(file)) {
+      fs.rmSync(file, { force: true });
+      this.deps.log?.info({ file }, 'admin password changed; initial admin password file removed');
+    }
   }
 
   async get(id: number): Promise<UserRecord | null> {
@@ -92,6 +188,8 @@ export class UsersService {
     }
     const password = checkPasswordStrength(input.new_password);
     await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
+    // The generated first password no longer works, whoever changed it: its file goes.
+    if (user.username === 'admin') this.removeInitialPasswordFile();
     this.deps.forgetCredentials();
     // Whoever knew the old password is signed out everywhere; a user changing their own password
     // in the browser keeps that one session (an admin's reset ends them all).
