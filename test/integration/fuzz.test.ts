@@ -122,7 +122,7 @@ test('no malformed request to /api/v2.0, /c, /service/token or /v2 gets a 5xx, a
       : kind === 'upload' ? `/v2/${name}/blobs/uploads/${pick(['00000000-0000-4000-8000-000000000000', '%ZZ', '..', 'x'.repeat(500)])}${pick(vquery)}`
       : `/v2/${name}/${kind}/${pick(refs)}${pick(vquery)}`;
     const method = pick(['get', 'head', 'put', 'post', 'patch', 'delete']);
-    const headers: Record<string, string> = pick([{}, { 'Content-Range': pick(['0-', 'bytes=1-0', '5-2', '0-99999999999999999999', 'x']) }, { Range: pick(['bytes=5-1', 'bytes=-', 'bytes=0-99999999999999999999', 'items=1-2']) }, { Accept: 'x'.repeat(5000) }]);
+    const headers: Record<string, string> = pick<Record<string, string>>([{}, { 'Content-Range': pick(['0-', 'bytes=1-0', '5-2', '0-99999999999999999999', 'x']) }, { Range: pick(['bytes=5-1', 'bytes=-', 'bytes=0-99999999999999999999', 'items=1-2']) }, { Accept: 'x'.repeat(5000) }]);
     const body = method === 'put' || method === 'patch' || method === 'post' ? (rand() < 0.6 ? { type: pick(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.index.v1+json', 'application/octet-stream', 'application/vnd.docker.distribution.manifest.v2+json']), data: rand() < 0.5 ? badBody().data : JSON.stringify({ schemaVersion: pick(BAD_SCALARS), mediaType: pick(BAD_SCALARS), config: pick(BAD_SCALARS), layers: pick(BAD_SCALARS), manifests: pick(BAD_SCALARS), annotations: pick(BAD_SCALARS), subject: pick(BAD_SCALARS) }) } : badBody()) : undefined;
     await check(method, url, who, auth, body, headers);
   }
