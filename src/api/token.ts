@@ -52,8 +52,9 @@ export async function narrow(policy: RepositoryPolicy, principal: Principal | nu
       if (prev) prev.actions = [...new Set([...prev.actions, ...actions])];
       else out.push({ type: 'repository', name: e.name, actions });
     } else if (e.type === 'registry' && e.name === 'catalog') {
-      // Any signed-in principal may ask; the catalog itself lists only what it may see.
-      out.push({ type: 'registry', name: 'catalog', actions: principal && e.actions.includes('*') ? ['*'] : [] });
+      // The whole catalog is for system admins only, as in Harbor: anyone else lists what they
+      // may see with Basic credentials (a token's catalog grant would list every repository).
+      out.push({ type: 'registry', name: 'catalog', actions: principal?.sysadmin && e.actions.includes('*') ? ['*'] : [] });
     }
   }
   return out;

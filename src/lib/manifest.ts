@@ -40,8 +40,44 @@ export interface ParsedManifest {
   raw: Record<string, unknown>;
 }
 
+/** Deepest nesting of objects and arrays accepted in a manifest (real ones nest four or five levels). */
+export const MAX_MANIFEST_DEPTH = 64;
+
 function invalid(reason: string): AppError {
   return new AppError('MANIFEST_INVALID', { reason });
+}
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `limit` (brackets inside strings do not
+ * count). A scan over the bytes before JSON.parse: anything that walks the parsed value
+ * recursively (JSON.stringify, a database driver, a logger) overflows the stack on deep input.
+ */
+export function jsonDepthExceeds(text: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** Annotations: an object whose values are all strings (OCI image spec, annotations.md). */
+function checkAnnotations(v: unknown, where: string): void {
+  if (v === undefined) return;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(`${where} must be an object`);
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') throw invalid(`${where}["${k.slice(0, 100)}"] must be a string`);
+  }
 }
 
 function descriptor(v: unknown, where: string): Descriptor {
@@ -51,7 +87,7 @@ function descriptor(v: unknown, where: string): Descriptor {
   if (typeof d.digest !== 'string' || !parseDigest(d.digest)) throw invalid(`${where}.digest is not a valid digest`);
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw invalid(`${where}.size must be a non-negative integer`);
   if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== 'string'))) throw invalid(`${where}.urls must be an array of strings`);
-  if (d.annotations !== undefined && (typeof d.annotations !== 'object' || d.annotations === null || Array.isArray(d.annotations))) throw invalid(`${where}.annotations must be an object`);
+  checkAnnotations(d.annotations, `${where}.annotations`);
   return d as unknown as Descriptor;
 }
 
@@ -65,6 +101,7 @@ export function baseMediaType(contentType: string | undefined): string {
  * the body's own mediaType decides. Throws MANIFEST_INVALID with a reason.
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  if (jsonDepthExceeds(body, MAX_MANIFEST_DEPTH)) throw invalid(`body nests objects and arrays deeper than ${MAX_MANIFEST_DEPTH} levels`);
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8'));
@@ -96,7 +133,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (!isIndex && m.manifests !== undefined) throw invalid('an image manifest cannot have manifests');
   const subject = m.subject === undefined ? null : descriptor(m.subject, 'subject');
   if (m.artifactType !== undefined && (typeof m.artifactType !== 'string' || !m.artifactType)) throw invalid('artifactType must be a non-empty string');
-  if (m.annotations !== undefined && (typeof m.annotations !== 'object' || m.annotations === null || Array.isArray(m.annotations))) throw invalid('annotations must be an object');
+  checkAnnotations(m.annotations, 'annotations');
   const annotations = (m.annotations as Record<string, string> | undefined) ?? null;
 
   if (isIndex) {

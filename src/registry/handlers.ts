@@ -8,7 +8,7 @@ import { isValidName } from '../lib/reference.ts';
 import { hasBody, readBody } from '../http/body.ts';
 import { sendJson, sendJsonText, sendStream } from '../http/raw.ts';
 import type { ChunkRange } from '../storage/uploads.ts';
-import { mayDo, type RegistryRouterDeps } from './router.ts';
+import { CATALOG_SCOPE, mayDo, type RegistryRouterDeps } from './router.ts';
 
 export interface Ctx {
   deps: RegistryRouterDeps;
@@ -37,6 +37,12 @@ function digestParam(s: string | undefined): ParsedDigest {
   const d = s ? parseDigest(s) : null;
   if (!d) throw new AppError('DIGEST_INVALID', { digest: s ?? null }, { message: 'invalid or unsupported digest' });
   return d;
+}
+
+/** Who opens an upload session, for the cap per principal. */
+function ownerOf(identity: Identity): string {
+  const p = identity.principal;
+  return p ? `${p.kind}:${p.id}` : 'anonymous';
 }
 
 function uploadLocation(ctx: Ctx, uuid: string): string {
@@ -133,7 +139,16 @@ export const handlers = {
 
   async catalog(ctx: Ctx) {
     const { registry, policy } = ctx.deps;
-    const projects = ctx.identity.grants ? (ctx.identity.catalog ? null : []) : await policy.visibleProjectIds(ctx.identity.principal);
+    const { identity } = ctx;
+    if (identity.grants && !identity.catalog) {
+      // As Distribution and Harbor answer: the token must carry the catalog scope (system admins get it).
+      throw new AppError('UNAUTHORIZED', [{ Type: 'registry', Name: 'catalog', Action: '*' }], {
+        message: 'token does not grant the catalog',
+        headers: { 'WWW-Authenticate': ctx.deps.authn.challenge(ctx.req, CATALOG_SCOPE, 'insufficient_scope') },
+      });
+    }
+    // Still filtered by what the principal may see: the policy says "everything" for system admins.
+    const projects = await policy.visibleProjectIds(identity.principal);
     sendPage(ctx.res, await listPage(ctx, 'repositories', (limit, last) => registry.listRepositories(limit, last, projects ?? undefined), 100, `/v2/_catalog`, {}));
   },
 
@@ -244,7 +259,7 @@ export const handlers = {
     const digest = q(ctx, 'digest');
     if (digest !== undefined) {
       const d = digestParam(digest);
-      const session = await registry.startUpload(name, true);
+      const session = await registry.startUpload(name, true, ownerOf(ctx.identity));
       try {
         await registry.completeUpload(name, session.uuid, d, req);
       } catch (e) {
@@ -258,7 +273,7 @@ export const handlers = {
       return;
     }
     if (hasBody(req)) req.resume();
-    const session = await registry.startUpload(name);
+    const session = await registry.startUpload(name, false, ownerOf(ctx.identity));
     res.setHeader('Location', uploadLocation(ctx, session.uuid));
     res.setHeader('Range', '0-0');
     res.setHeader('Docker-Upload-UUID', session.uuid);

@@ -90,9 +90,11 @@ async function dispatch(deps: RegistryRouterDeps, req: IncomingMessage, res: Ser
     throw new AppError('UNSUPPORTED', { method }, { headers: { Allow: Object.keys(ACTIONS[route.kind]).join(', ') } });
   }
   if (route.name !== undefined && route.name.length > 255) throw new AppError('NAME_INVALID', { name: route.name });
-  const identity = await authenticate(deps, req, route.name, action);
-  if (action !== 'login') await authorize(deps, req, identity, route.name!, action);
-  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', method, query: qi < 0 ? undefined : new URLSearchParams(url.slice(qi + 1)), req, res };
+  const query = qi < 0 ? undefined : new URLSearchParams(url.slice(qi + 1));
+  const scope = challengeScope(route.kind, route.name, action, query);
+  const identity = await authenticate(deps, req, scope, action);
+  if (action !== 'login') await authorize(deps, req, identity, route.name!, action, scope);
+  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', method, query, req, res };
   await handlers[route.kind](ctx);
   if (route.kind === 'manifest' && res.statusCode < 300) {
     if (method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);
@@ -100,8 +102,24 @@ async function dispatch(deps: RegistryRouterDeps, req: IncomingMessage, res: Ser
   }
 }
 
-async function authenticate(deps: RegistryRouterDeps, req: IncomingMessage, name: string | undefined, action: Action | 'login'): Promise<Identity> {
-  const scope = name && action !== 'login' ? `repository:${name}:${action === 'pull' ? 'pull' : action === 'push' ? 'pull,push' : 'delete'}` : undefined;
+/** The scope the catalog needs in a token (system admins get it). */
+export const CATALOG_SCOPE = 'registry:catalog:*';
+
+/**
+ * The scope a challenge names for a request: what the route needs, and for a cross-repository
+ * mount also pull on the source repository, space-separated in one value as Distribution sends it,
+ * so a client that asks for the challenged scope gets a token that can mount.
+ */
+function challengeScope(kind: Kind, name: string | undefined, action: Action | 'login', query: URLSearchParams | undefined): string | undefined {
+  if (kind === 'catalog') return CATALOG_SCOPE;
+  if (!name || action === 'login') return undefined;
+  const scope = `repository:${name}:${action === 'pull' ? 'pull' : action === 'push' ? 'pull,push' : 'delete'}`;
+  if (kind !== 'uploads' || !query?.has('mount')) return scope;
+  const from = query.get('from');
+  return from && from !== name && isValidName(from) ? `${scope} repository:${from}:pull` : scope;
+}
+
+async function authenticate(deps: RegistryRouterDeps, req: IncomingMessage, scope: string | undefined, action: Action | 'login'): Promise<Identity> {
   let identity: Identity;
   try {
     identity = await deps.authn.authenticate(req);
@@ -110,7 +128,7 @@ async function authenticate(deps: RegistryRouterDeps, req: IncomingMessage, name
     throw e;
   }
   if (action === 'login' && !identity.principal && !identity.grants) {
-    throw new AppError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': deps.authn.challenge(req) } });
+    throw new AppError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope) } });
   }
   return identity;
 }
@@ -122,9 +140,8 @@ export async function mayDo(deps: Pick<RegistryRouterDeps, 'policy'>, identity: 
   return allowed.includes(action);
 }
 
-async function authorize(deps: RegistryRouterDeps, req: IncomingMessage, identity: Identity, name: string, action: Action): Promise<void> {
+async function authorize(deps: RegistryRouterDeps, req: IncomingMessage, identity: Identity, name: string, action: Action, scope: string | undefined): Promise<void> {
   if (await mayDo(deps, identity, name, action)) return;
-  const scope = `repository:${name}:${action === 'push' ? 'pull,push' : action}`;
   const detail = [{ Type: 'repository', Name: name, Action: action }];
   if (!identity.principal && !identity.grants) {
     throw new AppError('UNAUTHORIZED', detail, { headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope) } });

@@ -220,9 +220,12 @@ export class RegistryService {
 
   // ---- uploads ------------------------------------------------------------------------------
 
-  /** Starts an upload session; `transient` for one completed by the same request (not resumable). */
-  startUpload(repository: string, transient = false): Promise<UploadStatus> {
-    return this.deps.uploads.create(repository, transient);
+  /**
+   * Starts an upload session; `transient` for one completed by the same request (not resumable).
+   * `owner` (a principal key) is counted against the cap of open sessions per principal.
+   */
+  startUpload(repository: string, transient = false, owner?: string): Promise<UploadStatus> {
+    return this.deps.uploads.create(repository, transient, owner);
   }
 
   uploadStatus(repository: string, uuid: string): Promise<UploadStatus> {
@@ -295,12 +298,15 @@ export class RegistryService {
       digest = digestOf(body);
     }
     const m = parseManifest(body, contentType);
-    const id = await this.ensureRepo(repository);
-    return this.writes.shared(() => this.storeManifest(repository, id, isDigestRef ? null : reference, digest, m, body));
+    return this.writes.shared(() => this.storeManifest(repository, isDigestRef ? null : reference, digest, m, body));
   }
 
-  private async storeManifest(repository: string, id: number, tag: string | null, digest: string, m: ParsedManifest, body: Buffer): Promise<{ digest: string; subject: string | null }> {
-    await this.checkReferences(id, m);
+  /**
+   * Validate, then write: the references are checked before anything is recorded, and the
+   * repository is created only together with the manifest (a refused push leaves nothing behind).
+   */
+  private async storeManifest(repository: string, tag: string | null, digest: string, m: ParsedManifest, body: Buffer): Promise<{ digest: string; subject: string | null }> {
+    await this.checkReferences(await this.repoId(repository), m);
     const record = {
       digest,
       mediaType: m.mediaType,
@@ -312,7 +318,11 @@ export class RegistryService {
       refs: [...m.blobs, ...m.manifests],
       content: body,
     };
-    await this.admit(repository, digest, body.length, () => this.deps.store.putManifest(id, record, tag));
+    let id = 0;
+    await this.admit(repository, digest, body.length, async () => {
+      id = await this.ensureRepo(repository);
+      await this.deps.store.putManifest(id, record, tag);
+    });
     if (tag !== null) {
       this.tags.set(`${id}${SEP}${tag}`, digest);
       this.tagsChanged(id);
@@ -323,7 +333,12 @@ export class RegistryService {
     return { digest, subject: record.subject };
   }
 
-  private async checkReferences(id: number, m: ParsedManifest): Promise<void> {
+  /** Throws MANIFEST_BLOB_UNKNOWN unless every reference is in the repository (`id` null: not created yet). */
+  private async checkReferences(id: number | null, m: ParsedManifest): Promise<void> {
+    if (id === null) {
+      if (m.blobs.length || m.manifests.length) throw new AppError('MANIFEST_BLOB_UNKNOWN', { digests: m.blobs.length ? m.blobs : m.manifests });
+      return;
+    }
     const missingBlobs: string[] = [];
     const unknown: string[] = [];
     for (const b of m.blobs) {

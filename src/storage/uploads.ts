@@ -2,8 +2,8 @@
 // verifies the digest, fsyncs once and moves the file into the blob store in one rename, so a crash
 // leaves either a resumable session or a complete blob, never a half blob in the store.
 import { randomUUID, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
+import { finished as streamFinished } from 'node:stream/promises';
 import { newHash, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
@@ -16,6 +16,22 @@ export interface UploadInfo {
   uuid: string;
   repository: string;
   startedAt: string;
+  /** Who opened it (a principal key), for the cap per principal. */
+  owner?: string;
+}
+
+/** How many sessions may be open at once (Infinity: no cap). */
+export interface UploadLimits {
+  perRepository: number;
+  perOwner: number;
+}
+
+interface LiveSession {
+  info: UploadInfo;
+  hash?: { hash: Hash; offset: number };
+  done?: boolean;
+  /** Counted in the open-session counts; cleared by the one place that ends a session (release). */
+  counted?: boolean;
 }
 
 export interface UploadStatus extends UploadInfo {
@@ -33,6 +49,33 @@ export type BlobCommit = (adopt: () => Promise<void>, size: number) => Promise<v
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Pipes `body` into `file` without ending it. Resolves null when the body ended, or which side
+ * failed: on a body failure every chunk the body emitted has been given to `file` (which is left
+ * open, so closing it keeps them); on a file failure the body is drained.
+ */
+function copy(body: Readable, file: Writable): Promise<{ side: 'body' | 'file'; err: unknown } | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (v: { side: 'body' | 'file'; err: unknown } | null) => {
+      if (settled) return;
+      settled = true;
+      stopBody();
+      file.off('error', onFileError);
+      body.unpipe(file);
+      resolve(v);
+    };
+    const onFileError = (err: Error) => {
+      body.resume();
+      settle({ side: 'file', err });
+    };
+    // finished() reports a body that closes before its end (an aborted request) as an error too.
+    const stopBody = finished(body, { writable: false }, (err) => settle(err ? { side: 'body', err } : null));
+    file.on('error', onFileError);
+    body.pipe(file, { end: false });
+  });
+}
+
 export class UploadStore {
   private locks = new KeyedMutex();
   /**
@@ -40,17 +83,26 @@ export class UploadStore {
    * sha256, valid while `offset` equals the data file size, and whether it completed (its
    * directory is still being removed, and it is gone for every request).
    */
-  private live = new Map<string, { info: UploadInfo; hash?: { hash: Hash; offset: number }; done?: boolean }>();
+  private live = new Map<string, LiveSession>();
+  /** Open sessions by repository and by owner: every session this process knows until it ends. */
+  private openByRepository = new Map<string, number>();
+  private openByOwner = new Map<string, number>();
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly limits: UploadLimits = { perRepository: Infinity, perOwner: Infinity },
+  ) {}
 
   /**
    * Starts a session. A transient one (a single-request push, completed by the same request) is
-   * never written down: after a crash its data file is simply purged.
+   * never written down: after a crash its data file is simply purged. Refused with TOOMANYREQUESTS
+   * when the repository or the owner already holds as many open sessions as the limits allow.
    */
-  async create(repository: string, transient = false): Promise<UploadStatus> {
+  async create(repository: string, transient = false, owner?: string): Promise<UploadStatus> {
+    this.checkLimits(repository, owner);
     const uuid = randomUUID();
-    const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString() };
+    const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString(), ...(owner ? { owner } : {}) };
     // The info file is for restarts only (this process keeps the info in memory), so it is written
     // after the answer, under the session's lock: any request for the session waits for it. No
     // fsync: a session survives a restart of the process (the page cache does), and after a power
@@ -61,8 +113,57 @@ export class UploadStore {
       await iw.close();
     }).catch(() => undefined); // a disk that cannot take it fails the first append as well
     // The data file is created by the first append (a missing one counts as empty).
-    this.live.set(uuid, { info, hash: { hash: newHash(), offset: 0 } });
+    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 } });
     return { ...info, size: 0 };
+  }
+
+  /** Open sessions of a repository (known to this process). */
+  openSessions(repository: string): number {
+    return this.openByRepository.get(repository) ?? 0;
+  }
+
+  private checkLimits(repository: string, owner: string | undefined): void {
+    const perRepo = this.openByRepository.get(repository) ?? 0;
+    if (perRepo >= this.limits.perRepository) {
+      throw new AppError('TOOMANYREQUESTS', { repository, open: perRepo, limit: this.limits.perRepository }, {
+        message: 'too many open uploads for this repository; finish or cancel some, or wait for them to expire',
+      });
+    }
+    const perOwner = owner === undefined ? 0 : (this.openByOwner.get(owner) ?? 0);
+    if (perOwner >= this.limits.perOwner) {
+      throw new AppError('TOOMANYREQUESTS', { open: perOwner, limit: this.limits.perOwner }, {
+        message: 'too many open uploads for this user; finish or cancel some, or wait for them to expire',
+      });
+    }
+  }
+
+  private static bump(counts: Map<string, number>, key: string, by: number): void {
+    const n = (counts.get(key) ?? 0) + by;
+    if (n > 0) counts.set(key, n);
+    else counts.delete(key);
+  }
+
+  /** Records a live session and counts it as open. */
+  private track(uuid: string, session: LiveSession): void {
+    this.live.set(uuid, session);
+    session.counted = true;
+    UploadStore.bump(this.openByRepository, session.info.repository, 1);
+    if (session.info.owner) UploadStore.bump(this.openByOwner, session.info.owner, 1);
+  }
+
+  /** The session ended (completed, cancelled, expired): it no longer counts. Idempotent. */
+  private release(uuid: string): void {
+    const session = this.live.get(uuid);
+    if (!session?.counted) return;
+    session.counted = false;
+    UploadStore.bump(this.openByRepository, session.info.repository, -1);
+    if (session.info.owner) UploadStore.bump(this.openByOwner, session.info.owner, -1);
+  }
+
+  /** Forgets a session entirely (its directory is gone or going). */
+  private forget(uuid: string): void {
+    this.release(uuid);
+    this.live.delete(uuid);
   }
 
   /** The session, which must belong to the repository; BLOB_UPLOAD_UNKNOWN otherwise. */
@@ -102,6 +203,7 @@ export class UploadStore {
         }
         const session = this.live.get(uuid);
         if (session) Object.assign(session, { done: true, hash: undefined });
+        this.release(uuid);
         resolve(size);
         await this.driver.delete(paths.uploadDir(uuid)).catch(() => undefined); // else purged later
         this.live.delete(uuid);
@@ -134,22 +236,32 @@ export class UploadStore {
     await this.locks.run(uuid, async () => {
       await this.info(uuid, repository);
       await this.driver.delete(paths.uploadDir(uuid));
-      this.live.delete(uuid);
+      this.forget(uuid);
     });
   }
 
   /** Deletes sessions idle for longer than ttlSeconds; returns how many. */
   async purgeExpired(ttlSeconds: number, now = Date.now()): Promise<number> {
     let n = 0;
-    for (const uuid of await this.driver.list(paths.uploadsRoot())) {
+    const onDisk = new Set(await this.driver.list(paths.uploadsRoot()));
+    for (const uuid of onDisk) {
       const st = (await this.driver.stat(paths.uploadData(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid)));
       if (!st || now - st.modTime.getTime() > ttlSeconds * 1000) {
         await this.locks.run(uuid, async () => {
           await this.driver.delete(paths.uploadDir(uuid));
-          this.live.delete(uuid);
+          this.forget(uuid);
         });
         n++;
       }
+    }
+    // Sessions that never reached the disk (nothing written, and the info file failed or was
+    // never due): expire them by their start, so they stop counting against the caps.
+    for (const [uuid, session] of [...this.live]) {
+      if (onDisk.has(uuid) || now - Date.parse(session.info.startedAt) <= ttlSeconds * 1000) continue;
+      await this.locks.run(uuid, async () => {
+        if (await this.driver.stat(paths.uploadDir(uuid))) return; // written meanwhile: the next purge decides
+        this.forget(uuid);
+      });
     }
     return n;
   }
@@ -170,7 +282,8 @@ export class UploadStore {
       throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid }); // torn by a power loss: start again
     }
     if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-    this.live.set(uuid, { info });
+    // A session from before a restart counts again once it is used (once: another request may have loaded it meanwhile).
+    if (!this.live.has(uuid)) this.track(uuid, { info });
     return info;
   }
 
@@ -214,13 +327,33 @@ export class UploadStore {
       bodyBytesReceived(chunk.length);
     };
     body.on('data', onData);
+    let failure: { side: 'body' | 'file'; err: unknown } | null;
     try {
-      await pipeline(body, w.stream);
+      failure = await copy(body, w.stream);
+    } finally {
+      body.off('data', onData);
+    }
+    if (failure?.side === 'file') {
+      await w.close().catch(() => undefined);
+      throw failure.err; // the file holds an unknown length: the next request stats and re-hashes it
+    }
+    if (failure) {
+      // The client went away or stalled mid-body (the server's idle timeout destroys its socket).
+      // Everything received was handed to the file and hashed: keep it, so the session resumes
+      // from there (GET answers its Range, and the next chunk starts at that offset).
+      await w.close();
+      if (session) session.hash = { hash, offset: current + received };
+      throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'request body ended early', received, size: current + received }, {
+        message: 'the request body ended before its declared length; the upload session keeps what arrived',
+      });
+    }
+    try {
+      // Flushed before the running hash says the bytes are in the file.
+      w.stream.end();
+      await streamFinished(w.stream);
     } catch (e) {
       await w.close().catch(() => undefined);
       throw e;
-    } finally {
-      body.off('data', onData);
     }
     const size = current + received;
     if (session) session.hash = { hash, offset: size };
