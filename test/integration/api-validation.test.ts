@@ -419,7 +419,42 @@ describe('existence probes and small holes', () => {
       assert.ok(Buffer.concat(received).toString('latin1').includes(secret), 'the stored settings are used as they are');
     } finally {
       await new Promise((resolve) => trap.close(resolve));
+      // LDAP off again for the tests after this one.
+      assert.equal((await call('put', '/configurations', 'admin', { ldap_url: '' })).status, 200);
     }
+  });
+});
+
+describe('a bounded, seeded fuzz over every route of the schema table', () => {
+  test('random JSON types, odd ids and odd query values never get a 5xx', async () => {
+    const { ROUTES } = await import('../../src/api/schemas.ts');
+    let seed = 20261206;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const VALUES: unknown[] = [null, true, false, 0, -1, 1, 2, 1.5, 1e300, -1e300, 2147483648, 9007199254740993, '', 'x', 'true', '1', '%ZZ', '../..', 'a'.repeat(300), 'cn=x,dc=y', 'team', 'dev', [], ['x'], [1, 2], {}, { a: 1 }, { public: 'true' }, [{ kind: 'project', namespace: 'team', access: [{ resource: 'repository', action: 'pull' }] }], { type: 'Manual' }, { storage: 5 }, { username: 'dev' }, { user_id: 2 }, '__proto__'];
+    const QUERY = ['', 'x', '1', '0', '-1', '1e300', 'true', '%ZZ', 'name%3D%25ZZ', 'name=~a', 'Level=project,ProjectID=1', 'Level=project,ProjectID=99999999999', '/project/1', '/project/99999999999999', '__proto__=1', 'a'.repeat(3000)];
+    const PATH = ['1', '2', '9999', '0', 'abc', 'team', 'library', 'open', 'app', 'v1', 'sha256:' + '0'.repeat(64), '%2E%2E', 'a%252Fb', '99999999999999', '%00', '__proto__'];
+    const shape = (s: unknown) => Object.keys((s as { shape?: object } | undefined)?.shape ?? {});
+    // Not the LDAP ping: its table cases above cover it, and random URLs would wait for timeouts.
+    const keys = Object.keys(ROUTES).filter((k) => k !== 'post /ldap/ping') as (keyof typeof ROUTES)[];
+    const fives: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      for (const key of keys) {
+        const def = ROUTES[key] as { query?: unknown; body?: unknown };
+        const [method, path] = key.split(' ') as [Method, string];
+        const url = path.replace(/:([a-z]+)/g, () => pick(PATH));
+        const qs = shape(def.query).filter(() => rnd() < 0.4).map((k) => `${k}=${encodeURIComponent(pick(QUERY))}`).join('&');
+        const body: Record<string, unknown> = {};
+        for (const k of shape(def.body)) if (rnd() < 0.6) body[k] = pick(VALUES);
+        let r = t.request[method](`/api/v2.0${url}${qs ? `?${qs}` : ''}`);
+        const who = pick(['admin', 'dev', 'anon'] as const);
+        if (auth(who)) r = r.set('Authorization', auth(who)!);
+        const res = method === 'get' || method === 'head' || method === 'delete' ? await r : await r.set('Content-Type', 'application/json').send(JSON.stringify(rnd() < 0.1 ? pick(VALUES) : body));
+        if (res.status >= 500) fives.push(`${res.status} ${method} ${url}?${qs} ${JSON.stringify(body)}`.slice(0, 300));
+      }
+    }
+    assert.deepEqual(fives, []);
+    assert.equal((await t.request.get('/api/v2.0/ping')).status, 200);
   });
 });
 
