@@ -117,11 +117,6 @@ export class UploadStore {
     return { ...info, size: 0 };
   }
 
-  /** Open sessions of a repository (known to this process). */
-  openSessions(repository: string): number {
-    return this.openByRepository.get(repository) ?? 0;
-  }
-
   private checkLimits(repository: string, owner: string | undefined): void {
     const perRepo = this.openByRepository.get(repository) ?? 0;
     if (perRepo >= this.limits.perRepository) {

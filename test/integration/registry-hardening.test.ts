@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import { ADMIN_PASSWORD, basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
-import { Oci, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, assertOciError, bytes, sha256 } from '../helpers/oci.ts';
+import { Oci, OCI_CODES, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, assertOciError, bytes, sha256 } from '../helpers/oci.ts';
 
 const PW = 'Passw0rd!x';
 
@@ -346,12 +346,13 @@ describe('malformed /v2 requests get a 4xx', () => {
     await t.close();
   });
 
-  /** One raw request (no client-side normalisation of the path or headers); resolves with the status. */
-  function raw(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<number> {
+  /** One raw request (no client-side normalisation of the path or headers); resolves with the status and body. */
+  function raw(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { Authorization: t.adminAuth, ...headers } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       });
       req.on('error', reject);
       req.end(body);
@@ -407,6 +408,8 @@ describe('malformed /v2 requests get a 4xx', () => {
       ['PUT', '/v2/fuzz/app/manifests/t1', { 'Content-Type': OCI_INDEX }, `{"schemaVersion":2,"manifests":[],"subject":{"mediaType":"x","digest":"${sha256('s')}","size":1,"annotations":{"a":{"b":1}}}}`],
       ['PUT', '/v2/fuzz/app/manifests/t1', { 'Content-Type': OCI_MANIFEST }, `{"schemaVersion":2,"__proto__":{"x":1},"config":{"mediaType":"x","digest":"${sha256('a')}","size":1,"urls":{}},"layers":[]}`],
       ['PUT', '/v2/fuzz/app/manifests/t1', { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(5 * 1024 * 1024) }, undefined],
+      ['PUT', '/v2/fuzz/app/manifests/t1', { 'Content-Type': OCI_MANIFEST }, `{"schemaVersion":2,"annotations":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`],
+      ['PUT', '/v2/fuzz/app/manifests/t1', { 'Content-Type': OCI_INDEX }, `{"schemaVersion":2,"manifests":[],"annotations":{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}}`],
       ['PATCH', '/v2/_catalog'],
       ['GET', '/v2/fuzz/app/tags/list', { Authorization: 'Basic !!!' }],
       ['GET', '/v2/fuzz/app/tags/list', { Authorization: 'Bearer ' + 'x'.repeat(5000) }],
@@ -417,15 +420,21 @@ describe('malformed /v2 requests get a 4xx', () => {
       ['GET', '/service/token?service=%ZZ'],
     ];
     for (const [method, path, headers, body] of cases) {
-      let status: number;
+      let res: { status: number; text: string };
       try {
-        status = await raw(method, path, headers, body === undefined ? undefined : Buffer.from(body, 'utf8'));
+        res = await raw(method, path, headers, body === undefined ? undefined : Buffer.from(body, 'utf8'));
       } catch (e) {
         // the server may end a request it refused before reading its body (the 5 MiB manifest)
         if (headers?.['Content-Length']) continue;
         throw new Error(`${method} ${path}: ${(e as Error).message}`);
       }
-      assert.ok(status >= 200 && status < 500, `${method} ${path} ${JSON.stringify(headers ?? {})} answered ${status}`);
+      const what = `${method} ${path.slice(0, 100)} ${JSON.stringify(headers ?? {})} answered ${res.status} ${res.text.slice(0, 200)}`;
+      assert.ok(res.status >= 200 && res.status < 500, what);
+      // /v2 errors carry the spec's codes.
+      if (res.status >= 400 && path.startsWith('/v2') && method !== 'HEAD') {
+        const code = (JSON.parse(res.text) as { errors: { code: string }[] }).errors[0].code;
+        assert.ok(OCI_CODES.includes(code), what);
+      }
     }
     // And the registry still answers.
     assert.equal((await oci.get('/v2/fuzz/app/manifests/v1')).status, 200);
