@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     } else {
       out.write(`berth: the new password of "admin" is in ${passwordFile} (mode 0600) until the admin changes it.\n`);
     }
-    out.write('A running Berth accepts it at once; the old password may still be accepted there for up to a minute, and browser sessions already signed in stay until they expire or Berth restarts.\n');
+    out.write('If Berth is running, it accepts the new password at once; the old one may still be accepted for up to a minute, and browser sessions already signed in stay until they expire or Berth restarts.\n');
     return 0;
   } catch (e) {
     if (e instanceof AppError) {
