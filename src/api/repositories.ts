@@ -165,6 +165,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   route(r, 'post /projects/:p/repositories/:r/import', async (req, res, { params, query }) => {
     const { full } = await repository(res, params.p, params.r, 'repository', 'push');
     const tag = query.tag;
+    deps.importer.checkTarget(full, tag); // before the archive is received
     const handle = await uploader();
     await new Promise<void>((resolve, reject) =>
       handle(req, res, (err: unknown) => {
@@ -176,8 +177,9 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const file = (req as express.Request & { file?: { path: string } }).file;
     if (!file) throw new AppError('BAD_REQUEST', undefined, { message: 'multipart field "archive" is required' });
     try {
-      const digest = await deps.importer.importArchive(full, tag, file.path);
-      res.status(201).json({ repository: full, tag, digest });
+      // Without ?tag= the archive's own tags are kept (docker save RepoTags, OCI ref.name).
+      const result = await deps.importer.importImages(full, tag, file.path);
+      res.status(201).json({ repository: full, tag: result.tags[0].tag, digest: result.digest, tags: result.tags });
     } finally {
       fs.rm(file.path, { force: true }, () => undefined);
     }

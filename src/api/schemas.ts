@@ -184,7 +184,7 @@ export const ROUTES = {
   'get /projects/:p/repositories/:r/artifacts/:ref/tags': { params: pra, query: listQ() },
   'post /projects/:p/repositories/:r/artifacts/:ref/tags': { params: pra, body: z.object({ name: z.string().min(1).max(128) }) },
   'delete /projects/:p/repositories/:r/artifacts/:ref/tags/:tag': { params: z.object({ p: projectRef, r: repoName, ref: reference, tag: z.string().min(1).max(128) }) },
-  'post /projects/:p/repositories/:r/import': { summary: 'Import an image archive (multipart field "archive": docker save or OCI layout tar)', params: pr, query: z.object({ tag: z.string().min(1).max(128).default('latest') }) },
+  'post /projects/:p/repositories/:r/import': { summary: 'Import an image archive (multipart field "archive": docker save or OCI layout tar)', params: pr, query: z.object({ tag: z.string().min(1).max(128).optional() }) },
   'get /projects/:p/logs': { params: p, query: listQ() },
   'get /search': { query: z.object({ q: str().optional() }) },
   'get /statistics': {},
