@@ -2,7 +2,7 @@
 // {"errors":[{code,message}]} on /api. 5xx details are logged with the request id, never sent.
 import type { ErrorRequestHandler } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, type ErrorCode } from '../lib/errors.ts';
+import { AppError, ERRORS, type ErrorCode } from '../lib/errors.ts';
 import type { Log } from './logger.ts';
 import { sendJson } from './raw.ts';
 
@@ -43,6 +43,11 @@ export function toAppError(err: unknown, log: Log, req: { method?: string; origi
   if (e?.message === 'Multipart: Boundary not found' || e?.message === 'Unexpected end of form' || e?.message === 'Malformed part header') {
     return new AppError('BAD_REQUEST', undefined, { message: `malformed multipart body: ${e.message}` });
   }
+  // The directory (or another service Berth depends on) is down: not a bug, and not the client's fault.
+  if (e?.name === 'LdapUnavailableError') {
+    log.warn({ err, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }, 'ldap unavailable');
+    return new AppError('UNAVAILABLE', undefined, { message: 'the LDAP directory is unavailable; try again later or ask an administrator' });
+  }
   if (err instanceof URIError) return new AppError('BAD_REQUEST', undefined, { message: 'malformed percent-encoding in the URL' });
   // Recursion on input (JSON nested thousands deep) is the input's fault; answer it, do not die.
   if (err instanceof RangeError && /call stack/i.test(err.message)) return new AppError('BAD_REQUEST', undefined, { message: 'input nested too deeply' });
@@ -77,7 +82,10 @@ function errorHandler(log: Log, shape: (e: AppError) => object): ErrorRequestHan
 }
 
 /** OCI: {"errors":[{code, message, detail}]}; 5xx details are never sent. */
-const ociShape = (e: AppError) => ({ errors: [{ code: e.status >= 500 ? 'UNKNOWN' : e.code, message: e.message, detail: e.status >= 500 ? null : (e.detail ?? null) }] });
+const ociShape = (e: AppError) => {
+  const hidden = e.status >= 500 && e.status !== 503;
+  return { errors: [{ code: hidden ? 'UNKNOWN' : e.code, message: hidden ? ERRORS.UNKNOWN.message : e.message, detail: hidden ? null : (e.detail ?? null) }] };
+};
 
 /** An error writer for plain node:http requests (the registry and the token service run outside Express). */
 function rawErrorWriter(log: Log, shape: (e: AppError) => object): (err: unknown, req: IncomingMessage, res: ServerResponse) => void {
@@ -98,7 +106,7 @@ export function ociErrorWriter(log: Log) {
 }
 
 /** Harbor: {"errors":[{code, message}]} with Harbor's codes. */
-const harborShape = (e: AppError) => ({ errors: [{ code: HARBOR_CODES[e.status] ?? 'UNKNOWN', message: e.status >= 500 ? 'internal server error' : e.message }] });
+const harborShape = (e: AppError) => ({ errors: [{ code: HARBOR_CODES[e.status] ?? 'UNKNOWN', message: e.status >= 500 && e.status !== 503 ? 'internal server error' : e.message }] });
 
 export function harborErrorHandler(log: Log): ErrorRequestHandler {
   return errorHandler(log, harborShape);
@@ -121,4 +129,5 @@ const HARBOR_CODES: Record<number, string> = {
   416: 'BAD_REQUEST',
   429: 'TOO_MANY_REQUESTS',
   500: 'UNKNOWN',
+  503: 'SERVICE_UNAVAILABLE',
 };

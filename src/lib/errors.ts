@@ -26,6 +26,7 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, message: 'forbidden' },
   PRECONDITION: { status: 412, message: 'precondition failed' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'payload too large' },
+  UNAVAILABLE: { status: 503, message: 'a service Berth depends on is unavailable' },
   UNKNOWN: { status: 500, message: 'internal server error' },
 } as const;
 
