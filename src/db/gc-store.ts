@@ -71,7 +71,7 @@ export class GcReader {
   }
 
   /** Links of the repository created (or renewed) before the cutoff. */
-  async oldLinks(repositoryId: number, afterDigest: string, limit: number): Promise<{ digests: string[]; last: string }> {
+  async oldLinks(repositoryId: number, afterDigest: string, limit: number): Promise<{ digests: string[]; rows: number; last: string }> {
     const rows = (await this.rows(
       'SELECT "digest", julianday("createdAt") < julianday(?) AS "old" FROM "BlobLink" WHERE "repositoryId" = ? AND "digest" > ? ORDER BY "digest" LIMIT ?',
       this.cutoff,
@@ -79,8 +79,8 @@ export class GcReader {
       afterDigest,
       limit,
     )) as { digest: string; old: number | bigint }[];
-    // The page's last digest is returned too, so that a page of only recent links still advances.
-    return { digests: rows.filter((r) => Number(r.old) === 1).map((r) => r.digest), last: rows.at(-1)?.digest ?? '' };
+    // The page's size and last digest are returned too, so that a page of only recent links still advances.
+    return { digests: rows.filter((r) => Number(r.old) === 1).map((r) => r.digest), rows: rows.length, last: rows.at(-1)?.digest ?? '' };
   }
 
   /** Blob rows older than the cutoff, with their count of links. */

@@ -76,6 +76,10 @@ const LINK_PAGE = 2000;
 const BLOB_PAGE = 1000;
 const CONTENT_PAGE = 1000;
 const DELETE_BATCH = 250;
+/** Blobs deleted per locked batch (their files too, so pushes wait for this many unlinks at most). */
+const BLOB_DELETE_BATCH = 100;
+/** File operations in flight at once: a few, leaving the thread pool to requests as well. */
+const FILE_CONCURRENCY = 4;
 const SLICE_MS = 4;
 const PROGRESS_MS = 1000;
 const MAX_OBJECT_LINES = 10_000;
@@ -84,6 +88,8 @@ interface Run {
   id: number;
   stop: boolean;
   progress?: GcProgress;
+  /** The log so far (saved with the run at its end; GET .../log reads it from here meanwhile). */
+  lines?: string[];
 }
 
 interface RunContext {
@@ -194,6 +200,7 @@ export class GcService {
 
   private async execute(run: Run, p: GcParameters): Promise<void> {
     const lines: string[] = [];
+    run.lines = lines;
     let listed = 0;
     const say = (msg: string) => lines.push(`${new Date().toISOString()} [INFO] ${msg}`);
     // One line per object deleted, up to a bound: the counts stay exact beyond it.
@@ -207,12 +214,13 @@ export class GcService {
     const save = (data: Record<string, unknown>) => this.deps.db.gcRun.update({ where: { id: run.id }, data: { ...data, log: lines.join('\n') + '\n' } });
     const counts = () => ({ manifestsDeleted: progress.manifests, blobsDeleted: progress.blobs, bytesFreed: BigInt(progress.bytes) });
     let lastSave = Date.now();
-    // Progress goes to the log and the run's counts about once a second (GET .../gc/{id} and .../log show it).
+    // Progress goes to the log and the run's counts about once a second (GET .../gc/{id} and
+    // .../log show it); the log itself is saved at the end, not rewritten every second.
     const report = async () => {
       if (Date.now() - lastSave < PROGRESS_MS) return;
       lastSave = Date.now();
       say(`progress: ${progress.phase}: ${progress.scanned} objects scanned; found ${progress.manifests} manifest(s), ${progress.blobs} blob(s), ${progress.bytes} bytes`);
-      await save(counts());
+      await this.deps.db.gcRun.update({ where: { id: run.id }, data: counts() });
     };
     const ctx: RunContext = { run, p, cutoff: new Date(0), since: new Date(0), progress, say, sayObject, report, pace: pacer() };
     try {
@@ -227,8 +235,10 @@ export class GcService {
         const dry: DryRunCounts = { staleLinks: new Map(), doomed: new Map() };
         progress.phase = 'repositories';
         await this.repositories(ctx, reader, dry);
+        await save(counts()); // the log so far too, at each phase's end
         progress.phase = 'blobs';
         if (!run.stop) await this.orphanBlobs(ctx, reader, dry);
+        await save(counts());
         progress.phase = 'manifest bytes';
         if (!run.stop) await this.orphanContents(ctx, reader, dry);
       } finally {
@@ -256,6 +266,12 @@ export class GcService {
    * have deleted so that the blob and manifest-bytes phases can tell what would become unreferenced.
    */
   private async repositories(ctx: RunContext, reader: GcReader, dry: DryRunCounts): Promise<void> {
+    const queue = new SweepQueue(ctx, this.deps);
+    await this.eachRepository(ctx, reader, dry, queue);
+    if (!ctx.run.stop) await queue.flush();
+  }
+
+  private async eachRepository(ctx: RunContext, reader: GcReader, dry: DryRunCounts, queue: SweepQueue): Promise<void> {
     let after = 0;
     for (;;) {
       const repos = await reader.repositories(after, REPOSITORY_PAGE);
@@ -271,7 +287,7 @@ export class GcService {
           }
           for (const d of mark.stale) dry.staleLinks.set(d, (dry.staleLinks.get(d) ?? 0) + 1);
         } else if (mark.doomed.length || mark.stale.size) {
-          await this.sweepRepository(ctx, repo, mark);
+          await queue.add(repo, mark);
         }
         await ctx.report();
       }
@@ -322,82 +338,13 @@ export class GcService {
     const stale = new Set<string>();
     for (let last = ''; ; ) {
       const page = await reader.oldLinks(repo.id, last, LINK_PAGE);
-      ctx.progress.scanned += page.digests.length;
+      ctx.progress.scanned += page.rows;
       for (const d of page.digests) if (!referenced.has(d)) stale.add(d);
       await ctx.pace();
-      if (!page.last) break;
+      if (page.rows < LINK_PAGE) break;
       last = page.last;
     }
     return { rows: doomed.length ? rows : [], doomed, stale };
-  }
-
-  /**
-   * Deletes a repository's marked manifests, then its marked links, a batch at a time, each batch
-   * in one short transaction under the registry's exclusive write lock.
-   *
-   * Why nothing a push relies on is deleted, although pushes run between the batches: a push
-   * checks what it refers to and records its rows under the shared lock, and every row it adds
-   * or renews is dated at or after `since` (taken under the exclusive lock before the mark). So,
-   * inside each batch's lock, the manifests pushed into the repository since the run began are
-   * read back (an index range), and everything they reach through the mark's graph is spared,
-   * with their own digests and references. The statements themselves delete only rows still
-   * older than the cutoff (a blob or manifest pushed again is renewed) and manifests no tag
-   * points at. A manifest the mark doomed but that survives keeps its references too.
-   */
-  private async sweepRepository(ctx: RunContext, repo: { id: number; name: string }, mark: RepositoryMark): Promise<void> {
-    const graph = manifestGraph(mark.rows);
-    const spared = new Set<string>(); // digests the links below must keep
-    const seenFresh = new Set<string>();
-    let rescued = new Set<string>();
-    const refresh = (s: GcSweep) => {
-      const fresh = s.pushedSince(repo.id, ctx.since).filter((f) => !seenFresh.has(f.digest));
-      if (!fresh.length) return;
-      for (const f of fresh) {
-        seenFresh.add(f.digest);
-        spared.add(f.digest);
-        for (const r of f.refs) spared.add(r);
-      }
-      const roots = fresh.flatMap((f) => [f.digest, ...f.refs, ...(graph.bySubject.get(f.digest) ?? []).map((a) => a.digest)]);
-      rescued = reach(graph, roots, rescued);
-    };
-    for (let i = 0; i < mark.doomed.length && !ctx.run.stop; i += DELETE_BATCH) {
-      const batch = mark.doomed.slice(i, i + DELETE_BATCH);
-      await this.deps.registry.writes.exclusive(async () => {
-        const deleted = new Set(
-          await this.deps.store.sweep(ctx.cutoff, (s) => {
-            refresh(s);
-            return s.deleteManifests(
-              repo.id,
-              batch.filter((m) => !rescued.has(m.digest)).map((m) => m.id),
-            );
-          }),
-        );
-        this.deps.registry.forgetCollected([], [...deleted].map((digest) => ({ repositoryId: repo.id, digest })));
-        for (const m of batch) {
-          if (deleted.has(m.digest)) {
-            ctx.progress.manifests++;
-            ctx.sayObject(`untagged manifest ${repo.name}@${m.digest} deleted`);
-          } else {
-            spared.add(m.digest);
-            for (const r of m.refs) spared.add(r);
-          }
-        }
-      });
-      await ctx.pace();
-    }
-    for (const m of mark.doomed) mark.stale.add(m.digest); // a deleted manifest's own link goes too
-    const stale = [...mark.stale];
-    for (let i = 0; i < stale.length && !ctx.run.stop; i += DELETE_BATCH) {
-      const batch = stale.slice(i, i + DELETE_BATCH);
-      await this.deps.registry.writes.exclusive(async () => {
-        const deleted = await this.deps.store.sweep(ctx.cutoff, (s) => {
-          refresh(s);
-          return s.deleteLinks(repo.id, batch.filter((d) => !spared.has(d)));
-        });
-        this.deps.registry.forgetCollected(deleted.map((digest) => ({ repositoryId: repo.id, digest })), []);
-      });
-      await ctx.pace();
-    }
   }
 
   /**
@@ -413,12 +360,12 @@ export class GcService {
       pending = [];
       if (!batch.length) return;
       if (ctx.p.dry_run) {
-        for (const digest of batch) await this.countBlob(ctx, digest, false);
+        await inParallel(batch, FILE_CONCURRENCY, (digest) => this.countBlob(ctx, digest, false));
         return;
       }
       await this.deps.registry.writes.exclusive(async () => {
         const gone = await this.deps.store.sweep(ctx.cutoff, (s) => s.deleteBlobs(batch));
-        for (const b of gone) await this.countBlob(ctx, b.digest, true);
+        await inParallel(gone, FILE_CONCURRENCY, (b) => this.countBlob(ctx, b.digest, true));
       });
     };
     for (let last = ''; ; ) {
@@ -427,7 +374,7 @@ export class GcService {
         ctx.progress.scanned++;
         const wouldGo = ctx.p.dry_run ? (dry.staleLinks.get(b.digest) ?? 0) >= b.links : b.links === 0;
         if (wouldGo) pending.push(b.digest);
-        if (pending.length >= DELETE_BATCH) await flush();
+        if (pending.length >= BLOB_DELETE_BATCH) await flush();
       }
       await ctx.pace();
       await ctx.report();
@@ -519,6 +466,8 @@ export class GcService {
   }
 
   async log(id: number): Promise<string> {
+    const live = this.current?.id === id ? this.current.lines : undefined;
+    if (live) return live.join('\n') + '\n';
     const row = await this.deps.db.gcRun.findUnique({ where: { id }, select: { log: true } });
     if (!row) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
     return row.log;
@@ -581,6 +530,119 @@ function view(r: { id: number; kind: string; status: string; parameters: string;
   };
 }
 
+/** One repository's sweep: what the mark found, and what the sweep has learned since. */
+class RepositorySweep {
+  readonly graph: ManifestGraph;
+  /** Digests whose links must stay: what was pushed since the run began and what it lists, and doomed manifests that survived. */
+  readonly spared = new Set<string>();
+  private readonly seenFresh = new Set<string>();
+  /** Doomed manifests reached from what was pushed since the run began. */
+  private rescued = new Set<string>();
+
+  constructor(readonly repo: { id: number; name: string }, readonly mark: RepositoryMark) {
+    this.graph = manifestGraph(mark.rows);
+  }
+
+  /** Reads back what was pushed into the repository since the run began, and spares what it reaches. */
+  refresh(s: GcSweep, since: Date): void {
+    const fresh = s.pushedSince(this.repo.id, since).filter((f) => !this.seenFresh.has(f.digest));
+    if (!fresh.length) return;
+    for (const f of fresh) {
+      this.seenFresh.add(f.digest);
+      this.spared.add(f.digest);
+      for (const r of f.refs) this.spared.add(r);
+    }
+    const roots = fresh.flatMap((f) => [f.digest, ...f.refs, ...(this.graph.bySubject.get(f.digest) ?? []).map((a) => a.digest)]);
+    this.rescued = reach(this.graph, roots, this.rescued);
+  }
+
+  deletable(batch: GcManifestRow[]): number[] {
+    return batch.filter((m) => !this.rescued.has(m.digest)).map((m) => m.id);
+  }
+}
+
+type SweepOp = { sweep: RepositorySweep; manifests: GcManifestRow[]; links?: undefined } | { sweep: RepositorySweep; links: string[]; manifests?: undefined };
+
+/**
+ * Deletes what the mark found, in transactions of at most about DELETE_BATCH rows that may span
+ * several repositories (a registry of many small repositories would otherwise pay a commit per
+ * repository), each under the registry's exclusive write lock. A repository's manifests go
+ * before its links, since a doomed manifest that survives keeps the links it lists.
+ *
+ * Why nothing a push relies on is deleted, although pushes run between the transactions: a push
+ * checks what it refers to and records its rows under the shared lock, and every row it adds or
+ * renews is dated at or after `since` (taken under the exclusive lock before the mark). So inside
+ * each transaction, for each repository in it, the manifests pushed since the run began are read
+ * back (an index range) and everything they reach through the mark's graph is spared, with their
+ * own digests and references. The statements themselves delete only rows still older than the
+ * cutoff (a blob or manifest pushed again is renewed) and manifests no tag points at.
+ */
+class SweepQueue {
+  private ops: SweepOp[] = [];
+  private rows = 0;
+
+  constructor(private readonly ctx: RunContext, private readonly deps: Pick<GcDeps, 'registry' | 'store'>) {}
+
+  async add(repo: { id: number; name: string }, mark: RepositoryMark): Promise<void> {
+    const sweep = new RepositorySweep(repo, mark);
+    for (const m of mark.doomed) mark.stale.add(m.digest); // a deleted manifest's own link goes too
+    for (let i = 0; i < mark.doomed.length; i += DELETE_BATCH) await this.push({ sweep, manifests: mark.doomed.slice(i, i + DELETE_BATCH) });
+    const stale = [...mark.stale];
+    for (let i = 0; i < stale.length; i += DELETE_BATCH) await this.push({ sweep, links: stale.slice(i, i + DELETE_BATCH) });
+  }
+
+  private async push(op: SweepOp): Promise<void> {
+    this.ops.push(op);
+    this.rows += (op.manifests ?? op.links).length;
+    if (this.rows >= DELETE_BATCH) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const ops = this.ops;
+    this.ops = [];
+    this.rows = 0;
+    if (!ops.length || this.ctx.run.stop) return;
+    const { ctx } = this;
+    await this.deps.registry.writes.exclusive(async () => {
+      const results = await this.deps.store.sweep(ctx.cutoff, (s) =>
+        ops.map((op) => {
+          op.sweep.refresh(s, ctx.since);
+          if (op.manifests) {
+            const deleted = new Set(s.deleteManifests(op.sweep.repo.id, op.sweep.deletable(op.manifests)));
+            // A doomed manifest that survives keeps what it lists (its links go later in this or a later transaction).
+            for (const m of op.manifests) {
+              if (deleted.has(m.digest)) continue;
+              op.sweep.spared.add(m.digest);
+              for (const r of m.refs) op.sweep.spared.add(r);
+            }
+            return [...deleted];
+          }
+          return s.deleteLinks(
+            op.sweep.repo.id,
+            op.links.filter((d) => !op.sweep.spared.has(d)),
+          );
+        }),
+      );
+      const links: { repositoryId: number; digest: string }[] = [];
+      const manifests: { repositoryId: number; digest: string }[] = [];
+      ops.forEach((op, i) => {
+        const repositoryId = op.sweep.repo.id;
+        for (const digest of results[i]) {
+          if (op.links) {
+            links.push({ repositoryId, digest });
+            continue;
+          }
+          manifests.push({ repositoryId, digest });
+          ctx.progress.manifests++;
+          ctx.sayObject(`untagged manifest ${op.sweep.repo.name}@${digest} deleted`);
+        }
+      });
+      this.deps.registry.forgetCollected(links, manifests);
+    });
+    await ctx.pace();
+  }
+}
+
 interface ManifestGraph {
   byDigest: Map<string, GcManifestRow>;
   bySubject: Map<string, GcManifestRow[]>;
@@ -613,4 +675,13 @@ function reach(g: ManifestGraph, roots: Iterable<string>, kept = new Set<string>
     for (const a of g.bySubject.get(d) ?? []) keep(a.digest);
   }
   return kept;
+}
+
+/** Runs fn over the items with at most `limit` in flight. */
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -181,6 +181,33 @@ describe('garbage collection', () => {
     assert.equal((await oci.getBytes(`/v2/gc/during/blobs/${pushed.layerDigest}`)).status, 200);
     assert.equal((await oci.get('/v2/gc/during/manifests/v1').set('Accept', OCI_MANIFEST)).status, 200);
   });
+
+  test('a run in progress reports how far it has got; its log ends with how many objects it scanned', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const holder = t.berth.registry.writes.shared(() => held); // keeps the run from getting past its start
+    const res = await api('post', '/system/gc/schedule').send({ schedule: { type: 'Manual' }, parameters: { dry_run: true, time_window: 0 } });
+    assert.equal(res.status, 201);
+    const id = Number(/(\d+)$/.exec(res.headers.location)![1]);
+    let v = await t.berth.gc.get(id);
+    for (let i = 0; v.status !== 'Running' && i < 200; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      v = await t.berth.gc.get(id);
+    }
+    assert.equal(v.status, 'Running');
+    assert.ok(v.progress, 'a running run has progress');
+    assert.equal(v.progress.scanned, 0);
+    release();
+    await holder;
+    await t.berth.gc.idle();
+    const done = await t.berth.gc.get(id);
+    assert.equal(done.status, 'Success');
+    assert.equal(done.progress, undefined, 'a finished run has its counts, not progress');
+    const log = (await api('get', `/system/gc/${id}/log`)).text;
+    const scanned = Number(/would delete \d+ untagged manifest\(s\) and \d+ blob\(s\), freeing \d+ bytes \((\d+) objects scanned\)/.exec(log)?.[1]);
+    // the images pushed above: their manifests, tags, links and blob rows, and the blob files
+    assert.ok(scanned >= 20, log);
+  });
 });
 
 describe('garbage collection API', () => {

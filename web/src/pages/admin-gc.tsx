@@ -21,6 +21,17 @@ const SCHEDULES: { type: GcScheduleType; label: string; cron: string }[] = [
   { type: 'Custom', label: 'Custom', cron: '' },
 ];
 
+/**
+ * Berth's addition while a run is in progress: how far it has got (the counts columns grow as it
+ * goes too, and the log has the same figures).
+ */
+interface GcProgress {
+  phase?: string;
+  scanned?: number;
+  bytes?: number;
+}
+type Run = GcHistory & { progress?: GcProgress };
+
 const active = (h: GcHistory) => h.job_status === 'Pending' || h.job_status === 'Running';
 
 function params(p: string | Record<string, unknown> | undefined): Record<string, unknown> {
@@ -88,7 +99,7 @@ export function AdminGc() {
           columns={['Run', 'Kind', 'Status', 'Dry run', { num: 'Manifests deleted' }, { num: 'Blobs deleted' }, { num: 'Space freed' }, 'Started', 'Updated']}
           actions
           rows={(items) =>
-            items.map((h) => {
+            (items as Run[]).map((h) => {
               const dry = params(h.job_parameters).dry_run === true;
               return (
                 <tr key={h.id}>
@@ -96,6 +107,7 @@ export function AdminGc() {
                   <td>{h.job_kind === 'SCHEDULE' ? 'scheduled' : 'manual'}</td>
                   <td>
                     <StatusBadge status={h.job_status} />
+                    {active(h) && h.progress && <Progress p={h.progress} dry={dry} />}
                   </td>
                   <td>{dry ? 'yes' : 'no'}</td>
                   <td class="num">{h.manifests_deleted?.toLocaleString() ?? '—'}</td>
@@ -125,6 +137,15 @@ export function AdminGc() {
       </section>
       {log && <LogDialog run={log} onClose={() => setLog(undefined)} />}
     </AdminPage>
+  );
+}
+
+function Progress({ p, dry }: { p: GcProgress; dry: boolean }) {
+  return (
+    <small class="muted" style={{ display: 'block' }} role="status">
+      {p.phase ? `${p.phase}: ` : ''}
+      {(p.scanned ?? 0).toLocaleString()} scanned, {bytes(p.bytes ?? 0)} {dry ? 'to free' : 'freed'}
+    </small>
   );
 }
 
