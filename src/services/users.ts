@@ -103,7 +103,7 @@ export class UsersService {
     const existing = await db.user.findUnique({ where: { username: 'admin' }, select: { passwordHash: true } });
     if (existing) {
       if (configured !== undefined && !(await verifyPassword(configured, existing.passwordHash))) {
-        log?.warn({ resetCommand: RESET_HINT }, 'BERTH_ADMIN_PASSWORD ignored: the admin user exists already; change its password in the UI, or reset it with npm run admin:reset-password');
+        log?.warn({ resetCommand: RESET_HINT }, 'BERTH_ADMIN_PASSWORD ignored: the admin user exists already; to set its password, run npm run admin:reset-password');
       }
       const present = fs.existsSync(file);
       if (present) log?.info({ file }, 'the initial admin password is in this file until the admin changes it');
