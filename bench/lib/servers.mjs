@@ -94,6 +94,7 @@ export function buildBerth(root) {
 /** The environment assignments and node flags of package.json's start script ("A=1 node --flag dist/src/main.js"). */
 export function startCommand(root) {
   const words = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.start.split(/\s+/).filter(Boolean);
+  while (words[0] === 'exec' || words[0] === 'env') words.shift();
   const env = {};
   while (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
     const [k, ...v] = words.shift().split('=');

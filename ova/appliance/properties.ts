@@ -145,7 +145,7 @@ export const PROPERTIES: PropertyDef[] = [
     description: 'Comma-separated NTP servers (host names or addresses). Empty: servers from DHCP, else Debian\'s pool.', check: checkNtp },
   // Registry
   { key: 'admin_password', category: 'Registry', label: 'Admin password', type: 'password', secret: true, default: '', env: 'BERTH_ADMIN_PASSWORD',
-    description: 'Password of Berth\'s built-in "admin" user, set on the first start (at least 8 characters). Empty: a password is generated and printed once on the console.',
+    description: 'Password of Berth\'s built-in "admin" user, set on the first start (at least 8 characters). Empty: a password is generated into /var/lib/berth/data/initial-admin-password (0600), removed once the admin changes it.',
     check: (v) => (v.length >= 8 ? undefined : 'must be at least 8 characters') },
   { key: 'external_url', category: 'Registry', label: 'External URL', type: 'string', default: '', env: 'BERTH_EXTERNAL_URL',
     description: 'How clients reach the registry, e.g. https://registry.example.com (used in redirects and the token realm). Empty: derived from each request.', check: checkUrl },
