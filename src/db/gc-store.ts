@@ -176,7 +176,8 @@ export class GcStore {
         deleteManifests: (repositoryId, ids) =>
           ids.length
             ? q<{ digest: string }>(
-                'DELETE FROM "Manifest" WHERE "repositoryId" = ? AND "id" IN (SELECT value FROM json_each(?)) AND julianday("pushedAt") < julianday(?) AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = "Manifest"."repositoryId" AND t."digest" = "Manifest"."digest") RETURNING "digest"',
+                // By id (the primary key): "+" keeps the planner from scanning the repository's index instead.
+                'DELETE FROM "Manifest" WHERE +"repositoryId" = ? AND "id" IN (SELECT value FROM json_each(?)) AND julianday("pushedAt") < julianday(?) AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = "Manifest"."repositoryId" AND t."digest" = "Manifest"."digest") RETURNING "digest"',
                 repositoryId,
                 JSON.stringify(ids),
                 c,
