@@ -26,7 +26,7 @@ interface Image {
   layer: Buffer;
   layerDigest: string;
 }
-const images: Image[] = [];
+let images: Image[] = [];
 
 const blobFile = (digest: string) => path.join(t.dataDir, 'storage', 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7), 'data');
 
@@ -35,7 +35,8 @@ const blobFile = (digest: string) => path.join(t.dataDir, 'storage', 'blobs', 's
  * tags, blob files), three hours old, straight into the database: thousands of pushes would take
  * minutes. The repository itself is made by a real push, so the registry knows it.
  */
-function fill(repositoryId: number) {
+function fill(repositoryId: number, from = 0): Image[] {
+  const out: Image[] = [];
   const old = new Date(Date.now() - 3 * 3600_000).toISOString().replace('Z', '+00:00');
   const db = new Database(path.join(t.dataDir, 'berth.db'));
   const blob = db.prepare('INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
@@ -44,7 +45,7 @@ function fill(repositoryId: number) {
   const manifest = db.prepare('INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "size", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?)');
   const tag = db.prepare('INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?)');
   db.transaction(() => {
-    for (let i = 0; i < MANIFESTS; i++) {
+    for (let i = from; i < from + MANIFESTS; i++) {
       const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', i }));
       const layer = bytes(64, 1000 + i);
       const configDigest = sha256(config);
@@ -53,7 +54,7 @@ function fill(repositoryId: number) {
         JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length }, layers: [{ mediaType: OCI_LAYER, digest: layerDigest, size: layer.length }] }),
       );
       const digest = sha256(raw);
-      images.push({ i, digest, raw, config, configDigest, layer, layerDigest });
+      out.push({ i, digest, raw, config, configDigest, layer, layerDigest });
       for (const [d, b] of [
         [configDigest, config],
         [layerDigest, layer],
@@ -72,16 +73,21 @@ function fill(repositoryId: number) {
     }
   })();
   db.close();
+  return out;
+}
+
+async function repositoryId(name: string): Promise<number> {
+  await oci.pushImage(name, 'seed', 1);
+  const db = new Database(path.join(t.dataDir, 'berth.db'), { readonly: true });
+  const { id } = db.prepare('SELECT "id" FROM "Repository" WHERE "name" = ?').get(name) as { id: number };
+  db.close();
+  return id;
 }
 
 before(async () => {
   t = await makeApp();
   oci = new Oci(t.request, t.adminAuth);
-  await oci.pushImage(REPO, 'seed', 1);
-  const db = new Database(path.join(t.dataDir, 'berth.db'), { readonly: true });
-  const { id } = db.prepare('SELECT "id" FROM "Repository" WHERE "name" = ?').get(REPO) as { id: number };
-  db.close();
-  fill(id);
+  images = fill(await repositoryId(REPO));
 });
 after(async () => {
   await t?.close();
@@ -159,5 +165,38 @@ describe('garbage collection at scale', () => {
       assert.equal((await oci.get(`/v2/${REPO}/manifests/v${img.i}`).set('Accept', OCI_MANIFEST)).status, 200);
       assert.equal((await oci.head(`/v2/${REPO}/blobs/${img.layerDigest}`)).status, 200);
     }
+  });
+
+  test('a run stopped midway ends as Stopped with what it deleted consistent; the next run finishes the job', async () => {
+    const name = 'gcscale/stopped';
+    const more = fill(await repositoryId(name), MANIFESTS);
+    const res = await t.request.post('/api/v2.0/system/gc/schedule').set('Authorization', t.adminAuth).send({ schedule: { type: 'Manual' }, parameters: { delete_untagged: true } });
+    assert.equal(res.status, 201);
+    const id = Number(/(\d+)$/.exec(res.headers.location)![1]);
+    for (let v = await t.berth.gc.get(id); v.status === 'Running' || v.status === 'Pending'; v = await t.berth.gc.get(id)) {
+      if ((v.progress?.manifests ?? 0) > 0) {
+        assert.equal((await t.request.put(`/api/v2.0/system/gc/${id}`).set('Authorization', t.adminAuth)).status, 200);
+        break;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await t.berth.gc.idle();
+    const stopped = await t.berth.gc.get(id);
+    assert.equal(stopped.status, 'Stopped');
+    const doomed = more.filter((m) => untagged(m.i));
+    assert.ok(stopped.manifestsDeleted > 0 && stopped.manifestsDeleted < doomed.length, `${stopped.manifestsDeleted} deleted`);
+    assert.match(await t.berth.gc.log(id), /garbage collection stopped in \d+ ms/);
+    // Whatever it got to, what is tagged is whole.
+    for (const img of more.filter((m) => !untagged(m.i)).slice(0, 30)) {
+      assert.equal((await oci.get(`/v2/${name}/manifests/v${img.i}`).set('Accept', OCI_MANIFEST)).status, 200);
+      assert.equal((await oci.getBytes(`/v2/${name}/blobs/${img.configDigest}`)).status, 200);
+    }
+    const res2 = await t.request.post('/api/v2.0/system/gc/schedule').set('Authorization', t.adminAuth).send({ schedule: { type: 'Manual' }, parameters: { delete_untagged: true } });
+    assert.equal(res2.status, 201);
+    await t.berth.gc.idle();
+    const next = await t.berth.gc.get(Number(/(\d+)$/.exec(res2.headers.location)![1]));
+    assert.equal(next.status, 'Success');
+    assert.equal(stopped.manifestsDeleted + next.manifestsDeleted, doomed.length);
+    for (const img of doomed.slice(-30)) assert.equal(fs.existsSync(blobFile(img.layerDigest)), false);
   });
 });
