@@ -25,6 +25,8 @@ function history(r: GcRunView) {
     manifests_deleted: r.manifestsDeleted,
     blobs_deleted: r.blobsDeleted,
     freed_bytes: r.bytesFreed,
+    // While the run is in progress: how far it has got (Berth's addition).
+    ...(r.progress ? { progress: { phase: r.progress.phase, scanned: r.progress.scanned, manifests: r.progress.manifests, blobs: r.progress.blobs, bytes: r.progress.bytes } } : {}),
   };
 }
 
