@@ -76,7 +76,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fs.exist
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<BerthApp> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const log = overrides.log ?? createLogger(config.logLevel, undefined, config.logFormat);
   // The data directory is Berth's alone (0700; the database and keys in it are 0600), tightened
   // here for installs made before or by hand; the secret key never enters the database.
   if (!privateDir(config.dataDir)) log.warn({ dataDir: config.dataDir }, 'data directory mode cannot be changed (not its owner); it should be 0700');

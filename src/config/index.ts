@@ -34,6 +34,8 @@ export interface Config {
   tls?: { cert: string; key: string };
   uploadTtlSeconds: number;
   logLevel: string;
+  /** 'json' (one JSON object per line) or 'pretty' (readable lines; the default on a terminal). */
+  logFormat: 'json' | 'pretty';
   tokenTtlSeconds: number;
   ldap?: LdapConfig;
   /** Peers whose X-Forwarded-For / X-Forwarded-Proto are honoured: addresses or CIDRs (loopback by default). */
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     uploadTtlSeconds: int(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600),
     tokenTtlSeconds: int(env, 'BERTH_TOKEN_TTL_SECONDS', 1800, 30, 24 * 3600),
     logLevel,
+    logFormat: logFormat(env),
     ldap: loadLdap(env),
     trustedProxies: addressList(env, 'BERTH_TRUSTED_PROXIES', '127.0.0.0/8,::1'),
     secretKey: secretKey(env),
@@ -156,6 +159,13 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadsPerPrincipal: int(env, 'BERTH_MAX_UPLOADS_PER_PRINCIPAL', 500, 1, 1_000_000),
     maxSessionsPerUser: int(env, 'BERTH_MAX_SESSIONS_PER_USER', 20, 1, 10_000),
   };
+}
+
+function logFormat(env: Env): 'json' | 'pretty' {
+  const raw = env.BERTH_LOG_FORMAT;
+  if (raw === undefined || raw === '') return process.stdout.isTTY ? 'pretty' : 'json';
+  if (raw !== 'json' && raw !== 'pretty') throw new ConfigError('BERTH_LOG_FORMAT', `must be json or pretty, got "${raw}"`);
+  return raw;
 }
 
 function secretKey(env: Env): string | undefined {

@@ -1,11 +1,16 @@
 // Structured logging (pino): lowercase static messages, data as fields, secrets redacted.
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type Log = Logger;
 
 const SECRET_KEYS = ['password', 'secret', 'authorization', 'cookie', 'token', 'passwordHash', 'secretHash', 'searchPassword', 'ldap_search_password', 'access_secret', 'secretKey'];
 
-export function createLogger(level: string, destination?: DestinationStream): Log {
+/**
+ * The process's logger. JSON lines by default (for log shippers); `format: 'pretty'` prints one
+ * readable, coloured line per entry (pino-pretty, loaded only then) for people at a terminal.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: 'json' | 'pretty' = 'json'): Log {
   const options: pino.LoggerOptions = {
     level,
     base: undefined,
@@ -27,6 +32,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       censor: '[redacted]',
     },
   };
+  if (format === 'pretty' && !destination) {
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (o: object) => DestinationStream;
+    return pino(options, pretty({ sync: true, colorize: !!process.stdout.isTTY, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
   return destination ? pino(options, destination) : pino(options);
 }
 

@@ -41,3 +41,9 @@ test('LDAP settings mirror Harbor, with AD-friendly values', () => {
   assert.equal(c.ldap?.groupMembershipAttribute, 'memberOf');
   assert.equal(c.ldap?.verifyCert, true);
 });
+
+test('log format: json or pretty, anything else names the variable', () => {
+  assert.equal(loadConfig({ BERTH_LOG_FORMAT: 'pretty' }).logFormat, 'pretty');
+  assert.equal(loadConfig({ BERTH_LOG_FORMAT: 'json' }).logFormat, 'json');
+  assert.throws(() => loadConfig({ BERTH_LOG_FORMAT: 'xml' }), /BERTH_LOG_FORMAT/);
+});
