@@ -6,6 +6,7 @@ import type { PasswordCheck } from '../auth/authenticator.ts';
 import { SessionStore } from '../auth/session.ts';
 import { harborErrorHandler } from '../http/errors.ts';
 import { clientAddress } from '../http/raw.ts';
+import { notePrincipal } from '../http/access-log.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
 import { accountsRouter, type AccountRouteDeps } from './accounts.ts';
@@ -28,6 +29,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
       const principal = creds ? await deps.login(creds.username, creds.password, clientAddress(req)) : null;
       if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid credentials' });
       res.locals.principal = principal;
+      notePrincipal(req, principal.name);
     } else {
       const session = deps.sessions.get(req);
       if (!session && deps.sessions.hasCookie(req)) {
@@ -41,6 +43,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
           throw new AppError('FORBIDDEN', undefined, { message: 'CSRF token missing or invalid' });
         }
         res.locals.principal = session.principal;
+        notePrincipal(req, session.principal.name);
       }
     }
     next();

@@ -11,6 +11,7 @@ import { AppError } from '../lib/errors.ts';
 import { harborErrorWriter } from '../http/errors.ts';
 import type { Log } from '../http/logger.ts';
 import { clientAddress, sendJson } from '../http/raw.ts';
+import { notePrincipal } from '../http/access-log.ts';
 import { isValidName } from '../lib/reference.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
 
@@ -72,6 +73,7 @@ export function tokenHandler(deps: TokenRouteDeps): (req: IncomingMessage, res: 
         const creds = parseBasic(h);
         if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'only Basic credentials are accepted here' });
         principal = await deps.login(creds.username, creds.password, clientAddress(req));
+        notePrincipal(req, principal?.name);
         if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password', headers: { 'WWW-Authenticate': 'Basic realm="Berth"' } });
       }
       const service = query.get('service') ?? deps.service;

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Action, Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
 import { clientAddress, requestProtocol } from '../http/raw.ts';
+import { notePrincipal } from '../http/access-log.ts';
 import { parseBasic } from './basic.ts';
 import type { TokenSigner } from './token.ts';
 
@@ -33,6 +34,7 @@ async function basic(check: PasswordCheck, req: IncomingMessage, header: string)
   if (!creds) throw new AppError('UNAUTHORIZED', undefined, { message: 'malformed basic credentials' });
   const principal = await check(creds.username, creds.password, clientAddress(req));
   if (!principal) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
+  notePrincipal(req, principal.name);
   return { principal };
 }
 
@@ -68,6 +70,7 @@ export function tokenAuthenticator(opts: TokenAuthOptions): Authenticator {
       if (/^bearer /i.test(h)) {
         const v = opts.tokens.verify(h.slice(7).trim());
         if (!v) throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid or expired token' });
+        notePrincipal(req, v.principal?.name);
         return { principal: v.principal, grants: v.grants, catalog: v.catalog };
       }
       if (/^basic /i.test(h)) return basic(opts.check, req, h);

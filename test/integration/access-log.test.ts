@@ -37,7 +37,9 @@ test('each request writes one line with what an operator needs, and no secrets',
     assert.equal(typeof l.ms, 'number');
     assert.ok(l.out > 0);
   }
-  assert.deepEqual([v2.method, v2.path, v2.status], ['GET', '/v2/', 200]);
+  assert.deepEqual([v2.method, v2.path, v2.status, v2.principal], ['GET', '/v2/', 200, 'admin']);
+  assert.equal(token.principal, null, 'an anonymous token request');
+  assert.equal(push.principal, 'admin');
   assert.equal(token.client, '203.0.113.9', 'the client behind a trusted (loopback) proxy');
   assert.doesNotMatch(JSON.stringify(token), /hunter2/);
   assert.match(token.path, /password=\[redacted\]/);
