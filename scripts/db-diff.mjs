@@ -1,5 +1,7 @@
-// Writes a new migration to prisma/migrations when prisma/schema.prisma changed since the last one.
-// Uses Prisma's WebAssembly schema engine (the native one cannot be downloaded here) over SQLite.
+// Writes a new migration to prisma/migrations (SQLite) and one of the same name to
+// prisma/postgresql/migrations (PostgreSQL) when prisma/schema.prisma changed since the last one.
+// Uses Prisma's WebAssembly schema engine (the native one cannot be downloaded here); the PostgreSQL
+// half needs a PostgreSQL to connect to (scripts/pg-diff.mjs: BERTH_DIFF_PG_URL or a throwaway one).
 // Usage: npm run db:diff [-- name]        Check only (exit 1 on drift): npm run db:diff -- --check
 import { SchemaEngine } from '@prisma/schema-engine-wasm';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
@@ -7,6 +9,8 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pgSchema } from './pg-schema.mjs';
+import { pgMigrationSql } from './pg-diff.mjs';
 
 const check = process.argv.includes('--check');
 const label = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'auto';
@@ -36,10 +40,25 @@ const diff = await engine.diff({ from, to: { tag: 'schemaDatamodel', files: [{ p
 const sql = diff.stdout ?? '';
 const empty = !sql.trim() || sql.includes('empty migration');
 fs.rmSync(tmp, { recursive: true, force: true });
-if (empty) { console.log('migrations are up to date with prisma/schema.prisma'); process.exit(0); }
+const pgPath = path.resolve('prisma/postgresql/schema.prisma');
+const pgOld = fs.existsSync(pgPath) ? fs.readFileSync(pgPath, 'utf8') : null;
+const pgNew = pgSchema(text);
+if (empty && pgOld === pgNew) { console.log('migrations are up to date with prisma/schema.prisma'); process.exit(0); }
 if (check) { console.error('prisma/schema.prisma has changes without a migration; run npm run db:diff\n' + sql); process.exit(1); }
 const name = new Date().toISOString().replace(/\D/g, '').slice(0, 14) + '_' + label;
-fs.mkdirSync(path.join(migDir, name), { recursive: true });
-fs.writeFileSync(path.join(migDir, name, 'migration.sql'), sql);
-console.log(`wrote prisma/migrations/${name}/migration.sql`);
+if (!empty) {
+  fs.mkdirSync(path.join(migDir, name), { recursive: true });
+  fs.writeFileSync(path.join(migDir, name, 'migration.sql'), sql);
+  console.log(`wrote prisma/migrations/${name}/migration.sql`);
+}
+// PostgreSQL: from the committed derived schema (what its migrations built) to the derived schema now.
+const pgSql = await pgMigrationSql(pgOld, pgNew, pgPath);
+if (pgSql) {
+  const pgMigDir = path.resolve('prisma/postgresql/migrations');
+  fs.mkdirSync(path.join(pgMigDir, name), { recursive: true });
+  fs.writeFileSync(path.join(pgMigDir, name, 'migration.sql'), pgSql);
+  fs.writeFileSync(path.join(pgMigDir, 'migration_lock.toml'), 'provider = "postgresql"\n');
+  console.log(`wrote prisma/postgresql/migrations/${name}/migration.sql`);
+}
+fs.writeFileSync(pgPath, pgNew);
 process.exit(0);
