@@ -11,7 +11,7 @@ import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../serv
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
 import { QuotaService } from '../services/quotas.ts';
-import { auditFilter, iso, paging, principalOf, requireSysadmin, setPageHeaders } from './common.ts';
+import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
 import { route } from './validate.ts';
 
@@ -75,7 +75,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
 
   async function existing(res: express.Response, p: string, rname: string, resource: 'repository' | 'artifact' | 'tag', verb: 'read' | 'list' | 'update' | 'delete' | 'create') {
     const ctx = await repository(res, p, rname, resource, verb);
-    const repo = await deps.artifacts.getRepository(ctx.full);
+    const repo = await deps.artifacts.findRepository(ctx.full);
     if (!repo) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
     return { ...ctx, repo };
   }
@@ -99,7 +99,9 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   });
 
   route(r, 'get /projects/:p/repositories/:r', async (_req, res, { params }) => {
-    const { repo } = await existing(res, params.p, params.r, 'repository', 'read');
+    const { full } = await repository(res, params.p, params.r, 'repository', 'read');
+    const repo = await deps.artifacts.getRepository(full);
+    if (!repo) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
     res.json(repoDto(repo));
   });
 
@@ -119,7 +121,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const { project, repo } = await existing(res, params.p, params.r, 'artifact', 'list');
     const pg = paging(query);
     const q = query.q;
-    const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: query.with_accessory !== 'false' });
+    const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, exactTag: q.tags?.fuzzy === undefined && q.tags?.exact !== undefined, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: query.with_accessory !== 'false' });
     setPageHeaders(req, res, result.total, pg);
     res.json(result.items.map((a) => artifactDto(a, project.id)));
   });
@@ -208,18 +210,20 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     });
   });
 
+  // Harbor's statistics: signed-in callers only; public counts for everyone, private ones for the
+  // projects the caller belongs to (all of them for system admins); totals and storage for admins.
   route(r, 'get /statistics', async (_req, res) => {
-    const principal = principalOf(res);
-    const visible = await deps.access.visibleProjectIds(principal);
-    const s = await deps.artifacts.statistics(visible);
+    const principal = requireUser(res);
+    const scope = principal.sysadmin ? null : await deps.access.visibleProjectIds(principal);
+    const s = await deps.artifacts.statistics(scope, principal.sysadmin);
     res.json({
-      private_project_count: s.projects - s.publicProjects,
-      private_repo_count: s.repositories,
+      private_project_count: s.privateProjects,
+      private_repo_count: s.privateRepos,
       public_project_count: s.publicProjects,
-      public_repo_count: 0,
-      total_project_count: s.projects,
-      total_repo_count: s.repositories,
-      total_storage_consumption: principal?.sysadmin ? s.storage : 0,
+      public_repo_count: s.publicRepos,
+      total_project_count: principal.sysadmin ? s.publicProjects + s.privateProjects : 0,
+      total_repo_count: principal.sysadmin ? s.publicRepos + s.privateRepos : 0,
+      total_storage_consumption: principal.sysadmin ? s.storage : 0,
     });
   });
 

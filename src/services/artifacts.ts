@@ -1,5 +1,6 @@
 // Repositories and artifacts as the management API and the UI see them (Harbor's model): an
-// artifact is a manifest that is not a child of an index in the same repository, with its tags,
+// artifact is a manifest that is not a referrer and not an untagged child of an index in the same
+// repository (a child with its own tag, app:1.0-amd64, is one too), with its tags,
 // size, platforms and accessories (referrers). Reads go to the database with indexed paging;
 // changes go through the RegistryService so its caches stay right.
 import type { Db } from '../db/client.ts';
@@ -59,6 +60,18 @@ function accessoryKind(artifactType: string | null): string {
   return 'subject.accessory';
 }
 
+/**
+ * The one rule for "is an artifact", as SQL over "Manifest" m, for the repositories `set` names (a
+ * list of placeholders or a subquery; its parameters are passed twice): not a referrer, and not a
+ * child of an index in the same repository unless it has a tag of its own. The children set is an
+ * uncorrelated subquery SQLite builds once; only manifests in it look up their tags (indexed).
+ */
+function isArtifact(set: string): string {
+  return `m."repositoryId" IN (${set}) AND m."subject" IS NULL
+    AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM "Manifest" p, json_each(p."refs") j WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))
+      OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
+}
+
 export class ArtifactsService {
   constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService }) {}
 
@@ -72,14 +85,35 @@ export class ArtifactsService {
     const orderBy = q.sort === '-update_time' ? { updatedAt: 'desc' as const } : q.sort === '-pull_count' ? { pullCount: 'desc' as const } : { name: 'asc' as const };
     const [total, rows] = await Promise.all([
       this.deps.db.repository.count({ where }),
-      this.deps.db.repository.findMany({ where, orderBy, skip: (q.page - 1) * q.pageSize, take: q.pageSize, include: { _count: { select: { manifests: true } } } }),
+      this.deps.db.repository.findMany({ where, orderBy, skip: (q.page - 1) * q.pageSize, take: q.pageSize }),
     ]);
-    return { total, items: rows.map((r) => ({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: r._count.manifests, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt })) };
+    const counts = await this.artifactCounts(rows.map((r) => r.id));
+    return { total, items: rows.map((r) => ({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: counts.get(r.id) ?? 0, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt })) };
   }
 
+  /** A repository with its artifact count (the number its artifact list pages through). */
   async getRepository(name: string): Promise<RepositoryRecord | null> {
-    const r = await this.deps.db.repository.findUnique({ where: { name }, include: { _count: { select: { manifests: true } } } });
-    return r ? { id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: r._count.manifests, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt } : null;
+    const r = await this.deps.db.repository.findUnique({ where: { name } });
+    if (!r) return null;
+    const counts = await this.artifactCounts([r.id]);
+    return { id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: counts.get(r.id) ?? 0, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt };
+  }
+
+  /** A repository's id and project, without counting anything (for routes that only need to know it exists). */
+  async findRepository(name: string): Promise<{ id: number; projectId: number | null; name: string } | null> {
+    return this.deps.db.repository.findUnique({ where: { name }, select: { id: true, projectId: true, name: true } });
+  }
+
+  /** Artifact counts of the given repositories, by the same rule as listArtifacts, in one query. */
+  private async artifactCounts(repositoryIds: number[]): Promise<Map<number, number>> {
+    if (!repositoryIds.length) return new Map();
+    const set = repositoryIds.map(() => '?').join(',');
+    const rows = await this.deps.db.$queryRawUnsafe<{ rid: bigint | number; n: bigint | number }[]>(
+      `SELECT m."repositoryId" AS rid, COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(set)} GROUP BY m."repositoryId"`,
+      ...repositoryIds,
+      ...repositoryIds,
+    );
+    return new Map(rows.map((r) => [Number(r.rid), Number(r.n)]));
   }
 
   async updateRepository(name: string, description: string): Promise<void> {
@@ -97,23 +131,27 @@ export class ArtifactsService {
   // ---- artifacts ----------------------------------------------------------------------------
 
   /**
-   * Artifacts of a repository, newest first: manifests that are neither children of an index in
-   * the same repository (they show as its references) nor referrers (they show as accessories).
-   * One indexed query; the children set is built once by SQLite, whatever the repository's size.
+   * Artifacts of a repository, newest first: manifests that are neither referrers (they show as
+   * accessories) nor untagged children of an index in the same repository (they show as its
+   * references). A child with a tag of its own (app:1.0-amd64 next to the index app:1.0) is an
+   * artifact too. One indexed query; the children set is built once by SQLite, whatever the
+   * repository's size, and only children look up their tags.
    */
-  async listArtifacts(repositoryId: number, q: { tag?: string; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
+  async listArtifacts(repositoryId: number, q: { tag?: string; exactTag?: boolean; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
     const params: unknown[] = [repositoryId, repositoryId];
     let filter = '';
     if (q.digest) {
       filter += ' AND m."digest" = ?';
       params.push(q.digest);
     }
-    if (q.tag) {
+    if (q.tag !== undefined && q.exactTag) {
+      filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" = ?)';
+      params.push(repositoryId, q.tag);
+    } else if (q.tag) {
       filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" LIKE ? ESCAPE \'\\\')';
       params.push(repositoryId, `%${q.tag.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
     }
-    const base = `FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL
-      AND m."digest" NOT IN (SELECT j.value FROM "Manifest" p, json_each(p."refs") j WHERE p."repositoryId" = ? AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))${filter}`;
+    const base = `FROM "Manifest" m WHERE ${isArtifact('?')}${filter}`;
     const [countRows, idRows] = await Promise.all([
       this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(`SELECT COUNT(*) AS n ${base}`, ...params),
       this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(`SELECT m."id" AS id ${base} ORDER BY m."pushedAt" DESC, m."id" DESC LIMIT ? OFFSET ?`, ...params, q.pageSize, (q.page - 1) * q.pageSize),
@@ -201,7 +239,7 @@ export class ArtifactsService {
   async addTag(repository: string, reference: string, tag: string): Promise<void> {
     const m = await this.deps.registry.getManifest(repository, reference).catch(() => null);
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
-    const repoId = (await this.getRepository(repository))!.id;
+    const repoId = (await this.findRepository(repository))!.id;
     if (await this.deps.db.tag.findUnique({ where: { repositoryId_name: { repositoryId: repoId, name: tag } } })) throw new AppError('CONFLICT', undefined, { message: `tag ${tag} already exists` });
     await this.deps.registry.putManifest(repository, tag, m.mediaType, m.bytes);
   }
@@ -226,15 +264,27 @@ export class ArtifactsService {
     });
   }
 
-  async statistics(projectIds: number[] | null): Promise<{ projects: number; publicProjects: number; repositories: number; storage: number }> {
-    const pw = projectIds ? { id: { in: projectIds } } : {};
-    const rw = projectIds ? { projectId: { in: projectIds } } : {};
-    const [projects, publicProjects, repositories] = await Promise.all([this.deps.db.project.count({ where: pw }), this.deps.db.project.count({ where: { ...pw, public: true } }), this.deps.db.repository.count({ where: rw })]);
-    const storage = projectIds ? 0 : Number((await this.deps.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0);
-    return { projects, publicProjects, repositories, storage };
+  /**
+   * Counts for /statistics, as Harbor makes them: public projects and their repositories for anyone;
+   * private projects and repositories among `privateScope` (null: all of them, for system admins);
+   * storage only when asked (system admins).
+   */
+  async statistics(privateScope: number[] | null, withStorage: boolean): Promise<{ publicProjects: number; publicRepos: number; privateProjects: number; privateRepos: number; storage: number }> {
+    const scope = privateScope ? { id: { in: privateScope } } : {};
+    const [publicProjects, publicRepos, privateProjects, privateRepos] = await Promise.all([
+      this.deps.db.project.count({ where: { public: true } }),
+      this.deps.db.repository.count({ where: { project: { public: true } } }),
+      this.deps.db.project.count({ where: { ...scope, public: false } }),
+      this.deps.db.repository.count({ where: { project: { ...scope, public: false } } }),
+    ]);
+    const storage = withStorage ? Number((await this.deps.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0) : 0;
+    return { publicProjects, publicRepos, privateProjects, privateRepos, storage };
   }
 
+  /** A project's artifact count: the sum of its repositories' counts, in one query. */
   async projectArtifactCount(projectId: number): Promise<number> {
-    return this.deps.db.manifest.count({ where: { subject: null, repository: { projectId } } });
+    const set = 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?';
+    const rows = await this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(`SELECT COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(set)}`, projectId, projectId);
+    return Number(rows[0]?.n ?? 0);
   }
 }

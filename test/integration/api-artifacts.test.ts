@@ -147,8 +147,123 @@ describe('repositories and artifacts', () => {
     assert.ok(logs.body.some((l: { operation: string }) => l.operation === 'push'));
     const pullsOnly = await api('get', '/projects/team/logs?q=operation%3Dpull');
     assert.ok(pullsOnly.body.length > 0 && pullsOnly.body.every((l: { operation: string }) => l.operation === 'pull'));
-    assert.equal(s.body.artifact_count, 3); // the index and its two images (referrers excluded)
+    // The index alone: its untagged images show as its references, the signature as an accessory;
+    // the same count as the repository's artifact page.
+    assert.equal(s.body.artifact_count, 1);
     assert.equal((await api('get', '/projects/team/logs', basic('dev', PW))).status, 403);
+  });
+});
+
+describe('artifacts as people push them', () => {
+  // Per-architecture tags next to a multi-arch tag: app:1.0 is the index, app:1.0-amd64 its amd64
+  // image; the arm64 image has no tag of its own.
+  const base = '/projects/team/repositories/perarch/artifacts';
+  let idx: string;
+  let amdChild: string;
+  before(async () => {
+    const a = await oci.pushImage('team/perarch', '1.0-amd64', 21);
+    const b = await oci.pushImage('team/perarch', 'arm-tmp', 22);
+    assert.equal((await oci.delete('/v2/team/perarch/manifests/arm-tmp')).status, 202);
+    const index = { schemaVersion: 2, mediaType: INDEX, manifests: [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: a.digest, size: a.raw.length, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: b.digest, size: b.raw.length, platform: { os: 'linux', architecture: 'arm64' } },
+    ] };
+    const raw = Buffer.from(JSON.stringify(index));
+    assert.equal((await oci.putManifest('team/perarch', '1.0', raw, INDEX)).status, 201);
+    idx = sha256(raw);
+    amdChild = a.digest;
+  });
+
+  const tagsOf = (body: { digest: string; tags: { name: string }[] }[]) => body.map((x) => [x.digest, x.tags.map((t) => t.name)]);
+
+  test('a child of an index with its own tag is an artifact with its tags; an untagged child is not', async () => {
+    const res = await api('get', `${base}?with_tag=true&page=1&page_size=10`, basic('guest', PW));
+    assert.equal(res.status, 200);
+    assert.deepEqual(tagsOf(res.body), [[idx, ['1.0']], [amdChild, ['1.0-amd64']]]);
+    assert.equal(res.headers['x-total-count'], '2');
+    assert.equal(res.body[1].extra_attrs.architecture, 'amd64');
+  });
+
+  test('the tag filter finds it: fuzzy and exact', async () => {
+    const fuzzy = await api('get', `${base}?q=${encodeURIComponent('tags=~amd64')}`);
+    assert.deepEqual(tagsOf(fuzzy.body), [[amdChild, ['1.0-amd64']]]);
+    assert.equal(fuzzy.headers['x-total-count'], '1');
+    const exact = await api('get', `${base}?q=${encodeURIComponent('tags=1.0-amd64')}`);
+    assert.deepEqual(tagsOf(exact.body), [[amdChild, ['1.0-amd64']]]);
+    // An exact filter is exact: "1.0" is the index only, not every tag containing "1.0".
+    const index = await api('get', `${base}?q=${encodeURIComponent('tags=1.0')}`);
+    assert.deepEqual(tagsOf(index.body), [[idx, ['1.0']]]);
+    const both = await api('get', `${base}?q=${encodeURIComponent('tags=~1.0')}`);
+    assert.equal(both.headers['x-total-count'], '2');
+  });
+
+  test('the repository’s artifact count agrees with its page, everywhere it is shown', async () => {
+    const page = await api('get', base);
+    const total = Number(page.headers['x-total-count']);
+    assert.equal(total, 2);
+    assert.equal((await api('get', '/projects/team/repositories/perarch')).body.artifact_count, total);
+    const inProject = (await api('get', '/projects/team/repositories?page_size=100')).body as { name: string; artifact_count: number }[];
+    assert.equal(inProject.find((r) => r.name === 'team/perarch')?.artifact_count, total);
+    const everywhere = (await api('get', '/repositories?page_size=100')).body as { name: string; artifact_count: number }[];
+    assert.equal(everywhere.find((r) => r.name === 'team/perarch')?.artifact_count, total);
+    const search = (await api('get', '/search?q=perarch')).body as { repository: { repository_name: string; artifact_count: number }[] };
+    assert.equal(search.repository.find((r) => r.repository_name === 'team/perarch')?.artifact_count, total);
+    // The index with untagged images and a signature: one artifact, on its page and in its count.
+    const app = await api('get', '/projects/team/repositories/app%252Fapi/artifacts');
+    assert.equal((await api('get', '/projects/team/repositories/app%252Fapi')).body.artifact_count, Number(app.headers['x-total-count']));
+    // The project's count is the sum of its repositories' counts.
+    const summary = await api('get', '/projects/team/summary');
+    assert.equal(summary.body.artifact_count, inProject.reduce((n, r) => n + r.artifact_count, 0));
+  });
+
+  test('untagging the child hides it again; the index still lists it as a reference', async () => {
+    assert.equal((await oci.delete('/v2/team/perarch/manifests/1.0-amd64')).status, 202);
+    const res = await api('get', base);
+    assert.deepEqual(tagsOf(res.body), [[idx, ['1.0']]]);
+    assert.equal((await api('get', '/projects/team/repositories/perarch')).body.artifact_count, 1);
+    assert.ok(res.body[0].references.some((r: { child_digest: string }) => r.child_digest === amdChild));
+  });
+});
+
+describe('statistics', () => {
+  // A fresh registry, so the counts are exact: the public library with two repositories, private
+  // p1 (one repository, alice is a member) and p2 (two repositories, nobody's).
+  let s: TestApp;
+  const stats = (auth: string | null) => {
+    const r = s.request.get('/api/v2.0/statistics');
+    return auth ? r.set('Authorization', auth) : r;
+  };
+  before(async () => {
+    s = await makeApp({}, REAL_ACCESS);
+    const o = new Oci(s.request, s.adminAuth);
+    const admin = (m: 'post', p: string) => s.request[m](`/api/v2.0${p}`).set('Authorization', s.adminAuth);
+    for (const p of ['p1', 'p2']) assert.equal((await admin('post', '/projects').send({ project_name: p, metadata: { public: 'false' } })).status, 201);
+    for (const u of ['alice', 'bob']) assert.equal((await admin('post', '/users').send({ username: u, password: PW })).status, 201);
+    assert.equal((await admin('post', '/projects/p1/members').send({ role_id: 3, member_user: { username: 'alice' } })).status, 201);
+    let seed = 200;
+    for (const r of ['library/a', 'library/b', 'p1/x', 'p2/y', 'p2/z']) await o.pushImage(r, 'v1', seed++);
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  test('a system admin sees public and private projects and repositories, totals and storage', async () => {
+    const res = await stats(s.adminAuth);
+    assert.equal(res.status, 200);
+    const { total_storage_consumption: storage, ...counts } = res.body;
+    assert.deepEqual(counts, { public_project_count: 1, public_repo_count: 2, private_project_count: 2, private_repo_count: 3, total_project_count: 3, total_repo_count: 5 });
+    assert.ok(storage > 0);
+  });
+
+  test('a user sees the public counts and the private projects they belong to; totals are for admins (Harbor)', async () => {
+    const alice = await stats(basic('alice', PW));
+    assert.deepEqual(alice.body, { public_project_count: 1, public_repo_count: 2, private_project_count: 1, private_repo_count: 1, total_project_count: 0, total_repo_count: 0, total_storage_consumption: 0 });
+    const bob = await stats(basic('bob', PW));
+    assert.deepEqual(bob.body, { public_project_count: 1, public_repo_count: 2, private_project_count: 0, private_repo_count: 0, total_project_count: 0, total_repo_count: 0, total_storage_consumption: 0 });
+  });
+
+  test('anonymous callers must sign in (Harbor requires authentication here)', async () => {
+    assert.equal((await stats(null)).status, 401);
   });
 });
 
