@@ -107,7 +107,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   // Identity and access
   const audit = new AuditService(db, { retentionDays: settings.auditRetentionDays(), maxRows: 1_000_000, log });
-  const access = new AccessService(db);
+  const access = new AccessService(db, { creationRestriction: () => settings.projectCreationRestriction() });
   const identity = new IdentityService({
     db,
     log,

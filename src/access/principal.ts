@@ -18,6 +18,12 @@ export interface RepositoryPolicy {
   allowedActions(principal: Principal | null, repository: string, wanted: readonly Action[]): Promise<Action[]>;
   /** Projects whose repositories the principal may list in the catalog: null means all. */
   visibleProjectIds(principal: Principal | null): Promise<number[] | null>;
+  /**
+   * The repository's project name when that project does not exist and the principal may create
+   * projects (so it may be told, and told what to do); null otherwise, also when the project exists.
+   * Anyone else gets the usual denial, which does not say whether a project exists.
+   */
+  missingProject?(principal: Principal, repository: string): Promise<string | null>;
 }
 
 /** System admins may do everything, nobody else anything (used before projects are wired, and in tests). */

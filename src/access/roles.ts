@@ -119,6 +119,16 @@ export function missingPermissions(grant: ProjectGrant, wanted: readonly Permiss
   return wanted.filter((p) => !can(own, p.resource, p.action));
 }
 
+export type ProjectCreationRestriction = 'adminonly' | 'everyone';
+
+/**
+ * Who may create projects (Harbor's project_creation_restriction): system admins, and every user
+ * when the restriction is "everyone". Robots never.
+ */
+export function mayCreateProjects(principal: { kind: 'user' | 'robot'; sysadmin: boolean }, restriction: ProjectCreationRestriction): boolean {
+  return principal.sysadmin || (principal.kind === 'user' && restriction === 'everyone');
+}
+
 /** The one RBAC decision: may a principal with this grant do `action` on `resource` in the project? */
 export function can(grant: ProjectGrant, resource: Resource, action: Verb): boolean {
   if (grant.sysadmin) return true;

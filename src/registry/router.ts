@@ -146,6 +146,14 @@ async function authorize(deps: RegistryRouterDeps, req: IncomingMessage, identit
   if (!identity.principal && !identity.grants) {
     throw new AppError('UNAUTHORIZED', detail, { headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope) } });
   }
+  // Someone who may create projects is told that the project is missing, and what to do. The
+  // token service grants nothing in a missing project, so this also answers a token without the
+  // scope. 404 NAME_UNKNOWN rather than 403: a client that checks a blob with HEAD (no body) takes
+  // a 404 as "not there yet" and goes on to the upload, whose answer carries the message.
+  const missing = identity.principal ? await deps.policy.missingProject?.(identity.principal, name) : null;
+  if (missing) {
+    throw new AppError('NAME_UNKNOWN', detail, { message: action === 'push' ? `project "${missing}" does not exist; create it first` : `project "${missing}" does not exist` });
+  }
   if (identity.grants) {
     // A token without the needed scope: the client asks for a new one (docker does, per repository).
     throw new AppError('UNAUTHORIZED', detail, { message: 'token does not grant this access', headers: { 'WWW-Authenticate': deps.authn.challenge(req, scope, 'insufficient_scope') } });

@@ -3,7 +3,7 @@
 // Results are cached briefly and dropped on any change made through this process.
 import type { Db } from '../db/client.ts';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
-import { can, isRobotGrantable, isRoleId, missingPermissions, type Permission, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
+import { can, isRobotGrantable, isRoleId, mayCreateProjects, missingPermissions, type Permission, type ProjectCreationRestriction, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
 import { Lru } from '../lib/lru.ts';
 import { projectOf } from '../lib/reference.ts';
 
@@ -31,7 +31,10 @@ export class AccessService implements RepositoryPolicy {
   private groupIds = new Lru<number, Timed<number[]>>(10_000);
   private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000);
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly opts: { creationRestriction?: () => ProjectCreationRestriction } = {},
+  ) {}
 
   /** Drop every cached decision (after membership, project, group, user or robot changes). */
   invalidate(): void {
@@ -97,6 +100,12 @@ export class AccessService implements RepositoryPolicy {
     if (!project) return [];
     const grant = await this.grant(principal, project);
     return wanted.filter((a) => can(grant, 'repository', ACTION_VERB[a]));
+  }
+
+  async missingProject(principal: Principal, repository: string): Promise<string | null> {
+    if (!mayCreateProjects(principal, this.opts.creationRestriction?.() ?? 'adminonly')) return null;
+    const name = projectOf(repository);
+    return (await this.project(name)) ? null : name;
   }
 
   async visibleProjectIds(principal: Principal | null): Promise<number[] | null> {
