@@ -1,12 +1,18 @@
 // Pushing into a project that does not exist: whoever may create projects (system admins; every
 // user when project creation is open to everyone) is told so and what to do, with Basic credentials
 // and with a token the token service narrowed to nothing; everyone else gets today's denial, which
-// does not say whether the project exists. skopeo's rendering of the answer is checked in
-// test/e2e/skopeo.test.ts.
+// does not say whether the project exists. The last part runs real skopeo against a Berth process,
+// to see that the message reaches the person pushing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ADMIN_PASSWORD, basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { sha256 } from '../helpers/oci.ts';
+import { multiArchLayout, tempDir } from '../helpers/oci-layout.ts';
+import { startServer, type ServerProcess } from '../helpers/server.ts';
+import { missingTool } from '../helpers/tools.ts';
+import { run } from '../e2e/exec.ts';
 
 let t: TestApp;
 const PW = 'Passw0rd!x';
@@ -107,5 +113,39 @@ describe('pushing into a project that does not exist', () => {
     assert.equal((await api('post', '/projects').send({ project_name: 'nosuch', metadata: { public: 'false' } })).status, 201);
     const res = await t.request.post('/v2/nosuch/app/blobs/uploads/').set('Authorization', t.adminAuth);
     assert.equal(res.status, 202);
+  });
+});
+
+describe('what skopeo prints', { skip: missingTool('skopeo') }, () => {
+  let srv: ServerProcess;
+  let work: string;
+  let ref: string;
+  let env: Record<string, string>;
+  before(async () => {
+    work = tempDir('berth-missing-project-');
+    env = { REGISTRY_AUTH_FILE: path.join(work, 'auth.json') };
+    fs.writeFileSync(env.REGISTRY_AUTH_FILE, '{"auths":{}}');
+    const [server, layout] = await Promise.all([startServer({ env: { BERTH_LOG_LEVEL: 'warn' } }), multiArchLayout({ dir: path.join(work, 'img'), seed: `missing-${process.pid}` })]);
+    srv = server;
+    ref = layout.ref;
+    const res = await fetch(`${srv.url}/api/v2.0/users`, { method: 'POST', headers: { authorization: basic('admin', ADMIN_PASSWORD), 'content-type': 'application/json' }, body: JSON.stringify({ username: 'dev', password: PW }) });
+    assert.equal(res.status, 201);
+  });
+  after(async () => {
+    await srv?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (srv) fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  });
+
+  const copy = (creds: string) => run('skopeo', ['copy', '--all', '--dest-tls-verify=false', '--dest-creds', creds, ref, `docker://${srv.host}/nosuch/app:1.0`], { env });
+
+  test('the admin reads that the project is missing and what to do; a user reads nothing about it', async () => {
+    const admin = await copy(`admin:${ADMIN_PASSWORD}`);
+    assert.notEqual(admin.code, 0);
+    assert.ok(admin.stderr.includes('project \\"nosuch\\" does not exist; create it first') || admin.stderr.includes(MISSING), admin.stderr);
+    const dev = await copy(`dev:${PW}`);
+    assert.notEqual(dev.code, 0);
+    assert.doesNotMatch(dev.stderr, /does not exist|create it/, dev.stderr);
+    assert.match(dev.stderr, /requested access to the resource is denied/);
   });
 });
