@@ -17,7 +17,8 @@ import { PullStats } from './services/pull-stats.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
 import type { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
-import { openDatabase, type Db } from './db/client.ts';
+import { isPostgresUrl, openDatabase, type Db } from './db/client.ts';
+import { lockDataDirectory } from './db/data-lock.ts';
 import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { ProxyTrust, useProxyTrust } from './http/raw.ts';
@@ -82,7 +83,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (!privateDir(config.dataDir)) log.warn({ dataDir: config.dataDir }, 'data directory mode cannot be changed (not its owner); it should be 0700');
   const secretKey = loadSecretKey({ configured: config.secretKey, keyFile: path.join(config.dataDir, 'secret.key') });
   if (secretKey.created) log.info({ keyFile: path.join(config.dataDir, 'secret.key') }, 'secret key file created; back it up with the database');
-  const db = await openDatabase(config.databaseUrl);
+  // SQLite: one process per data directory (a second one would diverge); PostgreSQL: any number.
+  const dataLock = isPostgresUrl(config.databaseUrl) ? null : lockDataDirectory(config.dataDir);
+  const db = await openDatabase(config.databaseUrl, { log }).catch((e: unknown) => {
+    dataLock?.release();
+    throw e;
+  });
   const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 
@@ -261,6 +267,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store.close();
       await directory?.close();
       await db.$disconnect();
+      dataLock?.release();
     },
   };
 }

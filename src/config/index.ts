@@ -111,10 +111,20 @@ export function loadConfig(env: Env = process.env): Config {
   const host = env.BERTH_HOST || '0.0.0.0';
 
   let databaseUrl = env.BERTH_DATABASE_URL || `file:${path.join(dataDir, 'berth.db')}`;
-  if (!/^file:/.test(databaseUrl)) {
-    throw new ConfigError('BERTH_DATABASE_URL', `only SQLite "file:<path>" URLs are supported in this version, got "${databaseUrl.replace(/\/\/[^@]*@/, '//***@')}"`);
+  if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+    // PostgreSQL (the password, if any, is in the URL: never echoed back, see redactDatabaseUrl).
+    let u: URL;
+    try {
+      u = new URL(databaseUrl);
+    } catch {
+      throw new ConfigError('BERTH_DATABASE_URL', 'is not a valid postgresql://user:password@host:port/database URL');
+    }
+    if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError('BERTH_DATABASE_URL', 'a postgresql:// URL needs a host');
+  } else if (/^file:/.test(databaseUrl)) {
+    databaseUrl = `file:${path.resolve(dataDir, databaseUrl.slice(5))}`;
+  } else {
+    throw new ConfigError('BERTH_DATABASE_URL', `must be a SQLite "file:<path>" or a "postgresql://user:password@host:port/database" URL, got "${databaseUrl.replace(/\/\/[^@]*@/, '//***@')}"`);
   }
-  databaseUrl = `file:${path.resolve(dataDir, databaseUrl.slice(5))}`;
 
   let externalUrl = env.BERTH_EXTERNAL_URL || undefined;
   if (externalUrl) {

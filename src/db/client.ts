@@ -1,14 +1,67 @@
-// Builds the Prisma client over SQLite (better-sqlite3 driver adapter) after applying migrations,
-// and gives the registry's write path direct use of the same connection (see DirectSql).
+// Builds the Prisma client after applying migrations, over SQLite (better-sqlite3 driver adapter,
+// the default: a file: URL) or PostgreSQL (adapter-pg: a postgresql:// URL), and gives the stores
+// direct use of the engine for their hot statements (DirectSql on SQLite, PgSql on PostgreSQL).
+// pg and the PostgreSQL client are loaded only for a postgresql:// URL.
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { ensurePrivateFile, privateFile } from '../lib/private-files.ts';
-import { migrateSqlite } from './migrate.ts';
+import { postgresql, sqlite, type Dialect } from './dialect.ts';
+import { migratePostgres, migrateSqlite } from './migrate.ts';
 
+/**
+ * The Prisma client. Typed as the SQLite-generated client on both engines: the PostgreSQL client's
+ * model API is the same at run time, but TypeScript does not see the two as assignable (see
+ * openPostgres). Where query arguments differ (`mode: 'insensitive'`), use the dialect's helpers.
+ */
 export type Db = PrismaClient;
+
+/** True for a PostgreSQL connection URL (postgresql:// or postgres://). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** A database URL with its password replaced, fit for logs and error messages. */
+export function redactDatabaseUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/i, '$1***');
+}
+
+/**
+ * Statements on Berth's own PostgreSQL pool, outside Prisma: Prisma costs ~20x the CPU of a named
+ * prepared statement per query, which the registry's hot paths cannot pay.
+ */
+export interface PgSql {
+  /** One statement, prepared once per pooled connection (named after its text). */
+  query<R = Record<string, unknown>>(text: string, values: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+  /** fn's statements in BEGIN..COMMIT on one connection (ROLLBACK if it throws). */
+  transaction<T>(fn: (query: PgSql['query']) => Promise<T>): Promise<T>;
+}
+
+interface EngineInfo {
+  dialect: Dialect;
+  pg: PgSql | null;
+}
+const engines = new WeakMap<Db, EngineInfo>();
+
+/** The SQL dialect of a client made by openDatabase (SQLite for anything else). */
+export function dialectOf(db: Db): Dialect {
+  return engines.get(db)?.dialect ?? sqlite;
+}
+
+/** The PostgreSQL statement runner of a client made by openDatabase, or null on SQLite. */
+export function pgSql(db: Db): PgSql | null {
+  return engines.get(db)?.pg ?? null;
+}
+
+export interface OpenOptions {
+  /** Where a dropped PostgreSQL connection is reported (pg's pool emits it; unhandled, it would end the process). */
+  log?: { warn(o: object, m: string): void };
+  /** Connections in Berth's PostgreSQL pool (shared by Prisma and the stores). */
+  poolSize?: number;
+}
 
 /** A value SQLite stores for a DateTime column, exactly as Prisma's adapter writes it. */
 export function sqlDate(d: Date = new Date()): string {
@@ -147,7 +200,87 @@ function tightenDatabaseFiles(file: string, create: boolean): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) privateFile(f);
 }
 
-export async function openDatabase(databaseUrl: string): Promise<Db> {
+const TIMESTAMP_OID = 1114;
+const INT8_OID = 20;
+
+async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db> {
+  const { default: pgLib } = await import('pg');
+  const { PrismaPg } = await import('@prisma/adapter-pg');
+  const { PrismaClient: PgPrismaClient } = await import('../generated/prisma-pg/client.ts');
+  const pool = new pgLib.Pool({
+    connectionString: databaseUrl,
+    max: opts.poolSize ?? 10,
+    application_name: 'berth',
+    // For Berth's own statements (Prisma's adapter passes its own parsers with each query):
+    // timestamp(3) columns hold UTC without a zone, so read them as UTC whatever the process's TZ;
+    // int8 (sizes, COUNT, SUM::bigint) as a Number (every such value is below 2^53).
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+        if (oid === TIMESTAMP_OID) return (s: string) => new Date(s.replace(' ', 'T') + 'Z');
+        if (oid === INT8_OID) return Number;
+        return pgLib.types.getTypeParser(oid, format);
+      }) as pg.CustomTypesConfig['getTypeParser'],
+    },
+  });
+  // An idle connection the server drops emits 'error' on the pool: unhandled, it ends the process.
+  pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'database connection lost'));
+  try {
+    const c = await pool.connect();
+    try {
+      await migratePostgres(c);
+    } finally {
+      c.release();
+    }
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot open the PostgreSQL database ${redactDatabaseUrl(databaseUrl)}: ${(e as Error).message}`);
+  }
+  const names = new Map<string, string>();
+  const named = (text: string) => {
+    let n = names.get(text);
+    if (!n) {
+      n = `berth_${names.size + 1}`;
+      names.set(text, n);
+    }
+    return n;
+  };
+  const run = async <R,>(c: pg.Pool | pg.PoolClient, text: string, values: readonly unknown[]) => {
+    const r = await c.query({ name: named(text), text, values: values as unknown[] });
+    return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+  };
+  const runner: PgSql = {
+    query: (text, values) => run(pool, text, values),
+    async transaction(fn) {
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out = await fn((text, values) => run(c, text, values));
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw e;
+      } finally {
+        c.release();
+      }
+    },
+  };
+  // The two generated clients' types are not assignable to each other, though their model APIs are
+  // the same at run time: the stores are typed against the SQLite one, cast here once.
+  const prisma = new PgPrismaClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
+  const disconnect = prisma.$disconnect.bind(prisma);
+  Object.defineProperty(prisma, '$disconnect', {
+    value: async () => {
+      await disconnect();
+      if (!pool.ended) await pool.end();
+    },
+  });
+  engines.set(prisma, { dialect: postgresql, pg: runner });
+  return prisma;
+}
+
+export async function openDatabase(databaseUrl: string, opts: OpenOptions = {}): Promise<Db> {
+  if (isPostgresUrl(databaseUrl)) return openPostgres(databaseUrl, opts);
   const file = databaseFile(databaseUrl);
   if (file) tightenDatabaseFiles(file, true);
   migrateSqlite(databaseUrl);
@@ -192,5 +325,6 @@ export async function openDatabase(databaseUrl: string): Promise<Db> {
   await prisma.$queryRawUnsafe('PRAGMA foreign_keys = ON');
   if (file) tightenDatabaseFiles(file, false);
   if (runner) direct.set(prisma, runner);
+  engines.set(prisma, { dialect: sqlite, pg: null });
   return prisma;
 }

@@ -9,8 +9,12 @@
 //   as raw SQL, and concurrent writes are group-committed: requests that arrive while a commit is
 //   in flight share the next transaction, so N pushes cost one durable fsync, not N. Each caller
 //   is answered only after its own data is committed.
+// - PostgreSQL: reads and writes are named prepared statements on Berth's own pg pool (PgSql),
+//   with the same group commit (N pushes, one BEGIN..COMMIT); the statements are the same text in
+//   the engine's form (src/db/dialect.ts).
 import Database from 'better-sqlite3';
-import { directSql, sqlDate, type Db, type DirectSql, type SqlArg } from './client.ts';
+import { directSql, dialectOf, pgSql, type Db, type DirectSql, type PgSql, type SqlArg } from './client.ts';
+import { sqlite, type Dialect } from './dialect.ts';
 
 export interface ManifestRecord {
   digest: string;
@@ -28,27 +32,70 @@ export interface NewManifest extends ManifestRecord {
   content: Buffer;
 }
 
-type Statement = Database.Statement<unknown[], unknown>;
-/** One write: SQL and its arguments (dates as sqlDate strings, as Prisma stores them). */
-type Write = [sql: string, args: SqlArg[]];
+type Arg = SqlArg | (string | number)[];
+/** One write: SQL and its arguments (dates in the dialect's form, as Prisma stores them). */
+type Write = [sql: string, args: Arg[]];
 
+/** The read statements, in SQLite's form (see Dialect.text); `pluck`: the first column's value. */
+function readStatements(d: Dialect) {
+  return {
+    repoId: { sql: 'SELECT "id" FROM "Repository" WHERE "name" = ?', pluck: true },
+    linkedSize: { sql: 'SELECT b."size" FROM "BlobLink" l JOIN "Blob" b ON b."digest" = l."digest" WHERE l."repositoryId" = ? AND l."digest" = ?', pluck: true },
+    tag: { sql: 'SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?', pluck: true },
+    manifest: { sql: 'SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations", "refs" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" = ?', pluck: false },
+    tagsFirst: { sql: 'SELECT "name" FROM "Tag" WHERE "repositoryId" = ? ORDER BY "name" LIMIT ?', pluck: true },
+    tagsAfter: { sql: 'SELECT "name" FROM "Tag" WHERE "repositoryId" = ? AND "name" > ? ORDER BY "name" LIMIT ?', pluck: true },
+    reposFirst: { sql: 'SELECT "name" FROM "Repository" ORDER BY "name" LIMIT ?', pluck: true },
+    reposAfter: { sql: 'SELECT "name" FROM "Repository" WHERE "name" > ? ORDER BY "name" LIMIT ?', pluck: true },
+    reposInFirst: { sql: `SELECT "name" FROM "Repository" WHERE ${d.inList('"projectId"', 'int')} ORDER BY "name" LIMIT ?`, pluck: true },
+    reposInAfter: { sql: `SELECT "name" FROM "Repository" WHERE "name" > ? AND ${d.inList('"projectId"', 'int')} ORDER BY "name" LIMIT ?`, pluck: true },
+    content: { sql: 'SELECT "content" FROM "ManifestContent" WHERE "digest" = ?', pluck: true },
+    linkedIn: { sql: `SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
+    manifestsIn: { sql: `SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
+    withBlob: { sql: 'SELECT r."name" AS name, b."size" AS size FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" JOIN "Blob" b ON b."digest" = l."digest" WHERE l."digest" = ? LIMIT ?', pluck: false },
+    referrers: { sql: 'SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? ORDER BY "id"', pluck: false },
+    referrersOfType: { sql: 'SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? AND "artifactType" = ? ORDER BY "id"', pluck: false },
+  };
+}
+type ReadKey = keyof ReturnType<typeof readStatements>;
+
+/** The prepared reads of one engine: synchronous on SQLite, a round trip on PostgreSQL. */
 interface Reader {
-  repoId: Statement;
-  linkedSize: Statement;
-  tag: Statement;
-  manifest: Statement;
-  tagsFirst: Statement;
-  tagsAfter: Statement;
-  reposFirst: Statement;
-  reposAfter: Statement;
-  reposInFirst: Statement;
-  reposInAfter: Statement;
-  linkedIn: Statement;
-  content: Statement;
-  manifestsIn: Statement;
-  withBlob: Statement;
-  referrers: Statement;
-  referrersOfType: Statement;
+  /** The first row (or its first column for a pluck statement), undefined when none. */
+  get(key: ReadKey, ...args: Arg[]): unknown;
+  /** Every row (or every first column for a pluck statement). */
+  all(key: ReadKey, ...args: Arg[]): unknown[] | Promise<unknown[]>;
+}
+
+/** A second, read-only connection on the SQLite file (WAL: never blocks the writer). */
+function sqliteReader(conn: Database.Database): Reader {
+  const stmts = {} as Record<ReadKey, Database.Statement<unknown[], unknown>>;
+  for (const [key, { sql, pluck }] of Object.entries(readStatements(sqlite))) {
+    const st = conn.prepare(sql);
+    stmts[key as ReadKey] = pluck ? st.pluck() : st;
+  }
+  return {
+    get: (key, ...args) => stmts[key].get(...args),
+    all: (key, ...args) => stmts[key].all(...args),
+  };
+}
+
+function pgReader(pg: PgSql, d: Dialect): Reader {
+  const stmts = {} as Record<ReadKey, { sql: string; pluck: boolean }>;
+  for (const [key, { sql, pluck }] of Object.entries(readStatements(d))) stmts[key as ReadKey] = { sql: d.text(sql), pluck };
+  const first = (row: Record<string, unknown>) => row[Object.keys(row)[0]];
+  return {
+    async get(key, ...args) {
+      const st = stmts[key];
+      const row = (await pg.query(st.sql, args)).rows[0];
+      return row === undefined || !st.pluck ? row : first(row);
+    },
+    async all(key, ...args) {
+      const st = stmts[key];
+      const rows = (await pg.query(st.sql, args)).rows;
+      return st.pluck ? rows.map(first) : rows;
+    },
+  };
 }
 
 interface WriteJob {
@@ -57,17 +104,26 @@ interface WriteJob {
   reject: (e: unknown) => void;
 }
 
-const INSERT_BLOB = 'INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("digest") DO NOTHING';
-// Pushing again what a repository already has renews the link's and the manifest's time: garbage
-// collection keeps what was pushed within its window, also when the rows themselves are old (a
-// push that re-uploads layers of a deleted image, or re-pushes an index's existing children).
-const INSERT_LINK = 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "createdAt" = excluded."createdAt"';
-const INSERT_MANIFEST =
-  'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "pushedAt" = excluded."pushedAt"';
-const INSERT_CONTENT = 'INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT ("digest") DO NOTHING';
-const TOUCH_REPOSITORY = 'UPDATE "Repository" SET "updatedAt" = ? WHERE "id" = ?';
-const UPSERT_TAG =
-  'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "name") DO UPDATE SET "digest" = excluded."digest", "updatedAt" = excluded."updatedAt"';
+/** The write statements in the engine's form. */
+function writeStatements(d: Dialect) {
+  return {
+    INSERT_BLOB: d.text('INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("digest") DO NOTHING'),
+    // Pushing again what a repository already has renews the link's and the manifest's time: garbage
+    // collection keeps what was pushed within its window, also when the rows themselves are old (a
+    // push that re-uploads layers of a deleted image, or re-pushes an index's existing children).
+    INSERT_LINK: d.text('INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "createdAt" = excluded."createdAt"'),
+    INSERT_MANIFEST: d.text(
+      'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "pushedAt" = excluded."pushedAt"',
+    ),
+    INSERT_CONTENT: d.text('INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT ("digest") DO NOTHING'),
+    TOUCH_REPOSITORY: d.text('UPDATE "Repository" SET "updatedAt" = ? WHERE "id" = ?'),
+    UPSERT_TAG: d.text(
+      'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?) ON CONFLICT ("repositoryId", "name") DO UPDATE SET "digest" = excluded."digest", "updatedAt" = excluded."updatedAt"',
+    ),
+    // PostgreSQL only: nodes creating the same repository at once must not fail on the unique name.
+    INSERT_REPOSITORY: d.text('INSERT INTO "Repository" ("name", "projectId", "updatedAt") VALUES (?, ?, ?) ON CONFLICT ("name") DO NOTHING'),
+  };
+}
 const MAX_BATCH = 256;
 
 export interface RegistryStoreOptions {
@@ -82,12 +138,19 @@ export class RegistryStore {
   private pending: WriteJob[] = [];
   private writing = false;
   private readonly direct: DirectSql | null;
+  private readonly pg: PgSql | null;
+  private readonly dialect: Dialect;
+  private readonly w: ReturnType<typeof writeStatements>;
 
   constructor(private readonly db: Db, private readonly opts: RegistryStoreOptions = {}) {
     this.direct = directSql(db);
+    this.pg = pgSql(db);
+    this.dialect = dialectOf(db);
+    this.w = writeStatements(this.dialect);
+    if (this.pg) this.reader = pgReader(this.pg, this.dialect);
   }
 
-  /** The read connection, or null when the database is not a plain file (reads then use Prisma). */
+  /** The read statements, or null when the database is an in-memory SQLite (reads then use Prisma). */
   private async r(): Promise<Reader | null> {
     if (this.reader) return this.reader;
     this.opening ??= this.openReader().catch(() => null);
@@ -103,35 +166,17 @@ export class RegistryStore {
     if (!file || file === ':memory:') return null;
     const conn = new Database(file, { readonly: true, fileMustExist: true });
     conn.pragma('busy_timeout = 5000');
-    const p = (sql: string) => conn.prepare(sql);
-    const reader: Reader = {
-      repoId: p('SELECT "id" FROM "Repository" WHERE "name" = ?').pluck(),
-      linkedSize: p('SELECT b."size" FROM "BlobLink" l JOIN "Blob" b ON b."digest" = l."digest" WHERE l."repositoryId" = ? AND l."digest" = ?').pluck(),
-      tag: p('SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?').pluck(),
-      manifest: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations", "refs" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" = ?'),
-      tagsFirst: p('SELECT "name" FROM "Tag" WHERE "repositoryId" = ? ORDER BY "name" LIMIT ?').pluck(),
-      tagsAfter: p('SELECT "name" FROM "Tag" WHERE "repositoryId" = ? AND "name" > ? ORDER BY "name" LIMIT ?').pluck(),
-      reposFirst: p('SELECT "name" FROM "Repository" ORDER BY "name" LIMIT ?').pluck(),
-      reposAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? ORDER BY "name" LIMIT ?').pluck(),
-      reposInFirst: p('SELECT "name" FROM "Repository" WHERE "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
-      reposInAfter: p('SELECT "name" FROM "Repository" WHERE "name" > ? AND "projectId" IN (SELECT value FROM json_each(?)) ORDER BY "name" LIMIT ?').pluck(),
-      content: p('SELECT "content" FROM "ManifestContent" WHERE "digest" = ?').pluck(),
-      linkedIn: p('SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
-      manifestsIn: p('SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND "digest" IN (SELECT value FROM json_each(?))').pluck(),
-      withBlob: p('SELECT r."name" AS name, b."size" AS size FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" JOIN "Blob" b ON b."digest" = l."digest" WHERE l."digest" = ? LIMIT ?'),
-      referrers: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? ORDER BY "id"'),
-      referrersOfType: p('SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? AND "artifactType" = ? ORDER BY "id"'),
-    };
+    const reader = sqliteReader(conn);
     this.conn = conn;
     this.reader = reader;
     return reader;
   }
 
-  /** Closes the read connection (the Prisma client is closed by its owner). */
+  /** Closes the SQLite read connection (the Prisma client and the pg pool are closed by their owner). */
   close(): void {
     this.conn?.close();
     this.conn = null;
-    this.reader = null;
+    if (!this.pg) this.reader = null;
     this.opening = null;
   }
 
@@ -150,7 +195,13 @@ export class RegistryStore {
   private async commit(writes: Write[]): Promise<void> {
     if (this.direct) {
       await this.direct.transaction((run) => {
-        for (const [sql, args] of writes) run(sql, args);
+        for (const [sql, args] of writes) run(sql, args as SqlArg[]);
+      });
+      return;
+    }
+    if (this.pg) {
+      await this.pg.transaction(async (q) => {
+        for (const [sql, args] of writes) await q(sql, args);
       });
       return;
     }
@@ -161,8 +212,8 @@ export class RegistryStore {
     this.writing = true;
     try {
       while (this.pending.length) {
-        // A commit blocks the event loop while SQLite fsyncs; let the requests that arrived
-        // meanwhile reach this queue so they share the next commit.
+        // A commit blocks the event loop while SQLite fsyncs (or waits for PostgreSQL); let the
+        // requests that arrived meanwhile reach this queue so they share the next commit.
         await new Promise((resolve) => setImmediate(resolve));
         const batch = this.pending.splice(0, MAX_BATCH);
         try {
@@ -190,12 +241,19 @@ export class RegistryStore {
 
   async findRepositoryId(name: string): Promise<number | null> {
     const r = await this.r();
-    if (r) return (r.repoId.get(name) as number | undefined) ?? null;
+    if (r) return ((await r.get('repoId', name)) as number | undefined) ?? null;
     const row = await this.db.repository.findUnique({ where: { name }, select: { id: true } });
     return row?.id ?? null;
   }
 
   async ensureRepository(name: string, projectId: number | null): Promise<number> {
+    if (this.pg) {
+      // Insert-or-keep, then read: another node may create the same repository at the same time.
+      await this.pg.query(this.w.INSERT_REPOSITORY, [name, projectId, this.dialect.date()]);
+      const id = await this.findRepositoryId(name);
+      if (id === null) throw new Error(`repository ${name} vanished while being created`);
+      return id;
+    }
     const r = await this.db.repository.upsert({ where: { name }, create: { name, projectId }, update: {}, select: { id: true } });
     return r.id;
   }
@@ -204,7 +262,7 @@ export class RegistryStore {
   async linkedBlobSize(repositoryId: number, digest: string): Promise<number | null> {
     const r = await this.r();
     if (r) {
-      const size = r.linkedSize.get(repositoryId, digest) as number | bigint | undefined;
+      const size = (await r.get('linkedSize', repositoryId, digest)) as number | bigint | undefined;
       return size === undefined ? null : Number(size);
     }
     const l = await this.db.blobLink.findUnique({ where: { repositoryId_digest: { repositoryId, digest } }, select: { blob: { select: { size: true } } } });
@@ -214,10 +272,10 @@ export class RegistryStore {
   /** Records a stored blob and links it into a repository (idempotent). */
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.write(() => {
-      const now = sqlDate();
+      const now = this.dialect.date();
       return [
-        [INSERT_BLOB, [digest, size, now]],
-        [INSERT_LINK, [repositoryId, digest, now]],
+        [this.w.INSERT_BLOB, [digest, size, now]],
+        [this.w.INSERT_LINK, [repositoryId, digest, now]],
       ];
     });
   }
@@ -230,7 +288,7 @@ export class RegistryStore {
   /** Names of repositories holding a link to the blob (for automatic mounts), at most `limit`. */
   async repositoriesWithBlob(digest: string, limit = 50): Promise<{ name: string; size: number }[]> {
     const r = await this.r();
-    if (r) return (r.withBlob.all(digest, limit) as { name: string; size: number | bigint }[]).map((x) => ({ name: x.name, size: Number(x.size) }));
+    if (r) return ((await r.all('withBlob', digest, limit)) as { name: string; size: number | bigint }[]).map((x) => ({ name: x.name, size: Number(x.size) }));
     const rows = await this.db.blobLink.findMany({ where: { digest }, take: limit, select: { repository: { select: { name: true } }, blob: { select: { size: true } } } });
     return rows.map((r) => ({ name: r.repository.name, size: Number(r.blob.size) }));
   }
@@ -239,7 +297,7 @@ export class RegistryStore {
   async linkedDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
     const r = await this.r();
-    if (r) return new Set(r.linkedIn.all(repositoryId, JSON.stringify(digests)) as string[]);
+    if (r) return new Set((await r.all('linkedIn', repositoryId, this.dialect.listArg(digests))) as string[]);
     const rows = await this.db.blobLink.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
@@ -247,7 +305,7 @@ export class RegistryStore {
   async manifestDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
     const r = await this.r();
-    if (r) return new Set(r.manifestsIn.all(repositoryId, JSON.stringify(digests)) as string[]);
+    if (r) return new Set((await r.all('manifestsIn', repositoryId, this.dialect.listArg(digests))) as string[]);
     const rows = await this.db.manifest.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
@@ -255,15 +313,16 @@ export class RegistryStore {
   /** Stores a manifest, links its bytes as a blob and points the tag at it, in one transaction. */
   async putManifest(repositoryId: number, m: NewManifest, tag: string | null): Promise<void> {
     await this.write(() => {
-      const now = sqlDate();
+      const now = this.dialect.date();
+      const w = this.w;
       const ops: Write[] = [
-        [INSERT_BLOB, [m.digest, m.size, now]],
-        [INSERT_LINK, [repositoryId, m.digest, now]],
-        [INSERT_CONTENT, [m.digest, m.content]],
-        [INSERT_MANIFEST, [repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now]],
-        [TOUCH_REPOSITORY, [now, repositoryId]],
+        [w.INSERT_BLOB, [m.digest, m.size, now]],
+        [w.INSERT_LINK, [repositoryId, m.digest, now]],
+        [w.INSERT_CONTENT, [m.digest, m.content]],
+        [w.INSERT_MANIFEST, [repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now]],
+        [w.TOUCH_REPOSITORY, [now, repositoryId]],
       ];
-      if (tag !== null) ops.push([UPSERT_TAG, [repositoryId, tag, m.digest, now, now]]);
+      if (tag !== null) ops.push([w.UPSERT_TAG, [repositoryId, tag, m.digest, now, now]]);
       return ops;
     });
   }
@@ -271,7 +330,7 @@ export class RegistryStore {
   async findManifest(repositoryId: number, digest: string): Promise<ManifestRecord | null> {
     const r = await this.r();
     if (r) {
-      const m = r.manifest.get(repositoryId, digest) as (Omit<ManifestRecord, 'refs'> & { refs: string }) | undefined;
+      const m = (await r.get('manifest', repositoryId, digest)) as (Omit<ManifestRecord, 'refs'> & { refs: string }) | undefined;
       return m ? { ...m, size: Number(m.size), refs: JSON.parse(m.refs) } : null;
     }
     const m = await this.db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId, digest } } });
@@ -281,14 +340,14 @@ export class RegistryStore {
   /** The bytes of a manifest stored by digest, or null (manifests of older versions are files). */
   async manifestContent(digest: string): Promise<Buffer | null> {
     const r = await this.r();
-    if (r) return (r.content.get(digest) as Buffer | undefined) ?? null;
+    if (r) return ((await r.get('content', digest)) as Buffer | undefined) ?? null;
     const row = await this.db.manifestContent.findUnique({ where: { digest } });
     return row ? Buffer.from(row.content) : null;
   }
 
   async findTag(repositoryId: number, name: string): Promise<string | null> {
     const r = await this.r();
-    if (r) return (r.tag.get(repositoryId, name) as string | undefined) ?? null;
+    if (r) return ((await r.get('tag', repositoryId, name)) as string | undefined) ?? null;
     const t = await this.db.tag.findUnique({ where: { repositoryId_name: { repositoryId, name } }, select: { digest: true } });
     return t?.digest ?? null;
   }
@@ -314,7 +373,7 @@ export class RegistryStore {
   /** Tags in lexical order after `last`, at most `limit` (keyset paging on the primary key). */
   async listTags(repositoryId: number, last: string | undefined, limit: number): Promise<string[]> {
     const r = await this.r();
-    if (r) return (last === undefined ? r.tagsFirst.all(repositoryId, limit) : r.tagsAfter.all(repositoryId, last, limit)) as string[];
+    if (r) return (await (last === undefined ? r.all('tagsFirst', repositoryId, limit) : r.all('tagsAfter', repositoryId, last, limit))) as string[];
     const rows = await this.db.tag.findMany({
       where: { repositoryId, ...(last !== undefined ? { name: { gt: last } } : {}) },
       orderBy: { name: 'asc' },
@@ -328,9 +387,9 @@ export class RegistryStore {
   async listRepositories(last: string | undefined, limit: number, projectIds?: number[]): Promise<string[]> {
     const r = await this.r();
     if (r) {
-      if (!projectIds) return (last === undefined ? r.reposFirst.all(limit) : r.reposAfter.all(last, limit)) as string[];
-      const ids = JSON.stringify(projectIds);
-      return (last === undefined ? r.reposInFirst.all(ids, limit) : r.reposInAfter.all(last, ids, limit)) as string[];
+      if (!projectIds) return (await (last === undefined ? r.all('reposFirst', limit) : r.all('reposAfter', last, limit))) as string[];
+      const ids = this.dialect.listArg(projectIds);
+      return (await (last === undefined ? r.all('reposInFirst', ids, limit) : r.all('reposInAfter', last, ids, limit))) as string[];
     }
     const rows = await this.db.repository.findMany({
       where: { ...(last !== undefined ? { name: { gt: last } } : {}), ...(projectIds ? { projectId: { in: projectIds } } : {}) },
@@ -344,7 +403,7 @@ export class RegistryStore {
   async referrers(repositoryId: number, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
     const r = await this.r();
     if (r) {
-      const rows = (artifactType ? r.referrersOfType.all(repositoryId, subject, artifactType) : r.referrers.all(repositoryId, subject)) as Omit<ManifestRecord, 'refs'>[];
+      const rows = (await (artifactType ? r.all('referrersOfType', repositoryId, subject, artifactType) : r.all('referrers', repositoryId, subject))) as Omit<ManifestRecord, 'refs'>[];
       return rows.map((m) => ({ ...m, size: Number(m.size), refs: [] }));
     }
     const rows = await this.db.manifest.findMany({

@@ -1,9 +1,8 @@
 // Audit log of logins, pushes, pulls, deletes and membership changes. Events are buffered and
 // written in batches (a pull must not pay a database write), and old entries are purged by a
 // retention setting so the table cannot grow without bound.
-import { directSql, sqlDate, type Db } from '../db/client.ts';
-
-const INSERT = 'INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "clientAddress", "createdAt") VALUES (?, ?, ?, ?, ?, ?)';
+import type { Db } from '../db/client.ts';
+import { AuditStore } from '../db/audit-store.ts';
 
 export interface AuditEvent {
   username: string;
@@ -18,8 +17,10 @@ export class AuditService {
   private buffer: (AuditEvent & { createdAt: Date })[] = [];
   private timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly store: AuditStore;
 
-  constructor(private readonly db: Db, private readonly opts: { retentionDays: number; maxRows: number; log: { warn(o: object, m: string): void } }) {
+  constructor(db: Db, private readonly opts: { retentionDays: number; maxRows: number; log: { warn(o: object, m: string): void } }) {
+    this.store = new AuditStore(db);
     this.timer = setInterval(() => void this.flush(), 1000);
     this.timer.unref();
   }
@@ -35,17 +36,7 @@ export class AuditService {
       const batch = this.buffer;
       this.buffer = [];
       try {
-        const direct = directSql(this.db);
-        if (direct) {
-          // One prepared INSERT per row on the writer connection, all in one transaction: one
-          // durable commit per flush, and no trip through Prisma's query engine, whose
-          // WebAssembly memory grows with the biggest batch it was ever given and never shrinks.
-          await direct.transaction((run) => {
-            for (const e of batch) run(INSERT, [e.username, e.operation, e.resource, e.resourceType, e.clientAddress ?? null, sqlDate(e.createdAt)]);
-          });
-        } else {
-          await this.db.$transaction(batch.map((e) => this.db.$executeRawUnsafe(INSERT, e.username, e.operation, e.resource, e.resourceType, e.clientAddress ?? null, e.createdAt)));
-        }
+        await this.store.insert(batch.map((e) => ({ ...e, clientAddress: e.clientAddress ?? null })));
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message, lost: batch.length }, 'audit write failed');
       }
@@ -55,14 +46,7 @@ export class AuditService {
 
   /** Deletes entries older than the retention period, then the oldest beyond maxRows. */
   async purge(now = Date.now()): Promise<number> {
-    const cutoff = new Date(now - this.opts.retentionDays * 86_400_000);
-    let n = (await this.db.auditLog.deleteMany({ where: { createdAt: { lt: cutoff } } })).count;
-    const total = await this.db.auditLog.count();
-    if (total > this.opts.maxRows) {
-      const edge = await this.db.auditLog.findMany({ orderBy: { id: 'desc' }, skip: this.opts.maxRows, take: 1, select: { id: true } });
-      if (edge[0]) n += (await this.db.auditLog.deleteMany({ where: { id: { lte: edge[0].id } } })).count;
-    }
-    return n;
+    return this.store.purge(new Date(now - this.opts.retentionDays * 86_400_000), this.opts.maxRows);
   }
 
   async close(): Promise<void> {

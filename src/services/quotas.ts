@@ -6,6 +6,7 @@
 // lock per project, so parallel pushes cannot together overshoot the limit. Projects without a
 // limit pay only a cached lookup.
 import type { Db } from '../db/client.ts';
+import { QuotaStore } from '../db/quota-store.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
 import { projectOf } from '../lib/reference.ts';
@@ -20,14 +21,16 @@ export class QuotaService {
   /** projectId -> storage limit in bytes (-1 unlimited) */
   private limits = new Map<number, number>();
   private locks = new KeyedMutex();
+  private readonly store: QuotaStore;
 
-  constructor(private readonly deps: QuotaDeps) {}
+  constructor(private readonly deps: QuotaDeps) {
+    this.store = new QuotaStore(deps.db);
+  }
 
   async limit(projectId: number): Promise<number> {
     const hit = this.limits.get(projectId);
     if (hit !== undefined) return hit;
-    const p = await this.deps.db.project.findUnique({ where: { id: projectId }, select: { storageLimit: true } });
-    const limit = p ? Number(p.storageLimit) : -1;
+    const limit = (await this.store.limit(projectId)) ?? -1;
     this.limits.set(projectId, limit);
     return limit;
   }
@@ -40,17 +43,13 @@ export class QuotaService {
 
   /** Sets a project's storage limit in bytes (-1 for none; see parseLimit). */
   async setLimit(projectId: number, bytes: number): Promise<void> {
-    await this.deps.db.project.update({ where: { id: projectId }, data: { storageLimit: BigInt(bytes) } });
+    await this.store.setLimit(projectId, bytes);
     this.limits.set(projectId, bytes);
   }
 
   /** Bytes of the distinct blobs (and manifests) linked into the project's repositories. */
   async usage(projectId: number): Promise<number> {
-    const rows = await this.deps.db.$queryRawUnsafe<{ total: bigint | number | null }[]>(
-      'SELECT SUM(b."size") AS "total" FROM "Blob" b WHERE b."digest" IN (SELECT DISTINCT l."digest" FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" WHERE r."projectId" = ?)',
-      projectId,
-    );
-    return Number(rows[0]?.total ?? 0);
+    return this.store.usage(projectId);
   }
 
   /** Drops a deleted project's cached limit. */
@@ -80,13 +79,8 @@ export class QuotaService {
     });
   }
 
-  private async holds(projectId: number, digest: string): Promise<boolean> {
-    const rows = await this.deps.db.$queryRawUnsafe<unknown[]>(
-      'SELECT 1 FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" WHERE r."projectId" = ? AND l."digest" = ? LIMIT 1',
-      projectId,
-      digest,
-    );
-    return rows.length > 0;
+  private holds(projectId: number, digest: string): Promise<boolean> {
+    return this.store.holds(projectId, digest);
   }
 }
 

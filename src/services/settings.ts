@@ -2,7 +2,7 @@
 // The environment gives the defaults; values saved through the API override them and persist.
 // Secret values (kind 'secret') are sealed with the secret box before they reach the database and
 // kept opened only in memory; see src/lib/secret-box.ts for the key.
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import type { Config, LdapConfig } from '../config/index.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
@@ -88,6 +88,12 @@ export class SettingsService {
   }
 
   private async sealInPlace(values: { key: string; sealed: string }[]): Promise<void> {
+    if (dialectOf(this.db).engine === 'postgresql') {
+      // PostgreSQL has no scrub: the old row versions are reclaimed by VACUUM, not zeroed (README).
+      await this.db.$transaction(values.map(({ key, sealed }) => this.db.setting.update({ where: { key }, data: { value: JSON.stringify(sealed) } })));
+      this.secrets.log?.info({ settings: values.map((v) => v.key) }, 'stored secrets encrypted');
+      return;
+    }
     // secure_delete zeroes the freed bytes of the old value in the page; the TRUNCATE checkpoint
     // moves the new pages into the database file and empties the WAL, which held older copies.
     await this.db.$queryRawUnsafe('PRAGMA secure_delete = ON');

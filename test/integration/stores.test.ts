@@ -1,0 +1,202 @@
+// The store suite: the same cases against SQLite and a real PostgreSQL (test/helpers/pg.ts), the way
+// the driver conformance suite runs against every storage driver. Each case opens a fresh database
+// through openDatabase, as the server does (migrations included).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase, dialectOf, type Db } from '../../src/db/client.ts';
+import { RegistryStore, type NewManifest } from '../../src/db/registry-store.ts';
+import { MIGRATIONS_DIR, PG_MIGRATIONS_DIR } from '../../src/db/migrate.ts';
+import { QuotaService } from '../../src/services/quotas.ts';
+import { AuditService } from '../../src/services/audit.ts';
+import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
+
+// A process far from UTC: timestamps written by Berth's own statements must still read back right.
+process.env.TZ = 'America/Los_Angeles';
+
+const quiet = { warn() {} };
+const D = (c: string) => 'sha256:' + c.repeat(64);
+
+interface Engine {
+  name: string;
+  /** A URL for a new, empty database. */
+  fresh(): Promise<string>;
+  migrationsDir: string;
+}
+
+let pgServer: TestPostgres | null = null;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stores-'));
+let n = 0;
+const engines: Engine[] = [
+  { name: 'sqlite', fresh: async () => `file:${path.join(tmp, `db${++n}`, 'berth.db')}`, migrationsDir: MIGRATIONS_DIR },
+  { name: 'postgresql', fresh: () => pgServer!.createDatabase(), migrationsDir: PG_MIGRATIONS_DIR },
+];
+
+before(async () => {
+  pgServer = await startPostgres();
+});
+after(async () => {
+  await pgServer?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function manifest(c: string, over: Partial<NewManifest> = {}): NewManifest {
+  const content = Buffer.from(JSON.stringify({ schemaVersion: 2, c }));
+  return { digest: D(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, configType: 'application/vnd.oci.image.config.v1+json', size: content.length, subject: null, annotations: null, refs: [D('1'), D('2')], content, ...over };
+}
+
+for (const engine of engines) {
+  describe(`stores on ${engine.name}`, () => {
+    let db: Db;
+    let store: RegistryStore;
+    let projectId: number;
+    let repo: number;
+    before(async () => {
+      db = await openDatabase(await engine.fresh());
+      store = new RegistryStore(db);
+      projectId = (await db.project.create({ data: { name: 'library' } })).id;
+      repo = await store.ensureRepository('library/alpine', projectId);
+    });
+    after(async () => {
+      store?.close();
+      await db?.$disconnect();
+    });
+
+    test('the dialect matches the engine', () => {
+      assert.equal(dialectOf(db).engine, engine.name);
+    });
+
+    test('ensureRepository creates once and returns the same id', async () => {
+      assert.equal(await store.ensureRepository('library/alpine', projectId), repo);
+      assert.equal(await store.findRepositoryId('library/alpine'), repo);
+      assert.equal(await store.findRepositoryId('library/none'), null);
+      const again = await Promise.all([1, 2, 3, 4].map(() => store.ensureRepository('library/raced', projectId)));
+      assert.equal(new Set(again).size, 1);
+    });
+
+    test('a linked blob of more than 4 GiB reads back with its exact size', async () => {
+      await store.linkBlob(repo, D('1'), 5_000_000_123);
+      await store.linkBlob(repo, D('2'), 300);
+      assert.equal(await store.linkedBlobSize(repo, D('1')), 5_000_000_123);
+      assert.equal(await store.linkedBlobSize(repo, D('9')), null);
+      assert.deepEqual(await store.linkedDigests(repo, [D('1'), D('2'), D('9')]), new Set([D('1'), D('2')]));
+      assert.deepEqual(await store.repositoriesWithBlob(D('1')), [{ name: 'library/alpine', size: 5_000_000_123 }]);
+    });
+
+    test('a manifest put with a tag reads back whole: record, bytes, tag, and times in UTC', async () => {
+      const before = Date.now();
+      const m = manifest('a');
+      await store.putManifest(repo, m, 'latest');
+      const rec = await store.findManifest(repo, m.digest);
+      assert.deepEqual(rec, { digest: m.digest, mediaType: m.mediaType, artifactType: null, size: m.size, subject: null, annotations: null, refs: [D('1'), D('2')] });
+      assert.deepEqual(await store.manifestContent(m.digest), m.content);
+      assert.equal(await store.findTag(repo, 'latest'), m.digest);
+      assert.deepEqual(await store.manifestDigests(repo, [m.digest, D('f')]), new Set([m.digest]));
+      // The time Berth's own statement wrote is the time Prisma reads (no time-zone shift).
+      const row = await db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId: repo, digest: m.digest } } });
+      assert.ok(Math.abs(row!.pushedAt.getTime() - before) < 60_000, `pushedAt ${row!.pushedAt.toISOString()} is not now`);
+      const tag = await db.tag.findUnique({ where: { repositoryId_name: { repositoryId: repo, name: 'latest' } } });
+      assert.ok(Math.abs(tag!.updatedAt.getTime() - before) < 60_000);
+    });
+
+    test('a tag moves to the manifest pushed last', async () => {
+      await store.putManifest(repo, manifest('b'), 'latest');
+      assert.equal(await store.findTag(repo, 'latest'), D('b'));
+    });
+
+    test('concurrent pushes are group-committed and all land', async () => {
+      const names = Array.from({ length: 40 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+      await Promise.all(names.map((t, i) => store.putManifest(repo, manifest(String.fromCharCode(0x6b + (i % 6))), t)));
+      const tags = await store.listTags(repo, undefined, 1000);
+      for (const t of names) assert.ok(tags.includes(t), t);
+    });
+
+    test('tags and repositories page in lexical order (keyset)', async () => {
+      const first = await store.listTags(repo, undefined, 3);
+      assert.deepEqual(first, ['latest', 't00', 't01']);
+      assert.deepEqual(await store.listTags(repo, 't01', 2), ['t02', 't03']);
+      const other = (await db.project.create({ data: { name: 'other' } })).id;
+      await store.ensureRepository('other/app', other);
+      await store.ensureRepository('zzz/none', null);
+      assert.deepEqual(await store.listRepositories(undefined, 100), ['library/alpine', 'library/raced', 'other/app', 'zzz/none']);
+      assert.deepEqual(await store.listRepositories('library/raced', 100), ['other/app', 'zzz/none']);
+      assert.deepEqual(await store.listRepositories(undefined, 100, [projectId]), ['library/alpine', 'library/raced']);
+      assert.deepEqual(await store.listRepositories('library/alpine', 100, [projectId, other]), ['library/raced', 'other/app']);
+      assert.deepEqual(await store.listRepositories(undefined, 100, []), []);
+    });
+
+    test('referrers by subject, optionally by artifact type', async () => {
+      const subject = D('a');
+      await store.putManifest(repo, manifest('c', { subject, artifactType: 'application/x-sig' }), null);
+      await store.putManifest(repo, manifest('d', { subject, artifactType: 'application/x-sbom' }), null);
+      assert.deepEqual((await store.referrers(repo, subject)).map((m) => m.digest), [D('c'), D('d')]);
+      assert.deepEqual((await store.referrers(repo, subject, 'application/x-sbom')).map((m) => m.digest), [D('d')]);
+    });
+
+    test('deleting a manifest removes its tags; deleting a tag and a link', async () => {
+      await store.putManifest(repo, manifest('e'), 'gone');
+      assert.deepEqual(await store.deleteManifest(repo, D('e')), ['gone']);
+      assert.equal(await store.findManifest(repo, D('e')), null);
+      assert.equal(await store.findTag(repo, 'gone'), null);
+      assert.equal(await store.deleteManifest(repo, D('e')), null);
+      assert.equal(await store.deleteTag(repo, 't00'), true);
+      assert.equal(await store.deleteTag(repo, 't00'), false);
+      assert.equal(await store.unlinkBlob(repo, D('2')), true);
+      assert.equal(await store.linkedBlobSize(repo, D('2')), null);
+    });
+
+    test('quota usage counts distinct bytes of the project, above 4 GiB, as a number', async () => {
+      const quotas = new QuotaService({ db, projectId: async () => projectId });
+      const used = await quotas.usage(projectId);
+      const blobs = await db.blob.findMany({ where: { links: { some: { repository: { projectId } } } } });
+      const expected = blobs.reduce((s, b) => s + Number(b.size), 0);
+      assert.equal(typeof used, 'number');
+      assert.ok(used > 5_000_000_000);
+      assert.equal(used, expected);
+      await quotas.setLimit(projectId, 6_000_000_000);
+      assert.equal(await quotas.limit(projectId), 6_000_000_000);
+      // A blob the project holds is admitted whatever its size; a new one over the limit is not.
+      let wrote = 0;
+      await quotas.admit('library/alpine', D('1'), 5_000_000_123, async () => void wrote++);
+      await assert.rejects(quotas.admit('library/alpine', D('7'), 2_000_000_000, async () => void wrote++), /Quota exceeded/);
+      assert.equal(wrote, 1);
+    });
+
+    test('audit events are written in one batch with their times, and purged by age and count', async () => {
+      const audit = new AuditService(db, { retentionDays: 1, maxRows: 3, log: quiet });
+      const t0 = Date.now();
+      for (let i = 0; i < 5; i++) audit.record({ username: `u${i}`, operation: 'pull', resource: 'library/alpine:latest', resourceType: 'artifact', clientAddress: i === 0 ? '10.0.0.1' : undefined });
+      await audit.flush();
+      const rows = await db.auditLog.findMany({ orderBy: { id: 'asc' } });
+      assert.deepEqual(rows.map((r) => r.username), ['u0', 'u1', 'u2', 'u3', 'u4']);
+      assert.equal(rows[0].clientAddress, '10.0.0.1');
+      assert.equal(rows[1].clientAddress, null);
+      for (const r of rows) assert.ok(Math.abs(r.createdAt.getTime() - t0) < 60_000, `createdAt ${r.createdAt.toISOString()} is not now`);
+      assert.equal(await audit.purge(), 2); // beyond maxRows: the two oldest
+      assert.equal(await audit.purge(t0 + 2 * 86_400_000), 3); // all older than a day
+      await audit.close();
+    });
+
+    test('two starters at once apply the migrations once', async () => {
+      const url = await engine.fresh();
+      const [a, b] = await Promise.all([openDatabase(url), openDatabase(url)]);
+      try {
+        const names = fs.readdirSync(engine.migrationsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+        const rows = await a.$queryRawUnsafe<{ name: string }[]>('SELECT name FROM _berth_migrations ORDER BY name');
+        assert.deepEqual(rows.map((r) => r.name), names);
+        // Both clients work on the one schema.
+        await a.project.create({ data: { name: 'p1' } });
+        assert.equal((await b.project.findUnique({ where: { name: 'p1' } }))?.name, 'p1');
+        // A third start finds nothing to do.
+        const c = await openDatabase(url);
+        assert.equal((await c.$queryRawUnsafe<unknown[]>('SELECT name FROM _berth_migrations')).length, names.length);
+        await c.$disconnect();
+      } finally {
+        await a.$disconnect();
+        await b.$disconnect();
+      }
+    });
+  });
+}
