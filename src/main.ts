@@ -5,7 +5,6 @@ import https from 'node:https';
 import v8 from 'node:v8';
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createApp } from './app.ts';
-import { safeError } from './http/logger.ts';
 
 // Prisma's query compiler is a ~1.6 MB WebAssembly module. V8 would tier its functions up to
 // TurboFan in background threads, whose compile memory stays in glibc's per-thread arenas: ~50 MiB
@@ -50,7 +49,7 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     // Port in use, or not ours to bind: said in the log (a supervisor restarts us), exit non-zero.
-    log.fatal({ err: safeError(err), host: config.host, port: config.port }, 'cannot listen');
+    log.fatal({ err, host: config.host, port: config.port }, 'cannot listen');
     await berth.close().catch(() => undefined);
     process.exit(1);
   }
@@ -74,7 +73,7 @@ async function main(): Promise<void> {
   // process. Committed data is safe: blobs are placed by rename and the database is transactional.
   const die = (kind: string) => (err: unknown) => {
     try {
-      log.fatal({ err: safeError(err), kind }, 'unexpected error, exiting');
+      log.fatal({ err, kind }, 'unexpected error, exiting');
     } catch {
       // the logger itself failed: nothing more to say
     }

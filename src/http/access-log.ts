@@ -3,7 +3,7 @@
 // Cheap on the hot paths: one 'finish' listener and one pino call per request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { redactUrl } from './errors.ts';
-import type { Log } from './logger.ts';
+import { jsonLineWriter, type Log } from './logger.ts';
 import { clientAddress } from './raw.ts';
 
 const WHO = Symbol('berth.principal');
@@ -18,6 +18,7 @@ export function notePrincipal(req: IncomingMessage, name: string | null | undefi
 
 export function accessLogger(log: Log): (req: IncomingMessage, res: ServerResponse) => void {
   if (!log.isLevelEnabled('info')) return () => undefined;
+  const raw = jsonLineWriter(log);
   return (req, res) => {
     const start = process.hrtime.bigint();
     const socket = req.socket;
@@ -26,20 +27,18 @@ export function accessLogger(log: Log): (req: IncomingMessage, res: ServerRespon
       const read = socket.bytesRead;
       const written = socket.bytesWritten;
       (socket as Marked)[MARK] = [read, written];
-      log.info(
-        {
-          method: req.method,
-          path: redactUrl(req.url),
-          status: res.statusCode,
-          ms: Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100,
-          // Socket counters since the connection's previous answer, headers included.
-          in: read - readBefore,
-          out: written - writtenBefore,
-          principal: (req as unknown as Record<symbol, string>)[WHO] ?? null,
-          client: clientAddress(req),
-        },
-        'request',
-      );
+      const path = redactUrl(req.url);
+      const ms = Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100;
+      // Socket counters since the connection's previous answer, headers included.
+      const bytesIn = read - readBefore;
+      const bytesOut = written - writtenBefore;
+      const principal = (req as unknown as Record<symbol, string>)[WHO] ?? null;
+      const client = clientAddress(req);
+      if (raw) {
+        raw(`{"level":"info","time":"${new Date().toISOString()}","method":${JSON.stringify(req.method)},"path":${JSON.stringify(path)},"status":${res.statusCode},"ms":${ms},"in":${bytesIn},"out":${bytesOut},"principal":${principal === null ? 'null' : JSON.stringify(principal)},"client":${JSON.stringify(client)},"msg":"request"}\n`);
+      } else {
+        log.info({ method: req.method, path, status: res.statusCode, ms, in: bytesIn, out: bytesOut, principal, client }, 'request');
+      }
     });
   };
 }

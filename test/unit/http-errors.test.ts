@@ -54,7 +54,7 @@ test('a real bug is a 500 whose log line has neither the row nor the secrets in 
 
 test('secrets are redacted from log fields, and plain errors keep only their first line', () => {
   const { log, lines } = capture();
-  log.warn({ password: 'p1', user: { secret: 's1', passwordHash: 'h1' }, cfg: { ldap: { searchPassword: 'sp1' } }, headers: { authorization: 'Basic abc' } }, 'x');
+  log.warn({ password: 'p1', user: { secret: 's1', passwordHash: 'h1' }, ldap: { searchPassword: 'sp1' }, headers: { authorization: 'Basic abc' } }, 'x');
   assert.doesNotMatch(lines[0], /p1|s1|h1|sp1|Basic abc/);
   assert.deepEqual(safeError('first line\nsecond line with data'), { message: 'first line' });
   assert.equal(safeError(new Error('boom\nrow data')).message, 'boom');
