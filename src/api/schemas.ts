@@ -1,6 +1,7 @@
-// The input of every /api/v2.0 route, as zod schemas in one table keyed "<method> <express path>".
-// The handlers receive what these schemas parse (src/api/validate.ts: route()), and the OpenAPI
-// document is generated from the same table (src/api/openapi.ts), so the two cannot disagree.
+// The input of every /api/v2.0 route, as zod schemas in one table keyed "<method> <express path>",
+// and its answer (reply: status, body schema from src/api/responses.ts, headers). The handlers
+// receive what these schemas parse (src/api/validate.ts: route()), and the OpenAPI document is
+// generated from the same table (src/api/openapi.ts), so the two cannot disagree.
 //
 // Shapes follow Harbor's swagger: unknown body fields are dropped (Harbor's clients send more than
 // Berth reads), a field of the wrong JSON type is a 400, a query parameter given twice is a 400.
@@ -8,6 +9,10 @@
 // in the services.
 import { z } from 'zod';
 import { parseQuery } from './common.ts';
+import * as O from './responses.ts';
+import type { Reply } from './responses.ts';
+
+const R = O.reply;
 
 /** Largest id the database holds (32-bit signed): larger ones are refused before any query. */
 export const MAX_ID = 2_147_483_647;
@@ -122,83 +127,88 @@ export interface RouteSchema {
   body?: z.ZodType;
   /** One line for the OpenAPI document. */
   summary?: string;
+  /** The successful answer: status, body schema (src/api/responses.ts), headers. */
+  reply?: Reply;
 }
 
 export const ROUTES = {
   // ---- users and personal tokens ----
-  'get /users/current': { summary: 'The caller' },
-  'get /users/current/tokens': { summary: "The caller's personal access tokens" },
-  'post /users/current/tokens': { summary: 'Create a personal access token', body: z.object({ name: z.string().trim().min(1).max(100), duration_days: days.optional() }) },
-  'delete /users/current/tokens/:id': { params: id },
-  'get /users/current/permissions': { summary: "The caller's permissions in a scope (/project/{id})", query: z.object({ scope: str(512).optional(), relative: boolString.optional() }) },
-  'get /users/search': { query: list({ username: str().optional() }) },
-  'get /users': { query: listQ({ username: str().optional() }) },
-  'post /users': { body: z.object({ username: str(), password: str(256), email: str().optional(), realname: str().optional(), comment: str(1024).optional() }) },
-  'get /users/:id': { params: id },
-  'put /users/:id': { params: id, body: z.object({ email: str().optional(), realname: str().optional(), comment: str(1024).optional() }) },
-  'put /users/:id/password': { params: id, body: z.object({ old_password: str(256).optional(), new_password: str(256) }) },
-  'put /users/:id/sysadmin': { params: id, body: z.object({ sysadmin_flag: z.boolean() }) },
-  'delete /users/:id': { params: id },
+  'get /users/current': { reply: R.json(O.UserResp, 'The caller (users only; a robot gets 403)'), summary: 'The caller' },
+  'get /users/current/tokens': { reply: R.json(z.array(O.PersonalToken), "The caller's personal access tokens"), summary: "The caller's personal access tokens" },
+  'post /users/current/tokens': { reply: R.json(O.PersonalTokenCreated, 'The new token, with its secret (shown once)', 201), summary: 'Create a personal access token', body: z.object({ name: z.string().trim().min(1).max(100), duration_days: days.optional() }) },
+  'delete /users/current/tokens/:id': { reply: R.done('Revoked'), params: id },
+  'get /users/current/permissions': { reply: R.json(z.array(O.Permission), 'What the caller may do in the scope'), summary: "The caller's permissions in a scope (/project/{id})", query: z.object({ scope: str(512).optional(), relative: boolString.optional() }) },
+  'get /users/search': { reply: R.page(O.UserSearchRespItem, 'Users whose name contains the query'), query: list({ username: str().optional() }) },
+  'get /users': { reply: R.page(O.UserResp, 'Users'), query: listQ({ username: str().optional() }) },
+  'post /users': { reply: R.created('Created'), body: z.object({ username: str(), password: str(256), email: str().optional(), realname: str().optional(), comment: str(1024).optional() }) },
+  'get /users/:id': { reply: R.json(O.UserResp, 'The user'), params: id },
+  'put /users/:id': { reply: R.done('Saved'), params: id, body: z.object({ email: str().optional(), realname: str().optional(), comment: str(1024).optional() }) },
+  'put /users/:id/password': { reply: R.done('Changed'), params: id, body: z.object({ old_password: str(256).optional(), new_password: str(256) }) },
+  'put /users/:id/sysadmin': { reply: R.done('Changed'), params: id, body: z.object({ sysadmin_flag: z.boolean() }) },
+  'delete /users/:id': { reply: R.done('Deleted'), params: id },
   // ---- user groups ----
-  'get /usergroups': { query: list({ ldap_group_dn: str(1024).optional(), group_name: str().optional() }) },
-  'get /usergroups/search': { query: list({ groupname: str().min(1) }) },
-  'post /usergroups': { body: z.object({ group_name: str().optional(), group_type: z.number().int().optional(), ldap_group_dn: str(1024) }) },
-  'get /usergroups/:id': { params: id },
-  'put /usergroups/:id': { params: id, body: z.object({ group_name: str().min(1) }) },
-  'delete /usergroups/:id': { params: id },
+  'get /usergroups': { reply: R.page(O.UserGroup, 'User groups'), query: list({ ldap_group_dn: str(1024).optional(), group_name: str().optional() }) },
+  'get /usergroups/search': { reply: R.page(O.UserGroupSearchItem, 'User groups whose name contains the query'), query: list({ groupname: str().min(1) }) },
+  'post /usergroups': { reply: R.created('Created'), body: z.object({ group_name: str().optional(), group_type: z.number().int().optional(), ldap_group_dn: str(1024) }) },
+  'get /usergroups/:id': { reply: R.json(O.UserGroup, 'The group'), params: id },
+  'put /usergroups/:id': { reply: R.done('Saved'), params: id, body: z.object({ group_name: str().min(1) }) },
+  'delete /usergroups/:id': { reply: R.done('Deleted'), params: id },
   // ---- robots ----
-  'get /robots': { query: listQ() },
-  'post /robots': { body: z.object({ name: str(), level: str(16), secret: str(256).optional(), ...robotFields }) },
-  'get /robots/:id': { params: id },
-  'put /robots/:id': { params: id, body: z.object(robotFields) },
-  'patch /robots/:id': { summary: "Refresh a robot's secret", params: id, body: z.object({ secret: str(256).optional() }) },
-  'delete /robots/:id': { params: id },
+  'get /robots': { reply: R.page(O.Robot, 'Robots the caller may manage'), query: listQ() },
+  'post /robots': { reply: R.created('Created, with its secret (shown once)', O.RobotCreated), body: z.object({ name: str(), level: str(16), secret: str(256).optional(), ...robotFields }) },
+  'get /robots/:id': { reply: R.json(O.Robot, 'The robot'), params: id },
+  'put /robots/:id': { reply: R.done('Saved'), params: id, body: z.object(robotFields) },
+  'patch /robots/:id': { reply: R.json(O.RobotSec, 'The new secret (shown once)'), summary: "Refresh a robot's secret", params: id, body: z.object({ secret: str(256).optional() }) },
+  'delete /robots/:id': { reply: R.done('Deleted'), params: id },
   // ---- projects and members ----
-  'head /projects': { summary: 'Whether a project of that name exists (and the caller may see it)', query: z.object({ project_name: str().min(1) }) },
-  'get /projects': { query: listQ({ name: str().optional(), public: boolString.optional(), owner: str().optional(), with_detail: boolString.optional(), sort: str(64).optional() }) },
+  'head /projects': { reply: { ...R.done('The project exists'), also: [{ status: 404, description: 'No such project (or one the caller may not see)' }] }, summary: 'Whether a project of that name exists (and the caller may see it)', query: z.object({ project_name: str().min(1) }) },
+  'get /projects': { reply: R.page(O.Project, 'Projects the caller may see'), query: listQ({ name: str().optional(), public: boolString.optional(), owner: str().optional(), with_detail: boolString.optional(), sort: str(64).optional() }) },
   'post /projects': {
+    reply: R.created('Created'),
     body: z.object({ project_name: str(), public: z.boolean().nullish(), metadata: metadata.nullish(), storage_limit: bytes.nullish(), registry_id: z.number().int().nullish() }),
   },
-  'get /projects/:p': { params: p },
-  'get /projects/:p/summary': { params: p },
-  'put /projects/:p': { params: p, body: z.object({ public: z.boolean().nullish(), metadata: metadata.nullish() }) },
-  'delete /projects/:p': { params: p },
-  'get /projects/:p/_deletable': { params: p },
-  'get /projects/:p/members': { params: p, query: list({ entityname: str().optional() }) },
-  'post /projects/:p/members': { params: p, body: z.object({ role_id: z.number().int(), member_user: memberUser.optional(), member_group: memberGroup.optional() }) },
-  'get /projects/:p/members/:mid': { params: z.object({ p: projectRef, mid: idParam }) },
-  'put /projects/:p/members/:mid': { params: z.object({ p: projectRef, mid: idParam }), body: z.object({ role_id: z.number().int() }) },
-  'delete /projects/:p/members/:mid': { params: z.object({ p: projectRef, mid: idParam }) },
+  'get /projects/:p': { reply: R.json(O.Project, 'The project'), params: p },
+  'get /projects/:p/summary': { reply: R.json(O.ProjectSummary, "The project's counts and quota"), params: p },
+  'put /projects/:p': { reply: R.done('Saved'), params: p, body: z.object({ public: z.boolean().nullish(), metadata: metadata.nullish() }) },
+  'delete /projects/:p': { reply: R.done('Deleted'), params: p },
+  'get /projects/:p/_deletable': { reply: R.json(O.ProjectDeletable, 'Whether the project can be deleted'), params: p },
+  'get /projects/:p/members': { reply: R.page(O.ProjectMemberEntity, 'Members'), params: p, query: list({ entityname: str().optional() }) },
+  'post /projects/:p/members': { reply: R.created('Added'), params: p, body: z.object({ role_id: z.number().int(), member_user: memberUser.optional(), member_group: memberGroup.optional() }) },
+  'get /projects/:p/members/:mid': { reply: R.json(O.ProjectMemberEntity, 'The member'), params: z.object({ p: projectRef, mid: idParam }) },
+  'put /projects/:p/members/:mid': { reply: R.done('Saved'), params: z.object({ p: projectRef, mid: idParam }), body: z.object({ role_id: z.number().int() }) },
+  'delete /projects/:p/members/:mid': { reply: R.done('Removed'), params: z.object({ p: projectRef, mid: idParam }) },
   // ---- repositories, artifacts, tags, logs ----
-  'get /repositories': { query: listQ({ sort: str(64).optional() }) },
-  'get /projects/:p/repositories': { params: p, query: listQ({ sort: str(64).optional() }) },
-  'get /projects/:p/repositories/:r': { params: pr },
-  'put /projects/:p/repositories/:r': { params: pr, body: z.object({ description: str(65_536).optional() }) },
-  'delete /projects/:p/repositories/:r': { params: pr },
+  'get /repositories': { reply: R.page(O.Repository, 'Repositories the caller may see'), query: listQ({ sort: str(64).optional() }) },
+  'get /projects/:p/repositories': { reply: R.page(O.Repository, "The project's repositories"), params: p, query: listQ({ sort: str(64).optional() }) },
+  'get /projects/:p/repositories/:r': { reply: R.json(O.Repository, 'The repository'), params: pr },
+  'put /projects/:p/repositories/:r': { reply: R.done('Saved'), params: pr, body: z.object({ description: str(65_536).optional() }) },
+  'delete /projects/:p/repositories/:r': { reply: R.done('Deleted'), params: pr },
   'get /projects/:p/repositories/:r/artifacts': {
+    reply: R.page(O.Artifact, 'Artifacts'),
     params: pr,
     query: listQ({ with_tag: boolString.optional(), with_label: boolString.optional(), with_scan_overview: boolString.optional(), with_signature: boolString.optional(), with_immutable_status: boolString.optional(), with_accessory: boolString.optional() }),
   },
-  'get /projects/:p/repositories/:r/artifacts/:ref': { params: pra },
-  'delete /projects/:p/repositories/:r/artifacts/:ref': { params: pra },
-  'get /projects/:p/repositories/:r/artifacts/:ref/tags': { params: pra, query: listQ() },
-  'post /projects/:p/repositories/:r/artifacts/:ref/tags': { params: pra, body: z.object({ name: z.string().min(1).max(128) }) },
-  'delete /projects/:p/repositories/:r/artifacts/:ref/tags/:tag': { params: z.object({ p: projectRef, r: repoName, ref: reference, tag: z.string().min(1).max(128) }) },
-  'post /projects/:p/repositories/:r/import': { summary: 'Import an image archive (multipart field "archive": docker save or OCI layout tar)', params: pr, query: z.object({ tag: z.string().min(1).max(128).optional() }) },
-  'get /projects/:p/logs': { params: p, query: listQ() },
-  'get /search': { query: z.object({ q: str().optional() }) },
-  'get /statistics': {},
+  'get /projects/:p/repositories/:r/artifacts/:ref': { reply: R.json(O.Artifact, 'The artifact'), params: pra },
+  'delete /projects/:p/repositories/:r/artifacts/:ref': { reply: R.done('Deleted'), params: pra },
+  'get /projects/:p/repositories/:r/artifacts/:ref/tags': { reply: R.page(O.Tag, "The artifact's tags"), params: pra, query: listQ() },
+  'post /projects/:p/repositories/:r/artifacts/:ref/tags': { reply: R.done('Created', 201), params: pra, body: z.object({ name: z.string().min(1).max(128) }) },
+  'delete /projects/:p/repositories/:r/artifacts/:ref/tags/:tag': { reply: R.done('Deleted'), params: z.object({ p: projectRef, r: repoName, ref: reference, tag: z.string().min(1).max(128) }) },
+  'post /projects/:p/repositories/:r/import': { reply: R.json(O.ImportResult, 'Imported', 201), summary: 'Import an image archive (multipart field "archive": docker save or OCI layout tar)', params: pr, query: z.object({ tag: z.string().min(1).max(128).optional() }) },
+  'get /projects/:p/logs': { reply: R.page(O.AuditLog, "The project's audit log, newest first"), params: p, query: listQ() },
+  'get /search': { reply: R.json(O.Search, 'Projects and repositories the caller may see'), query: z.object({ q: str().optional() }) },
+  'get /statistics': { reply: R.json(O.Statistic, 'Counts') },
   // ---- quotas ----
-  'get /quotas': { query: list({ reference: str(32).optional(), reference_id: str(32).optional(), sort: str(64).optional() }) },
-  'get /quotas/:id': { params: id },
-  'put /quotas/:id': { params: id, body: z.object({ hard: z.object({ storage: bytes }) }) },
+  'get /quotas': { reply: R.page(O.Quota, 'Quotas'), query: list({ reference: str(32).optional(), reference_id: str(32).optional(), sort: str(64).optional() }) },
+  'get /quotas/:id': { reply: R.json(O.Quota, 'The quota'), params: id },
+  'put /quotas/:id': { reply: R.done('Saved'), params: id, body: z.object({ hard: z.object({ storage: bytes }) }) },
   // ---- system ----
-  'post /ldap/ping': { summary: 'Test LDAP settings (the saved ones, changed by the body)', body: z.object({ ...ldapSettings, ldap_connection_timeout: z.number().int().min(1).max(300).optional() }) },
-  'get /ldap/users/search': { query: z.object({ username: str().optional() }) },
-  'post /ldap/users/import': { body: z.object({ ldap_uid_list: z.array(z.string().min(1).max(255)).min(1).max(1000) }) },
-  'get /ldap/groups/search': { query: z.object({ groupdn: str(1024).optional(), groupname: str().optional() }) },
-  'get /configurations': {},
+  'post /ldap/ping': { reply: R.json(O.LdapPingResult, 'The outcome (a failure to connect is success: false, not an error)'), summary: 'Test LDAP settings (the saved ones, changed by the body)', body: z.object({ ...ldapSettings, ldap_connection_timeout: z.number().int().min(1).max(300).optional() }) },
+  'get /ldap/users/search': { reply: R.json(z.array(O.LdapUser), 'Directory users'), query: z.object({ username: str().optional() }) },
+  'post /ldap/users/import': { reply: { ...R.done('All imported'), also: [{ status: 404, description: 'The users that could not be imported (the others were)', body: z.array(O.LdapFailedImportUser) }] }, body: z.object({ ldap_uid_list: z.array(z.string().min(1).max(255)).min(1).max(1000) }) },
+  'get /ldap/groups/search': { reply: R.json(z.array(O.LdapGroup), 'Directory groups'), query: z.object({ groupdn: str(1024).optional(), groupname: str().optional() }) },
+  'get /configurations': { reply: R.json(O.Configurations, 'The settings') },
   'put /configurations': {
+    reply: R.done('Saved'),
     summary: 'Change settings (unknown and read-only keys are refused)',
     body: z.looseObject({
       ...ldapSettings,
@@ -213,17 +223,17 @@ export const ROUTES = {
       audit_log_retention_days: z.number().int().optional(),
     }),
   },
-  'get /audit-logs': { query: listQ() },
-  'get /systeminfo/volumes': {},
-  'get /systeminfo': {},
+  'get /audit-logs': { reply: R.page(O.AuditLog, 'The audit log, newest first'), query: listQ() },
+  'get /systeminfo/volumes': { reply: R.json(O.SystemInfo, 'Disk space') },
+  'get /systeminfo': { reply: R.json(O.GeneralInfo, 'General information') },
   // ---- garbage collection ----
-  'post /system/gc/schedule': { summary: 'Run now (type Manual) or create the schedule', body: gcSchedule },
-  'put /system/gc/schedule': { summary: 'Change the schedule (type None removes it)', body: gcSchedule },
-  'get /system/gc/schedule': {},
-  'get /system/gc': { query: list({}) },
-  'get /system/gc/:id': { params: id },
-  'put /system/gc/:id': { summary: 'Stop a run', params: id },
-  'get /system/gc/:id/log': { params: id },
+  'post /system/gc/schedule': { reply: R.created('Started (Location names the run) or scheduled'), summary: 'Run now (type Manual) or create the schedule', body: gcSchedule },
+  'put /system/gc/schedule': { reply: R.done('Saved (a Manual type starts a run; Location names it)'), summary: 'Change the schedule (type None removes it)', body: gcSchedule },
+  'get /system/gc/schedule': { reply: R.json(O.GCSchedule, 'The schedule') },
+  'get /system/gc': { reply: R.page(O.GCHistory, 'Runs, newest first'), query: list({}) },
+  'get /system/gc/:id': { reply: R.json(O.GCHistory, 'The run'), params: id },
+  'put /system/gc/:id': { reply: R.done('Stopping'), summary: 'Stop a run', params: id },
+  'get /system/gc/:id/log': { reply: R.text('The run\'s log'), params: id },
 } satisfies Record<string, RouteSchema>;
 
 export type RouteKey = keyof typeof ROUTES;
