@@ -44,6 +44,7 @@ import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
 import { FsDriver } from './storage/driver/fs.ts';
 import { UploadStore } from './storage/uploads.ts';
+import type { Metrics } from './metrics/metrics.ts';
 
 export interface AppOverrides {
   driver?: StorageDriver;
@@ -70,6 +71,8 @@ export interface BerthApp {
   gc: GcService;
   pulls: PullStats;
   settings: SettingsService;
+  /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
+  metrics: Metrics | null;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     dataLock?.release();
     throw e;
   });
+  // Metrics load prom-client only when configured; the listener binds at the end of createApp.
+  const metrics = config.metrics ? await (await import('./metrics/metrics.ts')).createMetrics({ db, ...config.metrics }) : null;
   const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 
@@ -136,7 +141,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
   const robots = new RobotsService({ db, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
   const tokens = new TokenSigner(path.join(config.dataDir, 'keys'), config.serviceName, config.tokenTtlSeconds);
-  const login: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
+  const checkPassword: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
+  const login: PasswordCheck = metrics ? metrics.wrapLogin(checkPassword) : checkPassword;
 
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
   const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null });
@@ -147,6 +153,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
     admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
     onEvent: (e) => {
+      metrics?.registryEvent(e.type);
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
   });
@@ -172,9 +179,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     baseUrl: config.externalUrl ?? '',
     onPull: (identity, repository, reference, digest) => {
       pulls.record(repository, digest);
+      metrics?.pulled();
       audit.record({ username: identity.principal?.name ?? 'anonymous', operation: 'pull', resource: `${repository}:${reference}`, resourceType: 'artifact' });
     },
-    onPush: (identity, repository, reference) => audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' }),
+    onPush: (identity, repository, reference) => {
+      metrics?.pushed();
+      audit.record({ username: identity.principal?.name ?? '', operation: 'push', resource: `${repository}:${reference}`, resourceType: 'artifact' });
+    },
   });
   const tokenApi = tokenHandler({ tokens, policy, login, service: config.serviceName, log });
   app.use(
@@ -235,11 +246,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const bodyIdleMs = config.bodyTimeoutSeconds * 1000;
   const logAccess = accessLogger(log);
   const proxies = new ProxyTrust(config.trustedProxies);
-  return {
+  const berth: BerthApp = {
     app: (req, res) => {
       useProxyTrust(req, proxies);
       watchBodyIdle(req, bodyIdleMs);
       logAccess(req, res);
+      metrics?.observe(req, res);
       const url = req.url ?? '';
       if (isRegistryUrl(url)) return registryApi(req, res);
       if (isTokenUrl(url)) return void tokenApi(req, res);
@@ -259,8 +271,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     pulls,
     settings,
     gc,
+    metrics,
     async close() {
       clearInterval(purge);
+      await metrics?.close();
       await gc.close();
       await audit.close();
       await pulls.close();
@@ -270,4 +284,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       dataLock?.release();
     },
   };
+  if (metrics) {
+    // A metrics address that cannot be bound fails the start, as the main port does.
+    await metrics.listen().catch(async (err: unknown) => {
+      await berth.close().catch(() => undefined);
+      throw err;
+    });
+    log.info({ address: metrics.address }, 'metrics listening (GET /metrics)');
+  }
+  return berth;
 }

@@ -49,6 +49,8 @@ export interface Config {
   maxUploadsPerPrincipal: number;
   /** Browser sessions kept per user; the oldest is ended when a new one would exceed it. */
   maxSessionsPerUser: number;
+  /** Prometheus metrics listener (BERTH_METRICS_ADDR, host:port); unset: no metrics at all. Port 0 picks a free port. */
+  metrics?: { host: string; port: number };
 }
 
 export class ConfigError extends Error {
@@ -168,7 +170,20 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadsPerRepository: int(env, 'BERTH_MAX_UPLOADS_PER_REPOSITORY', 100, 1, 100_000),
     maxUploadsPerPrincipal: int(env, 'BERTH_MAX_UPLOADS_PER_PRINCIPAL', 500, 1, 1_000_000),
     maxSessionsPerUser: int(env, 'BERTH_MAX_SESSIONS_PER_USER', 20, 1, 10_000),
+    metrics: hostPort(env, 'BERTH_METRICS_ADDR'),
   };
+}
+
+/** host:port (a name, an IPv4 address or a bracketed IPv6 address, and a port 0-65535); unset: undefined. */
+function hostPort(env: Env, name: string): { host: string; port: number } | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw);
+  const host = m?.[1] ?? m?.[2];
+  if (!m || !host || (m[1] !== undefined && net.isIPv6(host) === false) || Number(m[3]) > 65535) {
+    throw new ConfigError(name, `must be host:port, e.g. 127.0.0.1:9090 or [::1]:9090, got "${raw}"`);
+  }
+  return { host, port: Number(m[3]) };
 }
 
 function logFormat(env: Env): 'json' | 'pretty' {
