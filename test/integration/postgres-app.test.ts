@@ -1,0 +1,155 @@
+// Berth on PostgreSQL (BERTH_DATABASE_URL=postgresql://…) through createApp: a representative part
+// of the registry and management API flows of the SQLite suites, against a real PostgreSQL.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
+import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
+
+let pgServer: TestPostgres;
+let t: TestApp;
+let oci: Oci;
+const PW = 'Passw0rd!x';
+
+const api = (method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string | null = t.adminAuth) => {
+  const r = t.request[method](`/api/v2.0${p}`);
+  return auth ? r.set('Authorization', auth) : r;
+};
+
+before(async () => {
+  pgServer = await startPostgres();
+  t = await makeApp({ BERTH_DATABASE_URL: await pgServer.createDatabase() }, REAL_ACCESS);
+  oci = new Oci(t.request, t.adminAuth);
+});
+after(async () => {
+  await t?.close();
+  await pgServer?.stop();
+});
+
+describe('Berth on PostgreSQL', () => {
+  test('the app runs on PostgreSQL, not on a SQLite file in the data directory', async () => {
+    assert.match(t.berth.config.databaseUrl, /^postgresql:\/\//);
+    const rows = await t.berth.db.$queryRawUnsafe<{ v: string }[]>('SELECT version() AS v');
+    assert.match(rows[0].v, /^PostgreSQL/);
+    assert.equal((await api('get', '/health', null)).status, 200);
+  });
+
+  test('push, pull by tag and digest, blob HEAD and GET', async () => {
+    const img = await oci.pushImage('library/alpine', 'v1', 1);
+    const byTag = await oci.getBytes('/v2/library/alpine/manifests/v1').set('Accept', OCI_MANIFEST);
+    assert.equal(byTag.status, 200);
+    assert.deepEqual(byTag.body, img.raw);
+    assert.equal(byTag.headers['docker-content-digest'], img.digest);
+    const byDigest = await oci.getBytes(`/v2/library/alpine/manifests/${img.digest}`).set('Accept', OCI_MANIFEST);
+    assert.deepEqual(byDigest.body, img.raw);
+    const head = await oci.head(`/v2/library/alpine/blobs/${img.layerDigest}`);
+    assert.equal(head.status, 200);
+    assert.equal(Number(head.headers['content-length']), img.layer.length);
+    const blob = await oci.getBytes(`/v2/library/alpine/blobs/${img.layerDigest}`);
+    assert.deepEqual(blob.body, img.layer);
+  });
+
+  test('a chunked upload in two PATCHes completes', async () => {
+    const data = bytes(70_000, 9);
+    let loc = await oci.startUpload('library/chunked');
+    const a = await oci.patch(loc).set('Content-Type', 'application/octet-stream').set('Content-Range', `0-39999`).send(data.subarray(0, 40_000));
+    assert.equal(a.status, 202, JSON.stringify(a.body));
+    loc = a.headers.location;
+    const b = await oci.patch(loc).set('Content-Type', 'application/octet-stream').set('Content-Range', `40000-69999`).send(data.subarray(40_000));
+    assert.equal(b.status, 202, JSON.stringify(b.body));
+    loc = b.headers.location;
+    const done = await oci.put(`${loc}${loc.includes('?') ? '&' : '?'}digest=${sha256(data)}`);
+    assert.equal(done.status, 201, JSON.stringify(done.body));
+    assert.deepEqual((await oci.getBytes(`/v2/library/chunked/blobs/${sha256(data)}`)).body, data);
+  });
+
+  test('tags list pages, catalog lists repositories', async () => {
+    for (const tag of ['v2', 'v3', 'latest']) await oci.pushImage('library/alpine', tag, 1);
+    const all = await oci.get('/v2/library/alpine/tags/list');
+    assert.deepEqual(all.body, { name: 'library/alpine', tags: ['latest', 'v1', 'v2', 'v3'] });
+    const page = await oci.get('/v2/library/alpine/tags/list?n=2&last=latest');
+    assert.deepEqual(page.body.tags, ['v1', 'v2']);
+    assert.match(page.headers.link, /last=v2/);
+    const cat = await oci.get('/v2/_catalog');
+    assert.deepEqual(cat.body.repositories, ['library/alpine', 'library/chunked']);
+  });
+
+  test('a multi-arch index and a referrer', async () => {
+    const amd = await oci.pushImage('library/multi', 'amd', 11);
+    const arm = await oci.pushImage('library/multi', 'arm', 12);
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [
+      { mediaType: OCI_MANIFEST, digest: amd.digest, size: amd.raw.length, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: OCI_MANIFEST, digest: arm.digest, size: arm.raw.length, platform: { os: 'linux', architecture: 'arm64' } },
+    ] };
+    const raw = Buffer.from(JSON.stringify(index));
+    assert.equal((await oci.putManifest('library/multi', 'v1', raw, OCI_INDEX)).status, 201);
+    await oci.pushImage('library/multi', 'sig', 13, { artifactType: 'application/vnd.example.sig', subject: { mediaType: OCI_INDEX, digest: sha256(raw), size: raw.length } });
+    const refs = await oci.get(`/v2/library/multi/referrers/${sha256(raw)}`);
+    assert.equal(refs.status, 200);
+    assert.deepEqual(refs.body.manifests.map((m: { artifactType: string }) => m.artifactType), ['application/vnd.example.sig']);
+  });
+
+  test('delete by digest: the manifest and its tags are gone', async () => {
+    const img = await oci.pushImage('library/doomed', 'v1', 21);
+    assert.equal((await oci.delete(`/v2/library/doomed/manifests/${img.digest}`)).status, 202);
+    assert.equal((await oci.get(`/v2/library/doomed/manifests/${img.digest}`)).status, 404);
+    assert.equal((await oci.get('/v2/library/doomed/manifests/v1')).status, 404);
+    assert.deepEqual((await oci.get('/v2/library/doomed/tags/list')).body.tags, []);
+    // a tag deleted alone
+    await oci.pushImage('library/doomed', 'v2', 22);
+    assert.equal((await oci.delete('/v2/library/doomed/manifests/v2')).status, 202);
+    assert.equal((await oci.get('/v2/library/doomed/manifests/v2')).status, 404);
+  });
+
+  test('projects, users and members: a developer pushes, a guest only pulls', async () => {
+    assert.equal((await api('post', '/projects').send({ project_name: 'team', metadata: { public: 'false' } })).status, 201);
+    for (const u of ['dev', 'guest']) assert.equal((await api('post', '/users').send({ username: u, password: PW, email: `${u}@example.com`, realname: u })).status, 201);
+    assert.equal((await api('post', '/projects/team/members').send({ role_id: 2, member_user: { username: 'dev' } })).status, 201);
+    assert.equal((await api('post', '/projects/team/members').send({ role_id: 3, member_user: { username: 'guest' } })).status, 201);
+    const dev = new Oci(t.request, basic('dev', PW));
+    await dev.pushImage('team/app', 'v1', 31);
+    const guest = new Oci(t.request, basic('guest', PW));
+    assert.equal((await guest.get('/v2/team/app/manifests/v1')).status, 200);
+    assert.equal((await guest.post('/v2/team/app/blobs/uploads/')).status, 403);
+    const projects = await api('get', '/projects?name=team');
+    assert.equal(projects.body[0].name, 'team');
+    const members = await api('get', '/projects/team/members');
+    const names = members.body.map((m: { entity_name: string }) => m.entity_name);
+    assert.ok(names.includes('dev') && names.includes('guest'), JSON.stringify(names));
+    const users = await api('get', '/users');
+    assert.ok(users.body.some((u: { username: string }) => u.username === 'dev'));
+  });
+
+  test('a project robot pulls with its secret', async () => {
+    const res = await api('post', '/robots').send({ name: 'ci', level: 'project', duration: 30, permissions: [{ kind: 'project', namespace: 'team', access: [{ resource: 'repository', action: 'pull' }] }] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const robot = new Oci(t.request, basic(res.body.name, res.body.secret));
+    assert.equal((await robot.get('/v2/team/app/manifests/v1')).status, 200);
+    assert.equal((await robot.post('/v2/team/app/blobs/uploads/')).status, 403);
+    const list = await api('get', '/robots');
+    assert.ok(list.body.some((r: { name: string }) => r.name === res.body.name));
+  });
+
+  test('a storage quota refuses a push over the limit', async () => {
+    const res = await api('post', '/projects').send({ project_name: 'small', metadata: { public: 'false' }, storage_limit: 3000 });
+    assert.equal(res.status, 201);
+    await oci.pushBlob('small/a', bytes(2000, 41));
+    const over = await oci.post(`/v2/small/a/blobs/uploads/?digest=${sha256(bytes(2000, 42))}`).set('Content-Type', 'application/octet-stream').send(bytes(2000, 42));
+    assert.equal(over.status, 403, JSON.stringify(over.body));
+    assert.equal(over.body.errors[0].code, 'DENIED');
+  });
+
+  test('pushes and deletes reach the audit log', async () => {
+    await t.berth.audit.flush();
+    const logs = await api('get', '/audit-logs?page_size=100');
+    assert.equal(logs.status, 200);
+    const ops = new Set(logs.body.map((l: { operation: string }) => l.operation));
+    assert.ok(ops.has('push') && ops.has('delete'), JSON.stringify([...ops]));
+  });
+
+  test('pull counts are written', async () => {
+    await t.berth.pulls.flush();
+    const repo = await t.berth.db.repository.findUnique({ where: { name: 'library/alpine' } });
+    assert.ok(repo!.pullCount >= 1);
+  });
+});
