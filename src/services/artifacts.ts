@@ -3,7 +3,8 @@
 // repository (a child with its own tag, app:1.0-amd64, is one too), with its tags,
 // size, platforms and accessories (referrers). Reads go to the database with indexed paging;
 // changes go through the RegistryService so its caches stay right.
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
+import type { Dialect } from '../db/dialect.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { MediaTypes } from '../lib/manifest.ts';
@@ -64,11 +65,13 @@ function accessoryKind(artifactType: string | null): string {
  * The one rule for "is an artifact", as SQL over "Manifest" m, for the repositories `set` names (a
  * list of placeholders or a subquery; its parameters are passed twice): not a referrer, and not a
  * child of an index in the same repository unless it has a tag of its own. The children set is an
- * uncorrelated subquery SQLite builds once; only manifests in it look up their tags (indexed).
+ * uncorrelated subquery the database builds once; only manifests in it look up their tags (indexed).
+ * Written with `?` placeholders: run it through the dialect's text().
  */
-function isArtifact(set: string): string {
+function isArtifact(d: Dialect, set: string): string {
+  const children = d.engine === 'postgresql' ? `"Manifest" p CROSS JOIN LATERAL jsonb_array_elements_text(p."refs"::jsonb) AS j(value)` : `"Manifest" p, json_each(p."refs") j`;
   return `m."repositoryId" IN (${set}) AND m."subject" IS NULL
-    AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM "Manifest" p, json_each(p."refs") j WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))
+    AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM ${children} WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))
       OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
 }
 
@@ -108,8 +111,9 @@ export class ArtifactsService {
   private async artifactCounts(repositoryIds: number[]): Promise<Map<number, number>> {
     if (!repositoryIds.length) return new Map();
     const set = repositoryIds.map(() => '?').join(',');
+    const d = dialectOf(this.deps.db);
     const rows = await this.deps.db.$queryRawUnsafe<{ rid: bigint | number; n: bigint | number }[]>(
-      `SELECT m."repositoryId" AS rid, COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(set)} GROUP BY m."repositoryId"`,
+      d.text(`SELECT m."repositoryId" AS rid, COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(d, set)} GROUP BY m."repositoryId"`),
       ...repositoryIds,
       ...repositoryIds,
     );
@@ -138,6 +142,7 @@ export class ArtifactsService {
    * repository's size, and only children look up their tags.
    */
   async listArtifacts(repositoryId: number, q: { tag?: string; exactTag?: boolean; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
+    const d = dialectOf(this.deps.db);
     const params: unknown[] = [repositoryId, repositoryId];
     let filter = '';
     if (q.digest) {
@@ -148,13 +153,13 @@ export class ArtifactsService {
       filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" = ?)';
       params.push(repositoryId, q.tag);
     } else if (q.tag) {
-      filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" LIKE ? ESCAPE \'\\\')';
+      filter += ` AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" ${d.ilike} ? ESCAPE '\\')`;
       params.push(repositoryId, `%${q.tag.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
     }
-    const base = `FROM "Manifest" m WHERE ${isArtifact('?')}${filter}`;
+    const base = `FROM "Manifest" m WHERE ${isArtifact(d, '?')}${filter}`;
     const [countRows, idRows] = await Promise.all([
-      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(`SELECT COUNT(*) AS n ${base}`, ...params),
-      this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(`SELECT m."id" AS id ${base} ORDER BY m."pushedAt" DESC, m."id" DESC LIMIT ? OFFSET ?`, ...params, q.pageSize, (q.page - 1) * q.pageSize),
+      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text(`SELECT COUNT(*) AS n ${base}`), ...params),
+      this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`SELECT m."id" AS id ${base} ORDER BY m."pushedAt" DESC, m."id" DESC LIMIT ? OFFSET ?`), ...params, q.pageSize, (q.page - 1) * q.pageSize),
     ]);
     const ids = idRows.map((r) => Number(r.id));
     const rows = await this.deps.db.manifest.findMany({ where: { id: { in: ids } } });
@@ -284,7 +289,8 @@ export class ArtifactsService {
   /** A project's artifact count: the sum of its repositories' counts, in one query. */
   async projectArtifactCount(projectId: number): Promise<number> {
     const set = 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?';
-    const rows = await this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(`SELECT COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(set)}`, projectId, projectId);
+    const d = dialectOf(this.deps.db);
+    const rows = await this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text(`SELECT COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(d, set)}`), projectId, projectId);
     return Number(rows[0]?.n ?? 0);
   }
 }

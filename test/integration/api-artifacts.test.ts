@@ -9,6 +9,7 @@ import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, sha256, bytes } from '../helpers/oci.ts';
 import { SessionStore } from '../../src/auth/session.ts';
 import { assertHarborShape } from '../helpers/harbor-shapes.ts';
+import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 let t: TestApp;
 let oci: Oci;
@@ -264,6 +265,45 @@ describe('statistics', () => {
 
   test('anonymous callers must sign in (Harbor requires authentication here)', async () => {
     assert.equal((await stats(null)).status, 401);
+  });
+});
+
+describe('artifact lists and counts on PostgreSQL', () => {
+  // The same rule in the SQL of the other engine: per-architecture tags, the exact and fuzzy tag
+  // filters (case-insensitive, as on SQLite), and the counts of the repository and the project.
+  let pgs: TestPostgres;
+  let g: TestApp;
+  before(async () => {
+    pgs = await startPostgres();
+    g = await makeApp({ BERTH_DATABASE_URL: await pgs.createDatabase() }, REAL_ACCESS);
+  });
+  after(async () => {
+    await g?.close();
+    await pgs?.stop();
+  });
+
+  test('a tagged child of an index is listed and counted; filters and counts agree', async () => {
+    const o = new Oci(g.request, g.adminAuth);
+    const get = (p: string) => g.request.get(`/api/v2.0${p}`).set('Authorization', g.adminAuth);
+    const a = await o.pushImage('library/perarch', '1.0-amd64', 31);
+    const b = await o.pushImage('library/perarch', 'arm-tmp', 32);
+    assert.equal((await o.delete('/v2/library/perarch/manifests/arm-tmp')).status, 202);
+    const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: a.digest, size: a.raw.length, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: b.digest, size: b.raw.length, platform: { os: 'linux', architecture: 'arm64' } },
+    ] }));
+    assert.equal((await o.putManifest('library/perarch', '1.0', raw, INDEX)).status, 201);
+    const base = '/projects/library/repositories/perarch';
+    const list = await get(`${base}/artifacts?with_tag=true`);
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    assert.deepEqual(list.body.map((x: { digest: string; tags: { name: string }[] }) => [x.digest, x.tags.map((t) => t.name)]), [[sha256(raw), ['1.0']], [a.digest, ['1.0-amd64']]]);
+    assert.equal(list.headers['x-total-count'], '2');
+    assert.deepEqual((await get(`${base}/artifacts?q=${encodeURIComponent('tags=~AMD64')}`)).body.map((x: { digest: string }) => x.digest), [a.digest]);
+    assert.deepEqual((await get(`${base}/artifacts?q=${encodeURIComponent('tags=1.0')}`)).body.map((x: { digest: string }) => x.digest), [sha256(raw)]);
+    assert.equal((await get(base)).body.artifact_count, 2);
+    assert.equal((await get('/projects/library/repositories')).body[0].artifact_count, 2);
+    assert.equal((await get('/projects/library/summary')).body.artifact_count, 2);
+    assert.equal((await get('/statistics')).body.public_repo_count, 1);
   });
 });
 
