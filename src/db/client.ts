@@ -26,7 +26,7 @@ export function isPostgresUrl(url: string): boolean {
 
 /** A database URL with its password replaced, fit for logs and error messages. */
 export function redactDatabaseUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/i, '$1***');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^/]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/i, '$1***');
 }
 
 /**
