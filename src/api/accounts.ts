@@ -7,6 +7,7 @@ import type { AccessService } from '../services/access-service.ts';
 import type { RobotRecord, RobotsService } from '../services/robots.ts';
 import type { UserRecord, UsersService } from '../services/users.ts';
 import { iso, paging, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+import type { RobotDto, UserDto } from './responses.ts';
 import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
 
@@ -17,11 +18,11 @@ export interface AccountRouteDeps {
   access: AccessService;
 }
 
-function userDto(u: UserRecord) {
+function userDto(u: UserRecord): UserDto {
   return { user_id: u.id, username: u.username, email: u.email, realname: u.realname, comment: '', sysadmin_flag: u.sysadmin, admin_role_in_auth: false, creation_time: iso(u.createdAt), update_time: iso(u.updatedAt) };
 }
 
-function robotDto(r: RobotRecord) {
+function robotDto(r: RobotRecord): RobotDto {
   return {
     id: r.id,
     name: r.name,

@@ -3,6 +3,7 @@ import express from 'express';
 import type { z } from 'zod';
 import { GcService, type GcRunView } from '../services/gc.ts';
 import { iso, paging, requireSysadmin, setPageHeaders } from './common.ts';
+import type { GcHistoryDto } from './responses.ts';
 import type { ROUTES } from './schemas.ts';
 import { route } from './validate.ts';
 
@@ -10,7 +11,7 @@ export interface GcRouteDeps {
   gc: GcService;
 }
 
-function history(r: GcRunView) {
+function history(r: GcRunView): GcHistoryDto {
   return {
     id: r.id,
     job_name: 'GARBAGE_COLLECTION',

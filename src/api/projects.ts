@@ -8,6 +8,7 @@ import type { ProjectRecord, ProjectsService } from '../services/projects.ts';
 import type { QuotaService } from '../services/quotas.ts';
 import { iso, paging, principalOf, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
+import type { MemberDto, ProjectDto } from './responses.ts';
 import { route } from './validate.ts';
 
 export interface ProjectRouteDeps {
@@ -19,7 +20,7 @@ export interface ProjectRouteDeps {
   quotas: QuotaService;
 }
 
-async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null) {
+async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: Principal | null): Promise<ProjectDto> {
   const grant = principal ? await deps.access.grant(principal, { id: p.id, name: p.name, public: p.public }) : null;
   const roles = grant?.roles ?? [];
   return {
@@ -34,13 +35,13 @@ async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: P
     togglable: true,
     // the most privileged role: admin, maintainer, developer, guest, limited guest
     current_user_role_id: ([1, 4, 2, 3, 5] as const).find((r) => roles.includes(r)) ?? 0,
-    current_user_role_ids: roles,
+    current_user_role_ids: [...roles],
     repo_count: p.repoCount,
     metadata: p.metadata,
   };
 }
 
-function memberDto(m: MemberRecord) {
+function memberDto(m: MemberRecord): MemberDto {
   return { id: m.id, project_id: m.projectId, entity_name: m.entityName, role_name: m.roleName, role_id: m.roleId, entity_id: m.entityId, entity_type: m.entityType };
 }
 

@@ -13,6 +13,7 @@ import type { ProjectsService } from '../services/projects.ts';
 import { QuotaService } from '../services/quotas.ts';
 import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
 import { projectGuard } from './project-guard.ts';
+import type { ArtifactDto, QuotaDto, RepositoryDto } from './responses.ts';
 import { route } from './validate.ts';
 
 export interface RepositoryRouteDeps {
@@ -27,11 +28,11 @@ export interface RepositoryRouteDeps {
   quotas: QuotaService;
 }
 
-function repoDto(r: RepositoryRecord) {
+function repoDto(r: RepositoryRecord): RepositoryDto {
   return { id: r.id, project_id: r.projectId ?? 0, name: r.name, description: r.description, artifact_count: r.artifactCount, pull_count: r.pullCount, creation_time: iso(r.createdAt), update_time: iso(r.updatedAt) };
 }
 
-function artifactDto(a: ArtifactRecord, projectId: number) {
+function artifactDto(a: ArtifactRecord, projectId: number): ArtifactDto {
   return {
     id: a.id,
     type: a.type,
@@ -227,7 +228,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     });
   });
 
-  const quotaDto = async (p: { id: number; name: string; ownerName: string; createdAt: Date; updatedAt: Date }) => ({
+  const quotaDto = async (p: { id: number; name: string; ownerName: string; createdAt: Date; updatedAt: Date }): Promise<QuotaDto> => ({
     id: p.id,
     ref: { id: p.id, name: p.name, owner_name: p.ownerName },
     hard: { storage: await deps.quotas.limit(p.id) },

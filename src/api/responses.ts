@@ -48,8 +48,8 @@ export const Permission = named('Permission', 'An action on a resource', z.objec
 export const UserGroup = named('UserGroup', 'An LDAP group known to Berth (group_type 1)', z.object({ id: int, group_name: z.string(), group_type: int, ldap_group_dn: z.string() }));
 export const UserGroupSearchItem = named('UserGroupSearchItem', 'A user group found by name', z.object({ id: int, group_name: z.string(), group_type: int }));
 
-const Access = named('Access', 'One permission of a robot', z.object({ resource: z.string(), action: z.string(), effect: z.string().optional() }));
-const RobotPermission = named('RobotPermission', 'The permissions of a robot in one namespace (a project name, or * for all)', z.object({ kind: z.string(), namespace: z.string(), access: z.array(Access) }));
+export const Access = named('Access', 'One permission of a robot', z.object({ resource: z.string(), action: z.string(), effect: z.string().optional() }));
+export const RobotPermission = named('RobotPermission', 'The permissions of a robot in one namespace (a project name, or * for all)', z.object({ kind: z.string(), namespace: z.string(), access: z.array(Access) }));
 export const Robot = named(
   'Robot',
   'A robot account',
@@ -94,7 +94,7 @@ export const Project = named(
     metadata: stringMap.describe('Harbor\'s project metadata ("public": "true"...)'),
   }),
 );
-const ResourceList = named('ResourceList', 'Storage in bytes (-1: no limit)', z.object({ storage: int }));
+export const ResourceList = named('ResourceList', 'Storage in bytes (-1: no limit)', z.object({ storage: int }));
 export const ProjectSummary = named(
   'ProjectSummary',
   "A project's counts and quota",
@@ -127,17 +127,17 @@ export const Tag = named(
   'A tag of an artifact',
   z.object({ repository_id: int, artifact_id: int, name: z.string(), push_time: time, pull_time: time.optional(), immutable: z.boolean() }),
 );
-const Reference = named(
+export const Reference = named(
   'Reference',
   'A manifest an index refers to',
   z.object({ parent_id: int, child_digest: z.string(), platform: z.record(z.string(), z.unknown()).optional(), annotations: stringMap, urls: z.array(z.string()) }),
 );
-const Accessory = named(
+export const Accessory = named(
   'Accessory',
   'A signature, SBOM or other artifact attached to this one (OCI referrers)',
   z.object({ artifact_id: int, subject_artifact_id: int, subject_artifact_digest: z.string(), digest: z.string(), type: z.string(), artifact_type: z.string().optional(), size: int, creation_time: z.string() }),
 );
-const Label = named('Label', 'Berth has no labels: always an empty list', z.object({ id: int, name: z.string() }));
+export const Label = named('Label', 'Berth has no labels: always an empty list', z.object({ id: int, name: z.string() }));
 export const Artifact = named(
   'Artifact',
   'An artifact: an image, an index, a chart or another OCI artifact',
@@ -205,13 +205,14 @@ export const LdapPingResult = named('LdapPingResult', 'Whether Berth could bind 
 export const LdapUser = named('LdapUser', 'A directory user', z.object({ username: z.string(), realname: z.string(), email: z.string() }));
 export const LdapFailedImportUser = named('LdapFailedImportUser', 'A user the import could not add', z.object({ uid: z.string(), error: z.string() }));
 export const LdapGroup = named('LdapGroup', 'A directory group', z.object({ group_name: z.string(), ldap_group_dn: z.string(), group_type: int }));
-const ConfigItem = named('ConfigItem', 'A setting and whether PUT /configurations may change it', z.object({ value: z.unknown(), editable: z.boolean() }));
+export const ConfigItem = named('ConfigItem', 'A setting and whether PUT /configurations may change it', z.object({ value: z.unknown(), editable: z.boolean() }));
 export const Configurations = named(
   'ConfigurationsResponse',
   'The settings by key: auth_mode, project_creation_restriction, audit_log_retention_days, ldap_* (secrets are never returned)',
   z.record(z.string(), ConfigItem),
 );
-export const SystemInfo = named('SystemInfo', 'Disk space of the data directory, in bytes', z.object({ storage: z.array(z.object({ total: int, free: int })) }));
+export const Storage = named('Storage', 'Disk space in bytes', z.object({ total: int, free: int }));
+export const SystemInfo = named('SystemInfo', 'Disk space of the data directory', z.object({ storage: z.array(Storage) }));
 export const GeneralInfo = named(
   'GeneralInfo',
   'What a client needs before logging in; the fields marked optional are only sent to signed-in callers',
@@ -226,7 +227,7 @@ export const GeneralInfo = named(
     external_url: z.string().optional(),
     project_creation_restriction: z.enum(['adminonly', 'everyone']).optional(),
     read_only: z.boolean().optional(),
-    with_chartmuseum: z.boolean().optional(),
+    with_chartmuseum: z.boolean().optional().describe("Berth's addition: always false (older Harbor clients read it; Harbor dropped it with ChartMuseum)"),
     notification_enable: z.boolean().optional(),
   }),
 );
@@ -286,3 +287,15 @@ export const reply = {
   done: (description = 'Done', status = 200): Reply => ({ status, description }),
   text: (description: string): Reply => ({ status: 200, description, body: z.string(), text: true }),
 };
+
+// ---- the DTO types: what the functions that build answers return ------------------------------
+export type UserDto = z.output<typeof UserResp>;
+export type RobotDto = z.output<typeof Robot>;
+export type ProjectDto = z.output<typeof Project>;
+export type MemberDto = z.output<typeof ProjectMemberEntity>;
+export type RepositoryDto = z.output<typeof Repository>;
+export type ArtifactDto = z.output<typeof Artifact>;
+export type TagDto = z.output<typeof Tag>;
+export type QuotaDto = z.output<typeof Quota>;
+export type AuditLogDto = z.output<typeof AuditLog>;
+export type GcHistoryDto = z.output<typeof GCHistory>;
