@@ -1,4 +1,5 @@
 // Projects: the first path segment of a repository name. Public or private, with members.
+import { mayCreateProjects } from '../access/roles.ts';
 import type { Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
 import { Roles } from '../access/roles.ts';
@@ -31,7 +32,7 @@ export class ProjectsService {
   constructor(private readonly deps: ProjectsDeps) {}
 
   async create(principal: Principal, input: { name: string; public: boolean; metadata?: Record<string, string> }): Promise<ProjectRecord> {
-    if (!principal.sysadmin && (principal.kind !== 'user' || this.deps.creationRestriction() !== 'everyone')) {
+    if (!mayCreateProjects(principal, this.deps.creationRestriction())) {
       throw new AppError('FORBIDDEN', undefined, { message: 'only system administrators may create projects' });
     }
     const name = input.name;

@@ -195,8 +195,9 @@ describe('role matrix: role × action × public/private × anonymous, through re
     assert.equal(c.status, a.status);
   });
 
-  test('pushing into a project that does not exist is refused, even for admins', async () => {
-    assert.equal(await pushImage('nosuchproject/app', 'v1', admin()), 403);
+  test('pushing into a project that does not exist is refused, even for admins (who are told it is missing)', async () => {
+    assert.equal(await pushImage('nosuchproject/app', 'v1', admin()), 404);
+    assert.equal(await pushImage('nosuchproject/app', 'v1', basic('dev', PW)), 403);
   });
 
   test('the catalog shows only what the caller may see', async () => {
