@@ -3,8 +3,9 @@
 // member, browse a multi-arch image pushed by skopeo (platforms, signature, pull commands), create
 // a robot and see its secret once, import an image archive with upload progress, a storage quota
 // set on a new project and changed on its summary, the admin pages and a clean-up (garbage
-// collection) dry run, check what a developer sees, session expiry, log out. Screenshots go to
-// test-output/screenshots/.
+// collection) dry run and a real run, check what a developer sees, session expiry, a profile with
+// a password change and personal access tokens, the layout on a phone-sized screen, log out.
+// Screenshots go to test-output/screenshots/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +23,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const DEV_PASSWORD = 'Developer12345';
+const NEW_DEV_PASSWORD = 'Developer67890';
 const PROJECT = 'webteam';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -146,6 +148,10 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByRole('button', { name: 'Add member' }).click();
     const dialog = page.getByRole('dialog', { name: 'Add member' });
+    await dialog.getByRole('combobox', { name: 'Username' }).waitFor();
+    // No LDAP configured: no LDAP groups to offer.
+    assert.equal(await dialog.getByText('LDAP group').count(), 0, 'no LDAP group choice without LDAP');
+    assert.equal(await dialog.getByRole('radio').count(), 0, 'no member type to choose without LDAP');
     await dialog.getByRole('combobox', { name: 'Username' }).pressSequentially('dev', { delay: 30 });
     await dialog.getByRole('option', { name: /dev1/ }).click();
     await dialog.getByLabel('Role').selectOption({ label: 'Maintainer' });
@@ -270,6 +276,25 @@ describe('web UI in Chromium', { skip }, () => {
     await shot('09-summary');
   });
 
+  test('deleting a repository says how many artifacts go with it, in proper English', async () => {
+    await pushTiny(srv, `${PROJECT}/scratch`, 'v1');
+    await page.getByRole('link', { name: 'Repositories' }).click();
+    await page.getByRole('button', { name: `Delete repository ${PROJECT}/scratch` }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete repository' });
+    await dialog.getByText(`Delete ${PROJECT}/scratch with its 1 artifact and its tags?`).waitFor();
+    assert.doesNotMatch((await dialog.textContent()) ?? '', /1 artifacts/);
+    await dialog.getByRole('button', { name: 'Delete repository' }).click();
+    await page.getByText(`Repository ${PROJECT}/scratch deleted`).waitFor();
+    // A repository of two artifacts says "2 artifacts".
+    await pushTiny(srv, `${PROJECT}/scratch2`, 'a');
+    await pushTiny(srv, `${PROJECT}/scratch2`, 'b', 'second');
+    await page.reload();
+    await page.getByRole('button', { name: `Delete repository ${PROJECT}/scratch2` }).click();
+    await dialog.getByText(`Delete ${PROJECT}/scratch2 with all 2 artifacts and their tags?`).waitFor();
+    await dialog.getByRole('button', { name: 'Delete repository' }).click();
+    await page.getByText(`Repository ${PROJECT}/scratch2 deleted`).waitFor();
+  });
+
   test('storage quota: set in the new-project dialog, shown on the summary, changed with Edit quota', async () => {
     const name = 'quota-team';
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
@@ -326,14 +351,45 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByRole('cell', { name: 'dev1', exact: true }).waitFor();
     await shot('10-admin-users');
     await page.getByRole('link', { name: 'LDAP' }).click();
+    // Before anything is saved the form shows what a save stores: the certificate is verified.
+    const verify = page.getByLabel('Verify the server certificate');
+    await verify.waitFor();
+    assert.ok(await verify.isChecked(), 'certificate verification shows on before the first save');
+    assert.ok(!(await page.getByLabel('Follow nested groups').isChecked()));
     await page.getByLabel('Server URL').fill('ldap://127.0.0.1:1');
     await page.getByRole('button', { name: 'Test connection' }).click();
     // The answer is shown in place (nothing listens on port 1, so this should say "failed").
     await page.getByRole('status').filter({ hasText: /Connection (failed|works)/ }).waitFor({ timeout: 30_000 });
     await shot('11-admin-ldap');
+    // Saved as shown, and shown as saved.
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('LDAP settings saved').waitFor();
+    const cfg = (await (await api('GET', 'configurations')).json()) as Record<string, { value: unknown }>;
+    assert.equal(cfg.ldap_url.value, 'ldap://127.0.0.1:1');
+    assert.equal(cfg.ldap_verify_cert.value, true, 'saved with verification on, as the box showed');
+    assert.equal(cfg.ldap_nested_groups.value, false);
+    await page.reload();
+    assert.ok(await page.getByLabel('Verify the server certificate').isChecked());
+    // LDAP off again (an empty URL), for the rest of the journey.
+    await page.getByLabel('Server URL').fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('LDAP settings saved').last().waitFor();
+    const info = (await (await api('GET', 'systeminfo')).json()) as { auth_mode: string };
+    assert.equal(info.auth_mode, 'db_auth');
     await page.getByRole('link', { name: 'System' }).click();
     await page.getByRole('heading', { name: /Health/ }).waitFor();
     await shot('12-admin-system');
+    // Values never break inside a word: "administrators" is on one line (a whole word may move
+    // under its label).
+    const who = page.locator('.kv li', { hasText: 'Who may create projects' }).locator('strong');
+    assert.equal(await who.textContent(), 'administrators');
+    // (an inline arrow: tsx would wrap a named function in a helper the page lacks)
+    const lines = await who.evaluate((el) => {
+      const range = el.ownerDocument.createRange();
+      range.selectNodeContents(el);
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    });
+    assert.equal(lines, 1, 'the value is not split across lines');
   });
 
   test('clean up: a dry run is listed with its status and counts, its log opens, a schedule is saved and removed', async () => {
@@ -357,11 +413,15 @@ describe('web UI in Chromium', { skip }, () => {
     await row.getByRole('cell', { name: 'yes', exact: true }).waitFor();
     const done = (await (await api('GET', 'system/gc?page=1&page_size=10')).json()) as { job_status: string; blobs_deleted: number; manifests_deleted: number; freed_bytes: number }[];
     assert.equal(done[0].job_status, 'Success');
-    // The counts in the row are the server's.
-    const cells = (await row.getByRole('cell').allTextContents()).map((c) => c.trim());
-    const num = (i: number) => Number(cells[i].replace(/\D/g, ''));
-    assert.equal(num(4), done[0].manifests_deleted, `manifests deleted: ${cells.join(' | ')}`);
-    assert.equal(num(5), done[0].blobs_deleted, `blobs deleted: ${cells.join(' | ')}`);
+    // The row says in words what the run would delete and free: the server's counts.
+    const said = ((await row.locator('.gc-result').textContent()) ?? '').trim();
+    const d = done[0];
+    if (!d.manifests_deleted && !d.blobs_deleted && !d.freed_bytes) assert.equal(said, 'nothing to delete');
+    else {
+      const m = /^would delete (\d+) manifests? and (\d+) blobs?, freeing (\S+ \S+)/.exec(said);
+      assert.ok(m, `a sentence: ${said}`);
+      assert.deepEqual([Number(m[1]), Number(m[2])], [d.manifests_deleted, d.blobs_deleted], said);
+    }
     await row.getByRole('button', { name: `Log of run ${run.id}` }).click();
     const dialog = page.getByRole('dialog', { name: `Log of run ${run.id}` });
     const log = dialog.locator('pre');
@@ -388,6 +448,55 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByText('Schedule removed').waitFor();
     const none = (await (await api('GET', 'system/gc/schedule')).json()) as { schedule: { type: string } };
     assert.equal(none.schedule.type, 'None');
+
+    // A real run over the repositories deleted above (time window 0, so nothing is too young):
+    // their blobs go, and the row says how many of what and how much space that freed.
+    const started = await api('POST', 'system/gc/schedule', { schedule: { type: 'Manual' }, parameters: { delete_untagged: false, dry_run: false, time_window: 0 } });
+    const id = Number(started.headers.get('Location')!.split('/').pop());
+    await page.reload();
+    const real = page.getByRole('row').filter({ has: page.getByRole('button', { name: `Log of run ${id}` }) });
+    await real.locator('.badge', { hasText: 'Success' }).waitFor({ timeout: 60_000 });
+    const r = (await (await api('GET', `system/gc/${id}`)).json()) as { manifests_deleted: number; blobs_deleted: number; freed_bytes: number };
+    assert.ok(r.blobs_deleted >= 4, `the deleted repositories' blobs are collected (${JSON.stringify(r)})`);
+    const sentence = ((await real.locator('.gc-result').textContent()) ?? '').trim();
+    const plural = (n: number, w: string) => `${n} ${n === 1 ? w : `${w}s`}`;
+    assert.equal(sentence.replace(/, [\d.]+ (B|KiB|MiB) freed$/, ''), `${plural(r.manifests_deleted, 'manifest')} and ${plural(r.blobs_deleted, 'blob')} deleted`, sentence);
+    assert.match(sentence, r.freed_bytes < 1024 ? new RegExp(`, ${r.freed_bytes} B freed$`) : /, [\d.]+ (KiB|MiB) freed$/);
+    await shot('12c-admin-gc-result');
+  });
+
+  test('on a phone-sized screen (390 px) nothing scrolls sideways and the search box stays usable', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const { project_id: id } = (await (await api('GET', `projects/${PROJECT}`)).json()) as { project_id: number };
+      const pages: [string, string, () => Promise<void>][] = [
+        ['projects', '/projects', () => page.getByRole('link', { name: PROJECT, exact: true }).waitFor()],
+        ['repositories', `/projects/${id}/repositories`, () => page.getByRole('link', { name: `${PROJECT}/tools/multi` }).waitFor()],
+        ['summary', `/projects/${id}/summary`, () => page.getByRole('meter', { name: 'Storage used' }).waitFor()],
+        ['members', `/projects/${id}/members`, () => page.getByRole('cell', { name: 'dev1', exact: true }).waitFor()],
+        ['robots', `/projects/${id}/robots`, () => page.getByRole('cell', { name: `robot$${PROJECT}+ci`, exact: true }).waitFor()],
+        ['admin-users', '/admin/users', () => page.getByRole('cell', { name: 'dev1', exact: true }).waitFor()],
+        ['admin-system', '/admin/system', () => page.getByRole('heading', { name: /Health/ }).waitFor()],
+        ['admin-gc', '/admin/gc', () => page.getByRole('heading', { name: 'History' }).waitFor()],
+        ['admin-ldap', '/admin/ldap', () => page.getByLabel('Server URL').waitFor()],
+        ['profile', '/profile', () => page.getByRole('heading', { name: 'Personal access tokens' }).waitFor()],
+      ];
+      for (const [name, href, ready] of pages) {
+        await page.goto(`${srv.url}${href}`);
+        await ready();
+        await shot(`15-phone-${name}`);
+        const wide = (await page.evaluate(WIDER_THAN_SCREEN)) as { scrollWidth: number; culprits: string[] };
+        assert.ok(wide.scrollWidth <= 390, `${name}: the page is ${wide.scrollWidth} px wide; too wide: ${wide.culprits.join(', ')}`);
+        const search = await page.getByRole('combobox', { name: 'Search projects and repositories' }).boundingBox();
+        assert.ok(search && search.width >= 300, `${name}: the search box is ${search?.width} px wide`);
+      }
+      // The search works there too.
+      await page.getByRole('combobox', { name: 'Search projects and repositories' }).fill('multi');
+      await page.getByRole('option', { name: /tools\/multi/ }).waitFor();
+      await shot('15-phone-search');
+    } finally {
+      await page.setViewportSize({ width: 1366, height: 800 });
+    }
   });
 
   test('a developer sees no delete buttons for artifacts or tags, and no administration', async () => {
@@ -421,6 +530,105 @@ describe('web UI in Chromium', { skip }, () => {
     await signIn('dev1', DEV_PASSWORD);
     assert.notEqual(new URL(page.url()).pathname, '/login', 'back where the user was');
     void here;
+  });
+
+  test('profile: every user finds it in the top bar, sees who they are and where their password lives', async () => {
+    await page.getByRole('link', { name: 'Your profile (dev1)' }).click();
+    await page.getByRole('heading', { name: 'Your profile' }).waitFor();
+    assert.match(new URL(page.url()).pathname, /^\/profile$/);
+    const kv = (label: string) => page.locator('.kv li', { hasText: label }).locator('strong').textContent();
+    await page.getByText('dev1@example.com').waitFor();
+    assert.equal(await kv('Username'), 'dev1');
+    assert.equal(await kv('Full name'), 'Dev One');
+    assert.equal(await page.getByTestId('account-source').textContent(), 'Berth (local account)');
+    await page.getByRole('form', { name: 'Change password' }).waitFor();
+    await page.getByText('No tokens yet.').waitFor();
+    await shot('16-profile');
+  });
+
+  test('personal access token: created with an expiry, shown once with a copy button, works with Basic auth, revoked after a confirmation', async () => {
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.url });
+    await page.getByRole('button', { name: 'New token' }).click();
+    const create = page.getByRole('dialog', { name: 'New personal access token' });
+    await create.getByLabel('Name').fill('laptop');
+    await create.getByLabel('Expires').selectOption({ label: 'in 30 days' });
+    await create.getByRole('button', { name: 'Create token' }).click();
+    const once = page.getByRole('dialog', { name: 'Token created' });
+    await once.getByRole('alert').filter({ hasText: 'It will not be shown again' }).waitFor();
+    const token = ((await once.getByTestId('personal-token').locator('code').textContent()) ?? '').trim();
+    assert.match(token, /^berth_pat_/);
+    await once.getByRole('button', { name: 'Copy token' }).click();
+    await once.getByText('Copied', { exact: true }).waitFor();
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), token, 'the copy button copies the token');
+    await shot('17-token-once');
+    await once.getByRole('button', { name: 'I have copied the token' }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'laptop', exact: true }) });
+    await row.waitFor();
+    assert.ok(!(await page.content()).includes(token), 'the token is gone from the page once the dialog is closed');
+    const cells = (await row.getByRole('cell').allTextContents()).map((c) => c.trim());
+    assert.equal(cells[1], 'just now', `created: ${cells.join(' | ')}`);
+    const listed = (await (await api('GET', 'users/current/tokens', undefined, basic('dev1', DEV_PASSWORD))).json()) as { name: string; expires_at: string }[];
+    const days = (Date.parse(listed[0].expires_at) - Date.now()) / 86_400_000;
+    assert.ok(days > 29 && days <= 30, `expires in 30 days (${days})`);
+    assert.equal(cells[3], 'never', 'not used yet');
+
+    // The token is a password: for the API and for the registry.
+    const me = await fetch(`${srv.url}/api/v2.0/users/current`, { headers: { Authorization: basic('dev1', token) } });
+    assert.equal(me.status, 200);
+    assert.equal(((await me.json()) as { username: string }).username, 'dev1');
+    const tags = await fetch(`${srv.url}/v2/${PROJECT}/tools/multi/tags/list`, { headers: { Authorization: basic('dev1', token) } });
+    assert.equal(tags.status, 200, 'pulls with the token');
+    await page.reload();
+    await row.getByRole('cell', { name: 'just now' }).nth(1).waitFor(); // last used
+    await shot('18-tokens');
+
+    await row.getByRole('button', { name: 'Revoke token laptop' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Revoke token' });
+    await confirm.getByText('Anything logging in with it fails from now on').waitFor();
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('Token laptop revoked').waitFor();
+    await row.waitFor({ state: 'detached' });
+    await page.getByText('No tokens yet.').waitFor();
+    const refused = await fetch(`${srv.url}/v2/${PROJECT}/tools/multi/tags/list`, { headers: { Authorization: basic('dev1', token) } });
+    assert.equal(refused.status, 401, 'a revoked token is refused at once');
+    const refusedApi = await fetch(`${srv.url}/api/v2.0/users/current`, { headers: { Authorization: basic('dev1', token) } });
+    assert.equal(refusedApi.status, 401);
+  });
+
+  test('change password: a wrong current password is refused in place; the change ends other sessions and keeps this one', async () => {
+    // Another browser session of the same user.
+    const other = await fetch(`${srv.url}/c/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ principal: 'dev1', password: DEV_PASSWORD }) });
+    assert.equal(other.status, 200);
+    const cookie = other.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const otherMe = () => fetch(`${srv.url}/api/v2.0/users/current`, { headers: { Cookie: cookie } }).then((r) => r.status);
+    assert.equal(await otherMe(), 200, 'the other session works before the change');
+
+    const form = page.getByRole('form', { name: 'Change password' });
+    await form.getByLabel('Current password').fill('not-my-password');
+    await form.getByLabel('New password', { exact: true }).fill(NEW_DEV_PASSWORD);
+    await form.getByLabel('New password again').fill(NEW_DEV_PASSWORD);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await form.getByRole('alert').filter({ hasText: /old password is wrong/ }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/profile', 'still signed in');
+    // Mistyped confirmation: caught before anything is sent.
+    await form.getByLabel('Current password').fill(DEV_PASSWORD);
+    await form.getByLabel('New password again').fill(`${NEW_DEV_PASSWORD}x`);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await form.getByRole('alert').filter({ hasText: 'The new passwords differ.' }).waitFor();
+    await form.getByLabel('New password again').fill(NEW_DEV_PASSWORD);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText(/Password changed/).waitFor();
+    assert.equal(await form.getByLabel('Current password').inputValue(), '', 'the form is emptied');
+
+    assert.equal(await otherMe(), 401, 'the other session has ended');
+    assert.equal((await fetch(`${srv.url}/api/v2.0/users/current`, { headers: { Authorization: basic('dev1', DEV_PASSWORD) } })).status, 401, 'the old password no longer works');
+    assert.equal((await fetch(`${srv.url}/api/v2.0/users/current`, { headers: { Authorization: basic('dev1', NEW_DEV_PASSWORD) } })).status, 200, 'the new one does');
+    // This session goes on: a reload and a navigation stay signed in.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Your profile' }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('link', { name: PROJECT, exact: true }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sign in' }).count(), 0);
   });
 
   test('log out ends the session', async () => {
@@ -458,3 +666,32 @@ async function attachSignature(srv: ServerProcess, repo: string, subject: { medi
   assert.equal(put.status, 201, `signature manifest: ${await put.text()}`);
   return sha256(manifest);
 }
+
+/** Pushes a one-layer image (its own bytes from `seed`) as `repo:tag` through plain HTTP. */
+async function pushTiny(srv: ServerProcess, repo: string, tag: string, seed = repo): Promise<void> {
+  const auth = basic('admin', ADMIN_PASSWORD);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed }));
+  const layer = Buffer.from(`layer of ${seed}:${tag}`);
+  for (const data of [config, layer]) {
+    const r = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/octet-stream' }, body: data });
+    assert.equal(r.status, 201, `blob upload: ${await r.text()}`);
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
+  });
+  const put = await fetch(`${srv.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  assert.equal(put.status, 201, `manifest: ${await put.text()}`);
+}
+
+/** In the page: the document's width, and the elements that stick out past the window's right edge. */
+const WIDER_THAN_SCREEN = `(() => {
+  const w = window.innerWidth;
+  const culprits = [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > w + 0.5 || e.scrollWidth > w + 0.5 && !(e.parentElement && e.parentElement.closest('.table-wrap, .tabs, pre')) && !e.closest('.sr-only'))
+    .slice(0, 8)
+    .map((e) => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') + ' ' + Math.round(e.getBoundingClientRect().right) + 'px');
+  return { scrollWidth: document.documentElement.scrollWidth, culprits };
+})()`;

@@ -11,6 +11,7 @@ import { AdminSystem } from './pages/admin-system.tsx';
 import { AdminUsers } from './pages/admin-users.tsx';
 import { Login } from './pages/login.tsx';
 import { ProjectPage } from './pages/project.tsx';
+import { ProfilePage } from './pages/profile.tsx';
 import { Projects } from './pages/projects.tsx';
 import { RepositoryPage } from './pages/repository.tsx';
 import { signOut, useSession } from './session.ts';
@@ -53,6 +54,7 @@ function Route({ path }: { path: string }) {
   const s = useSession();
   let m: Record<string, string> | null;
   if (path === '/' || path === '/projects') return <Projects />;
+  if (path === '/profile') return <ProfilePage />;
   if ((m = match('/projects/:id/repositories/:repo*', path))) return <RepositoryPage projectId={m.id} repo={m.repo} />;
   if ((m = match('/projects/:id/:tab', path))) return <ProjectPage projectId={m.id} tab={m.tab} />;
   if ((m = match('/projects/:id', path))) return <ProjectPage projectId={m.id} tab="repositories" />;
@@ -102,10 +104,16 @@ function Header({ path }: { path: string }) {
       </nav>
       <GlobalSearch />
       <div class="userbox">
-        <span class="username" title={user.sysadmin_flag ? 'System administrator' : undefined}>
-          {user.username}
+        <Link
+          href="/profile"
+          class={`username${path === '/profile' ? ' active' : ''}`}
+          aria-current={path === '/profile' ? 'page' : undefined}
+          aria-label={`Your profile (${user.username})`}
+          title={`Your profile, password and access tokens${user.sysadmin_flag ? ' (system administrator)' : ''}`}
+        >
+          <span class="username-name">{user.username}</span>
           {user.sysadmin_flag && <span class="badge badge-info">admin</span>}
-        </span>
+        </Link>
         <button type="button" class="btn btn-small" onClick={() => void signOut()}>
           Log out
         </button>

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { API, get, getPage, request, send } from '../api.ts';
 import { Badge, Dialog, Empty, ErrorNote, PagedTable, Pager, Spinner, toast } from '../components/ui.tsx';
-import { ago, bytes, dateTime } from '../lib/format.ts';
+import { ago, bytes, dateTime, plural } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
 import type { GcHistory, GcSchedule, GcScheduleType } from '../types.ts';
 import { AdminPage } from './admin-users.tsx';
@@ -96,7 +96,7 @@ export function AdminGc() {
           list={list}
           caption="Garbage collection runs"
           empty={<Empty>No garbage collection has run yet.</Empty>}
-          columns={['Run', 'Kind', 'Status', 'Dry run', { num: 'Manifests deleted' }, { num: 'Blobs deleted' }, { num: 'Space freed' }, 'Started', 'Updated']}
+          columns={['Run', 'Kind', 'Status', 'Dry run', 'Result', 'Started', 'Updated']}
           actions
           rows={(items) =>
             (items as Run[]).map((h) => {
@@ -110,11 +110,7 @@ export function AdminGc() {
                     {active(h) && h.progress && <Progress p={h.progress} dry={dry} />}
                   </td>
                   <td>{dry ? 'yes' : 'no'}</td>
-                  <td class="num">{h.manifests_deleted?.toLocaleString() ?? '—'}</td>
-                  <td class="num">{h.blobs_deleted?.toLocaleString() ?? '—'}</td>
-                  <td class="num" title={dry ? 'would be freed' : undefined}>
-                    {bytes(h.freed_bytes)}
-                  </td>
+                  <td class="gc-result">{active(h) ? '—' : result(h, dry)}</td>
                   <td title={dateTime(h.creation_time)}>{ago(h.creation_time)}</td>
                   <td title={dateTime(h.update_time)}>{h.update_time ? ago(h.update_time) : '—'}</td>
                   <td class="row-actions">
@@ -138,6 +134,23 @@ export function AdminGc() {
       {log && <LogDialog run={log} onClose={() => setLog(undefined)} />}
     </AdminPage>
   );
+}
+
+/**
+ * What a run deleted and freed, in words: "3 manifests and 2 blobs deleted, 1.20 MiB freed". The
+ * freed bytes also count the stored bytes of manifests whose artifacts were deleted earlier (through
+ * the API or the UI), which are neither untagged manifests nor blobs: with nothing else deleted,
+ * say so, else "0 blobs deleted, 402 B freed" reads like a contradiction.
+ */
+export function result(h: Pick<GcHistory, 'manifests_deleted' | 'blobs_deleted' | 'freed_bytes' | 'job_status'>, dry: boolean): string {
+  const m = h.manifests_deleted ?? 0;
+  const b = h.blobs_deleted ?? 0;
+  const freed = h.freed_bytes ?? 0;
+  const partial = h.job_status === 'Stopped' || h.job_status === 'Error' ? ' before it ended' : '';
+  if (!m && !b && !freed) return dry ? 'nothing to delete' : `nothing deleted${partial}`;
+  const what = `${plural(m, 'manifest')} and ${plural(b, 'blob')}`;
+  const leftovers = !m && !b ? ' (data of manifests whose artifacts were deleted earlier)' : '';
+  return dry ? `would delete ${what}, freeing ${bytes(freed)}${leftovers}` : `${what} deleted${partial}, ${bytes(freed)} freed${leftovers}`;
 }
 
 function Progress({ p, dry }: { p: GcProgress; dry: boolean }) {

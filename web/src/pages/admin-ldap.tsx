@@ -8,7 +8,11 @@ import { AdminPage } from './admin-users.tsx';
 
 type Config = Record<string, { value: unknown; editable: boolean }>;
 
-const FIELDS: { key: string; label: string; kind: 'text' | 'password' | 'number' | 'bool' | 'scope'; help?: string; placeholder?: string }[] = [
+/**
+ * `initial`: what the server uses while the key was never saved (it answers "" for every LDAP key
+ * then), so the form shows what a save will store.
+ */
+const FIELDS: { key: string; label: string; kind: 'text' | 'password' | 'number' | 'bool' | 'scope'; help?: string; placeholder?: string; initial?: boolean }[] = [
   { key: 'ldap_url', label: 'Server URL', kind: 'text', placeholder: 'ldaps://ldap.example.com', help: 'ldap:// or ldaps://. Leave empty to use only local accounts.' },
   { key: 'ldap_search_dn', label: 'Search DN', kind: 'text', placeholder: 'cn=berth,ou=services,dc=example,dc=com', help: 'The account Berth binds as to find users.' },
   { key: 'ldap_search_password', label: 'Search password', kind: 'password', help: 'Leave empty to keep the saved password.' },
@@ -17,13 +21,13 @@ const FIELDS: { key: string; label: string; kind: 'text' | 'password' | 'number'
   { key: 'ldap_filter', label: 'User filter', kind: 'text', placeholder: '(objectClass=person)' },
   { key: 'ldap_scope', label: 'Search scope', kind: 'scope' },
   { key: 'ldap_timeout', label: 'Timeout (seconds)', kind: 'number' },
-  { key: 'ldap_verify_cert', label: 'Verify the server certificate', kind: 'bool' },
+  { key: 'ldap_verify_cert', label: 'Verify the server certificate', kind: 'bool', initial: true, help: 'For ldaps:// and StartTLS. Turn off only to try out a directory with a self-signed certificate.' },
   { key: 'ldap_group_base_dn', label: 'Group base DN', kind: 'text', placeholder: 'ou=groups,dc=example,dc=com' },
   { key: 'ldap_group_search_filter', label: 'Group filter', kind: 'text', placeholder: '(objectClass=groupOfNames)' },
   { key: 'ldap_group_attribute_name', label: 'Group name attribute', kind: 'text', placeholder: 'cn' },
   { key: 'ldap_group_membership_attribute', label: 'Membership attribute', kind: 'text', placeholder: 'memberOf' },
   { key: 'ldap_group_admin_dn', label: 'Administrators group DN', kind: 'text', help: 'Members of this group are system administrators in Berth.' },
-  { key: 'ldap_nested_groups', label: 'Follow nested groups', kind: 'bool' },
+  { key: 'ldap_nested_groups', label: 'Follow nested groups', kind: 'bool', initial: false },
 ];
 
 export function AdminLdap() {
@@ -37,7 +41,12 @@ export function AdminLdap() {
   useEffect(() => {
     if (!cfg.data) return;
     const f: Record<string, unknown> = {};
-    for (const x of FIELDS) f[x.key] = x.kind === 'password' ? '' : (cfg.data[x.key]?.value ?? (x.kind === 'bool' ? false : ''));
+    for (const x of FIELDS) {
+      const v = cfg.data[x.key]?.value;
+      if (x.kind === 'password') f[x.key] = '';
+      else if (x.kind === 'bool') f[x.key] = typeof v === 'boolean' ? v : (x.initial ?? false);
+      else f[x.key] = v ?? '';
+    }
     setForm(f);
   }, [cfg.data]);
 
@@ -87,7 +96,8 @@ export function AdminLdap() {
   return (
     <AdminPage current="ldap">
       <ErrorNote error={cfg.error} onRetry={cfg.reload} />
-      {!cfg.data ? (
+      {/* The form shows once it holds the saved values (no flash of unsaved defaults). */}
+      {!cfg.data || !('ldap_url' in form) ? (
         !cfg.error && <Spinner />
       ) : (
         <form class="stack form-narrow" onSubmit={save}>
@@ -99,10 +109,24 @@ export function AdminLdap() {
             const set = (v: unknown) => setForm({ ...form, [x.key]: v });
             if (x.kind === 'bool')
               return (
-                <label key={x.key} class="choice">
-                  <input id={id} name={x.key} type="checkbox" checked={!!form[x.key]} onChange={(e) => set((e.target as HTMLInputElement).checked)} />
-                  <span>{x.label}</span>
-                </label>
+                <div key={x.key} class="stack tight">
+                  <label class="choice">
+                    <input
+                      id={id}
+                      name={x.key}
+                      type="checkbox"
+                      checked={!!form[x.key]}
+                      aria-describedby={x.help ? `${id}-help` : undefined}
+                      onChange={(e) => set((e.target as HTMLInputElement).checked)}
+                    />
+                    <span>{x.label}</span>
+                  </label>
+                  {x.help && (
+                    <small id={`${id}-help`} class="muted">
+                      {x.help}
+                    </small>
+                  )}
+                </div>
               );
             return (
               <div key={x.key} class="field">

@@ -19,6 +19,7 @@ export function Members({ ctx }: { ctx: ProjectCtx }) {
   const mayAdd = ctx.can('member', 'create');
   const mayUpdate = ctx.can('member', 'update');
   const mayDelete = ctx.can('member', 'delete');
+  const ldap = useSession().info.auth_mode === 'ldap_auth';
 
   async function changeRole(m: Member, roleId: number) {
     try {
@@ -34,7 +35,7 @@ export function Members({ ctx }: { ctx: ProjectCtx }) {
   return (
     <>
       <div class="toolbar">
-        <span class="muted">Members get their role's rights in this project. LDAP groups give the role to everyone in the group.</span>
+        <span class="muted">Members get their role's rights in this project.{ldap ? ' LDAP groups give the role to everyone in the group.' : ''}</span>
         {mayAdd && (
           <button type="button" class="btn btn-primary" onClick={() => setAdding(true)}>
             Add member
@@ -173,17 +174,20 @@ function AddMember({ project, onClose, onAdded }: { project: string; onClose: ()
   return (
     <Dialog title="Add member" onClose={onClose}>
       <form class="stack" onSubmit={submit}>
-        <fieldset class="field">
-          <legend>Member type</legend>
-          <div class="row">
-            <label class="choice">
-              <input type="radio" name="kind" checked={kind === 'user'} onChange={() => (setKind('user'), setText(''), setPicked(undefined))} /> User
-            </label>
-            <label class="choice">
-              <input type="radio" name="kind" checked={kind === 'group'} onChange={() => (setKind('group'), setText(''), setPicked(undefined))} /> LDAP group
-            </label>
-          </div>
-        </fieldset>
+        {/* LDAP groups only mean something while LDAP is configured (systeminfo's auth_mode, which every user may read). */}
+        {ldap && (
+          <fieldset class="field">
+            <legend>Member type</legend>
+            <div class="row">
+              <label class="choice">
+                <input type="radio" name="kind" checked={kind === 'user'} onChange={() => (setKind('user'), setText(''), setPicked(undefined))} /> User
+              </label>
+              <label class="choice">
+                <input type="radio" name="kind" checked={kind === 'group'} onChange={() => (setKind('group'), setText(''), setPicked(undefined))} /> LDAP group
+              </label>
+            </div>
+          </fieldset>
+        )}
         {kind === 'user' ? (
           <Autocomplete<Pick>
             key="user"

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { enc, getPage, repoInProject, repoPath, send } from '../api.ts';
 import { ConfirmDialog, Empty, Link, PagedTable, Pager, SearchBox, toast } from '../components/ui.tsx';
-import { ago } from '../lib/format.ts';
+import { ago, plural } from '../lib/format.ts';
 import { useAsync, useDebounced } from '../lib/hooks.ts';
 import { setQuery, useLocation } from '../lib/router.ts';
 import { registryHost } from '../session.ts';
@@ -91,10 +91,18 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
           }}
         >
           <p>
-            Delete <strong>{deleting.name}</strong> with all {deleting.artifact_count ?? ''} artifacts and tags? Anyone pulling them will get “not found”.
+            Delete <strong>{deleting.name}</strong> {contents(deleting.artifact_count)}? Anyone pulling from it will get “not found”.
           </p>
         </ConfirmDialog>
       )}
     </>
   );
+}
+
+/** "with its 1 artifact and its tags", "with all 3 artifacts and their tags" (the delete dialog). */
+export function contents(artifacts: number | undefined): string {
+  if (artifacts === undefined) return 'with all its artifacts and tags';
+  if (artifacts === 0) return '(it holds no artifacts)';
+  if (artifacts === 1) return 'with its 1 artifact and its tags';
+  return `with all ${plural(artifacts, 'artifact')} and their tags`;
 }
