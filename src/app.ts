@@ -42,7 +42,7 @@ import { QuotaService } from './services/quotas.ts';
 import { GcStore } from './db/gc-store.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
-import { FsDriver } from './storage/driver/fs.ts';
+import { openDriver } from './storage/driver/open.ts';
 import { UploadStore } from './storage/uploads.ts';
 import type { Metrics } from './metrics/metrics.ts';
 
@@ -98,7 +98,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   await settings.load();
 
   // Storage
-  const driver = overrides.driver ?? new FsDriver(path.join(config.dataDir, 'storage'));
+  const driver = overrides.driver ?? (await openDriver(config, log));
   const blobs = new BlobStore(driver);
   const uploads = new UploadStore(driver, blobs, { perRepository: config.maxUploadsPerRepository, perOwner: config.maxUploadsPerPrincipal });
 
@@ -152,6 +152,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
     admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
+    blobRedirectSeconds: config.s3?.redirectSeconds,
     onEvent: (e) => {
       metrics?.registryEvent(e.type);
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
@@ -281,6 +282,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store.close();
       await directory?.close();
       await db.$disconnect();
+      driver.close?.();
       dataLock?.release();
     },
   };

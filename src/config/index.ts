@@ -51,6 +51,22 @@ export interface Config {
   maxSessionsPerUser: number;
   /** Prometheus metrics listener (BERTH_METRICS_ADDR, host:port); unset: no metrics at all. Port 0 picks a free port. */
   metrics?: { host: string; port: number };
+  /** Where blobs live: 'fs' (the data directory, the default) or 's3' (BERTH_STORAGE). */
+  storage: 'fs' | 's3';
+  /** S3-compatible object storage (BERTH_S3_*), when storage is 's3'. The secret is never logged. */
+  s3?: S3Config;
+}
+
+export interface S3Config {
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+  prefix: string;
+  /** Blob GETs answer 307 to a presigned URL valid this many seconds (0: bytes go through Berth). */
+  redirectSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -171,6 +187,45 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadsPerPrincipal: int(env, 'BERTH_MAX_UPLOADS_PER_PRINCIPAL', 500, 1, 1_000_000),
     maxSessionsPerUser: int(env, 'BERTH_MAX_SESSIONS_PER_USER', 20, 1, 10_000),
     metrics: hostPort(env, 'BERTH_METRICS_ADDR'),
+    ...storage(env),
+  };
+}
+
+function storage(env: Env): { storage: 'fs' | 's3'; s3?: S3Config } {
+  const kind = env.BERTH_STORAGE || 'fs';
+  if (kind !== 'fs' && kind !== 's3') throw new ConfigError('BERTH_STORAGE', `must be fs or s3, got "${kind}"`);
+  if (kind === 'fs') return { storage: 'fs' };
+  const bucket = env.BERTH_S3_BUCKET;
+  if (!bucket) throw new ConfigError('BERTH_S3_BUCKET', 'must be set when BERTH_STORAGE=s3');
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('BERTH_S3_BUCKET', `not a valid bucket name: "${bucket}"`);
+  const endpoint = env.BERTH_S3_ENDPOINT || undefined;
+  if (endpoint !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(endpoint);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new ConfigError('BERTH_S3_ENDPOINT', `must be an http:// or https:// URL, got "${endpoint}"`);
+  }
+  const accessKeyId = env.BERTH_S3_ACCESS_KEY_ID || undefined;
+  const secretAccessKey = env.BERTH_S3_SECRET_ACCESS_KEY || undefined;
+  if (!!accessKeyId !== !!secretAccessKey) {
+    throw new ConfigError(accessKeyId ? 'BERTH_S3_SECRET_ACCESS_KEY' : 'BERTH_S3_ACCESS_KEY_ID', 'BERTH_S3_ACCESS_KEY_ID and BERTH_S3_SECRET_ACCESS_KEY must be set together (or neither: the SDK\'s default credential chain)');
+  }
+  const prefix = (env.BERTH_S3_PREFIX ?? '').replace(/^\/+|\/+$/g, '');
+  return {
+    storage: 's3',
+    s3: {
+      endpoint,
+      bucket,
+      region: env.BERTH_S3_REGION || 'us-east-1',
+      accessKeyId,
+      secretAccessKey,
+      forcePathStyle: bool(env, 'BERTH_S3_FORCE_PATH_STYLE', endpoint !== undefined),
+      prefix: prefix ? prefix + '/' : '',
+      redirectSeconds: bool(env, 'BERTH_S3_REDIRECT', false) ? 300 : 0,
+    },
   };
 }
 

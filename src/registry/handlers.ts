@@ -208,6 +208,15 @@ export const handlers = {
     if (range === 'unsatisfiable') {
       throw new AppError('RANGE_INVALID', { range: req.headers.range, size }, { headers: { 'Content-Range': `bytes */${size}` } });
     }
+    if (ctx.method === 'GET') {
+      // BERTH_S3_REDIRECT: the bytes come straight from the object store (Range goes along).
+      const url = await registry.blobRedirect(d, size);
+      if (url) {
+        res.setHeader('Location', url);
+        reply(res, 307);
+        return;
+      }
+    }
     const start = range ? range.start : 0;
     const end = range ? range.end : size - 1;
     // Read or open before the body's headers are set, so a vanished file still gets a JSON error.

@@ -29,6 +29,8 @@ export interface RegistryDeps {
    * quota allows it (throws DENIED otherwise). Without it, every write is admitted.
    */
   admit?: (repository: string, digest: string, size: number, write: () => Promise<void>) => Promise<void>;
+  /** When set, blob GETs may be answered with a presigned URL valid this many seconds (BERTH_S3_REDIRECT). */
+  blobRedirectSeconds?: number;
   /** Called after content changes (audit, statistics); never awaited by the caller's response. */
   onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
 }
@@ -62,6 +64,8 @@ export class RegistryService {
    * manifest. Content-addressed, so never stale; who may read it is checked through `links` first.
    */
   private smallBlobs = new Lru<string, Buffer>(4_096, 8 * 1024 * 1024, (b) => b.length + 100);
+  /** digest -> size of blobs seen in the object store, for redirects (content-addressed: never stale while linked). */
+  private stored = new Lru<string, number>(10_000);
   /**
    * repoId SEP the page's query -> that tag-list page as the HTTP layer serialized it, valid while
    * the repository's tag generation is the one it was built at: a walk asks for the same pages
@@ -166,6 +170,21 @@ export class RegistryService {
     return bytes;
   }
 
+  /**
+   * A short-lived URL the client may fetch the blob from directly (callers check the repository's
+   * link first), or null: serve it. Small blobs are served from memory (cheaper than a second
+   * round trip), and manifests fetched as blobs live in the database, not in the object store.
+   */
+  async blobRedirect(d: ParsedDigest, size: number): Promise<string | null> {
+    const seconds = this.deps.blobRedirectSeconds;
+    if (!seconds || size <= SMALL_BLOB_MAX) return null;
+    if (this.stored.get(d.digest) === undefined) {
+      if ((await this.deps.blobs.size(d)) !== size) return null;
+      this.stored.set(d.digest, size);
+    }
+    return this.deps.blobs.redirectUrl(d, seconds);
+  }
+
   /** A manifest's bytes by digest, wherever they are stored, or null. */
   async manifestBytes(digest: string): Promise<Buffer | null> {
     const hit = await this.deps.store.manifestContent(digest);
@@ -236,15 +255,25 @@ export class RegistryService {
     return this.deps.uploads.append(uuid, repository, body, range);
   }
 
+  /**
+   * The blob commit, in one place: receive and hash the last chunk → verify size and digest →
+   * place the bytes at the content address (a rename on disk, a multipart completion and
+   * server-side copy on object storage) → link into the repository, both under the GC lock and
+   * the project's quota → clean up (the session's leftovers go once the answer is out).
+   */
   async completeUpload(repository: string, uuid: string, d: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
-    const size = await this.deps.uploads.complete(uuid, repository, d, body, range, (adopt, n) =>
-      this.writes.shared(() =>
+    const size = await this.deps.uploads.withSession(uuid, repository, async (upload) => {
+      if (body) await upload.receive(body, range);
+      const n = await upload.verify(d);
+      await this.writes.shared(() =>
         this.admit(repository, d.digest, n, async () => {
-          await adopt();
+          await upload.place(d);
           await this.link(repository, d.digest, n);
         }),
-      ),
-    );
+      );
+      upload.end();
+      return n;
+    });
     this.deps.onEvent?.({ type: 'push', repository, digest: d.digest });
     return size;
   }

@@ -1,7 +1,8 @@
 // Content-addressed blob store over a storage driver: one copy per digest for the whole registry.
-// It does not know about repositories; visibility (links) is the service's job.
+// It does not know about repositories; visibility (links) is the service's job. Blobs get here
+// only through an upload's place() (src/storage/uploads.ts), after their digest was verified.
 import type { Readable } from 'node:stream';
-import { digestOf, type ParsedDigest, parseDigest } from '../lib/digest.ts';
+import type { ParsedDigest } from '../lib/digest.ts';
 import type { StorageDriver } from './driver/driver.ts';
 import { paths } from './paths.ts';
 
@@ -23,16 +24,9 @@ export class BlobStore {
     return this.driver.getContent(paths.blobData(d));
   }
 
-  /**
-   * Moves a complete, verified, fsynced file into the store. When the blob is already present
-   * (a concurrent or earlier push of the same content) the file is simply discarded.
-   */
-  async adopt(fromPath: string, d: ParsedDigest, size: number): Promise<void> {
-    if ((await this.size(d)) === size) {
-      await this.driver.delete(fromPath);
-      return;
-    }
-    await this.driver.move(fromPath, paths.blobData(d));
+  /** A short-lived URL of the blob's bytes a client may fetch directly, or null when the driver has none. */
+  async redirectUrl(d: ParsedDigest, expiresInSeconds: number): Promise<string | null> {
+    return this.driver.redirectUrl ? this.driver.redirectUrl(paths.blobData(d), expiresInSeconds) : null;
   }
 
   async delete(d: ParsedDigest): Promise<void> {
@@ -41,14 +35,9 @@ export class BlobStore {
 
   /** Every blob in the store with its size and modification time (for garbage collection). */
   async *list(): AsyncGenerator<{ digest: ParsedDigest; size: number; modTime: Date }> {
-    for (const algorithm of await this.driver.list(paths.blobsUnder())) {
-      for (const prefix of await this.driver.list(paths.blobsUnder(algorithm))) {
-        for (const hex of await this.driver.list(paths.blobsUnder(algorithm, prefix))) {
-          const d = parseDigest(`${algorithm}:${hex}`);
-          const st = d && (await this.driver.stat(paths.blobData(d)));
-          if (d && st) yield { digest: d, size: st.size, modTime: st.modTime };
-        }
-      }
+    for await (const o of this.driver.walk(paths.blobsUnder())) {
+      const d = paths.blobOfData(o.path);
+      if (d) yield { digest: d, size: o.size, modTime: o.modTime };
     }
   }
 }

@@ -5,12 +5,20 @@
 // │   └── <algorithm>/<first two hex chars>/<hex>/data     one copy of each blob (and manifest) for the whole registry
 // └── uploads/
 //     └── <uuid>/
-//         ├── data                                         bytes received so far (appended by PATCH)
-//         └── info.json                                    {repository, startedAt}: lets a session survive a restart
+//         ├── info.json                                    {repository, startedAt} (+ on object storage the
+//         │                                                multipart id, its parts and the tail's length):
+//         │                                                lets a session survive a restart
+//         ├── data                                         on a filesystem: bytes received so far (appended by
+//         │                                                PATCH, renamed into blobs/ at completion); on object
+//         │                                                storage: the multipart object the parts belong to
+//         │                                                (only ever completed to re-read it, see uploads.ts)
+//         └── tail/<offset>                                object storage only: received bytes after the last
+//                                                          part (< the 5 MiB minimum part size), starting at
+//                                                          byte <offset> of the blob
 //
 // Which repository may read which blob, manifests, tags and referrers live in the database
 // (src/db); a blob becomes visible to a repository only after it is complete in blobs/ and linked.
-import type { ParsedDigest } from '../lib/digest.ts';
+import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
 
 export const paths = {
   blobData(d: ParsedDigest): string {
@@ -23,6 +31,12 @@ export const paths = {
   blobsUnder(...parts: string[]): string {
     return ['blobs', ...parts].join('/');
   },
+  /** The digest whose blobData() is `path`, or null for any other path. */
+  blobOfData(path: string): ParsedDigest | null {
+    const m = /^blobs\/([a-z0-9]+)\/([0-9a-f]{2})\/([0-9a-f]+)\/data$/.exec(path);
+    const d = m && m[3].startsWith(m[2]) ? parseDigest(`${m[1]}:${m[3]}`) : null;
+    return d && paths.blobData(d) === path ? d : null;
+  },
   uploadsRoot(): string {
     return 'uploads';
   },
@@ -34,5 +48,8 @@ export const paths = {
   },
   uploadInfo(uuid: string): string {
     return `uploads/${uuid}/info.json`;
+  },
+  uploadTail(uuid: string, offset: number): string {
+    return `uploads/${uuid}/tail/${offset}`;
   },
 };

@@ -1,15 +1,32 @@
-// Blob upload sessions. Bytes are appended to uploads/<uuid>/data while being hashed; completion
-// verifies the digest, fsyncs once and moves the file into the blob store in one rename, so a crash
-// leaves either a resumable session or a complete blob, never a half blob in the store.
+// Blob upload sessions. Every byte is hashed as it arrives; completion verifies the digest and
+// only then places the bytes at the blob's content address, so a crash (or kill -9) leaves either
+// a resumable session or a complete blob, never a half blob in the store.
+//
+// Two ways to keep the bytes received so far, chosen by the driver:
+// - a local filesystem (driver.files): appended to uploads/<uuid>/data, fdatasync'ed once at
+//   completion and renamed into blobs/ (the fast path: one write of each byte, no copy);
+// - object storage (no append, no rename): a multipart object uploads/<uuid>/data. Bytes are
+//   gathered into parts of `partSize` (≥ the driver's 5 MiB minimum); what is left at the end of
+//   a request (below the minimum, so it cannot be a part that is not the last) is kept as a small
+//   tail object uploads/<uuid>/tail/<offset>, and the session's state (multipart id, parts, tail
+//   length) in info.json. Completion uploads the tail as the last part, completes the multipart
+//   object and copies it server-side to its content address (radosgw copies by reference).
+//
+// The running sha256 is kept in memory, as each chunk arrives. When it is missing (a restart, or
+// a session another process received), it is recomputed by re-reading what was stored: on disk
+// the data file; on object storage the parts cannot be read before completion, so the multipart
+// object is completed, read back (hashed) into a fresh multipart object, and continued from there.
+// Resuming on another node without that re-read needs the hash state next to the session in the
+// database (the PostgreSQL work; see the scale-out notes for the options).
 import { randomUUID, type Hash } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { finished as streamFinished } from 'node:stream/promises';
-import { newHash, type ParsedDigest } from '../lib/digest.ts';
+import { newHash, type DigestAlgorithm, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
 import { bodyBytesReceived } from '../lib/young-gc.ts';
 import type { BlobStore } from './blob-store.ts';
-import type { FileWriter, StorageDriver } from './driver/driver.ts';
+import type { FileWriter, LocalFiles, PartInfo, StorageDriver } from './driver/driver.ts';
 import { paths } from './paths.ts';
 
 export interface UploadInfo {
@@ -26,9 +43,22 @@ export interface UploadLimits {
   perOwner: number;
 }
 
+/** Object storage only: where the received bytes are (persisted in info.json after each request). */
+interface PartsState {
+  multipartId?: string;
+  parts: (PartInfo & { size: number })[];
+  /** Bytes in the tail object, which starts at the end of the parts. */
+  tail: number;
+}
+
 interface LiveSession {
   info: UploadInfo;
+  /** The running sha256 of the first `offset` bytes. */
   hash?: { hash: Hash; offset: number };
+  /** Object storage: the session's parts and tail. */
+  parts?: PartsState;
+  /** A single-request push: never written down, cancelled by its request when it fails. */
+  transient?: boolean;
   done?: boolean;
   /** Counted in the open-session counts; cleared by the one place that ends a session (release). */
   counted?: boolean;
@@ -44,10 +74,27 @@ export interface ChunkRange {
   end: number;
 }
 
-/** Runs `adopt` (the verified upload moved into the blob store) together with the caller's own step. */
-export type BlobCommit = (adopt: () => Promise<void>, size: number) => Promise<void>;
-
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MiB = 1024 * 1024;
+
+function partsBytes(st: PartsState): number {
+  return st.parts.reduce((n, p) => n + p.size, 0);
+}
+
+function rangeInvalid(body: Readable, current: number, range: ChunkRange): AppError {
+  body.resume();
+  return new AppError('RANGE_INVALID', { expectedStart: current, got: range }, { headers: { Range: `0-${Math.max(current - 1, 0)}` } });
+}
+
+function endedEarly(received: number, size: number): AppError {
+  return new AppError('BLOB_UPLOAD_INVALID', { reason: 'request body ended early', received, size }, {
+    message: 'the request body ended before its declared length; the upload session keeps what arrived',
+  });
+}
+
+function lengthMismatch(range: ChunkRange, received: number): AppError {
+  return new AppError('BLOB_UPLOAD_INVALID', { reason: 'chunk length does not match Content-Range', range, received });
+}
 
 /**
  * Pipes `body` into `file` without ending it. Resolves null when the body ended, or which side
@@ -76,27 +123,364 @@ function copy(body: Readable, file: Writable): Promise<{ side: 'body' | 'file'; 
   });
 }
 
+/**
+ * One request's hold on a session, under the session's lock: the steps a blob commit is made of
+ * (receive → verify → place → end), each implemented for the driver's kind of storage.
+ */
+export interface Upload {
+  readonly info: UploadInfo;
+  /** Bytes received so far. */
+  size(): Promise<number>;
+  /** Appends a chunk (hashing it); a chunk that does not start where the session ends is RANGE_INVALID. */
+  receive(body: Readable, range?: ChunkRange): Promise<number>;
+  /** Checks the digest of everything received (DIGEST_INVALID) and makes the bytes durable; returns the size. */
+  verify(d: ParsedDigest): Promise<number>;
+  /** Puts the verified bytes at the blob's content address (skipped when that blob is already stored). */
+  place(d: ParsedDigest): Promise<void>;
+  /** The blob is committed: the session ends, and its leftovers are removed after the answer. */
+  end(): void;
+}
+
+abstract class BaseUpload implements Upload {
+  ended = false;
+  constructor(
+    protected readonly store: UploadStore,
+    protected readonly driver: StorageDriver,
+    protected readonly blobs: BlobStore,
+    readonly info: UploadInfo,
+    protected readonly session: LiveSession,
+  ) {}
+  get uuid(): string {
+    return this.info.uuid;
+  }
+  abstract size(): Promise<number>;
+  abstract receive(body: Readable, range?: ChunkRange): Promise<number>;
+  abstract verify(d: ParsedDigest): Promise<number>;
+  abstract place(d: ParsedDigest): Promise<void>;
+  /** After the request: keeps what was received (unless the session ended), releases what the request held. */
+  abstract settle(): Promise<void>;
+  /** Removes whatever the session left in storage. */
+  abstract remove(): Promise<void>;
+  end(): void {
+    this.ended = true;
+  }
+  protected digestInvalid(d: ParsedDigest, actual: string): AppError {
+    return new AppError('DIGEST_INVALID', { expected: d.digest, actual: `${d.algorithm}:${actual}` });
+  }
+}
+
+/** Local filesystem: append in place, fdatasync once, rename into the store. */
+class FileUpload extends BaseUpload {
+  private writer?: FileWriter;
+  private verifiedSize = 0;
+
+  private get files(): LocalFiles {
+    return this.driver.files!;
+  }
+
+  async size(): Promise<number> {
+    return this.session.hash?.offset ?? (await this.driver.stat(paths.uploadData(this.uuid)))?.size ?? 0;
+  }
+
+  async receive(body: Readable, range?: ChunkRange): Promise<number> {
+    const session = this.session;
+    // The running hash's offset is the data file's size (a stat otherwise: after a restart or a failed write).
+    const current = await this.size();
+    if (range && range.start !== current) throw rangeInvalid(body, current, range);
+    const hash = await this.hashAt(current, 'sha256');
+    session.hash = undefined; // invalid until the write completes
+    const w = (this.writer = await this.files.writer(paths.uploadData(this.uuid), true));
+    let received = 0;
+    // Hash from a 'data' listener registered before pipe's own: it sees every chunk, in order,
+    // with no extra stream stage (and no extra buffering) between the socket and the file.
+    const onData = (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+      bodyBytesReceived(chunk.length);
+    };
+    body.on('data', onData);
+    let failure: { side: 'body' | 'file'; err: unknown } | null;
+    try {
+      failure = await copy(body, w.stream);
+    } finally {
+      body.off('data', onData);
+    }
+    if (failure?.side === 'file') throw failure.err; // the file holds an unknown length: the next request stats and re-hashes it
+    if (failure) {
+      // The client went away or stalled mid-body (the server's idle timeout destroys its socket).
+      // Everything received was handed to the file and hashed: keep it, so the session resumes
+      // from there (GET answers its Range, and the next chunk starts at that offset).
+      await this.closeWriter();
+      session.hash = { hash, offset: current + received };
+      throw endedEarly(received, current + received);
+    }
+    // Flushed before the running hash says the bytes are in the file.
+    w.stream.end();
+    await streamFinished(w.stream);
+    session.hash = { hash, offset: current + received };
+    if (range && range.end - range.start + 1 !== received) throw lengthMismatch(range, received);
+    return current + received;
+  }
+
+  async verify(d: ParsedDigest): Promise<number> {
+    const size = await this.size();
+    const actual = (await this.hashAt(size, d.algorithm)).copy().digest('hex');
+    if (actual !== d.hex) throw this.digestInvalid(d, actual);
+    // With a body, the writer that received it is the one fsynced: no second open.
+    const w = this.writer ?? (await this.files.writer(paths.uploadData(this.uuid), true));
+    this.writer = undefined;
+    await w.commit(); // data durable before the rename makes it visible
+    this.verifiedSize = size;
+    return size;
+  }
+
+  async place(d: ParsedDigest): Promise<void> {
+    // Already stored (a concurrent or earlier push of the same content): the upload is just removed.
+    if ((await this.blobs.size(d)) === this.verifiedSize) return;
+    await this.files.move(paths.uploadData(this.uuid), paths.blobData(d));
+  }
+
+  private async closeWriter(): Promise<void> {
+    const w = this.writer;
+    this.writer = undefined;
+    await w?.close();
+  }
+
+  async settle(): Promise<void> {
+    await this.closeWriter();
+  }
+
+  async remove(): Promise<void> {
+    await this.driver.delete(paths.uploadDir(this.uuid));
+  }
+
+  /** The hash of the first `size` bytes, from the running state or by re-reading the file (after a restart). */
+  private async hashAt(size: number, algorithm: DigestAlgorithm): Promise<Hash> {
+    const state = this.session.hash;
+    if (algorithm === 'sha256' && state && state.offset === size) return state.hash;
+    const hash = newHash(algorithm);
+    if (size > 0) {
+      const r = await this.driver.reader(paths.uploadData(this.uuid), 0, size - 1);
+      for await (const chunk of r) hash.update(chunk as Buffer);
+    }
+    if (algorithm === 'sha256') this.session.hash = { hash, offset: size };
+    return hash;
+  }
+}
+
+/**
+ * Object storage: bytes gathered into parts of a multipart object, the remainder below the minimum
+ * part size kept as a tail object. `pending` holds bytes received in this request and not yet in
+ * a part (at most one part's worth): saved as the tail when the request ends without a commit.
+ */
+class PartsUpload extends BaseUpload {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The state as last saved (info.json), to know which tail object to delete. */
+  private saved?: PartsState;
+  private loaded = false;
+
+  constructor(store: UploadStore, driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number) {
+    super(store, driver, blobs, info, session);
+  }
+
+  private get st(): PartsState {
+    return (this.session.parts ??= { parts: [], tail: 0 });
+  }
+
+  private get dataPath(): string {
+    return paths.uploadData(this.uuid);
+  }
+
+  async size(): Promise<number> {
+    return partsBytes(this.st) + (this.loaded ? this.pendingBytes : this.st.tail);
+  }
+
+  /**
+   * Takes the stored tail into `pending` and makes sure the running hash covers everything (a
+   * re-read when it is missing or of another algorithm).
+   */
+  private async load(algorithm: DigestAlgorithm = 'sha256'): Promise<Hash> {
+    const st = this.st;
+    const stored = partsBytes(st) + st.tail;
+    const tail = st.tail ? (await this.driver.getContent(paths.uploadTail(this.uuid, partsBytes(st))))?.subarray(0, st.tail) : undefined;
+    if (st.tail && (!tail || tail.length !== st.tail)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'tail object missing' });
+    this.saved = { ...st, parts: [...st.parts] };
+    this.loaded = true;
+    const running = this.session.hash;
+    if (algorithm === 'sha256' && running && running.offset === stored) {
+      if (tail) this.keep(tail);
+      return running.hash;
+    }
+    // Re-read: the parts become readable only as a completed object; it is read back, hashed,
+    // into a fresh multipart object under the same key, which the session continues.
+    const hash = newHash(algorithm);
+    this.session.hash = undefined;
+    if (st.parts.length) {
+      try {
+        await this.driver.completeMultipart(this.dataPath, st.multipartId!, st.parts);
+      } catch (e) {
+        // Completed by an earlier re-read that died before saving its new state: the object is there.
+        if ((await this.driver.stat(this.dataPath))?.size !== partsBytes(st)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'stored parts are gone' });
+        void e;
+      }
+      this.session.parts = { parts: [], tail: 0 };
+      for await (const chunk of await this.driver.reader(this.dataPath)) await this.write(hash, chunk as Buffer);
+    }
+    if (tail) await this.write(hash, tail);
+    if (algorithm === 'sha256') this.session.hash = { hash, offset: stored };
+    return hash;
+  }
+
+  private keep(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  /** Hashes and keeps a chunk, uploading a part whenever a part's worth is pending. */
+  private async write(hash: Hash, chunk: Buffer): Promise<void> {
+    hash.update(chunk);
+    this.keep(chunk);
+    if (this.pendingBytes >= this.partSize) await this.flushPart();
+  }
+
+  private async flushPart(): Promise<void> {
+    const st = this.st;
+    if (!st.multipartId) {
+      st.multipartId = await this.driver.startMultipart(this.dataPath);
+      // Written down at once, so an expiry can abort it even if this process dies before the end.
+      if (!this.session.transient && this.saved && !this.saved.parts.length) await this.saveState({ ...this.saved, multipartId: st.multipartId });
+    }
+    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    const part = await this.driver.uploadPart(this.dataPath, st.multipartId, st.parts.length + 1, data);
+    st.parts.push({ ...part, size: data.length });
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private async saveState(st: PartsState): Promise<void> {
+    await this.driver.putContent(paths.uploadInfo(this.uuid), Buffer.from(JSON.stringify({ ...this.info, ...st })));
+  }
+
+  async receive(body: Readable, range?: ChunkRange): Promise<number> {
+    const current = await this.size();
+    if (range && range.start !== current) throw rangeInvalid(body, current, range);
+    const hash = this.loaded ? this.session.hash!.hash : await this.load();
+    this.session.hash = undefined; // invalid until every byte of this body is hashed and kept
+    let received = 0;
+    let storageError: unknown;
+    try {
+      for await (const chunk of body) {
+        received += (chunk as Buffer).length;
+        bodyBytesReceived((chunk as Buffer).length);
+        try {
+          await this.write(hash, chunk as Buffer);
+        } catch (e) {
+          storageError = e;
+          throw e;
+        }
+      }
+    } catch (e) {
+      // Every byte hashed is in a part or pending (a part that failed to upload stays pending),
+      // so the running hash stays valid, and settle() keeps what arrived.
+      this.session.hash = { hash, offset: current + received };
+      if (storageError) throw storageError;
+      throw endedEarly(received, current + received); // the body failed: client gone, idle timeout
+    }
+    this.session.hash = { hash, offset: current + received };
+    if (range && range.end - range.start + 1 !== received) throw lengthMismatch(range, received);
+    return current + received;
+  }
+
+  async verify(d: ParsedDigest): Promise<number> {
+    let hash = this.loaded && d.algorithm === 'sha256' ? this.session.hash!.hash : undefined;
+    if (!hash) {
+      if (this.loaded) {
+        // Another algorithm than the running sha256: save, then re-read everything.
+        await this.save();
+        this.pending = [];
+        this.pendingBytes = 0;
+      }
+      hash = await this.load(d.algorithm);
+    }
+    const actual = hash.copy().digest('hex');
+    if (actual !== d.hex) throw this.digestInvalid(d, actual);
+    return this.size(); // parts are durable once uploaded; the rest is in memory until place()
+  }
+
+  async place(d: ParsedDigest): Promise<void> {
+    const size = await this.size();
+    if ((await this.blobs.size(d)) === size) return; // already stored: the session is just removed
+    const st = this.st;
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    if (!st.parts.length) {
+      await this.driver.putContent(paths.blobData(d), rest); // below one part: written whole
+      return;
+    }
+    const parts: PartInfo[] = [...st.parts];
+    if (rest.length) parts.push(await this.driver.uploadPart(this.dataPath, st.multipartId!, parts.length + 1, rest));
+    await this.driver.completeMultipart(this.dataPath, st.multipartId!, parts);
+    st.multipartId = undefined;
+    await this.driver.copy(this.dataPath, paths.blobData(d));
+  }
+
+  /** Stores what is pending (a part, or the tail) and the state, then drops the tail the state no longer names. */
+  private async save(): Promise<void> {
+    if (this.pendingBytes >= this.driver.minPartSize) await this.flushPart();
+    const st = this.st;
+    const offset = partsBytes(st);
+    if (this.pendingBytes) await this.driver.putContent(paths.uploadTail(this.uuid, offset), Buffer.concat(this.pending, this.pendingBytes));
+    st.tail = this.pendingBytes;
+    await this.saveState(st);
+    const old = this.saved;
+    if (old?.tail && partsBytes(old) !== offset) await this.driver.delete(paths.uploadTail(this.uuid, partsBytes(old)));
+    this.saved = { ...st, parts: [...st.parts] };
+  }
+
+  async settle(): Promise<void> {
+    if (!this.loaded || this.ended || this.session.transient) return;
+    try {
+      await this.save();
+    } catch (e) {
+      this.session.hash = undefined; // what is stored is the saved state: re-read it next time
+      this.session.parts = this.saved;
+      throw e;
+    }
+  }
+
+  async remove(): Promise<void> {
+    const id = this.session.parts?.multipartId;
+    if (id) await this.driver.abortMultipart(this.dataPath, id);
+    await this.driver.delete(paths.uploadDir(this.uuid));
+  }
+}
+
 export class UploadStore {
   private locks = new KeyedMutex();
   /**
-   * Sessions this process created or has read (the info file on disk is for restarts): the running
-   * sha256, valid while `offset` equals the data file size, and whether it completed (its
-   * directory is still being removed, and it is gone for every request).
+   * Sessions this process created or has read (info.json is for restarts): the running sha256,
+   * object storage's parts, and whether it completed (its leftovers are still being removed, and
+   * it is gone for every request).
    */
   private live = new Map<string, LiveSession>();
   /** Open sessions by repository and by owner: every session this process knows until it ends. */
   private openByRepository = new Map<string, number>();
   private openByOwner = new Map<string, number>();
+  /** Object storage: bytes gathered before a part is uploaded. */
+  private readonly partSize: number;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly limits: UploadLimits = { perRepository: Infinity, perOwner: Infinity },
-  ) {}
+    opts: { partSize?: number } = {},
+  ) {
+    this.partSize = Math.max(opts.partSize ?? 8 * MiB, driver.minPartSize);
+  }
 
   /**
    * Starts a session. A transient one (a single-request push, completed by the same request) is
-   * never written down: after a crash its data file is simply purged. Refused with TOOMANYREQUESTS
+   * never written down: after a crash its leftovers are simply purged. Refused with TOOMANYREQUESTS
    * when the repository or the owner already holds as many open sessions as the limits allow.
    */
   async create(repository: string, transient = false, owner?: string): Promise<UploadStatus> {
@@ -104,17 +488,20 @@ export class UploadStore {
     const uuid = randomUUID();
     const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString(), ...(owner ? { owner } : {}) };
     // The info file is for restarts only (this process keeps the info in memory), so it is written
-    // after the answer, under the session's lock: any request for the session waits for it. No
-    // fsync: a session survives a restart of the process (the page cache does), and after a power
-    // loss a client simply starts a new one. Durability is paid once, at completion.
-    if (!transient) void this.locks.run(uuid, async () => {
-      const iw = await this.driver.writer(paths.uploadInfo(uuid), false);
-      iw.stream.end(Buffer.from(JSON.stringify(info)));
-      await iw.close();
-    }).catch(() => undefined); // a disk that cannot take it fails the first append as well
-    // The data file is created by the first append (a missing one counts as empty).
-    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 } });
+    // after the answer, under the session's lock: any request for the session waits for it. On a
+    // disk, no fsync: a session survives a restart of the process (the page cache does), and after
+    // a power loss a client simply starts a new one. Durability is paid once, at completion.
+    if (!transient) void this.locks.run(uuid, () => this.writeInfo(info)).catch(() => undefined); // a store that cannot take it fails the first chunk as well
+    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
     return { ...info, size: 0 };
+  }
+
+  private async writeInfo(info: UploadInfo): Promise<void> {
+    const data = Buffer.from(JSON.stringify(info));
+    if (!this.driver.files) return this.driver.putContent(paths.uploadInfo(info.uuid), data);
+    const iw = await this.driver.files.writer(paths.uploadInfo(info.uuid), false);
+    iw.stream.end(data);
+    await iw.close();
   }
 
   private checkLimits(repository: string, owner: string | undefined): void {
@@ -155,82 +542,63 @@ export class UploadStore {
     if (session.info.owner) UploadStore.bump(this.openByOwner, session.info.owner, -1);
   }
 
-  /** Forgets a session entirely (its directory is gone or going). */
+  /** Forgets a session entirely (its leftovers are gone or going). */
   private forget(uuid: string): void {
     this.release(uuid);
     this.live.delete(uuid);
   }
 
-  /** The session, which must belong to the repository; BLOB_UPLOAD_UNKNOWN otherwise. */
-  async status(uuid: string, repository: string): Promise<UploadStatus> {
-    const info = await this.info(uuid, repository);
-    const st = await this.driver.stat(paths.uploadData(uuid));
-    return { ...info, size: st?.size ?? 0 };
-  }
-
-  /** Appends a chunk; a chunk that does not start where the session ends is refused with RANGE_INVALID. */
-  append(uuid: string, repository: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
-    return this.locks.run(uuid, async () => {
-      const info = await this.info(uuid, repository);
-      const { size, w } = await this.appendLocked(uuid, body, range);
-      await w.close();
-      return { ...info, size };
-    });
+  private handle(session: LiveSession): BaseUpload {
+    return this.driver.files
+      ? new FileUpload(this, this.driver, this.blobs, session.info, session)
+      : new PartsUpload(this, this.driver, this.blobs, session.info, session, this.partSize);
   }
 
   /**
-   * Appends the final chunk (if any), verifies the digest, and moves the bytes into the blob store.
-   * Returns the blob size. The session is gone afterwards. `commit`, when given, is called with the
-   * move into the store (`adopt`) and must run it: the caller can make the move and whatever
-   * records the blob one step (the registry does, so that garbage collection never runs between).
+   * Runs `fn` with the session (which must belong to the repository; BLOB_UPLOAD_UNKNOWN
+   * otherwise) under its lock. What `fn` received is kept when it does not end the session; when
+   * it does, the answer goes out first and the session's leftovers are removed afterwards, still
+   * under the lock, so a later request for it waits and then finds nothing.
    */
-  complete(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange, commit?: BlobCommit): Promise<number> {
-    // Answered as soon as the blob is in the store; the session directory is removed afterwards,
-    // still under the session's lock, so a later request for it waits and then finds nothing.
-    return new Promise<number>((resolve, reject) => {
+  withSession<T>(uuid: string, repository: string, fn: (upload: Upload) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       void this.locks.run(uuid, async () => {
-        let size: number;
+        let upload: BaseUpload | undefined;
+        let result: T;
         try {
-          size = await this.completeLocked(uuid, repository, digest, body, range, commit);
+          upload = this.handle(await this.session(uuid, repository));
+          result = await fn(upload);
+          await upload.settle();
         } catch (e) {
+          await upload?.settle().catch(() => undefined);
           reject(e);
           return;
         }
+        if (!upload.ended) return resolve(result);
         const session = this.live.get(uuid);
         if (session) Object.assign(session, { done: true, hash: undefined });
         this.release(uuid);
-        resolve(size);
-        await this.driver.delete(paths.uploadDir(uuid)).catch(() => undefined); // else purged later
+        resolve(result);
+        await upload.remove().catch(() => undefined); // else purged later
         this.live.delete(uuid);
       });
     });
   }
 
-  private async completeLocked(uuid: string, repository: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange, commit?: BlobCommit): Promise<number> {
-    await this.info(uuid, repository);
-    const dataPath = paths.uploadData(uuid);
-    // With a body, the writer that received it is the one fsynced: no second open.
-    const { size, w } = body ? await this.appendLocked(uuid, body, range) : { size: await this.currentSize(uuid), w: await this.driver.writer(dataPath, true) };
-    try {
-      const hash = await this.hashAt(uuid, size, digest.algorithm);
-      const actual = hash.copy().digest('hex');
-      if (actual !== digest.hex) {
-        throw new AppError('DIGEST_INVALID', { expected: digest.digest, actual: `${digest.algorithm}:${actual}` });
-      }
-      await w.commit(); // data durable before the rename makes it visible
-    } catch (e) {
-      await w.close().catch(() => undefined);
-      throw e;
-    }
-    const adopt = () => this.blobs.adopt(dataPath, digest, size);
-    await (commit ? commit(adopt, size) : adopt());
-    return size;
+  /** The session, which must belong to the repository; BLOB_UPLOAD_UNKNOWN otherwise. */
+  async status(uuid: string, repository: string): Promise<UploadStatus> {
+    const session = await this.session(uuid, repository);
+    return { ...session.info, size: await this.handle(session).size() };
+  }
+
+  /** Appends a chunk; a chunk that does not start where the session ends is refused with RANGE_INVALID. */
+  append(uuid: string, repository: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
+    return this.withSession(uuid, repository, async (u) => ({ ...u.info, size: await u.receive(body, range) }));
   }
 
   async cancel(uuid: string, repository: string): Promise<void> {
     await this.locks.run(uuid, async () => {
-      await this.info(uuid, repository);
-      await this.driver.delete(paths.uploadDir(uuid));
+      await this.handle(await this.session(uuid, repository)).remove();
       this.forget(uuid);
     });
   }
@@ -238,124 +606,61 @@ export class UploadStore {
   /** Deletes sessions idle for longer than ttlSeconds; returns how many. */
   async purgeExpired(ttlSeconds: number, now = Date.now()): Promise<number> {
     let n = 0;
-    const onDisk = new Set(await this.driver.list(paths.uploadsRoot()));
-    for (const uuid of onDisk) {
-      const st = (await this.driver.stat(paths.uploadData(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid)));
+    const stored = new Set(await this.driver.list(paths.uploadsRoot()));
+    for (const uuid of stored) {
+      // On a disk the data file's mtime is the last chunk; on object storage info.json is rewritten by every request.
+      const st = this.driver.files
+        ? ((await this.driver.stat(paths.uploadData(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid))))
+        : ((await this.driver.stat(paths.uploadInfo(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid))));
       if (!st || now - st.modTime.getTime() > ttlSeconds * 1000) {
         await this.locks.run(uuid, async () => {
-          await this.driver.delete(paths.uploadDir(uuid));
+          const session = this.live.get(uuid) ?? (UUID_RE.test(uuid) ? await this.stored(uuid) : null);
+          if (session) await this.handle(session).remove();
+          else await this.driver.delete(paths.uploadDir(uuid));
           this.forget(uuid);
         });
         n++;
       }
     }
-    // Sessions that never reached the disk (nothing written, and the info file failed or was
+    // Sessions that never reached storage (nothing written, and the info file failed or was
     // never due): expire them by their start, so they stop counting against the caps.
     for (const [uuid, session] of [...this.live]) {
-      if (onDisk.has(uuid) || now - Date.parse(session.info.startedAt) <= ttlSeconds * 1000) continue;
+      if (stored.has(uuid) || now - Date.parse(session.info.startedAt) <= ttlSeconds * 1000) continue;
       await this.locks.run(uuid, async () => {
         if (await this.driver.stat(paths.uploadDir(uuid))) return; // written meanwhile: the next purge decides
+        if (session.parts?.multipartId) await this.driver.abortMultipart(paths.uploadData(uuid), session.parts.multipartId).catch(() => undefined);
         this.forget(uuid);
       });
     }
     return n;
   }
 
-  private async info(uuid: string, repository: string): Promise<UploadInfo> {
+  /** A session as info.json describes it (after a restart), or null. */
+  private async stored(uuid: string): Promise<LiveSession | null> {
+    const raw = await this.driver.getContent(paths.uploadInfo(uuid));
+    if (!raw) return null;
+    let saved: UploadInfo & Partial<PartsState>;
+    try {
+      saved = JSON.parse(raw.toString('utf8')) as UploadInfo & Partial<PartsState>;
+    } catch {
+      return null; // torn by a power loss: start again
+    }
+    const info: UploadInfo = { uuid: saved.uuid, repository: saved.repository, startedAt: saved.startedAt, ...(saved.owner ? { owner: saved.owner } : {}) };
+    const parts = this.driver.files ? undefined : { multipartId: saved.multipartId, parts: saved.parts ?? [], tail: saved.tail ?? 0 };
+    return { info, ...(parts ? { parts } : {}) };
+  }
+
+  private async session(uuid: string, repository: string): Promise<LiveSession> {
     const known = this.live.get(uuid);
     if (!UUID_RE.test(uuid) || known?.done) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     if (known) {
       if (known.info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-      return known.info;
+      return known;
     }
-    const raw = await this.driver.getContent(paths.uploadInfo(uuid));
-    if (!raw) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
-    let info: UploadInfo;
-    try {
-      info = JSON.parse(raw.toString('utf8')) as UploadInfo;
-    } catch {
-      throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid }); // torn by a power loss: start again
-    }
-    if (info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    const session = await this.stored(uuid);
+    if (!session || session.info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
     // A session from before a restart counts again once it is used (once: another request may have loaded it meanwhile).
-    if (!this.live.has(uuid)) this.track(uuid, { info });
-    return info;
-  }
-
-  private async currentSize(uuid: string): Promise<number> {
-    return (await this.driver.stat(paths.uploadData(uuid)))?.size ?? 0;
-  }
-
-  /** The hash of the first `size` bytes, from the running state or by re-reading the file (after a restart). */
-  private async hashAt(uuid: string, size: number, algorithm: ParsedDigest['algorithm']): Promise<Hash> {
-    const state = this.live.get(uuid)?.hash;
-    if (algorithm === 'sha256' && state && state.offset === size) return state.hash;
-    const hash = newHash(algorithm);
-    if (size > 0) {
-      const r = await this.driver.reader(paths.uploadData(uuid), 0, size - 1);
-      for await (const chunk of r) hash.update(chunk as Buffer);
-    }
-    const session = this.live.get(uuid);
-    if (algorithm === 'sha256' && session) session.hash = { hash, offset: size };
-    return hash;
-  }
-
-  /** Streams the body into the session; the returned writer is still open (close or commit it). */
-  private async appendLocked(uuid: string, body: Readable, range?: ChunkRange): Promise<{ size: number; w: FileWriter }> {
-    const dataPath = paths.uploadData(uuid);
-    // The running hash's offset is the data file's size (a stat otherwise: after a restart or a failed write).
-    const session = this.live.get(uuid);
-    const current = session?.hash?.offset ?? (await this.currentSize(uuid));
-    if (range && range.start !== current) {
-      body.resume();
-      throw new AppError('RANGE_INVALID', { expectedStart: current, got: range }, { headers: { Range: `0-${Math.max(current - 1, 0)}` } });
-    }
-    const hash = await this.hashAt(uuid, current, 'sha256');
-    if (session) session.hash = undefined; // invalid until the write completes
-    const w = await this.driver.writer(dataPath, true);
-    let received = 0;
-    // Hash from a 'data' listener registered before pipeline's own: it sees every chunk, in
-    // order, with no extra stream stage (and no extra buffering) between the socket and the file.
-    const onData = (chunk: Buffer) => {
-      hash.update(chunk);
-      received += chunk.length;
-      bodyBytesReceived(chunk.length);
-    };
-    body.on('data', onData);
-    let failure: { side: 'body' | 'file'; err: unknown } | null;
-    try {
-      failure = await copy(body, w.stream);
-    } finally {
-      body.off('data', onData);
-    }
-    if (failure?.side === 'file') {
-      await w.close().catch(() => undefined);
-      throw failure.err; // the file holds an unknown length: the next request stats and re-hashes it
-    }
-    if (failure) {
-      // The client went away or stalled mid-body (the server's idle timeout destroys its socket).
-      // Everything received was handed to the file and hashed: keep it, so the session resumes
-      // from there (GET answers its Range, and the next chunk starts at that offset).
-      await w.close();
-      if (session) session.hash = { hash, offset: current + received };
-      throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'request body ended early', received, size: current + received }, {
-        message: 'the request body ended before its declared length; the upload session keeps what arrived',
-      });
-    }
-    try {
-      // Flushed before the running hash says the bytes are in the file.
-      w.stream.end();
-      await streamFinished(w.stream);
-    } catch (e) {
-      await w.close().catch(() => undefined);
-      throw e;
-    }
-    const size = current + received;
-    if (session) session.hash = { hash, offset: size };
-    if (range && range.end - range.start + 1 !== received) {
-      await w.close().catch(() => undefined);
-      throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'chunk length does not match Content-Range', range, received });
-    }
-    return { size, w };
+    if (!this.live.has(uuid)) this.track(uuid, session);
+    return this.live.get(uuid)!;
   }
 }

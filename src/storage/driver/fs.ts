@@ -1,12 +1,14 @@
 // Filesystem driver: files under a root directory. Atomic replace is write-to-temp + fsync + rename,
-// and renames fsync the destination directory so a committed file survives a crash.
+// and renames fsync the destination directory so a committed file survives a crash. Besides the
+// object contract it offers the local fast path (`files`: append, fdatasync, rename) that upload
+// sessions use. Multipart parts wait in <root>/.multipart/<id>/ (hidden from list and walk).
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { CHUNK_SIZE, giveChunk, takeChunk, type Releasing } from '../../lib/chunk-pool.ts';
-import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.ts';
+import { InvalidPartError, PathNotFoundError, type FileInfo, type FileWriter, type LocalFiles, type ObjectInfo, type PartInfo, type StorageDriver } from './driver.ts';
 
 /**
  * Bytes [start, end] of an open file, read into pooled chunks (see lib/chunk-pool.ts): a consumer
@@ -160,8 +162,13 @@ function ended(stream: Writable): Promise<void> {
   });
 }
 
+/** Where multipart parts wait, under the root; a name no storage path starts with. */
+const MULTIPART = '.multipart';
+
 export class FsDriver implements StorageDriver {
   readonly name = 'filesystem';
+  readonly minPartSize = 1;
+  readonly files: LocalFiles = { writer: (p, append) => this.writer(p, append), move: (from, to) => this.move(from, to) };
 
   constructor(private readonly root: string) {
     fs.mkdirSync(root, { recursive: true });
@@ -226,7 +233,7 @@ export class FsDriver implements StorageDriver {
     return new FileReadStream(fh, start, end);
   }
 
-  async writer(p: string, append: boolean): Promise<FileWriter> {
+  private async writer(p: string, append: boolean): Promise<FileWriter> {
     const file = this.full(p);
     const flags = append ? 'a' : 'w';
     let fh: fsp.FileHandle;
@@ -272,7 +279,7 @@ export class FsDriver implements StorageDriver {
     };
   }
 
-  async move(from: string, to: string): Promise<void> {
+  private async move(from: string, to: string): Promise<void> {
     const src = this.full(from);
     const dst = this.full(to);
     // mkdir returns the first directory it had to create: those new entries must reach the disk
@@ -300,10 +307,122 @@ export class FsDriver implements StorageDriver {
 
   async list(p: string): Promise<string[]> {
     try {
-      return await fsp.readdir(this.full(p));
+      return (await fsp.readdir(this.full(p))).filter((n) => n !== MULTIPART);
     } catch (e) {
       if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw e;
     }
+  }
+
+  async *walk(prefix: string): AsyncIterable<ObjectInfo> {
+    const base = this.full(prefix);
+    const rel = path.relative(this.root, base).split(path.sep).filter(Boolean).join('/');
+    const st = await this.stat(prefix);
+    if (!st) return;
+    if (st.size > 0 || !(await fsp.stat(base)).isDirectory()) {
+      yield { path: rel, ...st };
+      return;
+    }
+    const stack = [rel];
+    while (stack.length) {
+      const dir = stack.pop()!;
+      let entries: fs.Dirent[];
+      try {
+        entries = await fsp.readdir(path.join(this.root, dir), { withFileTypes: true });
+      } catch (e) {
+        if (isNotFound(e)) continue; // removed while walking
+        throw e;
+      }
+      for (const e of entries) {
+        const child = dir ? `${dir}/${e.name}` : e.name;
+        if (child === MULTIPART || e.name.includes('.tmp-')) continue;
+        if (e.isDirectory()) stack.push(child);
+        else if (e.isFile()) {
+          const s = await this.stat(child);
+          if (s) yield { path: child, ...s };
+        }
+      }
+    }
+  }
+
+  private partFile(uploadId: string, partNumber?: number): string {
+    if (!/^[0-9a-f-]{36}$/.test(uploadId)) throw new InvalidPartError('', `no multipart upload ${uploadId}`);
+    return path.join(this.root, MULTIPART, uploadId, partNumber === undefined ? '' : String(partNumber));
+  }
+
+  async startMultipart(_p: string): Promise<string> {
+    const id = randomUUID();
+    await fsp.mkdir(this.partFile(id), { recursive: true });
+    return id;
+  }
+
+  async uploadPart(p: string, uploadId: string, partNumber: number, data: Buffer): Promise<PartInfo> {
+    if (!fs.existsSync(this.partFile(uploadId))) throw new InvalidPartError(p, `no multipart upload ${uploadId}`);
+    const file = this.partFile(uploadId, partNumber);
+    const tmp = `${file}.tmp-${randomUUID()}`;
+    await fsp.writeFile(tmp, data);
+    await fsp.rename(tmp, file);
+    const etag = createHash('md5').update(data).digest('hex');
+    return { partNumber, etag };
+  }
+
+  async completeMultipart(p: string, uploadId: string, parts: PartInfo[]): Promise<void> {
+    const target = this.full(p);
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp-${randomUUID()}`;
+    try {
+      const out = await fsp.open(tmp, 'w');
+      try {
+        for (const [i, part] of parts.entries()) {
+          let data: Buffer;
+          try {
+            data = await fsp.readFile(this.partFile(uploadId, part.partNumber));
+          } catch (e) {
+            if (isNotFound(e)) throw new InvalidPartError(p, `part ${part.partNumber} unknown`);
+            throw e;
+          }
+          if (createHash('md5').update(data).digest('hex') !== part.etag) throw new InvalidPartError(p, `part ${part.partNumber} unknown`);
+          if (i < parts.length - 1 && data.length < this.minPartSize) throw new InvalidPartError(p, `part ${part.partNumber} too small`);
+          await out.write(data);
+        }
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await fsp.rename(tmp, target);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw e;
+    }
+    await fsyncDir(path.dirname(target));
+    await this.abortMultipart(p, uploadId);
+  }
+
+  async abortMultipart(_p: string, uploadId: string): Promise<void> {
+    await fsp.rm(this.partFile(uploadId), { recursive: true, force: true });
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    const src = this.full(from);
+    const dst = this.full(to);
+    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    const tmp = `${dst}.tmp-${randomUUID()}`;
+    try {
+      // A reflink where the filesystem has them (O(1)), else a real copy; never a hard link:
+      // the source may be an upload that still grows in place.
+      await fsp.copyFile(src, tmp, fs.constants.COPYFILE_FICLONE);
+      const fh = await fsp.open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, dst);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      if (isNotFound(e) && !fs.existsSync(src)) throw new PathNotFoundError(from);
+      throw e;
+    }
+    await fsyncDir(path.dirname(dst));
   }
 }
