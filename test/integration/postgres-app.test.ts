@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
+import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 let pgServer: TestPostgres;
@@ -145,6 +146,22 @@ describe('Berth on PostgreSQL', () => {
     assert.equal(logs.status, 200);
     const ops = new Set(logs.body.map((l: { operation: string }) => l.operation));
     assert.ok(ops.has('push') && ops.has('delete'), JSON.stringify([...ops]));
+  });
+
+  test('connections the server drops are replaced: Berth keeps serving (an unhandled pool error would end the process)', async () => {
+    const admin = new pg.Client({ connectionString: pgServer.url });
+    await admin.connect();
+    try {
+      const killed = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'berth' AND pid <> pg_backend_pid()`);
+      assert.ok(killed.rowCount! > 0, 'Berth had connections open');
+    } finally {
+      await admin.end();
+    }
+    // Let the pool see the terminations of its idle connections.
+    await new Promise((r) => setTimeout(r, 200));
+    await oci.pushImage('library/after-drop', 'v1', 51);
+    assert.deepEqual((await oci.get('/v2/library/after-drop/tags/list')).body.tags, ['v1']);
+    assert.equal((await api('get', '/projects/library')).status, 200);
   });
 
   test('pull counts are written', async () => {
