@@ -18,6 +18,8 @@ const named = <T extends z.ZodType>(id: string, description: string, s: T): T =>
 
 const int = z.number().int();
 const time = z.string().describe('RFC 3339 time ("" when unknown)');
+/** When it was last pulled: Go's zero time (0001-01-01T00:00:00.000Z) for never, as Harbor sends it. */
+const pullTime = z.string().describe('RFC 3339 time; 0001-01-01T00:00:00.000Z when never pulled (Harbor\'s zero time)');
 const stringMap = z.record(z.string(), z.string());
 
 // ---- errors -----------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ export const Repository = named(
 export const Tag = named(
   'Tag',
   'A tag of an artifact',
-  z.object({ repository_id: int, artifact_id: int, name: z.string(), push_time: time, pull_time: time.optional(), immutable: z.boolean() }),
+  z.object({ repository_id: int, artifact_id: int, name: z.string(), push_time: time, pull_time: pullTime.optional(), immutable: z.boolean() }),
 );
 export const Reference = named(
   'Reference',
@@ -152,7 +154,7 @@ export const Artifact = named(
     digest: z.string(),
     size: int,
     push_time: time,
-    pull_time: time,
+    pull_time: pullTime,
     extra_attrs: z.record(z.string(), z.unknown()).describe('architecture, os, created, author, config of an image'),
     annotations: stringMap,
     references: z.array(Reference),
