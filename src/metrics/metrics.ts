@@ -6,8 +6,7 @@
 // it and adds the socket's byte counters since the connection's previous answer. Everything else is
 // counted through the hooks the app already has (pull, push, registry events, the password check)
 // or read at scrape time (garbage collection history, process figures).
-import http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type * as Prom from 'prom-client';
 import type { PasswordCheck } from '../auth/authenticator.ts';
@@ -37,7 +36,78 @@ export function routeGroup(url: string, status: number): RouteGroup {
   return status < 400 ? 'ui' : 'other';
 }
 
+const GROUPS: readonly RouteGroup[] = ['v2_manifest', 'v2_blob', 'v2_upload', 'v2_tags', 'v2_catalog', 'v2_other', 'token', 'api', 'ui', 'other'];
+const GROUP_INDEX = Object.fromEntries(GROUPS.map((g, i) => [g, i])) as Record<RouteGroup, number>;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Seconds. The registry's hot paths answer in well under a millisecond; blob transfers take minutes. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+interface Sample {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+/** A metric prom-client's registry can print: name, help, type, and its samples at scrape time. */
+function customMetric(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Sample[]) {
+  return { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) };
+}
+
+/** Requests, latency, bytes and requests in flight of the main port, in plain structures. */
+class HttpStats {
+  /** "group method status" -> count */
+  private requests = new Map<string, { group: string; method: string; status: number; count: number }>();
+  /** "group method" -> per-bucket counts (not cumulative; the last slot is above every bucket), sum */
+  private durations = new Map<string, { group: string; method: string; buckets: Float64Array; sum: number; count: number }>();
+  private received = new Float64Array(GROUPS.length);
+  private sent = new Float64Array(GROUPS.length);
+  readonly inFlight = new Int32Array(GROUPS.length);
+
+  record(group: RouteGroup, rawMethod: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
+    const method = METHODS.has(rawMethod) ? rawMethod : 'other';
+    const dk = group + ' ' + method;
+    const rk = dk + ' ' + status;
+    const r = this.requests.get(rk);
+    if (r) r.count++;
+    else this.requests.set(rk, { group, method, status, count: 1 });
+    let d = this.durations.get(dk);
+    if (!d) this.durations.set(dk, (d = { group, method, buckets: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
+    d.buckets[i]++;
+    d.sum += seconds;
+    d.count++;
+    const g = GROUP_INDEX[group];
+    if (bytesIn > 0) this.received[g] += bytesIn;
+    if (bytesOut > 0) this.sent[g] += bytesOut;
+  }
+
+  metrics() {
+    const perGroup = (a: Float64Array | Int32Array, all: boolean) => GROUPS.flatMap((group, i) => (all || a[i] ? [{ value: a[i], labels: { group } }] : []));
+    return [
+      customMetric('berth_http_requests_total', 'HTTP requests answered on the main port, by route group, method and status', 'counter', () =>
+        [...this.requests.values()].map((r) => ({ value: r.count, labels: { group: r.group, method: r.method, status: r.status } })),
+      ),
+      customMetric('berth_http_request_duration_seconds', "Time from a request's arrival to the end of its answer, by route group and method", 'histogram', () =>
+        [...this.durations.values()].flatMap((d) => {
+          const out: Sample[] = [];
+          let cumulative = 0;
+          BUCKETS.forEach((le, i) => {
+            cumulative += d.buckets[i];
+            out.push({ metricName: 'berth_http_request_duration_seconds_bucket', value: cumulative, labels: { group: d.group, method: d.method, le } });
+          });
+          out.push({ metricName: 'berth_http_request_duration_seconds_bucket', value: d.count, labels: { group: d.group, method: d.method, le: '+Inf' } });
+          out.push({ metricName: 'berth_http_request_duration_seconds_sum', value: d.sum, labels: { group: d.group, method: d.method } });
+          out.push({ metricName: 'berth_http_request_duration_seconds_count', value: d.count, labels: { group: d.group, method: d.method } });
+          return out;
+        }),
+      ),
+      customMetric('berth_http_received_bytes_total', 'Bytes received on the main port (headers and bodies), by route group', 'counter', () => perGroup(this.received, false)),
+      customMetric('berth_http_sent_bytes_total', 'Bytes sent on the main port (headers and bodies), by route group', 'counter', () => perGroup(this.sent, false)),
+      customMetric('berth_http_requests_in_flight', 'Requests being answered now, by route group (v2_upload: blob uploads moving data)', 'gauge', () => perGroup(this.inFlight, true)),
+    ];
+  }
+}
 
 /** Socket byte counters when the connection's previous answer closed. */
 const MARK = Symbol('berth.metrics.bytes');
@@ -74,18 +144,11 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   prom.collectDefaultMetrics({ register });
   const registers = [register];
 
-  const requests = new prom.Counter({ name: 'berth_http_requests_total', help: 'HTTP requests answered on the main port, by route group, method and status', labelNames: ['group', 'method', 'status'] as const, registers });
-  const duration = new prom.Histogram({
-    name: 'berth_http_request_duration_seconds',
-    help: 'Time from a request\'s arrival to the end of its answer, by route group and method',
-    labelNames: ['group', 'method'] as const,
-    // The registry's hot paths answer in well under a millisecond; blob transfers take minutes.
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-    registers,
-  });
-  const received = new prom.Counter({ name: 'berth_http_received_bytes_total', help: 'Bytes received on the main port (headers and bodies), by route group', labelNames: ['group'] as const, registers });
-  const sent = new prom.Counter({ name: 'berth_http_sent_bytes_total', help: 'Bytes sent on the main port (headers and bodies), by route group', labelNames: ['group'] as const, registers });
-  const inFlight = new prom.Gauge({ name: 'berth_http_requests_in_flight', help: 'Requests being answered now, by route group (v2_upload: blob uploads moving data)', labelNames: ['group'] as const, registers });
+  // The per-request figures are kept in plain maps and arrays (a few increments per request) and
+  // turned into samples at scrape time: prom-client's own counters hash their label set on every
+  // increment, ~1-2 µs each, five of them per request.
+  const http = new HttpStats();
+  for (const m of http.metrics()) register.registerMetric(m as unknown as Prom.Metric);
   const pulls = new prom.Counter({ name: 'berth_registry_pulls_total', help: 'Manifests pulled (GET of a manifest answered 2xx)', registers });
   const pushes = new prom.Counter({ name: 'berth_registry_pushes_total', help: 'Manifests pushed (PUT of a manifest answered 2xx)', registers });
   const deletes = new prom.Counter({ name: 'berth_registry_deletes_total', help: 'Manifests, tags and blob links deleted through the registry API', registers });
@@ -127,52 +190,26 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   const gcManifests = new prom.Counter({ name: 'berth_gc_deleted_manifests_total', help: 'Manifests garbage collection deleted (dry runs excluded)', registers, collect: readGc });
   const gcRunning = new prom.Gauge({ name: 'berth_gc_running', help: '1 while a garbage collection run is pending or running', registers, collect: readGc });
 
-  // Label children cached by key: prom-client hashes the label object on every call otherwise.
-  const requestChildren = new Map<string, Prom.Counter.Internal>();
-  const durationChildren = new Map<string, Prom.Histogram.Internal<'group' | 'method'>>();
-  const byGroup = <T>(make: (g: RouteGroup) => T) => {
-    const m = new Map<RouteGroup, T>();
-    return (g: RouteGroup) => {
-      let c = m.get(g);
-      if (c === undefined) m.set(g, (c = make(g)));
-      return c;
-    };
-  };
-  const receivedFor = byGroup((g) => received.labels(g));
-  const sentFor = byGroup((g) => sent.labels(g));
-  const inFlightFor = byGroup((g) => inFlight.labels(g));
-
   const observe = (req: IncomingMessage, res: ServerResponse) => {
     const start = process.hrtime.bigint();
     const url = req.url ?? '';
     // The group before the answer is known (for the in-flight gauge); only ui/other depend on it.
     const early = routeGroup(url, 200);
-    const flying = inFlightFor(early);
-    flying.inc();
+    http.inFlight[GROUP_INDEX[early]]++;
     res.once('close', () => {
-      flying.dec();
-      const group = early === 'ui' ? routeGroup(url, res.statusCode) : early;
-      const method = METHODS.has(req.method ?? '') ? req.method! : 'other';
+      http.inFlight[GROUP_INDEX[early]]--;
       const status = res.statusCode;
-      const rk = `${group} ${method} ${status}`;
-      let rc = requestChildren.get(rk);
-      if (!rc) requestChildren.set(rk, (rc = requests.labels(group, method, String(status))));
-      rc.inc();
-      const dk = `${group} ${method}`;
-      let dc = durationChildren.get(dk);
-      if (!dc) durationChildren.set(dk, (dc = duration.labels(group, method)));
-      dc.observe(Number(process.hrtime.bigint() - start) / 1e9);
+      const group = early === 'ui' && status >= 400 ? 'other' : early;
       const socket = req.socket;
       const [readBefore, writtenBefore] = (socket as Marked)[MARK] ?? [0, 0];
       const read = socket.bytesRead;
       const written = socket.bytesWritten;
       (socket as Marked)[MARK] = [read, written];
-      if (read > readBefore) receivedFor(group).inc(read - readBefore);
-      if (written > writtenBefore) sentFor(group).inc(written - writtenBefore);
+      http.record(group, req.method ?? '', status, Number(process.hrtime.bigint() - start) / 1e9, read - readBefore, written - writtenBefore);
     });
   };
 
-  const server = http.createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(path === '/metrics' ? 405 : 404, { 'Content-Type': 'text/plain; charset=utf-8', ...(path === '/metrics' ? { Allow: 'GET, HEAD' } : {}) });
