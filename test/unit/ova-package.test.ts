@@ -155,6 +155,11 @@ test('OVA source selection: an unpacked source archive without .git, and a git c
     assert.equal(given.out.trim(), '1234567890');
     assert.match(given.err, /SOURCE_DATE_EPOCH=1234567890 from the environment/);
 
+    // unpacked inside some other git checkout: still the archive's own file list
+    execFileSync('git', ['-C', w, 'init', '-q']);
+    assert.match(run(['files', tree]).err, /not a git checkout/);
+    fs.rmSync(path.join(w, '.git'), { recursive: true, force: true });
+
     // a git checkout: tracked and untracked-but-not-ignored files, dated by the last commit
     const git = (...args: string[]) => execFileSync('git', ['-C', tree, ...args], { env: { ...process.env, GIT_AUTHOR_DATE: '@1650000000 +0000', GIT_COMMITTER_DATE: '@1650000000 +0000', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' }, stdio: 'pipe' });
     git('init', '-q');
