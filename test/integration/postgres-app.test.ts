@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
 import pg from 'pg';
-import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
+import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 let pgServer: TestPostgres;
 let t: TestApp;
@@ -17,17 +17,17 @@ const api = (method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string 
   return auth ? r.set('Authorization', auth) : r;
 };
 
-before(async () => {
-  pgServer = await startPostgres();
-  t = await makeApp({ BERTH_DATABASE_URL: await pgServer.createDatabase() }, REAL_ACCESS);
-  oci = new Oci(t.request, t.adminAuth);
-});
-after(async () => {
-  await t?.close();
-  await pgServer?.stop();
-});
+describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
+  before(async () => {
+    pgServer = await startPostgres();
+    t = await makeApp({ BERTH_DATABASE_URL: await pgServer.createDatabase() }, REAL_ACCESS);
+    oci = new Oci(t.request, t.adminAuth);
+  });
+  after(async () => {
+    await t?.close();
+    await pgServer?.stop();
+  });
 
-describe('Berth on PostgreSQL', () => {
   test('the app runs on PostgreSQL, not on a SQLite file in the data directory', async () => {
     assert.match(t.berth.config.databaseUrl, /^postgresql:\/\//);
     const rows = await t.berth.db.$queryRawUnsafe<{ v: string }[]>('SELECT version() AS v');

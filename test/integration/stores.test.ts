@@ -11,7 +11,7 @@ import { RegistryStore, type NewManifest } from '../../src/db/registry-store.ts'
 import { MIGRATIONS_DIR, PG_MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { QuotaService } from '../../src/services/quotas.ts';
 import { AuditService } from '../../src/services/audit.ts';
-import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
+import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 // A process far from UTC: timestamps written by Berth's own statements must still read back right.
 process.env.TZ = 'America/Los_Angeles';
@@ -21,6 +21,7 @@ const D = (c: string) => 'sha256:' + c.repeat(64);
 
 interface Engine {
   name: string;
+  skip: string | false;
   /** A URL for a new, empty database. */
   fresh(): Promise<string>;
   migrationsDir: string;
@@ -29,13 +30,14 @@ interface Engine {
 let pgServer: TestPostgres | null = null;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stores-'));
 let n = 0;
+const pgSkip = missingPostgres();
 const engines: Engine[] = [
-  { name: 'sqlite', fresh: async () => `file:${path.join(tmp, `db${++n}`, 'berth.db')}`, migrationsDir: MIGRATIONS_DIR },
-  { name: 'postgresql', fresh: () => pgServer!.createDatabase(), migrationsDir: PG_MIGRATIONS_DIR },
+  { name: 'sqlite', skip: false, fresh: async () => `file:${path.join(tmp, `db${++n}`, 'berth.db')}`, migrationsDir: MIGRATIONS_DIR },
+  { name: 'postgresql', skip: pgSkip, fresh: () => pgServer!.createDatabase(), migrationsDir: PG_MIGRATIONS_DIR },
 ];
 
 before(async () => {
-  pgServer = await startPostgres();
+  if (!pgSkip) pgServer = await startPostgres();
 });
 after(async () => {
   await pgServer?.stop();
@@ -48,7 +50,7 @@ function manifest(c: string, over: Partial<NewManifest> = {}): NewManifest {
 }
 
 for (const engine of engines) {
-  describe(`stores on ${engine.name}`, () => {
+  describe(`stores on ${engine.name}`, { skip: engine.skip }, () => {
     let db: Db;
     let store: RegistryStore;
     let projectId: number;
