@@ -38,6 +38,13 @@ export interface PgSql {
   query<R = Record<string, unknown>>(text: string, values: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
   /** fn's statements in BEGIN..COMMIT on one connection (ROLLBACK if it throws). */
   transaction<T>(fn: (query: PgSql['query']) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn holding the advisory lock (space, key) for the whole cluster: every node on the database
+   * waits for it. The lock lives on a connection of a small pool of its own, so holders that need
+   * the main pool inside fn cannot starve each other of connections; it is released when fn ends, or
+   * by PostgreSQL when the holding node dies.
+   */
+  withLock<T>(space: number, key: number, fn: () => Promise<T>): Promise<T>;
 }
 
 interface EngineInfo {
@@ -248,7 +255,34 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     const r = await c.query({ name: named(text), text, values: values as unknown[] });
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   };
+  // Created on first use: most installs never take a cluster lock.
+  let lockPool: pg.Pool | null = null;
+  const locks = () => {
+    if (!lockPool) {
+      lockPool = new pgLib.Pool({ connectionString: databaseUrl, max: 4, application_name: 'berth-locks' });
+      lockPool.on('error', (err) => opts.log?.warn({ err: err.message }, 'database connection lost'));
+    }
+    return lockPool;
+  };
   const runner: PgSql = {
+    async withLock(space, key, fn) {
+      const c = await locks().connect();
+      let healthy = true;
+      try {
+        await c.query('SELECT pg_advisory_lock($1, $2)', [space, key]).catch((e: unknown) => {
+          healthy = false;
+          throw e;
+        });
+        try {
+          return await fn();
+        } finally {
+          // A connection that may still hold the lock is closed, not reused.
+          await c.query('SELECT pg_advisory_unlock($1, $2)', [space, key]).catch(() => (healthy = false));
+        }
+      } finally {
+        c.release(!healthy);
+      }
+    },
     query: (text, values) => run(pool, text, values),
     async transaction(fn) {
       const c = await pool.connect();
@@ -273,6 +307,7 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     value: async () => {
       await disconnect();
       if (!pool.ended) await pool.end();
+      if (lockPool && !lockPool.ended) await lockPool.end();
     },
   });
   engines.set(prisma, { dialect: postgresql, pg: runner });

@@ -3,8 +3,8 @@
 //
 // Enforced where a project gains bytes: an upload's commit, a mount, a manifest PUT. A blob the
 // project already holds costs nothing. The check and the write that adds the bytes run under one
-// lock per project, so parallel pushes cannot together overshoot the limit. Projects without a
-// limit pay only a cached lookup.
+// lock per project (in this process, and on PostgreSQL also across nodes), so parallel pushes cannot
+// together overshoot the limit. Projects without a limit pay only a cached lookup.
 import type { Db } from '../db/client.ts';
 import { QuotaStore } from '../db/quota-store.ts';
 import { AppError } from '../lib/errors.ts';
@@ -66,7 +66,8 @@ export class QuotaService {
     if (projectId === null) return write();
     const limit = await this.limit(projectId);
     if (limit < 0) return write();
-    return this.locks.run(String(projectId), async () => {
+    // In this process first, so a node holds at most one cluster lock per project at a time.
+    return this.locks.run(String(projectId), () => this.store.exclusive(projectId, async () => {
       if (!(await this.holds(projectId, digest))) {
         const used = await this.usage(projectId);
         if (used + size > limit) {
@@ -76,7 +77,7 @@ export class QuotaService {
         }
       }
       await write();
-    });
+    }));
   }
 
   private holds(projectId: number, digest: string): Promise<boolean> {

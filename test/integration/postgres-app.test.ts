@@ -140,6 +140,25 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
     assert.equal(over.body.errors[0].code, 'DENIED');
   });
 
+  test('two nodes on one database: concurrent pushes to a limited project never exceed its quota together', async () => {
+    const url = t.berth.config.databaseUrl;
+    const res = await api('post', '/projects').send({ project_name: 'shared', metadata: { public: 'false' }, storage_limit: 5000 });
+    assert.equal(res.status, 201);
+    const t2 = await makeApp({ BERTH_DATABASE_URL: url }, REAL_ACCESS);
+    try {
+      const nodes = [oci, new Oci(t2.request, t2.adminAuth)];
+      const blobs = Array.from({ length: 12 }, (_, i) => bytes(1000, 100 + i));
+      const statuses = await Promise.all(blobs.map((b, i) => nodes[i % 2].post(`/v2/shared/app${i % 3}/blobs/uploads/?digest=${sha256(b)}`).set('Content-Type', 'application/octet-stream').send(b).then((r) => r.status)));
+      assert.deepEqual([...new Set(statuses)].sort(), [201, 403], JSON.stringify(statuses));
+      assert.equal(statuses.filter((s) => s === 201).length, 5, JSON.stringify(statuses));
+      const quotas = await api('get', '/quotas');
+      const q = quotas.body.find((x: { ref: { name: string } }) => x.ref.name === 'shared');
+      assert.equal(q.used.storage, 5000);
+    } finally {
+      await t2.close();
+    }
+  });
+
   test('pushes and deletes reach the audit log', async () => {
     await t.berth.audit.flush();
     const logs = await api('get', '/audit-logs?page_size=100');
