@@ -96,7 +96,16 @@ function responses(def: RouteSchema, defs: Record<string, object>): Record<strin
 function parameters(s: z.ZodType | undefined, where: 'path' | 'query'): object[] {
   if (!s) return [];
   const js = jsonSchema(s);
-  return Object.entries(js.properties ?? {}).map(([name, schema]) => ({ name, in: where, required: where === 'path' || (js.required ?? []).includes(name), schema }));
+  // Whole numbers arrive as URL text and are parsed by the schema: document them as the integers
+  // they become, so generated clients take numbers.
+  const parsed = jsonSchema(s, 'output');
+  const whole = (x: JsonSchema) => x.type === 'string' && typeof x.pattern === 'string' && x.pattern.startsWith('^(0|[1-9]');
+  return Object.entries(js.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (js.required ?? []).includes(name),
+    schema: whole(schema as JsonSchema) && (parsed.properties?.[name] as JsonSchema | undefined)?.type === 'integer' ? parsed.properties![name] : schema,
+  }));
 }
 
 export function openApiDocument(router: express.Router, version: string): object {
