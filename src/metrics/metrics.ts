@@ -53,12 +53,45 @@ function customMetric(name: string, help: string, type: 'counter' | 'gauge' | 'h
   return { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) };
 }
 
+/** A histogram in plain arrays: one Map lookup and a short bucket scan per observation. */
+class PlainHistogram {
+  private series = new Map<string, { labels: Record<string, string>; buckets: Float64Array; sum: number; count: number }>();
+  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[]) {}
+
+  /** `key` identifies the label set; `labels` builds it the first time only. */
+  observe(key: string, labels: () => Record<string, string>, value: number): void {
+    let d = this.series.get(key);
+    if (!d) this.series.set(key, (d = { labels: labels(), buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    if (i < this.bounds.length) d.buckets[i]++;
+    d.sum += value;
+    d.count++;
+  }
+
+  metric() {
+    return customMetric(this.name, this.help, 'histogram', () =>
+      [...this.series.values()].flatMap((d) => {
+        const out: Sample[] = [];
+        let cumulative = 0;
+        this.bounds.forEach((le, i) => {
+          cumulative += d.buckets[i];
+          out.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...d.labels, le } });
+        });
+        out.push({ metricName: `${this.name}_bucket`, value: d.count, labels: { ...d.labels, le: '+Inf' } });
+        out.push({ metricName: `${this.name}_sum`, value: d.sum, labels: d.labels });
+        out.push({ metricName: `${this.name}_count`, value: d.count, labels: d.labels });
+        return out;
+      }),
+    );
+  }
+}
+
 /** Requests, latency, bytes and requests in flight of the main port, in plain structures. */
 class HttpStats {
   /** "group method status" -> count */
   private requests = new Map<string, { group: string; method: string; status: number; count: number }>();
-  /** "group method" -> per-bucket counts (not cumulative; the last slot is above every bucket), sum */
-  private durations = new Map<string, { group: string; method: string; buckets: Float64Array; sum: number; count: number }>();
+  private durations = new PlainHistogram('berth_http_request_duration_seconds', "Time from a request's arrival to the end of its answer, by route group and method", BUCKETS);
   private received = new Float64Array(GROUPS.length);
   private sent = new Float64Array(GROUPS.length);
   readonly inFlight = new Int32Array(GROUPS.length);
@@ -70,13 +103,7 @@ class HttpStats {
     const r = this.requests.get(rk);
     if (r) r.count++;
     else this.requests.set(rk, { group, method, status, count: 1 });
-    let d = this.durations.get(dk);
-    if (!d) this.durations.set(dk, (d = { group, method, buckets: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 }));
-    let i = 0;
-    while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
-    d.buckets[i]++;
-    d.sum += seconds;
-    d.count++;
+    this.durations.observe(dk, () => ({ group, method }), seconds);
     const g = GROUP_INDEX[group];
     if (bytesIn > 0) this.received[g] += bytesIn;
     if (bytesOut > 0) this.sent[g] += bytesOut;
@@ -88,20 +115,7 @@ class HttpStats {
       customMetric('berth_http_requests_total', 'HTTP requests answered on the main port, by route group, method and status', 'counter', () =>
         [...this.requests.values()].map((r) => ({ value: r.count, labels: { group: r.group, method: r.method, status: r.status } })),
       ),
-      customMetric('berth_http_request_duration_seconds', "Time from a request's arrival to the end of its answer, by route group and method", 'histogram', () =>
-        [...this.durations.values()].flatMap((d) => {
-          const out: Sample[] = [];
-          let cumulative = 0;
-          BUCKETS.forEach((le, i) => {
-            cumulative += d.buckets[i];
-            out.push({ metricName: 'berth_http_request_duration_seconds_bucket', value: cumulative, labels: { group: d.group, method: d.method, le } });
-          });
-          out.push({ metricName: 'berth_http_request_duration_seconds_bucket', value: d.count, labels: { group: d.group, method: d.method, le: '+Inf' } });
-          out.push({ metricName: 'berth_http_request_duration_seconds_sum', value: d.sum, labels: { group: d.group, method: d.method } });
-          out.push({ metricName: 'berth_http_request_duration_seconds_count', value: d.count, labels: { group: d.group, method: d.method } });
-          return out;
-        }),
-      ),
+      this.durations.metric(),
       customMetric('berth_http_received_bytes_total', 'Bytes received on the main port (headers and bodies), by route group', 'counter', () => perGroup(this.received, false)),
       customMetric('berth_http_sent_bytes_total', 'Bytes sent on the main port (headers and bodies), by route group', 'counter', () => perGroup(this.sent, false)),
       customMetric('berth_http_requests_in_flight', 'Requests being answered now, by route group (v2_upload: blob uploads moving data)', 'gauge', () => perGroup(this.inFlight, true)),
@@ -113,8 +127,20 @@ class HttpStats {
 const MARK = Symbol('berth.metrics.bytes');
 type Marked = { [MARK]?: [number, number] };
 
+/** Hit and miss counts of one in-memory cache, and its entries now. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+}
+
 export interface MetricsDeps {
-  db: Db;
+  /** The database, read at scrape time (garbage collection history). */
+  db: () => Db;
+  /** Hot-path caches by name (read at scrape time); without it there are no cache metrics. */
+  cacheStats?: () => Record<string, CacheStats>;
+  /** Upload sessions open now (read at scrape time); without it there is no such gauge. */
+  openUploads?: () => number;
   /** Where to listen; port 0 picks a free port (see `address`). */
   host: string;
   port: number;
@@ -127,6 +153,11 @@ export interface Metrics {
   pushed(): void;
   /** A registry event (deletes are counted; pushes and pulls come from pulled/pushed). */
   registryEvent(type: string): void;
+  /**
+   * One database query took `seconds` (for openDatabase's timing hook). `operation` is a Prisma
+   * operation name (findMany, create, $queryRaw ...); the histogram appears with the first call.
+   */
+  dbQuery(operation: string, seconds: number): void;
   /** Wraps the password check: counts failed and throttled logins. */
   wrapLogin(check: PasswordCheck): PasswordCheck;
   /** The bound address, host:port ([v6]:port), once listening. */
@@ -162,8 +193,8 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
     (gcRead ??= (async () => {
       try {
         const [byStatus, freed] = await Promise.all([
-          deps.db.gcRun.groupBy({ by: ['status'], _count: { _all: true } }),
-          deps.db.gcRun.aggregate({ where: { NOT: { parameters: { contains: '"dry_run":true' } } }, _sum: { bytesFreed: true, blobsDeleted: true, manifestsDeleted: true } }),
+          deps.db().gcRun.groupBy({ by: ['status'], _count: { _all: true } }),
+          deps.db().gcRun.aggregate({ where: { NOT: { parameters: { contains: '"dry_run":true' } } }, _sum: { bytesFreed: true, blobsDeleted: true, manifestsDeleted: true } }),
         ]);
         gcRuns.reset();
         let running = 0;
@@ -189,6 +220,34 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   const gcBlobs = new prom.Counter({ name: 'berth_gc_deleted_blobs_total', help: 'Blobs garbage collection deleted (dry runs excluded)', registers, collect: readGc });
   const gcManifests = new prom.Counter({ name: 'berth_gc_deleted_manifests_total', help: 'Manifests garbage collection deleted (dry runs excluded)', registers, collect: readGc });
   const gcRunning = new prom.Gauge({ name: 'berth_gc_running', help: '1 while a garbage collection run is pending or running', registers, collect: readGc });
+
+  // Optional sources, read at scrape time: present only when the app can hand them over.
+  const { cacheStats, openUploads } = deps;
+  if (cacheStats) {
+    const per = (field: keyof CacheStats) => () => Object.entries(cacheStats()).map(([cache, s]) => ({ value: s[field], labels: { cache } }));
+    register.registerMetric(customMetric('berth_cache_hits_total', 'Lookups answered from a hot-path in-memory cache, by cache', 'counter', per('hits')) as unknown as Prom.Metric);
+    register.registerMetric(customMetric('berth_cache_misses_total', 'Lookups a hot-path in-memory cache could not answer, by cache', 'counter', per('misses')) as unknown as Prom.Metric);
+    register.registerMetric(customMetric('berth_cache_entries', 'Entries held by a hot-path in-memory cache, by cache', 'gauge', per('entries')) as unknown as Prom.Metric);
+  }
+  if (openUploads) register.registerMetric(customMetric('berth_uploads_open', 'Blob upload sessions open (started, neither completed, cancelled nor expired)', 'gauge', () => [{ value: openUploads(), labels: {} }]) as unknown as Prom.Metric);
+
+  // Database query latency, fed by openDatabase's timing hook when it has one.
+  const DB_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  let dbHistogram: PlainHistogram | null = null;
+  const dbOperations = new Set<string>();
+  const dbQuery = (operation: string, seconds: number) => {
+    if (!dbHistogram) {
+      dbHistogram = new PlainHistogram('berth_db_query_duration_seconds', 'Database query latency, by Prisma operation', DB_BUCKETS);
+      register.registerMetric(dbHistogram.metric() as unknown as Prom.Metric);
+    }
+    // Operation names are a small fixed vocabulary; anything else (or past 40 of them) is "other".
+    let op = operation;
+    if (!dbOperations.has(op)) {
+      if (dbOperations.size >= 40 || !/^\$?[A-Za-z]{1,40}$/.test(op)) op = 'other';
+      else dbOperations.add(op);
+    }
+    dbHistogram.observe(op, () => ({ operation: op }), seconds);
+  };
 
   const observe = (req: IncomingMessage, res: ServerResponse) => {
     const start = process.hrtime.bigint();
@@ -234,6 +293,7 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
 
   return {
     observe,
+    dbQuery,
     pulled: () => pulls.inc(),
     pushed: () => pushes.inc(),
     registryEvent: (type) => {

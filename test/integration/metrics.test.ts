@@ -5,6 +5,7 @@
 // values from small fixed sets (never a repository name or a digest).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { routeGroup } from '../../src/metrics/metrics.ts';
@@ -235,11 +236,47 @@ describe('metrics on (BERTH_METRICS_ADDR=127.0.0.1:0)', () => {
     assert.ok(d('berth_http_sent_bytes_total', { group: 'v2_blob' }) >= img.layer.length);
     assert.ok(d('berth_http_sent_bytes_total', { group: 'v2_manifest' }) >= img.raw.length);
     assert.equal(sum(samples, 'berth_http_requests_in_flight'), 0, 'every request answered has left the gauge');
+    assert.equal(types.get('berth_http_requests_in_flight'), 'gauge');
+    for (const s of samples.filter((x) => x.name.startsWith('berth_http_request_duration_seconds_bucket'))) assert.ok(s.labels.le, 'every bucket has le');
 
     // Cardinality: label values come from fixed sets, never from the path.
     assert.doesNotMatch(text, /xyzzy|sha256:/);
     const groups = new Set(samples.filter((s) => s.name === 'berth_http_requests_total').map((s) => s.labels.group));
     for (const g of groups) assert.match(g, /^(v2_manifest|v2_blob|v2_upload|v2_tags|v2_catalog|v2_other|token|api|ui|other)$/);
+  });
+
+  test('an upload moving data counts in berth_http_requests_in_flight{group="v2_upload"} until it is answered', async () => {
+    const address = t.berth.metrics!.address!;
+    const location = await oci.startUpload(REPO);
+    const server = http.createServer(t.berth.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const answered = new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'PATCH', path: location, headers: { Authorization: t.adminAuth, 'Content-Type': 'application/octet-stream' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write(Buffer.alloc(1000, 1));
+        // The body stays open until the gauge has been seen at 1.
+        (async () => {
+          for (let i = 0; i < 100; i++) {
+            const { samples } = await scrape(address);
+            if (sum(samples, 'berth_http_requests_in_flight', { group: 'v2_upload' }) === 1) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          const { samples } = await scrape(address);
+          assert.equal(sum(samples, 'berth_http_requests_in_flight', { group: 'v2_upload' }), 1);
+          req.end(Buffer.alloc(1000, 2));
+        })().catch(reject);
+      });
+      assert.equal(await answered, 202);
+      const { samples } = await scrape(address);
+      assert.equal(sum(samples, 'berth_http_requests_in_flight', { group: 'v2_upload' }), 0);
+    } finally {
+      server.close();
+    }
   });
 
   test('failed and throttled logins are counted', async () => {
@@ -307,6 +344,44 @@ describe('metrics on (BERTH_METRICS_ADDR=127.0.0.1:0)', () => {
     sock.destroy();
     await assert.rejects(fetch(`http://${address}/metrics`));
     t = undefined as unknown as TestApp;
+  });
+});
+
+describe('sources the app hands over when it has them', () => {
+  test('cache statistics, open uploads and database query timings appear only when given, with bounded labels', async () => {
+    const t = await makeApp();
+    const { createMetrics } = await import('../../src/metrics/metrics.ts');
+    const bare = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0 });
+    const stats = { manifests: { hits: 5, misses: 2, entries: 3 }, tags: { hits: 0, misses: 1, entries: 1 } };
+    let open = 4;
+    const full = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0, cacheStats: () => stats, openUploads: () => open });
+    try {
+      const plain = parse(await bare.text());
+      for (const name of ['berth_cache_hits_total', 'berth_cache_misses_total', 'berth_cache_entries', 'berth_uploads_open', 'berth_db_query_duration_seconds']) {
+        assert.ok(!plain.types.has(name), `${name} is absent without its source`);
+      }
+      stats.manifests.hits = 9;
+      open = 1;
+      full.dbQuery('findMany', 0.0003);
+      full.dbQuery('findMany', 0.002);
+      full.dbQuery('$queryRaw', 0.04);
+      for (let i = 0; i < 100; i++) full.dbQuery(`made up ${i}`, 0.001);
+      const { samples, types } = parse(await full.text());
+      assert.equal(sum(samples, 'berth_cache_hits_total', { cache: 'manifests' }), 9, 'read at scrape time');
+      assert.equal(sum(samples, 'berth_cache_misses_total', { cache: 'tags' }), 1);
+      assert.equal(sum(samples, 'berth_cache_entries', { cache: 'manifests' }), 3);
+      assert.equal(types.get('berth_cache_hits_total'), 'counter');
+      assert.equal(sum(samples, 'berth_uploads_open'), 1);
+      assert.equal(types.get('berth_db_query_duration_seconds'), 'histogram');
+      assert.equal(sum(samples, 'berth_db_query_duration_seconds_count', { operation: 'findMany' }), 2);
+      assert.equal(sum(samples, 'berth_db_query_duration_seconds_bucket', { operation: 'findMany', le: '0.001' }), 1);
+      assert.equal(sum(samples, 'berth_db_query_duration_seconds_count', { operation: '$queryRaw' }), 1);
+      assert.equal(sum(samples, 'berth_db_query_duration_seconds_count', { operation: 'other' }), 100, 'odd operation names fold into "other"');
+    } finally {
+      await bare.close();
+      await full.close();
+      await t.close();
+    }
   });
 });
 
