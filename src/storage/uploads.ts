@@ -26,7 +26,7 @@ import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
 import { bodyBytesReceived } from '../lib/young-gc.ts';
 import type { BlobStore } from './blob-store.ts';
-import type { FileWriter, LocalFiles, PartInfo, StorageDriver } from './driver/driver.ts';
+import { InvalidPartError, type FileWriter, type LocalFiles, type PartInfo, type StorageDriver } from './driver/driver.ts';
 import { paths } from './paths.ts';
 
 export interface UploadInfo {
@@ -317,19 +317,41 @@ class PartsUpload extends BaseUpload {
     const hash = newHash(algorithm);
     this.session.hash = undefined;
     if (st.parts.length) {
-      try {
-        await this.driver.completeMultipart(this.dataPath, st.multipartId!, st.parts);
-      } catch (e) {
-        // Completed by an earlier re-read that died before saving its new state: the object is there.
-        if ((await this.driver.stat(this.dataPath))?.size !== partsBytes(st)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'stored parts are gone' });
-        void e;
-      }
+      const recorded = partsBytes(st);
+      await this.completeForReading(st);
       this.session.parts = { parts: [], tail: 0 };
-      for await (const chunk of await this.driver.reader(this.dataPath)) await this.write(hash, chunk as Buffer);
+      for await (const chunk of await this.driver.reader(this.dataPath, 0, recorded - 1)) await this.write(hash, chunk as Buffer);
     }
     if (tail) await this.write(hash, tail);
     if (algorithm === 'sha256') this.session.hash = { hash, offset: stored };
     return hash;
+  }
+
+  /**
+   * Completes the session's multipart object so that it can be read. A process that died in the
+   * middle of a request may have uploaded parts after the recorded ones (never acknowledged to the
+   * client); radosgw completes only with every uploaded part listed, so they are listed too, and
+   * only the recorded bytes (the object's start) are read back.
+   */
+  private async completeForReading(st: PartsState): Promise<void> {
+    const recorded = partsBytes(st);
+    try {
+      await this.driver.completeMultipart(this.dataPath, st.multipartId!, st.parts);
+      return;
+    } catch (e) {
+      if (!(e instanceof InvalidPartError)) throw e;
+    }
+    let uploaded: (PartInfo & { size: number })[] = [];
+    try {
+      uploaded = await this.driver.listParts(this.dataPath, st.multipartId!);
+    } catch (e) {
+      if (!(e instanceof InvalidPartError)) throw e; // gone: completed by an earlier re-read that died before saving
+    }
+    const same = st.parts.every((p, i) => uploaded[i]?.partNumber === p.partNumber && uploaded[i]?.etag === p.etag);
+    if (uploaded.length && same) await this.driver.completeMultipart(this.dataPath, st.multipartId!, uploaded);
+    if (((await this.driver.stat(this.dataPath))?.size ?? -1) < recorded) {
+      throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'the stored parts are gone; start the upload again' });
+    }
   }
 
   private keep(chunk: Buffer): void {

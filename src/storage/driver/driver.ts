@@ -63,8 +63,13 @@ export interface StorageDriver {
    */
   startMultipart(path: string): Promise<string>;
   uploadPart(path: string, uploadId: string, partNumber: number, data: Buffer): Promise<PartInfo>;
-  /** Makes the parts, in the given order, the object at `path` (replacing it atomically); durable on return. */
+  /**
+   * Makes the parts, in the given order, the object at `path` (replacing it atomically); durable on
+   * return. List every part uploaded: radosgw refuses a completion that leaves one out.
+   */
   completeMultipart(path: string, uploadId: string, parts: PartInfo[]): Promise<void>;
+  /** The parts uploaded so far, by part number (also those a process uploaded and died before recording). */
+  listParts(path: string, uploadId: string): Promise<(PartInfo & { size: number })[]>;
   /** Drops an unfinished multipart object and its parts; an unknown id is not an error. */
   abortMultipart(path: string, uploadId: string): Promise<void>;
   /** Server-side copy; `to` is replaced atomically and durable on return; PathNotFoundError when `from` is absent. */

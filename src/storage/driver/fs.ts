@@ -398,6 +398,22 @@ export class FsDriver implements StorageDriver {
     await this.abortMultipart(p, uploadId);
   }
 
+  async listParts(p: string, uploadId: string): Promise<(PartInfo & { size: number })[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.partFile(uploadId));
+    } catch (e) {
+      if (isNotFound(e)) throw new InvalidPartError(p, `no multipart upload ${uploadId}`);
+      throw e;
+    }
+    const out: (PartInfo & { size: number })[] = [];
+    for (const n of names.filter((x) => /^\d+$/.test(x)).map(Number).sort((a, b) => a - b)) {
+      const data = await fsp.readFile(this.partFile(uploadId, n));
+      out.push({ partNumber: n, etag: createHash('md5').update(data).digest('hex'), size: data.length });
+    }
+    return out;
+  }
+
   async abortMultipart(_p: string, uploadId: string): Promise<void> {
     await fsp.rm(this.partFile(uploadId), { recursive: true, force: true });
   }

@@ -102,6 +102,12 @@ export class MemoryDriver implements StorageDriver {
     this.multiparts.delete(uploadId);
   }
 
+  async listParts(p: string, uploadId: string): Promise<(PartInfo & { size: number })[]> {
+    const m = this.multiparts.get(uploadId);
+    if (!m || m.path !== norm(p)) throw new InvalidPartError(p, `no multipart upload ${uploadId}`);
+    return [...m.parts].sort((a, b) => a[0] - b[0]).map(([partNumber, x]) => ({ partNumber, etag: x.etag, size: x.data.length }));
+  }
+
   async abortMultipart(_p: string, uploadId: string): Promise<void> {
     this.multiparts.delete(uploadId);
   }

@@ -205,6 +205,23 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  async listParts(p: string, uploadId: string): Promise<(PartInfo & { size: number })[]> {
+    const out: (PartInfo & { size: number })[] = [];
+    let PartNumberMarker: string | undefined;
+    try {
+      for (;;) {
+        const r = await this.client.send(new this.sdk.ListPartsCommand({ Bucket: this.opts.bucket, Key: this.key(p), UploadId: uploadId, PartNumberMarker }));
+        for (const x of r.Parts ?? []) out.push({ partNumber: x.PartNumber!, etag: x.ETag!, size: Number(x.Size ?? 0) });
+        if (!r.IsTruncated) break;
+        PartNumberMarker = String(r.NextPartNumberMarker);
+      }
+    } catch (e) {
+      if ((e as Error).name === 'NoSuchUpload') throw new InvalidPartError(p, `no multipart upload ${uploadId}`);
+      throw e;
+    }
+    return out.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
   async abortMultipart(p: string, uploadId: string): Promise<void> {
     try {
       await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key: this.key(p), UploadId: uploadId }));
