@@ -289,6 +289,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (metrics) {
     // A metrics address that cannot be bound fails the start, as the main port does.
     await metrics.listen().catch(async (err: unknown) => {
+      log.fatal({ host: config.metrics!.host, port: config.metrics!.port, err: (err as Error).message }, 'cannot listen for metrics (BERTH_METRICS_ADDR)');
       await berth.close().catch(() => undefined);
       throw err;
     });

@@ -257,7 +257,9 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
     http.inFlight[GROUP_INDEX[early]]++;
     res.once('close', () => {
       http.inFlight[GROUP_INDEX[early]]--;
-      const status = res.statusCode;
+      // An answer that never completed (the client went away mid-upload or mid-download) is
+      // counted as 499, nginx's "client closed request", not as the status it was about to send.
+      const status = res.writableFinished ? res.statusCode : 499;
       const group = early === 'ui' && status >= 400 ? 'other' : early;
       const socket = req.socket;
       const [readBefore, writtenBefore] = (socket as Marked)[MARK] ?? [0, 0];

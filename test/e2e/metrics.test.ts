@@ -60,6 +60,12 @@ test('a metrics address in use stops the start, naming BERTH_METRICS_ADDR, and l
     });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`BERTH_METRICS_ADDR 127\\.0\\.0\\.1:${busy}: EADDRINUSE`));
+    // The log stream says so too, as JSON like every other line on stdout.
+    const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fatal = lines.find((l) => l.msg === 'cannot listen for metrics (BERTH_METRICS_ADDR)');
+    assert.ok(fatal, r.stdout);
+    assert.equal(fatal.level, 'fatal');
+    assert.equal(fatal.port, busy);
     await assert.rejects(fetch(`http://127.0.0.1:${main}/v2/`), 'the main port never opened');
   } finally {
     blocker.close();

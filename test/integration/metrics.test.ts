@@ -279,6 +279,32 @@ describe('metrics on (BERTH_METRICS_ADDR=127.0.0.1:0)', () => {
     }
   });
 
+  test('an upload the client abandons midway leaves the in-flight gauge and is counted as 499, not as a success', async () => {
+    const address = t.berth.metrics!.address!;
+    const before = await scrape(address);
+    const location = await oci.startUpload(REPO);
+    const server = http.createServer(t.berth.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const req = http.request({ host: '127.0.0.1', port, method: 'PATCH', path: location, headers: { Authorization: t.adminAuth, 'Content-Type': 'application/octet-stream' } });
+      req.on('error', () => undefined);
+      req.write(Buffer.alloc(1000, 1));
+      const inFlight = async () => sum((await scrape(address)).samples, 'berth_http_requests_in_flight', { group: 'v2_upload' });
+      for (let i = 0; i < 100 && (await inFlight()) !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await inFlight(), 1);
+      req.destroy();
+      for (let i = 0; i < 100 && (await inFlight()) !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const { samples } = await scrape(address);
+      assert.equal(sum(samples, 'berth_http_requests_in_flight', { group: 'v2_upload' }), 0);
+      const d = (labels: Record<string, string>) => sum(samples, 'berth_http_requests_total', labels) - sum(before.samples, 'berth_http_requests_total', labels);
+      assert.equal(d({ group: 'v2_upload', method: 'PATCH', status: '499' }), 1);
+      assert.equal(d({ group: 'v2_upload', method: 'PATCH', status: '202' }), 0);
+    } finally {
+      server.close();
+    }
+  });
+
   test('failed and throttled logins are counted', async () => {
     const address = t.berth.metrics!.address!;
     const before = await scrape(address);
