@@ -76,6 +76,8 @@ export interface ChunkRange {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MiB = 1024 * 1024;
+/** S3's limit on the parts of a multipart object. */
+const MAX_PARTS = 10_000;
 
 function partsBytes(st: PartsState): number {
   return st.parts.reduce((n, p) => n + p.size, 0);
@@ -368,6 +370,10 @@ class PartsUpload extends BaseUpload {
 
   private async flushPart(): Promise<void> {
     const st = this.st;
+    // Part numbers go up to 10,000 and the last one is kept for the tail at completion.
+    if (st.parts.length >= MAX_PARTS - 1) {
+      throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'blob too large', parts: st.parts.length }, { message: `a blob on object storage is at most ${MAX_PARTS - 1} parts of ${this.partSize / MiB} MiB` });
+    }
     if (!st.multipartId) {
       st.multipartId = await this.driver.startMultipart(this.dataPath);
       // Written down at once, so an expiry can abort it even if this process dies before the end.
