@@ -5,7 +5,8 @@
 // set on a new project and changed on its summary, the admin pages and a clean-up (garbage
 // collection) dry run and a real run, check what a developer sees, session expiry, a profile with
 // a password change and personal access tokens, the layout on a phone-sized screen, log out.
-// Screenshots go to test-output/screenshots/.
+// Screenshots go to test-output/screenshots/. A second, shorter journey runs against a real slapd:
+// a directory user's profile and tokens, and LDAP groups offered as members.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,9 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { ADMIN_PASSWORD, basic } from '../helpers/app.ts';
 import { largeLayerLayout, multiArchLayout, sha256, tempDir, type Layout } from '../helpers/oci-layout.ts';
 import { startServer, type ServerProcess } from '../helpers/server.ts';
+import { startSlapd, type Slapd } from '../helpers/slapd.ts';
 import { missingTool } from '../helpers/tools.ts';
+import { PASSWORDS } from '../fixtures/ldap/directory.ts';
 import { ok } from './exec.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -638,6 +641,125 @@ describe('web UI in Chromium', { skip }, () => {
     assert.equal(cookies.find((c) => c.name === 'berth_session')?.value ?? '', '', 'the session cookie is cleared');
     await page.goto(`${srv.url}/projects/${PROJECT}`);
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  });
+});
+
+describe('web UI with LDAP, in Chromium', { skip: missingTool('chromium', 'slapd', 'ldapadd') }, () => {
+  let ldap: Slapd;
+  let srv: ServerProcess;
+  let ctx: BrowserContext;
+  let page: Page;
+  let work: string;
+  const pageErrors: string[] = [];
+  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const api = (method: string, p: string, auth: string, body?: unknown) =>
+    fetch(`${srv.url}/api/v2.0/${p}`, { method, headers: { Authorization: auth, ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+
+  async function signIn(user: string, password: string) {
+    await page.goto(`${srv.url}/login`);
+    await page.getByLabel('Username').fill(user);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+  }
+
+  before(async () => {
+    ensureWebBuilt();
+    fs.mkdirSync(SHOTS, { recursive: true });
+    work = tempDir('berth-ui-ldap-');
+    ldap = await startSlapd();
+    const cfg = ldap.config();
+    srv = await startServer({
+      env: {
+        BERTH_LOG_LEVEL: 'warn',
+        BERTH_LDAP_URL: cfg.url,
+        BERTH_LDAP_SEARCH_DN: cfg.searchDn,
+        BERTH_LDAP_SEARCH_PASSWORD: cfg.searchPassword,
+        BERTH_LDAP_BASE_DN: cfg.baseDn,
+        BERTH_LDAP_UID: cfg.uid,
+        BERTH_LDAP_GROUP_BASE_DN: cfg.groupBaseDn,
+      },
+    });
+    const r = await api('POST', 'projects', basic('admin', ADMIN_PASSWORD), { project_name: 'team', metadata: { public: 'false' } });
+    assert.equal(r.status, 201, await r.text());
+    const { chromium } = await import('playwright-core');
+    ctx = await chromium.launchPersistentContext(path.join(work, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1366, height: 800 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+  });
+
+  after(async () => {
+    await ctx?.close();
+    await srv?.stop();
+    await ldap?.stop();
+    if (srv) fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a directory user: the profile says the directory keeps the password, and offers tokens that work and can be revoked', async () => {
+    await signIn('alice', PASSWORDS.alice);
+    await page.getByRole('link', { name: 'Your profile (alice)' }).click();
+    await page.getByRole('heading', { name: 'Your profile' }).waitFor();
+    const me = (await (await api('GET', 'users/current', basic('alice', PASSWORDS.alice))).json()) as { source?: string };
+    if (me.source === undefined) {
+      // A server that does not name the account's source: the form finds out on the first try.
+      const form = page.getByRole('form', { name: 'Change password' });
+      await form.getByLabel('Current password').fill(PASSWORDS.alice);
+      await form.getByLabel('New password', { exact: true }).fill('Whatever12345');
+      await form.getByLabel('New password again').fill('Whatever12345');
+      await form.getByRole('button', { name: 'Change password' }).click();
+    }
+    await page.getByTestId('password-directory').filter({ hasText: 'kept by the company directory' }).waitFor();
+    assert.equal(await page.getByTestId('account-source').textContent(), 'the directory (LDAP)');
+    assert.equal(await page.getByRole('form', { name: 'Change password' }).count(), 0, 'no password form for a directory user');
+    assert.equal((await api('GET', 'users/current', basic('alice', PASSWORDS.alice))).status, 200, 'the directory password is unchanged');
+
+    await page.getByRole('button', { name: 'New token' }).click();
+    const create = page.getByRole('dialog', { name: 'New personal access token' });
+    await create.getByLabel('Name').fill('ci');
+    await create.getByLabel('Expires').selectOption({ label: 'never' });
+    await create.getByRole('button', { name: 'Create token' }).click();
+    const once = page.getByRole('dialog', { name: 'Token created' });
+    const token = ((await once.getByTestId('personal-token').locator('code').textContent()) ?? '').trim();
+    await once.getByText('Never expires').waitFor();
+    await shot('19-ldap-profile-token');
+    await once.getByRole('button', { name: 'I have copied the token' }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'ci', exact: true }) });
+    assert.equal((await row.getByRole('cell').nth(2).textContent())?.trim(), 'never', 'expires: never');
+    const withToken = await api('GET', 'users/current', basic('alice', token));
+    assert.equal(withToken.status, 200, 'the token signs alice in');
+    assert.equal(((await withToken.json()) as { username: string }).username, 'alice');
+    const v2 = await fetch(`${srv.url}/v2/`, { headers: { Authorization: basic('alice', token) } });
+    assert.equal(v2.status, 200, 'and the registry accepts it');
+    await row.getByRole('button', { name: 'Revoke token ci' }).click();
+    await page.getByRole('dialog', { name: 'Revoke token' }).getByRole('button', { name: 'Revoke' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await api('GET', 'users/current', basic('alice', token))).status, 401, 'revoked');
+    assert.equal((await fetch(`${srv.url}/v2/`, { headers: { Authorization: basic('alice', token) } })).status, 401);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  });
+
+  test('with LDAP on, a project admin may add an LDAP group as a member', async () => {
+    await signIn('admin', ADMIN_PASSWORD);
+    await page.getByRole('link', { name: 'team', exact: true }).click();
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('button', { name: 'Add member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add member' });
+    await dialog.getByRole('radio', { name: 'LDAP group' }).check();
+    await dialog.getByRole('combobox', { name: 'Group' }).pressSequentially('develop', { delay: 30 });
+    await dialog.getByRole('option', { name: /developers/ }).click();
+    await dialog.getByRole('button', { name: 'Add member' }).click();
+    await page.getByRole('cell', { name: 'developers', exact: true }).waitFor();
+    const members = (await (await api('GET', 'projects/team/members', basic('admin', ADMIN_PASSWORD))).json()) as { entity_type: string; entity_name: string }[];
+    assert.ok(members.some((m) => m.entity_type === 'g' && m.entity_name === 'developers'), JSON.stringify(members));
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   });
 });
