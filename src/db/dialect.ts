@@ -15,6 +15,8 @@ export interface Dialect {
   listArg(values: readonly (string | number)[]): SqlArg | (string | number)[];
   /** `a >= b` for DateTime columns (SQLite keeps them as text, compared as dates through julianday). */
   dateAtLeast(a: string, b: string): string;
+  /** `a < b` for DateTime columns. */
+  dateBefore(a: string, b: string): string;
   /** A DateTime argument as Prisma stores it on this engine. */
   date(d?: Date): string;
   /** Case-insensitive LIKE (SQLite's LIKE is, PostgreSQL's is not). */
@@ -33,6 +35,7 @@ export const sqlite: Dialect = {
   inList: (col) => `${col} IN (SELECT value FROM json_each(?))`,
   listArg: (values) => JSON.stringify(values),
   dateAtLeast: (a, b) => `julianday(${a}) >= julianday(${b})`,
+  dateBefore: (a, b) => `julianday(${a}) < julianday(${b})`,
   // Prisma's SQLite adapter writes DateTime as this text; comparisons with its rows need the same form.
   date: (d = new Date()) => d.toISOString().replace('Z', '+00:00'),
   ilike: 'LIKE',
@@ -51,6 +54,7 @@ export const postgresql: Dialect = {
   inList: (col, type) => `${col} = ANY(?::${type === 'int' ? 'int' : 'text'}[])`,
   listArg: (values) => [...values],
   dateAtLeast: (a, b) => `${a} >= ${b}`,
+  dateBefore: (a, b) => `${a} < ${b}`,
   // Columns are timestamp(3) without time zone, read back as UTC: an ISO text keeps the process's
   // time zone out of it (a JS Date would be written in local time by pg).
   date: (d = new Date()) => d.toISOString(),
