@@ -46,3 +46,12 @@ test('dialects: placeholders, lists and case-insensitive matching per engine', (
   assert.equal(sqlite.date(new Date(0)), '1970-01-01T00:00:00.000+00:00');
   assert.equal(postgresql.date(new Date(0)), '1970-01-01T00:00:00.000Z');
 });
+
+test('a PostgreSQL that cannot be reached fails the open with the URL, its password hidden', async () => {
+  const { openDatabase } = await import('../../src/db/client.ts');
+  await assert.rejects(openDatabase('postgresql://berth:TopSecret42@127.0.0.1:1/berth'), (e: Error) => {
+    assert.match(e.message, /cannot open the PostgreSQL database postgresql:\/\/berth:\*\*\*@127\.0\.0\.1:1\/berth/);
+    assert.ok(!e.message.includes('TopSecret42'), e.message);
+    return true;
+  });
+});
