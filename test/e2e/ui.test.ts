@@ -475,6 +475,7 @@ describe('web UI in Chromium', { skip }, () => {
       const pages: [string, string, () => Promise<void>][] = [
         ['projects', '/projects', () => page.getByRole('link', { name: PROJECT, exact: true }).waitFor()],
         ['repositories', `/projects/${id}/repositories`, () => page.getByRole('link', { name: `${PROJECT}/tools/multi` }).waitFor()],
+        ['artifacts', `/projects/${id}/repositories/tools/multi`, () => page.getByText('linux/amd64').first().waitFor()],
         ['summary', `/projects/${id}/summary`, () => page.getByRole('meter', { name: 'Storage used' }).waitFor()],
         ['members', `/projects/${id}/members`, () => page.getByRole('cell', { name: 'dev1', exact: true }).waitFor()],
         ['robots', `/projects/${id}/robots`, () => page.getByRole('cell', { name: `robot$${PROJECT}+ci`, exact: true }).waitFor()],
@@ -493,6 +494,13 @@ describe('web UI in Chromium', { skip }, () => {
         const search = await page.getByRole('combobox', { name: 'Search projects and repositories' }).boundingBox();
         assert.ok(search && search.width >= 300, `${name}: the search box is ${search?.width} px wide`);
       }
+      // Dialogs fit the screen too.
+      await page.getByRole('button', { name: 'New token' }).click();
+      const dialog = page.getByRole('dialog', { name: 'New personal access token' });
+      const box = await dialog.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the dialog fits: ${JSON.stringify(box)}`);
+      await shot('15-phone-dialog');
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
       // The search works there too.
       await page.getByRole('combobox', { name: 'Search projects and repositories' }).fill('multi');
       await page.getByRole('option', { name: /tools\/multi/ }).waitFor();

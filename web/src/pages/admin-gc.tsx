@@ -28,6 +28,8 @@ const SCHEDULES: { type: GcScheduleType; label: string; cron: string }[] = [
 interface GcProgress {
   phase?: string;
   scanned?: number;
+  manifests?: number;
+  blobs?: number;
   bytes?: number;
 }
 type Run = GcHistory & { progress?: GcProgress };
@@ -157,7 +159,8 @@ function Progress({ p, dry }: { p: GcProgress; dry: boolean }) {
   return (
     <small class="muted" style={{ display: 'block' }} role="status">
       {p.phase ? `${p.phase}: ` : ''}
-      {(p.scanned ?? 0).toLocaleString()} scanned, {bytes(p.bytes ?? 0)} {dry ? 'to free' : 'freed'}
+      {(p.scanned ?? 0).toLocaleString()} scanned; so far {plural(p.manifests ?? 0, 'manifest')} and {plural(p.blobs ?? 0, 'blob')}, {bytes(p.bytes ?? 0)}{' '}
+      {dry ? 'to free' : 'freed'}
     </small>
   );
 }

@@ -22,7 +22,7 @@ export function AdminSystem() {
         !data.error && <Spinner />
       ) : (
         <div class="cards">
-          <section class="card" aria-labelledby="sys-h">
+          <section class="card card-wide" aria-labelledby="sys-h">
             <h2 id="sys-h">Berth</h2>
             <ul class="kv">
               <li>
