@@ -93,7 +93,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     throw e;
   });
   // Metrics load prom-client only when configured; the listener binds at the end of createApp.
-  const metrics = config.metrics ? await (await import('./metrics/metrics.ts')).createMetrics({ db: () => db, ...config.metrics }) : null;
+  const metrics = config.metrics ? await (await import('./metrics/metrics.ts')).createMetrics({ db: () => db, version: VERSION, ...config.metrics }) : null;
   const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 

@@ -144,6 +144,8 @@ export interface MetricsDeps {
   /** Where to listen; port 0 picks a free port (see `address`). */
   host: string;
   port: number;
+  /** Berth's version, for berth_build_info. */
+  version: string;
 }
 
 export interface Metrics {
@@ -185,6 +187,7 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
   const deletes = new prom.Counter({ name: 'berth_registry_deletes_total', help: 'Manifests, tags and blob links deleted through the registry API', registers });
   const loginFailures = new prom.Counter({ name: 'berth_login_failures_total', help: 'Password, robot secret or token checks that failed (throttled ones excluded)', registers });
   const loginThrottled = new prom.Counter({ name: 'berth_login_throttled_total', help: 'Logins refused with 429 because the name was locked after repeated failures', registers });
+  new prom.Gauge({ name: 'berth_build_info', help: 'Always 1; the version label says which Berth is running', labelNames: ['version'] as const, registers }).labels(deps.version).set(1);
 
   // Garbage collection, from its run history at scrape time (survives restarts; dry runs free nothing).
   // One read serves every GC metric of a scrape (prom-client calls each metric's collect).

@@ -5,6 +5,7 @@
 // values from small fixed sets (never a repository name or a digest).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
@@ -348,12 +349,14 @@ describe('metrics on (BERTH_METRICS_ADDR=127.0.0.1:0)', () => {
     assert.ok(d('berth_gc_deleted_blobs_total') >= 2);
   });
 
-  test('process metrics are there', async () => {
+  test('process metrics and the running version are there', async () => {
     const { samples, types } = await scrape(t.berth.metrics!.address!);
     assert.ok(sum(samples, 'process_cpu_user_seconds_total') > 0);
     assert.ok(sum(samples, 'process_resident_memory_bytes') > 0);
     assert.ok(sum(samples, 'nodejs_heap_size_used_bytes') > 0);
     assert.equal(types.get('nodejs_eventloop_lag_seconds'), 'gauge');
+    const version = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    assert.equal(sum(samples, 'berth_build_info', { version }), 1);
   });
 
   test('close() closes the metrics listener, also with a scraper connection kept alive', { timeout: 20_000 }, async () => {
@@ -377,10 +380,10 @@ describe('sources the app hands over when it has them', () => {
   test('cache statistics, open uploads and database query timings appear only when given, with bounded labels', async () => {
     const t = await makeApp();
     const { createMetrics } = await import('../../src/metrics/metrics.ts');
-    const bare = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0 });
+    const bare = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0, version: '0' });
     const stats = { manifests: { hits: 5, misses: 2, entries: 3 }, tags: { hits: 0, misses: 1, entries: 1 } };
     let open = 4;
-    const full = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0, cacheStats: () => stats, openUploads: () => open });
+    const full = await createMetrics({ db: () => t.berth.db, host: '127.0.0.1', port: 0, version: '0', cacheStats: () => stats, openUploads: () => open });
     try {
       const plain = parse(await bare.text());
       for (const name of ['berth_cache_hits_total', 'berth_cache_misses_total', 'berth_cache_entries', 'berth_uploads_open', 'berth_db_query_duration_seconds']) {
