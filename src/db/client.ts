@@ -208,6 +208,7 @@ function tightenDatabaseFiles(file: string, create: boolean): void {
 }
 
 const TIMESTAMP_OID = 1114;
+const MAX_NAMED_STATEMENTS = 500;
 const INT8_OID = 20;
 
 async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db> {
@@ -242,10 +243,12 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     await pool.end().catch(() => {});
     throw new Error(`cannot open the PostgreSQL database ${redactDatabaseUrl(databaseUrl)}: ${(e as Error).message}`);
   }
+  // Each distinct text is parsed once per connection and kept there: bounded, so that SQL built
+  // with a varying shape (IN lists of any length) cannot grow every connection without limit.
   const names = new Map<string, string>();
   const named = (text: string) => {
     let n = names.get(text);
-    if (!n) {
+    if (!n && names.size < MAX_NAMED_STATEMENTS) {
       n = `berth_${names.size + 1}`;
       names.set(text, n);
     }
