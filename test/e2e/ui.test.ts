@@ -649,6 +649,15 @@ describe('web UI in Chromium', { skip }, () => {
     assert.equal(cookies.find((c) => c.name === 'berth_session')?.value ?? '', '', 'the session cookie is cleared');
     await page.goto(`${srv.url}/projects/${PROJECT}`);
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    // The login form fits a phone too.
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const wide = (await page.evaluate(WIDER_THAN_SCREEN)) as { scrollWidth: number; culprits: string[] };
+      assert.ok(wide.scrollWidth <= 390, `login: the page is ${wide.scrollWidth} px wide; too wide: ${wide.culprits.join(', ')}`);
+      await shot('15-phone-login');
+    } finally {
+      await page.setViewportSize({ width: 1366, height: 800 });
+    }
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   });
 });
