@@ -1,13 +1,16 @@
 // Pull counts and last pull times, aggregated in memory and written in one transaction every few
 // seconds, so a manifest GET never waits for a database write.
 import type { Db } from '../db/client.ts';
+import { PullStatsStore, type PullBatch } from '../db/pull-stats-store.ts';
 
 export class PullStats {
-  private pending = new Map<string, { count: number; digests: Set<string> }>();
+  private pending = new Map<string, PullBatch>();
+  private readonly store: PullStatsStore;
   private timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Db, private readonly log: { warn(o: object, m: string): void }, intervalMs = 5000) {
+  constructor(db: Db, private readonly log: { warn(o: object, m: string): void }, intervalMs = 5000) {
+    this.store = new PullStatsStore(db);
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
@@ -27,14 +30,8 @@ export class PullStats {
       if (!this.pending.size) return;
       const batch = this.pending;
       this.pending = new Map();
-      const now = new Date();
       try {
-        const ops = [];
-        for (const [name, e] of batch) {
-          ops.push(this.db.repository.updateMany({ where: { name }, data: { pullCount: { increment: e.count } } }));
-          if (e.digests.size) ops.push(this.db.manifest.updateMany({ where: { repository: { name }, digest: { in: [...e.digests] } }, data: { pulledAt: now } }));
-        }
-        await this.db.$transaction(ops);
+        await this.store.add(batch, new Date());
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'pull statistics write failed');
       }

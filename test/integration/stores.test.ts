@@ -11,6 +11,7 @@ import { RegistryStore, type NewManifest } from '../../src/db/registry-store.ts'
 import { MIGRATIONS_DIR, PG_MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { QuotaService } from '../../src/services/quotas.ts';
 import { AuditService } from '../../src/services/audit.ts';
+import { PullStats } from '../../src/services/pull-stats.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 // A process far from UTC: timestamps written by Berth's own statements must still read back right.
@@ -179,6 +180,23 @@ for (const engine of engines) {
       assert.equal(await audit.purge(), 2); // beyond maxRows: the two oldest
       assert.equal(await audit.purge(t0 + 2 * 86_400_000), 3); // all older than a day
       await audit.close();
+    });
+
+    test('pull counts add up per repository and pull times land on the pulled manifests', async () => {
+      const pulls = new PullStats(db, quiet, 60_000);
+      const t0 = Date.now();
+      const before = (await db.repository.findUnique({ where: { name: 'library/alpine' } }))!.pullCount;
+      for (let i = 0; i < 3; i++) pulls.record('library/alpine', D('a'));
+      pulls.record('library/alpine', undefined);
+      pulls.record('library/none', D('a'));
+      await pulls.flush();
+      pulls.record('library/alpine', undefined);
+      await pulls.close();
+      assert.equal((await db.repository.findUnique({ where: { name: 'library/alpine' } }))!.pullCount, before + 5);
+      const m = await db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId: repo, digest: D('a') } } });
+      assert.ok(m!.pulledAt && Math.abs(m!.pulledAt.getTime() - t0) < 60_000);
+      const other = await db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId: repo, digest: D('b') } } });
+      assert.equal(other!.pulledAt, null);
     });
 
     test('two starters at once apply the migrations once', async () => {
