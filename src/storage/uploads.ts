@@ -51,6 +51,47 @@ interface PartsState {
   tail: number;
 }
 
+/** A session as written down between requests. */
+export interface SessionRecord extends UploadInfo, Partial<PartsState> {}
+
+/**
+ * Where session records live between requests. On one node: info.json next to the session's bytes
+ * (StoredSessionRecords). For several nodes the same fields go into a database row, with the
+ * offset, the running hash's state and a lease on the session (the PostgreSQL work), so that any
+ * node continues a session without re-reading its bytes.
+ */
+export interface SessionRecords {
+  read(uuid: string): Promise<SessionRecord | null>;
+  /**
+   * Creates or replaces the record. `durable` false (a new session's first record on a disk):
+   * it survives a restart of the process, not necessarily a power loss.
+   */
+  write(record: SessionRecord, durable: boolean): Promise<void>;
+}
+
+/** Records as uploads/<uuid>/info.json in the storage itself (removed with the session's bytes). */
+export class StoredSessionRecords implements SessionRecords {
+  constructor(private readonly driver: StorageDriver) {}
+
+  async read(uuid: string): Promise<SessionRecord | null> {
+    const raw = await this.driver.getContent(paths.uploadInfo(uuid));
+    if (!raw) return null;
+    try {
+      return JSON.parse(raw.toString('utf8')) as SessionRecord;
+    } catch {
+      return null; // torn by a power loss: start again
+    }
+  }
+
+  async write(record: SessionRecord, durable: boolean): Promise<void> {
+    const data = Buffer.from(JSON.stringify(record));
+    if (durable || !this.driver.files) return this.driver.putContent(paths.uploadInfo(record.uuid), data);
+    const iw = await this.driver.files.writer(paths.uploadInfo(record.uuid), false);
+    iw.stream.end(data);
+    await iw.close();
+  }
+}
+
 interface LiveSession {
   info: UploadInfo;
   /** The running sha256 of the first `offset` bytes. */
@@ -282,7 +323,7 @@ class PartsUpload extends BaseUpload {
   private saved?: PartsState;
   private loaded = false;
 
-  constructor(store: UploadStore, driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number) {
+  constructor(store: UploadStore, driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number, private readonly records: SessionRecords) {
     super(store, driver, blobs, info, session);
   }
 
@@ -387,7 +428,7 @@ class PartsUpload extends BaseUpload {
   }
 
   private async saveState(st: PartsState): Promise<void> {
-    await this.driver.putContent(paths.uploadInfo(this.uuid), Buffer.from(JSON.stringify({ ...this.info, ...st })));
+    await this.records.write({ ...this.info, ...st }, true);
   }
 
   async receive(body: Readable, range?: ChunkRange): Promise<number> {
@@ -496,14 +537,16 @@ export class UploadStore {
   private openByOwner = new Map<string, number>();
   /** Object storage: bytes gathered before a part is uploaded. */
   private readonly partSize: number;
+  private readonly records: SessionRecords;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly limits: UploadLimits = { perRepository: Infinity, perOwner: Infinity },
-    opts: { partSize?: number } = {},
+    opts: { partSize?: number; records?: SessionRecords } = {},
   ) {
     this.partSize = Math.max(opts.partSize ?? 8 * MiB, driver.minPartSize);
+    this.records = opts.records ?? new StoredSessionRecords(driver);
   }
 
   /**
@@ -519,17 +562,9 @@ export class UploadStore {
     // after the answer, under the session's lock: any request for the session waits for it. On a
     // disk, no fsync: a session survives a restart of the process (the page cache does), and after
     // a power loss a client simply starts a new one. Durability is paid once, at completion.
-    if (!transient) void this.locks.run(uuid, () => this.writeInfo(info)).catch(() => undefined); // a store that cannot take it fails the first chunk as well
+    if (!transient) void this.locks.run(uuid, () => this.records.write(info, false)).catch(() => undefined); // a store that cannot take it fails the first chunk as well
     this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
     return { ...info, size: 0 };
-  }
-
-  private async writeInfo(info: UploadInfo): Promise<void> {
-    const data = Buffer.from(JSON.stringify(info));
-    if (!this.driver.files) return this.driver.putContent(paths.uploadInfo(info.uuid), data);
-    const iw = await this.driver.files.writer(paths.uploadInfo(info.uuid), false);
-    iw.stream.end(data);
-    await iw.close();
   }
 
   private checkLimits(repository: string, owner: string | undefined): void {
@@ -579,7 +614,7 @@ export class UploadStore {
   private handle(session: LiveSession): BaseUpload {
     return this.driver.files
       ? new FileUpload(this, this.driver, this.blobs, session.info, session)
-      : new PartsUpload(this, this.driver, this.blobs, session.info, session, this.partSize);
+      : new PartsUpload(this, this.driver, this.blobs, session.info, session, this.partSize, this.records);
   }
 
   /**
@@ -635,29 +670,31 @@ export class UploadStore {
   async purgeExpired(ttlSeconds: number, now = Date.now()): Promise<number> {
     let n = 0;
     const stored = new Set(await this.driver.list(paths.uploadsRoot()));
+    // On a disk the data file's mtime is the last chunk; on object storage the record is rewritten by every request.
+    const lastActive = async (uuid: string) =>
+      (this.driver.files ? await this.driver.stat(paths.uploadData(uuid)) : await this.driver.stat(paths.uploadInfo(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid)));
+    const expired = (st: { modTime: Date } | null) => !st || now - st.modTime.getTime() > ttlSeconds * 1000;
     for (const uuid of stored) {
-      // On a disk the data file's mtime is the last chunk; on object storage info.json is rewritten by every request.
-      const st = this.driver.files
-        ? ((await this.driver.stat(paths.uploadData(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid))))
-        : ((await this.driver.stat(paths.uploadInfo(uuid))) ?? (await this.driver.stat(paths.uploadDir(uuid))));
-      if (!st || now - st.modTime.getTime() > ttlSeconds * 1000) {
-        await this.locks.run(uuid, async () => {
-          const session = this.live.get(uuid) ?? (UUID_RE.test(uuid) ? await this.stored(uuid) : null);
-          if (session) await this.handle(session).remove();
-          else await this.driver.delete(paths.uploadDir(uuid));
-          this.forget(uuid);
-        });
-        n++;
-      }
+      if (!expired(await lastActive(uuid))) continue;
+      await this.locks.run(uuid, async () => {
+        const session = this.live.get(uuid) ?? (UUID_RE.test(uuid) ? await this.stored(uuid) : null);
+        if (session) await this.handle(session).remove();
+        else await this.driver.delete(paths.uploadDir(uuid));
+        this.forget(uuid);
+      });
+      n++;
     }
-    // Sessions that never reached storage (nothing written, and the info file failed or was
-    // never due): expire them by their start, so they stop counting against the caps.
+    // Sessions this process knows that were not in storage when it was listed (nothing written
+    // yet, or their record was still being written): by their last activity once written, by
+    // their start otherwise, so that they stop counting against the caps.
     for (const [uuid, session] of [...this.live]) {
       if (stored.has(uuid) || now - Date.parse(session.info.startedAt) <= ttlSeconds * 1000) continue;
       await this.locks.run(uuid, async () => {
-        if (await this.driver.stat(paths.uploadDir(uuid))) return; // written meanwhile: the next purge decides
-        if (session.parts?.multipartId) await this.driver.abortMultipart(paths.uploadData(uuid), session.parts.multipartId).catch(() => undefined);
+        if (this.live.get(uuid) !== session) return; // ended meanwhile
+        if ((await this.driver.stat(paths.uploadDir(uuid))) && !expired(await lastActive(uuid))) return;
+        await this.handle(session).remove().catch(() => undefined);
         this.forget(uuid);
+        n++;
       });
     }
     return n;
@@ -665,14 +702,8 @@ export class UploadStore {
 
   /** A session as info.json describes it (after a restart), or null. */
   private async stored(uuid: string): Promise<LiveSession | null> {
-    const raw = await this.driver.getContent(paths.uploadInfo(uuid));
-    if (!raw) return null;
-    let saved: UploadInfo & Partial<PartsState>;
-    try {
-      saved = JSON.parse(raw.toString('utf8')) as UploadInfo & Partial<PartsState>;
-    } catch {
-      return null; // torn by a power loss: start again
-    }
+    const saved = await this.records.read(uuid);
+    if (!saved) return null;
     const info: UploadInfo = { uuid: saved.uuid, repository: saved.repository, startedAt: saved.startedAt, ...(saved.owner ? { owner: saved.owner } : {}) };
     const parts = this.driver.files ? undefined : { multipartId: saved.multipartId, parts: saved.parts ?? [], tail: saved.tail ?? 0 };
     return { info, ...(parts ? { parts } : {}) };
