@@ -366,3 +366,25 @@ export async function openDatabase(databaseUrl: string, opts: OpenOptions = {}):
   engines.set(prisma, { dialect: sqlite, pg: null });
   return prisma;
 }
+
+/**
+ * Whether the database answers a trivial statement within timeoutMs (for /api/v2.0/health: a node
+ * that cannot reach PostgreSQL says so, and a load balancer can take it out).
+ */
+export async function pingDatabase(db: Db, timeoutMs = 2000): Promise<boolean> {
+  const pg = pgSql(db);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+  });
+  const ping = (pg ? pg.query('SELECT 1', []) : db.$queryRawUnsafe('SELECT 1')).then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await Promise.race([ping, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -220,3 +220,18 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('pingDatabase', { skip: pgSkip }, () => {
+  test('answers true while PostgreSQL is up and false once it is gone, without throwing', async () => {
+    const { pingDatabase } = await import('../../src/db/client.ts');
+    const server = await startPostgres();
+    const db = await openDatabase(await server.createDatabase());
+    try {
+      assert.equal(await pingDatabase(db), true);
+      await server.stop();
+      assert.equal(await pingDatabase(db, 1000), false);
+    } finally {
+      await db.$disconnect().catch(() => undefined);
+    }
+  });
+});
