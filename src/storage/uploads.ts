@@ -187,7 +187,6 @@ export interface Upload {
 abstract class BaseUpload implements Upload {
   ended = false;
   constructor(
-    protected readonly store: UploadStore,
     protected readonly driver: StorageDriver,
     protected readonly blobs: BlobStore,
     readonly info: UploadInfo,
@@ -323,8 +322,8 @@ class PartsUpload extends BaseUpload {
   private saved?: PartsState;
   private loaded = false;
 
-  constructor(store: UploadStore, driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number, private readonly records: SessionRecords) {
-    super(store, driver, blobs, info, session);
+  constructor(driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number, private readonly records: SessionRecords) {
+    super(driver, blobs, info, session);
   }
 
   private get st(): PartsState {
@@ -613,8 +612,8 @@ export class UploadStore {
 
   private handle(session: LiveSession): BaseUpload {
     return this.driver.files
-      ? new FileUpload(this, this.driver, this.blobs, session.info, session)
-      : new PartsUpload(this, this.driver, this.blobs, session.info, session, this.partSize, this.records);
+      ? new FileUpload(this.driver, this.blobs, session.info, session)
+      : new PartsUpload(this.driver, this.blobs, session.info, session, this.partSize, this.records);
   }
 
   /**
