@@ -79,6 +79,9 @@ async function until(what: string, seconds: number, ok: () => boolean | Promise<
 }
 
 export async function startRgw(): Promise<Rgw> {
+  // A second cluster never gets its OSD up while another runs: say so instead of timing out.
+  const running = spawnSync('pgrep', ['-a', 'radosgw'], { encoding: 'utf8' }).stdout?.trim();
+  if (running) throw new Error(`another radosgw is running on this machine (only one can): ${running}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rgw.berth-'));
   for (const d of ['mon', 'osd/ceph-0', 'run', 'log', 'rgw']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const monPort = await freePort();
