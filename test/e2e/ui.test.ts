@@ -371,14 +371,29 @@ describe('web UI in Chromium', { skip }, () => {
     assert.equal(cfg.ldap_url.value, 'ldap://127.0.0.1:1');
     assert.equal(cfg.ldap_verify_cert.value, true, 'saved with verification on, as the box showed');
     assert.equal(cfg.ldap_nested_groups.value, false);
-    await page.reload();
-    assert.ok(await page.getByLabel('Verify the server certificate').isChecked());
+    // With LDAP on, the member dialog offers LDAP groups at once (no reload), and stops when it is off.
+    const memberTypes = async () => {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+      await page.getByRole('link', { name: PROJECT, exact: true }).click();
+      await page.getByRole('link', { name: 'Members' }).click();
+      await page.getByRole('button', { name: 'Add member' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Add member' });
+      await dialog.getByRole('combobox', { name: 'Username' }).waitFor();
+      const n = await dialog.getByRole('radio', { name: 'LDAP group' }).count();
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await page.getByRole('link', { name: 'Administration' }).click();
+      await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'LDAP' }).click();
+      return n;
+    };
+    assert.equal(await memberTypes(), 1, 'LDAP groups are offered once LDAP is configured');
+    assert.ok(await page.getByLabel('Verify the server certificate').isChecked(), 'shown as saved');
     // LDAP off again (an empty URL), for the rest of the journey.
     await page.getByLabel('Server URL').fill('');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByText('LDAP settings saved').last().waitFor();
     const info = (await (await api('GET', 'systeminfo')).json()) as { auth_mode: string };
     assert.equal(info.auth_mode, 'db_auth');
+    assert.equal(await memberTypes(), 0, 'no LDAP groups once LDAP is off again');
     await page.getByRole('link', { name: 'System' }).click();
     await page.getByRole('heading', { name: /Health/ }).waitFor();
     await shot('12-admin-system');

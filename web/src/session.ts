@@ -37,6 +37,9 @@ export function useSession(): SessionState {
 
 export const session = () => state;
 
+/** Reads systeminfo again (after the LDAP settings change: auth_mode decides what the UI offers). */
+export const refreshInfo = (): Promise<void> => loadInfo();
+
 async function loadInfo(): Promise<void> {
   try {
     set({ info: (await get<SystemInfo>('systeminfo')) ?? {} });

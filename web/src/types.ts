@@ -120,6 +120,8 @@ export interface User {
   realname?: string;
   sysadmin_flag: boolean;
   creation_time?: string;
+  /** 'local' or 'ldap', where the server says so. */
+  source?: string;
 }
 
 export interface UserGroup {

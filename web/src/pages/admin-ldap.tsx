@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, send, sendJson } from '../api.ts';
 import { ErrorNote, Spinner, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
+import { refreshInfo } from '../session.ts';
 import { AdminPage } from './admin-users.tsx';
 
 type Config = Record<string, { value: unknown; editable: boolean }>;
@@ -73,6 +74,7 @@ export function AdminLdap() {
       await send('configurations', 'PUT', changed);
       toast('LDAP settings saved');
       cfg.reload();
+      void refreshInfo();
     } catch (err) {
       setError((err as Error).message);
     } finally {

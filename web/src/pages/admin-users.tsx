@@ -81,7 +81,9 @@ export function AdminUsers() {
             const self = u.user_id === s.user?.user_id;
             return (
               <tr key={u.user_id}>
-                <td class="strong">{u.username}</td>
+                <td class="strong">
+                  {u.username} {u.source === 'ldap' && <Badge kind="muted">directory</Badge>}
+                </td>
                 <td>{u.realname}</td>
                 <td>{u.email}</td>
                 <td>
@@ -93,9 +95,11 @@ export function AdminUsers() {
                 </td>
                 <td>{ago(u.creation_time)}</td>
                 <td class="row-actions">
-                  <button type="button" class="btn btn-small btn-ghost" onClick={() => setResetting(u)} aria-label={`Set password of ${u.username}`}>
-                    Set password
-                  </button>
+                  {u.source !== 'ldap' && (
+                    <button type="button" class="btn btn-small btn-ghost" onClick={() => setResetting(u)} aria-label={`Set password of ${u.username}`}>
+                      Set password
+                    </button>
+                  )}
                   {!self && (
                     <button type="button" class="btn btn-small btn-ghost danger" onClick={() => setDeleting(u)} aria-label={`Delete user ${u.username}`}>
                       Delete
