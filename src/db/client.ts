@@ -207,6 +207,38 @@ function tightenDatabaseFiles(file: string, create: boolean): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) privateFile(f);
 }
 
+/**
+ * A value PostgreSQL cannot take where SQLite would: text with a NUL character, a number beyond the
+ * column's range. Carries a 4xx status, so the edges answer 400 (src/http/errors.ts), not 500.
+ */
+export class UnsupportedValue extends Error {
+  readonly status = 400;
+  readonly expose = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedValue';
+  }
+}
+
+/** PostgreSQL's SQLSTATE of an error from pg or from Prisma's adapter, if any. */
+function sqlState(e: unknown): string | undefined {
+  const x = e as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } };
+  const code = x?.meta?.driverAdapterError?.cause?.originalCode ?? x?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function asInputError(e: unknown): UnsupportedValue | null {
+  switch (sqlState(e)) {
+    case '22021': // character_not_in_repertoire: a NUL in text
+    case '22P05': // untranslatable_character
+      return new UnsupportedValue('text with a NUL character is not accepted');
+    case '22003': // numeric_value_out_of_range
+      return new UnsupportedValue('a number is out of range');
+    default:
+      return null;
+  }
+}
+
 const TIMESTAMP_OID = 1114;
 const MAX_NAMED_STATEMENTS = 500;
 const INT8_OID = 20;
@@ -255,7 +287,9 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     return n;
   };
   const run = async <R,>(c: pg.Pool | pg.PoolClient, text: string, values: readonly unknown[]) => {
-    const r = await c.query({ name: named(text), text, values: values as unknown[] });
+    const r = await c.query({ name: named(text), text, values: values as unknown[] }).catch((e: unknown) => {
+      throw asInputError(e) ?? e;
+    });
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   };
   // Created on first use: most installs never take a cluster lock.
@@ -303,8 +337,19 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     },
   };
   // The two generated clients' types are not assignable to each other, though their model APIs are
-  // the same at run time: the stores are typed against the SQLite one, cast here once.
-  const prisma = new PgPrismaClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
+  // the same at run time: the stores are typed against the SQLite one, cast here once. Input that
+  // PostgreSQL refuses as text or number (SQLite takes it) is the client's fault, not a bug.
+  const prisma = new PgPrismaClient({ adapter: new PrismaPg(pool) }).$extends({
+    query: {
+      async $allOperations({ args, query }) {
+        try {
+          return await query(args);
+        } catch (e) {
+          throw asInputError(e) ?? e;
+        }
+      },
+    },
+  }) as unknown as Db;
   const disconnect = prisma.$disconnect.bind(prisma);
   Object.defineProperty(prisma, '$disconnect', {
     value: async () => {

@@ -183,6 +183,14 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
     assert.equal((await api('get', '/projects/library')).status, 200);
   });
 
+  test('text PostgreSQL cannot hold (a NUL character) is a 400, not a 500', async () => {
+    for (const [method, p] of [['get', '/projects/%00'], ['get', '/projects/%00/summary'], ['delete', '/projects/%00'], ['get', '/projects/library/repositories/%00'], ['get', '/projects/%00/repositories?q=name%3D~a']] as const) {
+      const res = await api(method, p);
+      assert.equal(res.status, 400, `${method} ${p}: ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.errors[0].code, 'BAD_REQUEST');
+    }
+  });
+
   test('pull counts are written', async () => {
     await t.berth.pulls.flush();
     const repo = await t.berth.db.repository.findUnique({ where: { name: 'library/alpine' } });
