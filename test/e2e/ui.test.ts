@@ -275,7 +275,13 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByRole('link', { name: PROJECT, exact: true }).click();
     await page.getByRole('link', { name: 'Summary' }).click();
     await page.getByRole('meter', { name: 'Storage used' }).waitFor();
-    await page.getByRole('img', { name: /Pushes and pulls per day/ }).waitFor();
+    const chart = page.getByRole('img', { name: /Pushes and pulls per day/ });
+    await chart.waitFor();
+    // The chart's spoken summary counts as the legend does ("1 pull", not "1 pulls").
+    const legend = ((await page.locator('.legend').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    const said = (await chart.getAttribute('aria-label')) ?? '';
+    for (const phrase of legend.match(/\d+ (pushes|push|pulls|pull)\b/g) ?? []) assert.ok(said.includes(phrase), `"${said}" says "${phrase}" as the legend does`);
+    assert.doesNotMatch(said, /\b1 (pushes|pulls)\b/);
     await shot('09-summary');
   });
 
@@ -516,6 +522,7 @@ describe('web UI in Chromium', { skip }, () => {
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the dialog fits: ${JSON.stringify(box)}`);
       await shot('15-phone-dialog');
       await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await dialog.waitFor({ state: 'detached' }); // (it hands the focus back as it goes)
       // The search works there too.
       await page.getByRole('combobox', { name: 'Search projects and repositories' }).fill('multi');
       await page.getByRole('option', { name: /tools\/multi/ }).waitFor();

@@ -218,7 +218,7 @@ function ActivityChart({ a }: { a: Activity }) {
         </span>
         {a.truncated && <span class="muted small">(busiest days may be incomplete)</span>}
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Pushes and pulls per day over the last ${a.days.length} days: ${pushes} pushes, ${pulls} pulls`}>
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Pushes and pulls per day over the last ${a.days.length} days: ${plural(pushes, 'push', 'pushes')}, ${plural(pulls, 'pull')}`}>
         {ticks.map((t) => (
           <g key={t}>
             <line x1={pad.l} x2={W - pad.r} y1={y(t)} y2={y(t)} class="grid" />
@@ -232,7 +232,7 @@ function ActivityChart({ a }: { a: Activity }) {
           const w = Math.max(1, bw / 2 - 1.5);
           return (
             <g key={i}>
-              <title>{`${fmt.format(d.date)}: ${d.push} pushes, ${d.pull} pulls`}</title>
+              <title>{`${fmt.format(d.date)}: ${plural(d.push, 'push', 'pushes')}, ${plural(d.pull, 'pull')}`}</title>
               <rect x={x + 1} y={y(d.push)} width={w} height={Math.max(0, y(0) - y(d.push))} class="bar-push" rx={1.5} />
               <rect x={x + 1 + w + 1} y={y(d.pull)} width={w} height={Math.max(0, y(0) - y(d.pull))} class="bar-pull" rx={1.5} />
               {i % 7 === 0 && (
