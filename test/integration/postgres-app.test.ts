@@ -2,10 +2,13 @@
 // of the registry and management API flows of the SQLite suites, against a real PostgreSQL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_INDEX, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
 import pg from 'pg';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
+import { startServer } from '../helpers/server.ts';
+import { PG_MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 
 let pgServer: TestPostgres;
 let t: TestApp;
@@ -189,6 +192,33 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal(res.status, 400, `${method} ${p}: ${res.status} ${JSON.stringify(res.body)}`);
       assert.equal(res.body.errors[0].code, 'BAD_REQUEST');
     }
+  });
+
+  test('two Berth processes started at once on a fresh database both serve, and neither logs the password of the URL', async () => {
+    const fresh = await pgServer.createDatabase();
+    // trust authentication ignores the password, so a recognisable one can be looked for in the logs
+    const url = fresh.replace('postgresql://postgres@', 'postgresql://postgres:Pg-Secret-4711@');
+    const env = { BERTH_DATABASE_URL: url, BERTH_LOG_LEVEL: 'trace' };
+    const [a, b] = await Promise.all([startServer({ env }), startServer({ env })]);
+    try {
+      for (const s of [a, b]) {
+        const res = await fetch(`${s.url}/v2/`, { headers: { Authorization: t.adminAuth } });
+        assert.equal(res.status, 200);
+      }
+      const c = new pg.Client({ connectionString: fresh });
+      await c.connect();
+      try {
+        const applied = await c.query('SELECT name FROM _berth_migrations');
+        const dirs = fs.readdirSync(PG_MIGRATIONS_DIR, { withFileTypes: true }).filter((d) => d.isDirectory());
+        assert.equal(applied.rowCount, dirs.length);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+    for (const s of [a, b]) assert.ok(!s.output().includes('Pg-Secret-4711'), 'the password is not in the output');
   });
 
   test('pull counts are written', async () => {
