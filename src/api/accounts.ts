@@ -19,7 +19,7 @@ export interface AccountRouteDeps {
 }
 
 function userDto(u: UserRecord): UserDto {
-  return { user_id: u.id, username: u.username, email: u.email, realname: u.realname, comment: '', sysadmin_flag: u.sysadmin, admin_role_in_auth: false, creation_time: iso(u.createdAt), update_time: iso(u.updatedAt) };
+  return { user_id: u.id, username: u.username, email: u.email, realname: u.realname, comment: '', sysadmin_flag: u.sysadmin, admin_role_in_auth: false, source: u.source === 'ldap' ? 'ldap' : 'local', creation_time: iso(u.createdAt), update_time: iso(u.updatedAt) };
 }
 
 function robotDto(r: RobotRecord): RobotDto {

@@ -33,7 +33,7 @@ export const Errors = named(
 export const UserResp = named(
   'UserResp',
   'A user',
-  z.object({ user_id: int, username: z.string(), email: z.string(), realname: z.string(), comment: z.string(), sysadmin_flag: z.boolean(), admin_role_in_auth: z.boolean(), creation_time: time, update_time: time }),
+  z.object({ user_id: int, username: z.string(), email: z.string(), realname: z.string(), comment: z.string(), sysadmin_flag: z.boolean(), admin_role_in_auth: z.boolean(), source: z.enum(['local', 'ldap']).describe("Berth's addition: where the user's password is kept: Berth (local) or the directory (ldap)"), creation_time: time, update_time: time }),
 );
 export const UserSearchRespItem = named('UserSearchRespItem', 'A user found by name', z.object({ user_id: int, username: z.string() }));
 export const PersonalToken = named(
