@@ -227,7 +227,40 @@ function sqlState(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function asInputError(e: unknown): UnsupportedValue | null {
+/**
+ * PostgreSQL cannot be reached (down, restarting, the network, no free connection in time): not a
+ * bug in Berth and not the client's fault; the edges answer 503 so clients and load balancers retry.
+ */
+export class DatabaseUnavailableError extends Error {
+  readonly status = 503;
+  constructor(readonly reason: string) {
+    super('the database is unavailable');
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseDoesNotExist']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', 'P1001', 'P1002', 'P1017']);
+
+/** The error as a DatabaseUnavailableError when it says the database cannot be reached, else null. */
+function asUnavailable(e: unknown): DatabaseUnavailableError | null {
+  const x = e as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown } } } };
+  const kind = x?.meta?.driverAdapterError?.cause?.kind;
+  const state = sqlState(e) ?? '';
+  const message = typeof x?.message === 'string' ? x.message : '';
+  if (
+    (typeof kind === 'string' && UNREACHABLE_KINDS.has(kind)) ||
+    (typeof x?.code === 'string' && UNREACHABLE_CODES.has(x.code)) ||
+    state.startsWith('08') || // connection exceptions
+    state === '57P01' || state === '57P02' || state === '57P03' || state === '53300' || // shutdown, starting up, too many connections
+    /^Connection terminated|timeout exceeded when trying to connect/.test(message)
+  ) {
+    return new DatabaseUnavailableError(typeof kind === 'string' ? kind : typeof x?.code === 'string' ? x.code : message.split('\n')[0].slice(0, 100));
+  }
+  return null;
+}
+
+function asDatabaseError(e: unknown): UnsupportedValue | DatabaseUnavailableError | null {
   switch (sqlState(e)) {
     case '22021': // character_not_in_repertoire: a NUL in text
     case '22P05': // untranslatable_character
@@ -235,7 +268,7 @@ function asInputError(e: unknown): UnsupportedValue | null {
     case '22003': // numeric_value_out_of_range
       return new UnsupportedValue('a number is out of range');
     default:
-      return null;
+      return asUnavailable(e);
   }
 }
 
@@ -251,6 +284,10 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     connectionString: databaseUrl,
     max: opts.poolSize ?? 10,
     application_name: 'berth',
+    // A request waits at most this long for a connection, then fails (503) instead of hanging.
+    connectionTimeoutMillis: 10_000,
+    // Dead peers (a failed-over server, a dropped NAT entry) are noticed on idle connections too.
+    keepAlive: true,
     // For Berth's own statements (Prisma's adapter passes its own parsers with each query):
     // timestamp(3) columns hold UTC without a zone, so read them as UTC whatever the process's TZ;
     // int8 (sizes, COUNT, SUM::bigint) as a Number (every such value is below 2^53).
@@ -286,24 +323,25 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     }
     return n;
   };
+  const rethrow = (e: unknown): never => {
+    throw asDatabaseError(e) ?? e;
+  };
   const run = async <R,>(c: pg.Pool | pg.PoolClient, text: string, values: readonly unknown[]) => {
-    const r = await c.query({ name: named(text), text, values: values as unknown[] }).catch((e: unknown) => {
-      throw asInputError(e) ?? e;
-    });
+    const r = await c.query({ name: named(text), text, values: values as unknown[] }).catch(rethrow);
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   };
   // Created on first use: most installs never take a cluster lock.
   let lockPool: pg.Pool | null = null;
   const locks = () => {
     if (!lockPool) {
-      lockPool = new pgLib.Pool({ connectionString: databaseUrl, max: 4, application_name: 'berth-locks' });
+      lockPool = new pgLib.Pool({ connectionString: databaseUrl, max: 4, application_name: 'berth-locks', connectionTimeoutMillis: 10_000, keepAlive: true });
       lockPool.on('error', (err) => opts.log?.warn({ err: err.message }, 'database connection lost'));
     }
     return lockPool;
   };
   const runner: PgSql = {
     async withLock(space, key, fn) {
-      const c = await locks().connect();
+      const c = await locks().connect().catch(rethrow);
       let healthy = true;
       try {
         await c.query('SELECT pg_advisory_lock($1, $2)', [space, key]).catch((e: unknown) => {
@@ -322,11 +360,11 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     },
     query: (text, values) => run(pool, text, values),
     async transaction(fn) {
-      const c = await pool.connect();
+      const c = await pool.connect().catch(rethrow);
       try {
-        await c.query('BEGIN');
+        await c.query('BEGIN').catch(rethrow);
         const out = await fn((text, values) => run(c, text, values));
-        await c.query('COMMIT');
+        await c.query('COMMIT').catch(rethrow);
         return out;
       } catch (e) {
         await c.query('ROLLBACK').catch(() => {});
@@ -345,7 +383,7 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
         try {
           return await query(args);
         } catch (e) {
-          throw asInputError(e) ?? e;
+          throw asDatabaseError(e) ?? e;
         }
       },
     },

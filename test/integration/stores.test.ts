@@ -222,7 +222,7 @@ for (const engine of engines) {
 }
 
 describe('pingDatabase', { skip: pgSkip }, () => {
-  test('answers true while PostgreSQL is up and false once it is gone, without throwing', async () => {
+  test('answers true while PostgreSQL is up and false once it is gone; queries then fail as unavailable', async () => {
     const { pingDatabase } = await import('../../src/db/client.ts');
     const server = await startPostgres();
     const db = await openDatabase(await server.createDatabase());
@@ -230,6 +230,13 @@ describe('pingDatabase', { skip: pgSkip }, () => {
       assert.equal(await pingDatabase(db), true);
       await server.stop();
       assert.equal(await pingDatabase(db, 1000), false);
+      // Reads and writes then fail as "unavailable" (a 503 at the edges), through Prisma and through the pool.
+      const { DatabaseUnavailableError } = await import('../../src/db/client.ts');
+      const store = new RegistryStore(db);
+      await assert.rejects(db.project.findMany(), DatabaseUnavailableError);
+      await assert.rejects(db.project.findMany(), DatabaseUnavailableError);
+      await assert.rejects(store.findRepositoryId('library/alpine'), DatabaseUnavailableError);
+      await assert.rejects(store.linkBlob(1, D('1'), 1), DatabaseUnavailableError);
     } finally {
       await db.$disconnect().catch(() => undefined);
     }
