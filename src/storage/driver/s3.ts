@@ -58,6 +58,9 @@ export class S3Driver implements StorageDriver {
       ...(opts.accessKeyId && opts.secretAccessKey ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } } : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // A store that does not answer fails the request instead of hanging it (requestTimeout is
+      // the socket's idle time, so a long transfer that keeps moving is fine).
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
     });
     return new S3Driver(sdk, client, { ...opts, prefix: opts.prefix ? norm(opts.prefix) + '/' : '' });
   }
