@@ -242,3 +242,35 @@ describe('pingDatabase', { skip: pgSkip }, () => {
     }
   });
 });
+
+describe('npm run db:diff, PostgreSQL half', { skip: pgSkip }, () => {
+  test('a new column in the schema becomes an ALTER TABLE of the PostgreSQL migration; no change, no SQL', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const server = await startPostgres();
+    try {
+      const script = `
+        import fs from 'node:fs';
+        import { pgSchema } from './scripts/pg-schema.mjs';
+        import { pgMigrationSql } from './scripts/pg-diff.mjs';
+        const old = pgSchema(fs.readFileSync('prisma/schema.prisma', 'utf8'));
+        const changed = old.replace(/model Repository \\{/, 'model Repository {\\n  lastPulled DateTime?');
+        const same = await pgMigrationSql(old, old, 'prisma/postgresql/schema.prisma');
+        const diff = await pgMigrationSql(old, changed, 'prisma/postgresql/schema.prisma');
+        console.log(JSON.stringify({ same, diff, committed: fs.readFileSync('prisma/postgresql/schema.prisma', 'utf8') === old }));
+        process.exit(0);`;
+      const r = spawnSync(process.execPath, ['--experimental-wasm-modules', '--no-warnings', '--input-type=module', '-e', script], {
+        cwd: path.resolve(import.meta.dirname, '../..'),
+        env: { ...process.env, BERTH_DIFF_PG_URL: server.url },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      assert.equal(out.same, '');
+      assert.match(out.diff, /ALTER TABLE "Repository" ADD COLUMN\s+"lastPulled" TIMESTAMP\(3\)/);
+      assert.equal(out.committed, true, 'prisma/postgresql/schema.prisma is the derived schema of prisma/schema.prisma');
+    } finally {
+      await server.stop();
+    }
+  });
+});
