@@ -104,6 +104,7 @@ driverSuite(
       return d;
     },
     sibling: () => s3('berth-suite', suitePrefix),
+    features: { refusesSmallParts: true, redirect: true, local: false },
   },
   { skip },
 );

@@ -26,8 +26,9 @@ driverSuite({
   // Temp files and multipart parts waiting in .multipart/ are not visible content.
   strayFiles: () => allFiles(fsRoot).filter((f) => /tmp/i.test(path.basename(f)) || f.startsWith('.multipart/')),
   allFiles: () => allFiles(fsRoot),
+  features: { refusesSmallParts: false, redirect: false, local: true },
 });
 
 // S3's minimum part size, and a small one (what the upload tests use to exercise parts cheaply).
-driverSuite({ name: 'memory', make: () => new MemoryDriver() });
-driverSuite({ name: 'memory (1 KiB parts)', make: () => new MemoryDriver({ minPartSize: 1024 }) });
+driverSuite({ name: 'memory', make: () => new MemoryDriver(), features: { refusesSmallParts: true, redirect: false, local: false } });
+driverSuite({ name: 'memory (1 KiB parts)', make: () => new MemoryDriver({ minPartSize: 1024 }), features: { refusesSmallParts: true, redirect: false, local: false } });
