@@ -88,12 +88,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (secretKey.created) log.info({ keyFile: path.join(config.dataDir, 'secret.key') }, 'secret key file created; back it up with the database');
   // SQLite: one process per data directory (a second one would diverge); PostgreSQL: any number.
   const dataLock = isPostgresUrl(config.databaseUrl) ? null : lockDataDirectory(config.dataDir);
-  const db = await openDatabase(config.databaseUrl, { log }).catch((e: unknown) => {
+  // Metrics load prom-client only when configured; the listener binds at the end of createApp.
+  // Their sources are read at scrape time, so they may name parts built further down.
+  const metrics: Metrics | null = config.metrics
+    ? await (await import('./metrics/metrics.ts')).createMetrics({ db: (): Db => db, version: VERSION, cacheStats: () => registry.cacheStats(), openUploads: () => uploads.openSessions, ...config.metrics })
+    : null;
+  const db = await openDatabase(config.databaseUrl, { log, onQuery: metrics?.dbQuery }).catch((e: unknown) => {
     dataLock?.release();
     throw e;
   });
-  // Metrics load prom-client only when configured; the listener binds at the end of createApp.
-  const metrics = config.metrics ? await (await import('./metrics/metrics.ts')).createMetrics({ db: () => db, version: VERSION, ...config.metrics }) : null;
   const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 

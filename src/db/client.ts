@@ -68,6 +68,31 @@ export interface OpenOptions {
   log?: { warn(o: object, m: string): void };
   /** Connections in Berth's PostgreSQL pool (shared by Prisma and the stores). */
   poolSize?: number;
+  /** Called after every Prisma query with its operation (findMany, $queryRaw ...) and duration (metrics). */
+  onQuery?: (operation: string, seconds: number) => void;
+}
+
+/** The client with every Prisma query timed for opts.onQuery; shares the original's engine and registrations. */
+function timed(prisma: Db, opts: OpenOptions): Db {
+  const onQuery = opts.onQuery;
+  if (!onQuery) return prisma;
+  const client = prisma.$extends({
+    query: {
+      async $allOperations({ operation, args, query }) {
+        const t0 = performance.now();
+        try {
+          return await query(args);
+        } finally {
+          onQuery(operation, (performance.now() - t0) / 1000);
+        }
+      },
+    },
+  }) as unknown as Db;
+  const d = direct.get(prisma);
+  if (d) direct.set(client, d);
+  const e = engines.get(prisma);
+  if (e) engines.set(client, e);
+  return client;
 }
 
 /** A value SQLite stores for a DateTime column, exactly as Prisma's adapter writes it. */
@@ -397,7 +422,7 @@ async function openPostgres(databaseUrl: string, opts: OpenOptions): Promise<Db>
     },
   });
   engines.set(prisma, { dialect: postgresql, pg: runner });
-  return prisma;
+  return timed(prisma, opts);
 }
 
 export async function openDatabase(databaseUrl: string, opts: OpenOptions = {}): Promise<Db> {
@@ -447,7 +472,7 @@ export async function openDatabase(databaseUrl: string, opts: OpenOptions = {}):
   if (file) tightenDatabaseFiles(file, false);
   if (runner) direct.set(prisma, runner);
   engines.set(prisma, { dialect: sqlite, pg: null });
-  return prisma;
+  return timed(prisma, opts);
 }
 
 /**

@@ -7,12 +7,19 @@ export class Lru<K, V> {
   private total = 0;
   /** The most recently used key: reading it again needs no re-insertion (hot keys repeat). */
   private mru: K | undefined;
+  /** Lookups answered and not answered (for metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(private readonly maxEntries: number, private readonly maxWeight = Infinity, private readonly weigh: (v: V) => number = () => 0) {}
 
   get(key: K): V | undefined {
     const e = this.map.get(key);
-    if (!e) return undefined;
+    if (!e) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
     if (key !== this.mru) {
       this.map.delete(key);
       this.map.set(key, e);

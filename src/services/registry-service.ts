@@ -102,6 +102,12 @@ export class RegistryService {
     return id;
   }
 
+  /** Hits, misses and entries of the hot-path caches (for metrics). */
+  cacheStats(): Record<string, { hits: number; misses: number; entries: number }> {
+    const s = (c: { hits: number; misses: number; size: number }) => ({ hits: c.hits, misses: c.misses, entries: c.size });
+    return { repositories: s(this.repoIds), links: s(this.links), tags: s(this.tags), manifests: s(this.manifests), tag_lists: s(this.tagLists), small_blobs: s(this.smallBlobs), tag_pages: s(this.tagPages) };
+  }
+
   /** Drops every cached fact about a repository (after it was deleted through the management API). */
   forgetRepository(name: string): void {
     const id = this.repoIds.get(name);

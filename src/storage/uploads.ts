@@ -534,6 +534,13 @@ export class UploadStore {
   /** Open sessions by repository and by owner: every session this process knows until it ends. */
   private openByRepository = new Map<string, number>();
   private openByOwner = new Map<string, number>();
+
+  /** Upload sessions open now, as the caps count them (for metrics). */
+  get openSessions(): number {
+    let n = 0;
+    for (const v of this.openByRepository.values()) n += v;
+    return n;
+  }
   /** Object storage: bytes gathered before a part is uploaded. */
   private readonly partSize: number;
   private readonly records: SessionRecords;
