@@ -434,7 +434,9 @@ describe('API description', () => {
   });
 
   test('answers use Harbor’s field names and JSON types', async () => {
-    const check = (name: string, obj: Record<string, unknown>) => assertHarborShape(name, obj, name === 'ProjectSummary' ? ['artifact_count'] : []);
+    // Berth's documented additions (marked "Berth's addition" in the OpenAPI document).
+    const additions: Record<string, string[]> = { ProjectSummary: ['artifact_count'], UserResp: ['source'] };
+    const check = (name: string, obj: Record<string, unknown>) => assertHarborShape(name, obj, additions[name] ?? []);
     check('Project', (await api('get', '/projects/team')).body);
     check('Repository', (await api('get', '/projects/team/repositories/app%252Fapi')).body);
     check('Artifact', (await api('get', `/projects/team/repositories/app%252Fapi/artifacts/${indexDigest}`)).body);
