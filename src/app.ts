@@ -17,7 +17,7 @@ import { PullStats } from './services/pull-stats.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
 import type { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
-import { isPostgresUrl, openDatabase, type Db } from './db/client.ts';
+import { isPostgresUrl, openDatabase, startupStep, type Db } from './db/client.ts';
 import { lockDataDirectory } from './db/data-lock.ts';
 import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
@@ -137,10 +137,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     dataDir: config.dataDir,
     log,
   });
-  await users.ensureAdmin(config.adminPassword);
+  await startupStep(db, () => users.ensureAdmin(config.adminPassword));
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
   const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
-  await projects.ensure('library', true);
+  await startupStep(db, () => projects.ensure('library', true));
   const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
   const robots = new RobotsService({ db, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
   const tokens = new TokenSigner(path.join(config.dataDir, 'keys'), config.serviceName, config.tokenTtlSeconds);

@@ -496,3 +496,17 @@ export async function pingDatabase(db: Db, timeoutMs = 2000): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+
+/** The advisory lock space of start-up steps ('init'). */
+const STARTUP_LOCK = 0x696e6974;
+
+/**
+ * Runs a start-up step that writes the database (the first admin, the default project) alone: on
+ * PostgreSQL nodes that start together take turns (a cluster-wide advisory lock), so the second finds
+ * what the first created instead of failing on a unique name; on SQLite, one process per data
+ * directory runs it anyway.
+ */
+export function startupStep<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  const pg = pgSql(db);
+  return pg ? pg.withLock(STARTUP_LOCK, 0, fn) : fn();
+}

@@ -194,13 +194,34 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
     }
   });
 
-  test('two Berth processes started at once on a fresh database both serve, and neither logs the password of the URL', async () => {
+  test('three apps created at once on a fresh database all start: the first admin and the default project are created once', async () => {
+    const url = await pgServer.createDatabase();
+    const started = await Promise.allSettled([1, 2, 3].map(() => makeApp({ BERTH_DATABASE_URL: url }, REAL_ACCESS)));
+    try {
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      for (const r of started) if (r.status === 'fulfilled') await r.value.close();
+    }
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      assert.equal((await c.query(`SELECT 1 FROM "User" WHERE "username" = 'admin'`)).rowCount, 1);
+      assert.equal((await c.query(`SELECT 1 FROM "Project" WHERE "name" = 'library'`)).rowCount, 1);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('two Berth processes started at once on a fresh database both start (the first admin and the default project created once) and serve, and neither logs the password of the URL', async () => {
     const fresh = await pgServer.createDatabase();
     // trust authentication ignores the password, so a recognisable one can be looked for in the logs
     const url = fresh.replace('postgresql://postgres@', 'postgresql://postgres:Pg-Secret-4711@');
     const env = { BERTH_DATABASE_URL: url, BERTH_LOG_LEVEL: 'trace' };
-    const [a, b] = await Promise.all([startServer({ env }), startServer({ env })]);
+    const started = await Promise.allSettled([startServer({ env }), startServer({ env })]);
+    const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {
+      for (const r of started) if (r.status === 'rejected') throw r.reason;
+      const [a, b] = running;
       for (const s of [a, b]) {
         const res = await fetch(`${s.url}/v2/`, { headers: { Authorization: t.adminAuth } });
         assert.equal(res.status, 200);
@@ -215,10 +236,9 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
         await c.end();
       }
     } finally {
-      await a.stop();
-      await b.stop();
+      for (const s of running) await s.stop();
     }
-    for (const s of [a, b]) assert.ok(!s.output().includes('Pg-Secret-4711'), 'the password is not in the output');
+    for (const s of running) assert.ok(!s.output().includes('Pg-Secret-4711'), 'the password is not in the output');
   });
 
   test('pull counts are written', async () => {
