@@ -167,7 +167,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const artifacts = new ArtifactsService({ db, blobs, registry });
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
-  const importer = new ImportService({ registry, tmpDir });
+  const importer = new ImportService({
+    registry,
+    tmpDir,
+    onImported: (e) => {
+      for (const t of e.tags) audit.record({ username: e.actor, operation: 'import', resource: `${e.repository}:${t.tag}`, resourceType: 'artifact' });
+    },
+  });
   const pulls = new PullStats(db, log);
   const authn: Authenticator =
     overrides.auth === 'basic' ? basicAuthenticator(login) : tokenAuthenticator({ check: login, tokens, service: config.serviceName, externalUrl: config.externalUrl });

@@ -181,7 +181,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     if (!file) throw new AppError('BAD_REQUEST', undefined, { message: 'multipart field "archive" is required' });
     try {
       // Without ?tag= the archive's own tags are kept (docker save RepoTags, OCI ref.name).
-      const result = await deps.importer.importImages(full, tag, file.path);
+      const result = await deps.importer.importImages(full, tag, file.path, principalOf(res)?.name ?? '');
       res.status(201).json({ repository: full, tag: result.tags[0].tag, digest: result.digest, tags: result.tags });
     } finally {
       fs.rm(file.path, { force: true }, () => undefined);

@@ -345,7 +345,7 @@ export interface ImportResult {
 export class ImportService {
   private readonly maxUnpackedBytes: number;
 
-  constructor(private readonly deps: { registry: RegistryService; tmpDir: string; /** Bound on the unpacked (gunzipped) tar stream; 64 GiB by default. */ maxUnpackedBytes?: number }) {
+  constructor(private readonly deps: { registry: RegistryService; tmpDir: string; /** Bound on the unpacked (gunzipped) tar stream; 64 GiB by default. */ maxUnpackedBytes?: number; /** Told of every import that succeeded (the audit log). */ onImported?: (e: { actor: string; repository: string; tags: { tag: string; digest: string }[] }) => void }) {
     this.maxUnpackedBytes = deps.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
   }
 
@@ -369,7 +369,13 @@ export class ImportService {
    * (docker save's RepoTags, OCI's org.opencontainers.image.ref.name; only their tag part: the
    * repository is always `repository`), and an archive that names none is a 400.
    */
-  async importImages(repository: string, tag: string | undefined, file: string): Promise<ImportResult> {
+  async importImages(repository: string, tag: string | undefined, file: string, actor = ''): Promise<ImportResult> {
+    const result = await this.unpackAndPush(repository, tag, file);
+    this.deps.onImported?.({ actor, repository, tags: result.tags });
+    return result;
+  }
+
+  private async unpackAndPush(repository: string, tag: string | undefined, file: string): Promise<ImportResult> {
     this.checkTarget(repository, tag);
     await fsp.mkdir(this.deps.tmpDir, { recursive: true });
     const dir = await fsp.mkdtemp(path.join(this.deps.tmpDir, 'import-'));

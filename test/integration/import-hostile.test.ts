@@ -320,6 +320,10 @@ describe('the archive’s own tags', () => {
     const res = await importAs(archive, 'http-tags', '');
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.deepEqual((await oci.get('/v2/team/http-tags/tags/list')).body.tags, ['from-archive']);
+    // The import is in the audit log, and so in the project's activity.
+    await t.berth.audit.flush();
+    const logs = (await t.request.get('/api/v2.0/projects/team/logs?page_size=100').set('Authorization', t.adminAuth)).body as { username: string; operation: string; resource: string }[];
+    assert.ok(logs.some((l) => l.operation === 'import' && l.username === 'dev' && l.resource === 'team/http-tags:from-archive'), JSON.stringify(logs));
     const untagged = await tarOf([...p.entries, ['manifest.json', json([{ Config: p.configName, Layers: ['l/layer.tar'] }])]]);
     await refused('no tag anywhere', await importAs(untagged, 'http-untagged', ''), /tag/, 'team/http-untagged');
   });

@@ -35,7 +35,7 @@ async function loadActivity(project: string, signal: AbortSignal): Promise<Activ
       if (i < 0 || i >= DAYS) continue;
       const isArtifact = l.resource_type === 'artifact' || l.resource_type === 'tag' || l.resource.includes(':') || l.resource.includes('@');
       if (l.operation === 'pull') days[i].pull++;
-      else if ((l.operation === 'create' || l.operation === 'push') && isArtifact) days[i].push++;
+      else if ((l.operation === 'create' || l.operation === 'push' || l.operation === 'import') && isArtifact) days[i].push++;
     }
     if (page * 100 >= total) break;
     if (page === 10) truncated = true;
