@@ -124,6 +124,25 @@ function writeStatements(d: Dialect) {
     INSERT_REPOSITORY: d.text('INSERT INTO "Repository" ("name", "projectId", "updatedAt") VALUES (?, ?, ?) ON CONFLICT ("name") DO NOTHING'),
   };
 }
+/**
+ * PostgreSQL: each write of linkBlob/putManifest as ONE statement (data-modifying CTEs), since every
+ * statement is a network round trip there (SQLite's are function calls). Same rows, same conflict
+ * rules as the statements above; a foreign key check sees the rows its sibling CTEs inserted.
+ */
+const PG_LINK_BLOB =
+  'WITH b AS (INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES ($2, $3, $4) ON CONFLICT ("digest") DO NOTHING) ' +
+  'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES ($1, $2, $4) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "createdAt" = excluded."createdAt"';
+// $1 repositoryId, $2 digest, $3 mediaType, $4 artifactType, $5 configType, $6 size (int), $7 subject,
+// $8 annotations, $9 refs, $10 now, $11 content, $12 size (bigint) [, $13 tag]
+const PG_PUT_MANIFEST_CTES =
+  'WITH b AS (INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES ($2, $12, $10) ON CONFLICT ("digest") DO NOTHING), ' +
+  'l AS (INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES ($1, $2, $10) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "createdAt" = excluded."createdAt"), ' +
+  'c AS (INSERT INTO "ManifestContent" ("digest", "content") VALUES ($2, $11) ON CONFLICT ("digest") DO NOTHING), ' +
+  'm AS (INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "artifactType", "configType", "size", "subject", "annotations", "refs", "pushedAt") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT ("repositoryId", "digest") DO UPDATE SET "pushedAt" = excluded."pushedAt")';
+const PG_PUT_MANIFEST = `${PG_PUT_MANIFEST_CTES} UPDATE "Repository" SET "updatedAt" = $10 WHERE "id" = $1`;
+const PG_PUT_MANIFEST_TAGGED =
+  `${PG_PUT_MANIFEST_CTES}, r AS (UPDATE "Repository" SET "updatedAt" = $10 WHERE "id" = $1) ` +
+  'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES ($1, $13, $2, $10, $10) ON CONFLICT ("repositoryId", "name") DO UPDATE SET "digest" = excluded."digest", "updatedAt" = excluded."updatedAt"';
 const MAX_BATCH = 256;
 
 export interface RegistryStoreOptions {
@@ -200,9 +219,13 @@ export class RegistryStore {
       return;
     }
     if (this.pg) {
-      await this.pg.transaction(async (q) => {
-        for (const [sql, args] of writes) await q(sql, args);
-      });
+      // One statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+      if (writes.length === 1) await this.pg.query(writes[0][0], writes[0][1]);
+      else {
+        await this.pg.transaction(async (q) => {
+          for (const [sql, args] of writes) await q(sql, args);
+        });
+      }
       return;
     }
     await this.db.$transaction(writes.map(([sql, args]) => this.db.$executeRawUnsafe(sql, ...args)));
@@ -273,6 +296,7 @@ export class RegistryStore {
   async linkBlob(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.write(() => {
       const now = this.dialect.date();
+      if (this.pg) return [[PG_LINK_BLOB, [repositoryId, digest, size, now]]];
       return [
         [this.w.INSERT_BLOB, [digest, size, now]],
         [this.w.INSERT_LINK, [repositoryId, digest, now]],
@@ -314,6 +338,10 @@ export class RegistryStore {
   async putManifest(repositoryId: number, m: NewManifest, tag: string | null): Promise<void> {
     await this.write(() => {
       const now = this.dialect.date();
+      if (this.pg) {
+        const args: Arg[] = [repositoryId, m.digest, m.mediaType, m.artifactType, m.configType, m.size, m.subject, m.annotations, JSON.stringify(m.refs), now, m.content, m.size];
+        return [tag === null ? [PG_PUT_MANIFEST, args] : [PG_PUT_MANIFEST_TAGGED, [...args, tag]]];
+      }
       const w = this.w;
       const ops: Write[] = [
         [w.INSERT_BLOB, [m.digest, m.size, now]],
