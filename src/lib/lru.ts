@@ -28,6 +28,16 @@ export class Lru<K, V> {
     return e.value;
   }
 
+  /** Whether the key is cached, without counting a lookup or making it recent. */
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  /** The cached value without counting a lookup or making it recent (for updates in place). */
+  peek(key: K): V | undefined {
+    return this.map.get(key)?.value;
+  }
+
   set(key: K, value: V): void {
     const weight = this.weigh(value);
     // Drop the old value first: a value too heavy to cache must not leave a stale one readable.

@@ -37,6 +37,8 @@ export interface RegistryDeps {
 
 const SEP = '\u0000';
 const TAG_LIST_MAX = 50_000;
+/** Cached tag-list pages per repository at most (the page cache holds 4,096 in all). */
+const TAG_PAGE_KEYS_MAX = 2_048;
 /** Blobs up to this size (image configs, small layers and artifacts) are served from memory. */
 const SMALL_BLOB_MAX = 64 * 1024;
 
@@ -55,8 +57,9 @@ export class RegistryService {
   private manifests = new Lru<string, StoredManifest>(20_000, 16 * 1024 * 1024, (m) => m.bytes.length + 200);
   /**
    * repoId -> all its tag names, sorted, for paging without a query per page (a walk of 10,000
-   * tags is 100 pages). Dropped whenever a tag of the repository changes; repositories with more
-   * than TAG_LIST_MAX tags are paged in SQL instead.
+   * tags is 100 pages). Kept up to date in place when a tag is pushed or deleted (a binary search
+   * and one splice), so a push does not make the next listing re-read every tag; repositories with
+   * more than TAG_LIST_MAX tags are paged in SQL instead.
    */
   private tagLists = new Lru<number, string[]>(1_000, 8 * 1024 * 1024, (l) => 64 + l.length * 48);
   /**
@@ -67,11 +70,13 @@ export class RegistryService {
   /** digest -> size of blobs seen in the object store, for redirects (content-addressed: never stale while linked). */
   private stored = new Lru<string, number>(10_000);
   /**
-   * repoId SEP the page's query -> that tag-list page as the HTTP layer serialized it, valid while
-   * the repository's tag generation is the one it was built at: a walk asks for the same pages
-   * again, and serializing a page cost about a fifth of its CPU.
+   * repoId SEP the page's query -> that tag-list page as the HTTP layer serialized it: a walk asks
+   * for the same pages again, and serializing a page cost about a fifth of its CPU. A tag change
+   * drops only the pages it changes (see `dropChangedPages`).
    */
-  private tagPages = new Lru<string, { gen: number; value: { size: number } }>(4_096, 4 * 1024 * 1024, (p) => p.value.size);
+  private tagPages = new Lru<string, { size: number }>(4_096, 4 * 1024 * 1024, (p) => p.size);
+  /** repoId -> the queries of its pages in `tagPages` (may name evicted pages; pruned as it grows). */
+  private tagPageKeys = new Map<number, Set<string>>();
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
   /**
@@ -124,9 +129,61 @@ export class RegistryService {
     for (const m of manifests) this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
   }
 
+  /** The repository's tags changed in a way not known in detail: drop its list and every page. */
   private tagsChanged(id: number): void {
     this.tagLists.delete(id);
+    this.dropChangedPages(id, null, null);
+    this.bumpTagGen(id);
+  }
+
+  /** Any listing read before now must not be cached (it may miss the change). */
+  private bumpTagGen(id: number): void {
     this.tagGen.set(id, (this.tagGen.get(id) ?? 0) + 1);
+  }
+
+  /**
+   * `tag` was added (`added` true) or removed: update the cached sorted list in place and drop the
+   * cached pages it changes. Without a cached list nothing is known of the neighbours, so every
+   * page of the repository goes (the list is read again on the next listing).
+   */
+  private tagChanged(id: number, tag: string, added: boolean): void {
+    this.bumpTagGen(id);
+    const all = this.tagLists.peek(id);
+    if (!all) {
+      this.dropChangedPages(id, null, null);
+      return;
+    }
+    const i = lowerBound(all, tag);
+    const present = i < all.length && all[i] === tag;
+    if (present === added) return; // a re-tag, or the removal of a tag that was not there: no listing changes
+    // Pages are judged against the list that holds the tag (after an insert, before a removal).
+    if (added) all.splice(i, 0, tag);
+    this.dropChangedPages(id, all, tag);
+    if (!added) all.splice(i, 1);
+    if (all.length > TAG_LIST_MAX) this.tagLists.delete(id);
+    else this.tagLists.set(id, all); // re-weighed
+  }
+
+  /**
+   * Drops the cached pages of repository `id` that a change of `tag` alters, judged with the sorted
+   * list `all` that holds the tag; with no list (or no tag), every page. A page asked as
+   * (n, last) holds the first n tags after `last` and a Link when there is an (n+1)th, so it changes
+   * exactly when the tag is after `last` and among the first n+1 tags after it. A page whose query
+   * cannot be read that way (no n: the whole rest) changes whenever the tag is after `last`.
+   */
+  private dropChangedPages(id: number, all: string[] | null, tag: string | null): void {
+    const keys = this.tagPageKeys.get(id);
+    if (!keys) return;
+    for (const key of keys) {
+      if (!this.tagPages.has(`${id}${SEP}${key}`)) {
+        keys.delete(key);
+        continue;
+      }
+      if (all && tag !== null && !pageHolds(all, key, tag)) continue;
+      this.tagPages.delete(`${id}${SEP}${key}`);
+      keys.delete(key);
+    }
+    if (!keys.size) this.tagPageKeys.delete(id);
   }
 
   // ---- blobs --------------------------------------------------------------------------------
@@ -360,7 +417,7 @@ export class RegistryService {
     });
     if (tag !== null) {
       this.tags.set(`${id}${SEP}${tag}`, digest);
-      this.tagsChanged(id);
+      this.tagChanged(id, tag, true);
     }
     this.links.set(`${id}${SEP}${digest}`, body.length);
     this.manifests.set(`${id}${SEP}${digest}`, { digest, mediaType: m.mediaType, bytes: body });
@@ -398,7 +455,7 @@ export class RegistryService {
     if (!reference.includes(':')) {
       const ok = await this.deps.store.deleteTag(id, reference);
       this.tags.delete(`${id}${SEP}${reference}`);
-      this.tagsChanged(id);
+      this.tagChanged(id, reference, false);
       if (!ok) throw new AppError('MANIFEST_UNKNOWN', { reference });
       this.deps.onEvent?.({ type: 'delete', repository, digest: '', tag: reference });
       return;
@@ -406,8 +463,10 @@ export class RegistryService {
     const removedTags = await this.deps.store.deleteManifest(id, reference);
     this.manifests.delete(`${id}${SEP}${reference}`);
     this.links.delete(`${id}${SEP}${reference}`);
-    for (const t of removedTags ?? []) this.tags.delete(`${id}${SEP}${t}`);
-    if (removedTags?.length) this.tagsChanged(id);
+    for (const t of removedTags ?? []) {
+      this.tags.delete(`${id}${SEP}${t}`);
+      this.tagChanged(id, t, false);
+    }
     if (removedTags === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
     this.deps.onEvent?.({ type: 'delete', repository, digest: reference });
   }
@@ -420,16 +479,7 @@ export class RegistryService {
     if (id === null) throw new AppError('NAME_UNKNOWN', { name: repository });
     const all = await this.allTags(id);
     if (!all) return this.deps.store.listTags(id, last, limit);
-    // Tags are ASCII (the tag grammar), so JS string order is SQLite's BINARY order.
-    let lo = 0;
-    if (last !== undefined) {
-      let hi = all.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (all[mid] <= last) lo = mid + 1;
-        else hi = mid;
-      }
-    }
+    const lo = last === undefined ? 0 : upperBound(all, last);
     return all.slice(lo, lo + limit);
   }
 
@@ -441,11 +491,20 @@ export class RegistryService {
     const id = await this.repoId(repository);
     if (id === null) return build();
     const k = `${id}${SEP}${key}`;
-    const gen = this.tagGen.get(id) ?? 0;
     const hit = this.tagPages.get(k);
-    if (hit && hit.gen === gen) return hit.value as T;
+    if (hit) return hit as T;
+    const gen = this.tagGen.get(id) ?? 0;
     const value = await build();
-    if ((this.tagGen.get(id) ?? 0) === gen) this.tagPages.set(k, { gen, value });
+    // A tag that changed while the page was built may be missing from it: do not keep that page.
+    if ((this.tagGen.get(id) ?? 0) === gen) {
+      let keys = this.tagPageKeys.get(id);
+      if (!keys) this.tagPageKeys.set(id, (keys = new Set()));
+      if (keys.size >= TAG_PAGE_KEYS_MAX) for (const q of keys) if (!this.tagPages.has(`${id}${SEP}${q}`)) keys.delete(q);
+      if (keys.size < TAG_PAGE_KEYS_MAX) {
+        keys.add(key);
+        this.tagPages.set(k, value);
+      }
+    }
     return value;
   }
 
@@ -469,4 +528,47 @@ export class RegistryService {
     if (id === null) return [];
     return this.deps.store.referrers(id, subject, artifactType);
   }
+}
+
+// Tags are ASCII (the tag grammar), so JS string order is SQLite's BINARY order.
+
+/** Index of the first element of sorted `all` that is >= `s`. */
+function lowerBound(all: string[], s: string): number {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (all[mid] < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first element of sorted `all` that is > `s`. */
+function upperBound(all: string[], s: string): number {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (all[mid] <= s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Whether the page asked as `key` (the tag-list handler's `n` NUL `last`) shows `tag`, which is in
+ * the sorted list `all`, or its Link depends on it: the tag is after `last` and among the first
+ * n+1 tags after it. An `n` that is not a plain number (the whole rest) counts as unbounded.
+ */
+function pageHolds(all: string[], key: string, tag: string): boolean {
+  const sep = key.indexOf(SEP);
+  const nRaw = sep < 0 ? '' : key.slice(0, sep);
+  const last = sep < 0 ? '' : key.slice(sep + 1);
+  if (last !== '' && tag <= last) return false;
+  if (!/^\d{1,9}$/.test(nRaw)) return true;
+  const n = Number(nRaw);
+  if (n === 0) return false;
+  const from = last === '' ? 0 : upperBound(all, last);
+  return lowerBound(all, tag) - from <= n; // the tag's 0-based position after `last` is at most n
 }

@@ -163,3 +163,110 @@ describe('catalog', () => {
     assertOciError(await t.request.get('/v2/_catalog'), 401, 'UNAUTHORIZED');
   });
 });
+
+// After the catalog cases: these add repositories the catalog's exact lists do not expect.
+describe('tag lists kept across pushes and deletes', () => {
+  /** A small deterministic PRNG, so a failure replays. */
+  function rng(seed: number) {
+    return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  }
+
+  /** Asserts the page (n, last) is the model's: items, and a Link exactly when more follow. */
+  async function checkPage(repo: string, model: Set<string>, n: number | undefined, last: string | undefined) {
+    const qs = [n === undefined ? '' : `n=${n}`, last === undefined ? '' : `last=${encodeURIComponent(last)}`].filter(Boolean).join('&');
+    const res = await oci.get(`/v2/${repo}/tags/list${qs ? `?${qs}` : ''}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const after = [...model].sort().filter((x) => last === undefined || x > last);
+    const want = n === undefined ? after : after.slice(0, n);
+    assert.deepEqual(res.body.tags, want, `page n=${n} last=${last}`);
+    const link = n !== undefined && n > 0 && after.length > n ? `</v2/${repo}/tags/list?n=${n}&last=${encodeURIComponent(want[want.length - 1])}>; rel="next"` : undefined;
+    assert.equal(res.headers.link, link, `Link of page n=${n} last=${last}`);
+  }
+
+  test('interleaved pushes, deletes (by tag and by digest), GC and repository deletion keep every page right', async () => {
+    const repo = 'library/model';
+    const rand = rng(17);
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+    const images = [await oci.pushImage(repo, 'x0', 11), await oci.pushImage(repo, 'x1', 12), await oci.pushImage(repo, 'x2', 13)];
+    const model = new Map<string, number>([['x0', 0], ['x1', 1], ['x2', 2]]);
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'A', 'Z', '0', '9', '_'].flatMap((x) => [x, `${x}.1`, `${x}-2`]);
+    const queries: [number | undefined, string | undefined][] = [[1, undefined], [2, undefined], [3, undefined], [5, 'b'], [2, 'd-2'], [4, 'Z'], [undefined, undefined], [undefined, 'c'], [0, undefined], [100, undefined], [3, 'zzz']];
+    const checkAll = async () => {
+      for (const [n, last] of queries) await checkPage(repo, new Set(model.keys()), n, last);
+    };
+    await checkAll(); // fills the caches, so what follows exercises updating them
+    for (let step = 0; step < 120; step++) {
+      const r = rand();
+      if (r < 0.55) {
+        const tag = pick(names);
+        const img = Math.floor(rand() * images.length);
+        assert.equal((await oci.putManifest(repo, tag, images[img].raw, OCI_MANIFEST)).status, 201);
+        model.set(tag, img);
+      } else if (r < 0.85) {
+        const tag = model.size && rand() < 0.8 ? pick([...model.keys()]) : pick(names);
+        const res = await oci.delete(`/v2/${repo}/manifests/${tag}`);
+        assert.equal(res.status, model.has(tag) ? 202 : 404);
+        model.delete(tag);
+      } else if (r < 0.93) {
+        const img = Math.floor(rand() * images.length);
+        const tagged = [...model].filter(([, i]) => i === img);
+        if (!tagged.length) continue;
+        assert.equal((await oci.delete(`/v2/${repo}/manifests/${images[img].digest}`)).status, 202);
+        for (const [tag] of tagged) model.delete(tag);
+        // the manifest is gone with its tags: push it again so it can be tagged later
+        assert.equal((await oci.putManifest(repo, images[img].digest, images[img].raw, OCI_MANIFEST)).status, 201);
+      } else {
+        // a walk with n=2 from the start, pages kept between walks
+        const walked = await walk(`/v2/${repo}/tags/list?n=2`, 'tags');
+        assert.deepEqual(walked.flat(), [...model.keys()].sort());
+      }
+      const [n, last] = pick(queries);
+      await checkPage(repo, new Set(model.keys()), n, last);
+      if (step % 20 === 19) await checkAll();
+    }
+    await checkAll();
+
+    // garbage collection removes untagged manifests, never tags: every page stays as it was
+    const gc = await t.request.post('/api/v2.0/system/gc/schedule').set('Authorization', t.adminAuth).send({ schedule: { type: 'Manual' }, parameters: { delete_untagged: true, dry_run: false, time_window: 0 } });
+    assert.equal(gc.status, 201, JSON.stringify(gc.body));
+    await t.berth.gc.idle();
+    await checkAll();
+
+    // the repository deleted through the API: its tags are gone, and a new one of that name starts empty
+    const del = await t.request.delete('/api/v2.0/projects/library/repositories/model').set('Authorization', t.adminAuth);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assertOciError(await oci.get(`/v2/${repo}/tags/list?n=2`), 404, 'NAME_UNKNOWN');
+    const img = await oci.pushImage(repo, 'only', 21);
+    model.clear();
+    model.set('only', 0);
+    await checkAll();
+    assert.equal((await oci.putManifest(repo, 'first', img.raw, OCI_MANIFEST)).status, 201);
+    model.set('first', 0);
+    await checkAll();
+  });
+
+  test('a push or a delete updates the cached tag list instead of reading every tag again', async () => {
+    const repo = 'tl/kept';
+    const img = await oci.pushImage(repo, 't000', 31);
+    for (let i = 1; i < 40; i++) assert.equal((await oci.putManifest(repo, `t${String(i).padStart(3, '0')}`, img.raw, OCI_MANIFEST)).status, 201);
+    await checkPage(repo, new Set(Array.from({ length: 40 }, (_, i) => `t${String(i).padStart(3, '0')}`)), 10, undefined);
+    const misses = () => t.berth.registry.cacheStats().tag_lists.misses;
+    const before = misses();
+    const model = new Set(Array.from({ length: 40 }, (_, i) => `t${String(i).padStart(3, '0')}`));
+    for (const tag of ['t0055', 's', 'u', 't039a']) {
+      assert.equal((await oci.putManifest(repo, tag, img.raw, OCI_MANIFEST)).status, 201);
+      model.add(tag);
+      await checkPage(repo, model, 10, undefined);
+      await checkPage(repo, model, 10, 't030');
+      await checkPage(repo, model, 10, 't029'); // t039a is the 11th after t029: the page gains a Link
+    }
+    for (const tag of ['s', 't005', 'u', 't039a']) {
+      assert.equal((await oci.delete(`/v2/${repo}/manifests/${tag}`)).status, 202);
+      model.delete(tag);
+      await checkPage(repo, model, 10, undefined);
+      await checkPage(repo, model, 10, 't030');
+      await checkPage(repo, model, 10, 't029'); // and loses it again
+    }
+    assert.equal(misses(), before, 'every listing after the first was answered from the cached list');
+  });
+});
