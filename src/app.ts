@@ -203,6 +203,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     apiRouter({
       db,
       log,
+      storageHealthy: async () => {
+        await driver.stat('health-check');
+        return true;
+      },
       login,
       projects,
       members,

@@ -1,6 +1,6 @@
 // /api/v2.0/users, /usergroups, /robots and personal access tokens, in Harbor's shapes.
 import express from 'express';
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import { normalizeDn } from '../lib/dn.ts';
 import type { AccessService } from '../services/access-service.ts';
@@ -140,7 +140,7 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
   route(r, 'get /usergroups', async (req, res, { query }) => {
     requireUser(res);
     const pg = paging(query);
-    const where = query.ldap_group_dn ? { ldapDn: normalizeDn(query.ldap_group_dn) } : query.group_name ? { name: { contains: query.group_name } } : {};
+    const where = query.ldap_group_dn ? { ldapDn: normalizeDn(query.ldap_group_dn) } : query.group_name ? { name: dialectOf(deps.db).contains(query.group_name) } : {};
     const [total, rows] = await groupPage(where, pg);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType, ldap_group_dn: g.ldapDn })));
@@ -149,7 +149,7 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
   route(r, 'get /usergroups/search', async (req, res, { query }) => {
     requireUser(res);
     const pg = paging(query);
-    const [total, rows] = await groupPage({ name: { contains: query.groupname } }, pg);
+    const [total, rows] = await groupPage({ name: dialectOf(deps.db).contains(query.groupname) }, pg);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType })));
   });

@@ -76,8 +76,9 @@ export function iso(d: Date | null | undefined): string {
 }
 
 /** Prisma filter for audit logs from Harbor's `q` (username, operation, resource, resource_type). */
-export function auditFilter(q: HarborQuery): Record<string, unknown> {
-  const f = (x: { exact?: string; fuzzy?: string } | undefined) => (x ? (x.exact !== undefined ? x.exact : { contains: x.fuzzy! }) : undefined);
+/** `contains` is the database's case-insensitive filter (dialectOf(db).contains). */
+export function auditFilter(q: HarborQuery, contains: (v: string) => object = (v) => ({ contains: v })): Record<string, unknown> {
+  const f = (x: { exact?: string; fuzzy?: string } | undefined) => (x ? (x.exact !== undefined ? x.exact : contains(x.fuzzy!)) : undefined);
   const where: Record<string, unknown> = {};
   if (q.username) where.username = f(q.username);
   if (q.operation) where.operation = f(q.operation);

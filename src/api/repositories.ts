@@ -4,7 +4,7 @@
 import express from 'express';
 import fs from 'node:fs';
 import type { RequestHandler } from 'express';
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
@@ -191,7 +191,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   route(r, 'get /projects/:p/logs', async (req, res, { params, query }) => {
     const { project } = await guard(res, params.p, 'log', 'list');
     const pg = paging(query);
-    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(query.q)] };
+    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(query.q, (v) => dialectOf(deps.db).contains(v))] };
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));

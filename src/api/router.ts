@@ -1,5 +1,6 @@
 // /api/v2.0: the management API in Harbor's shapes. Authentication by HTTP Basic (users, robots,
 // personal tokens); errors in Harbor's {"errors":[{code,message}]} shape.
+import { pingDatabase } from '../db/client.ts';
 import express from 'express';
 import { parseBasic } from '../auth/basic.ts';
 import type { PasswordCheck } from '../auth/authenticator.ts';
@@ -16,7 +17,13 @@ import { repositoriesRouter, type RepositoryRouteDeps } from './repositories.ts'
 import { gcRouter, type GcRouteDeps } from './gc.ts';
 import { listRoutes, openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & { login: PasswordCheck; log: Log; sessions: SessionStore };
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & {
+  login: PasswordCheck;
+  log: Log;
+  sessions: SessionStore;
+  /** Whether the blob store answers (a cheap read), for /health. */
+  storageHealthy?: () => Promise<boolean>;
+};
 
 export function apiRouter(deps: ApiDeps): express.Router {
   const r = express.Router();
@@ -48,8 +55,14 @@ export function apiRouter(deps: ApiDeps): express.Router {
     }
     next();
   });
-  r.get('/health', (_req, res) => {
-    res.json({ status: 'healthy', components: [{ name: 'core', status: 'healthy' }, { name: 'database', status: 'healthy' }, { name: 'storage', status: 'healthy' }] });
+  // Harbor's shape. A node whose database or storage does not answer says so, with a 503, so a
+  // load balancer's health check takes it out (and puts it back when they answer again).
+  r.get('/health', async (_req, res) => {
+    const within = (p: Promise<boolean>) => Promise.race([p.catch(() => false), new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref())]);
+    const [database, storage] = await Promise.all([within(pingDatabase(deps.db)), deps.storageHealthy ? within(deps.storageHealthy()) : Promise.resolve(true)]);
+    const state = (ok: boolean) => (ok ? 'healthy' : 'unhealthy');
+    const components = [{ name: 'core', status: 'healthy' }, { name: 'database', status: state(database) }, { name: 'storage', status: state(storage) }];
+    res.status(database && storage ? 200 : 503).json({ status: state(database && storage), components });
   });
   r.get('/ping', (_req, res) => {
     res.type('text/plain').send('Pong');

@@ -2,7 +2,7 @@
 // and the caller's permissions.
 import express from 'express';
 import fs from 'node:fs';
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import type { LdapConfig } from '../config/index.ts';
 import { rolePermissions } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -127,7 +127,7 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
   route(r, 'get /audit-logs', async (req, res, { query }) => {
     requireSysadmin(res);
     const pg = paging(query);
-    const where = auditFilter(query.q);
+    const where = auditFilter(query.q, (v) => dialectOf(deps.db).contains(v));
     const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));

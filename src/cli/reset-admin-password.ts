@@ -10,7 +10,7 @@
 // users service), not the whole app, so it starts no jobs, opens no port and writes no log.
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { openDatabase } from '../db/client.ts';
+import { isPostgresUrl, openDatabase } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import { UsersService } from '../services/users.ts';
 
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
   // A wrong BERTH_DATA_DIR (another working directory, a variable not exported) would otherwise
   // create a fresh database and "reset" a password nobody uses.
   const file = config.databaseUrl.replace(/^file:/, '');
-  if (!fs.existsSync(file)) {
+  if (!isPostgresUrl(config.databaseUrl) && !fs.existsSync(file)) {
     process.stderr.write(
       `berth: no database at ${file}: Berth has not been started with this data directory.\n` +
         `Run this command with the same BERTH_DATA_DIR (and BERTH_DATABASE_URL) as Berth; on its first start Berth creates the admin user.\n`,

@@ -48,6 +48,10 @@ export function toAppError(err: unknown, log: Log, req: { method?: string; origi
     log.warn({ err, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }, 'ldap unavailable');
     return new AppError('UNAVAILABLE', undefined, { message: 'the LDAP directory is unavailable; try again later or ask an administrator' });
   }
+  if (e?.name === 'DatabaseUnavailableError') {
+    log.warn({ reason: (e as { reason?: string }).reason, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }, 'database unavailable');
+    return new AppError('UNAVAILABLE', undefined, { message: 'the database is unavailable; try again later' });
+  }
   if (err instanceof URIError) return new AppError('BAD_REQUEST', undefined, { message: 'malformed percent-encoding in the URL' });
   // Recursion on input (JSON nested thousands deep) is the input's fault; answer it, do not die.
   if (err instanceof RangeError && /call stack/i.test(err.message)) return new AppError('BAD_REQUEST', undefined, { message: 'input nested too deeply' });

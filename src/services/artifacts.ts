@@ -83,7 +83,7 @@ export class ArtifactsService {
   async listRepositories(q: { projectIds: number[] | null; name?: string; page: number; pageSize: number; sort?: string }): Promise<{ total: number; items: RepositoryRecord[] }> {
     const where = {
       ...(q.projectIds ? { projectId: { in: q.projectIds } } : {}),
-      ...(q.name ? { name: { contains: q.name } } : {}),
+      ...(q.name ? { name: dialectOf(this.deps.db).contains(q.name) } : {}),
     };
     const orderBy = q.sort === '-update_time' ? { updatedAt: 'desc' as const } : q.sort === '-pull_count' ? { pullCount: 'desc' as const } : { name: 'asc' as const };
     const [total, rows] = await Promise.all([

@@ -1,6 +1,6 @@
 // Projects: the first path segment of a repository name. Public or private, with members.
 import { mayCreateProjects } from '../access/roles.ts';
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import type { Principal } from '../access/principal.ts';
 import { Roles } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -84,7 +84,7 @@ export class ProjectsService {
     const visible = await this.deps.access.visibleProjectIds(principal);
     const where = {
       ...(visible ? { id: { in: visible } } : {}),
-      ...(q.name ? { name: { contains: q.name } } : {}),
+      ...(q.name ? { name: dialectOf(this.deps.db).contains(q.name) } : {}),
       ...(q.public !== undefined ? { public: q.public } : {}),
     };
     const [total, rows] = await Promise.all([

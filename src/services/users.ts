@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Db } from '../db/client.ts';
+import { dialectOf, type Db } from '../db/client.ts';
 import type { Log } from '../http/logger.ts';
 import type { Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
@@ -160,7 +160,7 @@ export class UsersService {
   }
 
   async list(q: { username?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserRecord[] }> {
-    const where = q.username ? { username: { contains: q.username } } : {};
+    const where = q.username ? { username: dialectOf(this.deps.db).contains(q.username) } : {};
     const [total, items] = await Promise.all([
       this.deps.db.user.count({ where }),
       this.deps.db.user.findMany({ where, orderBy: { username: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: SELECT }),

@@ -36,6 +36,7 @@ test('a 4xx status set by a library is kept, with its code', () => {
   assert.equal(lines.length, 0, 'client errors are not logged as unhandled');
   const down = toAppError(Object.assign(new Error('connect ECONNREFUSED'), { name: 'LdapUnavailableError' }), log, req);
   assert.equal(down.status, 503);
+  assert.equal(toAppError(Object.assign(new Error('connect ECONNREFUSED'), { name: 'DatabaseUnavailableError' }), log, req).status, 503);
 });
 
 test('a real bug is a 500 whose log line has neither the row nor the secrets in the URL', () => {
