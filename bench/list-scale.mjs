@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// node bench/list-scale.mjs [--sizes=1000,20000] [--rounds=3] [--reps=200] [--root=DIR] [--tsx] [--keep] [--only=ROW,...]
+//
+// Server CPU per list request at two sizes (issue 17). For each size N it starts Berth once on a
+// fresh data dir (to create the database), stops it, fills it straight through SQL (as bench/gc-scale.mjs
+// does): one repository library/big with N manifests, each with its own tag and config, pushed a
+// second apart, and N/4 repositories (250 and 5,000 at the default sizes) with one tagged manifest
+// each. Then both instances run side by side and every row is measured in alternating rounds:
+// `reps` requests in a row, CPU time of the server process (/proc) before and after, divided by
+// reps; the median round is printed with the ratio LARGE / SMALL.
+//
+// Rows: the /v2 tag list's first page (n=100) alone, and after a tag PUT (the tag sorting after
+// the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
+// with_tag) and repository list (page 1 and a deep page). --root measures another checkout (an
+// older commit, for before/after figures).
+import { randomBytes, createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { OCI_MANIFEST, bearer, makeTarget, request } from './lib/client.mjs';
+import { buildBerth, cpuMs, memMiB, startBerth } from './lib/servers.mjs';
+
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(`--${name}`);
+const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const ROOT = path.resolve(opt('root') ?? HERE);
+const SIZES = (opt('sizes') ?? '1000,20000').split(',').map(Number);
+const ROUNDS = Number(opt('rounds') ?? 3);
+const REPS = Number(opt('reps') ?? 200);
+const ONLY = opt('only')?.split(',');
+const PASSWORD = 'bench-admin-' + randomBytes(6).toString('hex');
+const BASIC = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
+const CONFIG_TYPE = 'application/vnd.oci.image.config.v1+json';
+const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const BIG = 'library/big';
+
+const log = (...a) => console.error('[list-scale]', ...a);
+const sha = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sqlDate = (d) => d.toISOString().replace('Z', '+00:00');
+
+/** Fills the database as described above; returns a manifest of library/big (bytes) to tag again. */
+function fill(dataDir, n) {
+  const db = new Database(path.join(dataDir, 'berth.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  const t0 = Date.now() - 2 * 24 * 3600_000;
+  const projectId = db.prepare(`SELECT "id" FROM "Project" WHERE "name" = 'library'`).pluck().get();
+  const repo = db.prepare('INSERT INTO "Repository" ("name", "projectId", "createdAt", "updatedAt") VALUES (?, ?, ?, ?) RETURNING "id"').pluck();
+  const blob = db.prepare('INSERT INTO "Blob" ("digest", "size", "createdAt") VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+  const link = db.prepare('INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+  const content = db.prepare('INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT DO NOTHING');
+  const manifest = db.prepare('INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "configType", "size", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const tag = db.prepare('INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?)');
+  const layer = randomBytes(512);
+  const layerDigest = sha(layer);
+  let sample = null;
+  db.transaction(() => {
+    const put = (repositoryId, i, tagName) => {
+      const when = sqlDate(new Date(t0 + i * 1000));
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { i: String(i) } } }));
+      const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: CONFIG_TYPE, digest: sha(config), size: config.length }, layers: [{ mediaType: LAYER_TYPE, digest: layerDigest, size: layer.length }] }));
+      const digest = sha(raw);
+      for (const [d, size] of [[sha(config), config.length], [layerDigest, layer.length], [digest, raw.length]]) {
+        blob.run(d, size, when);
+        link.run(repositoryId, d, when);
+      }
+      content.run(digest, raw);
+      manifest.run(repositoryId, digest, OCI_MANIFEST, CONFIG_TYPE, raw.length, JSON.stringify([sha(config), layerDigest]), when);
+      tag.run(repositoryId, tagName, digest, when, when);
+      return raw;
+    };
+    const big = repo.get(BIG, projectId, sqlDate(new Date(t0)), sqlDate(new Date(t0)));
+    for (let i = 0; i < n; i++) {
+      const raw = put(big, i, `t${String(i).padStart(6, '0')}`);
+      if (i === 0) sample = raw;
+    }
+    for (let r = 0; r < n / 4; r++) {
+      const id = repo.get(`library/r${String(r).padStart(5, '0')}`, projectId, sqlDate(new Date(t0 + r)), sqlDate(new Date(t0 + r)));
+      put(id, n + r, 'latest');
+    }
+  })();
+  db.close();
+  return sample;
+}
+
+const expect = (res, status, what) => {
+  if (res.status !== status) throw new Error(`${what}: ${res.status} ${res.body?.toString('utf8').slice(0, 300)}`);
+  return res;
+};
+
+/** The rows: each a function (instance, i) => Promise that makes one measured request (or a pair). */
+function rows(inst) {
+  const { t, n, sample } = inst;
+  const api = (p) => async () => expect(await request(t, 'GET', `/api/v2.0${p}`, { auth: BASIC, sink: 'discard' }), 200, p);
+  const firstPage = async () => expect(await request(t, 'GET', `/v2/${BIG}/tags/list?n=100`, { sink: 'discard' }), 200, 'tags');
+  const putTag = async (tag) => expect(await request(t, 'PUT', `/v2/${BIG}/manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body: sample }), 201, `put ${tag}`);
+  const deep = Math.floor(n / 15 / 2);
+  const deepRepos = Math.floor(n / 4 / 15 / 2);
+  return {
+    'tags page 1 (n=100)': firstPage,
+    'tag PUT (after page 1) + page 1': async () => {
+      await putTag(`z${inst.seq++}`);
+      await firstPage();
+    },
+    'tag PUT (on page 1) + page 1': async () => {
+      await putTag(`a${inst.seq++}`);
+      await firstPage();
+    },
+    'artifacts page 1 (15, with_tag)': api(`/projects/library/repositories/big/artifacts?page=1&page_size=15&with_tag=true`),
+    [`artifacts deep page`]: api(`/projects/library/repositories/big/artifacts?page=${deep}&page_size=15&with_tag=true`),
+    'repositories page 1 (15)': api(`/projects/library/repositories?page=1&page_size=15`),
+    'repositories deep page': api(`/projects/library/repositories?page=${deepRepos}&page_size=15`),
+  };
+}
+
+async function measure(inst, fn, reps) {
+  for (let i = 0; i < 5; i++) await fn(); // warm: caches and JIT
+  const c0 = cpuMs(inst.b.pid);
+  for (let i = 0; i < reps; i++) await fn();
+  return (cpuMs(inst.b.pid) - c0) / reps;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const entry = flag('tsx') ? undefined : buildBerth(ROOT);
+  const insts = [];
+  try {
+    for (const n of SIZES) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-lists-${n}-`));
+      log(`size ${n}: creating the database`);
+      let b = await startBerth({ root: ROOT, dir, password: PASSWORD, entry });
+      await b.stop();
+      const f0 = performance.now();
+      const sample = fill(path.join(dir, 'data'), n);
+      log(`size ${n}: filled in ${((performance.now() - f0) / 1000).toFixed(1)} s`);
+      b = await startBerth({ root: ROOT, dir, password: PASSWORD, entry });
+      const t = makeTarget(b, { basic: BASIC });
+      t.authz = await bearer(t, [`repository:${BIG}:pull,push`]);
+      insts.push({ n, dir, b, t, sample, seq: 0 });
+    }
+    const names = Object.keys(rows(insts[0])).filter((r) => !ONLY || ONLY.some((o) => r.startsWith(o)));
+    const results = new Map(names.map((r) => [r, insts.map(() => [])]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of names) {
+        for (const [k, inst] of insts.entries()) results.get(name)[k].push(await measure(inst, rows(inst)[name], REPS));
+      }
+      log(`round ${round + 1}/${ROUNDS} done`);
+    }
+    console.log(`\nServer CPU ms per request (${ROOT === HERE ? 'this checkout' : ROOT}), median of ${ROUNDS} rounds of ${REPS}`);
+    console.log(`${'request'.padEnd(36)}${insts.map((i) => String(i.n).padStart(10)).join('')}   growth`);
+    const out = [];
+    for (const name of names) {
+      const m = results.get(name).map(median);
+      console.log(`${name.padEnd(36)}${m.map((x) => x.toFixed(3).padStart(10)).join('')}   ${(m.at(-1) / Math.max(0.001, m[0])).toFixed(2)}x`);
+      out.push({ name, sizes: insts.map((i) => i.n), ms: m, rounds: results.get(name) });
+    }
+    for (const inst of insts) log(`size ${inst.n}: RSS ${memMiB(inst.b.pid).rss.toFixed(0)} MiB`);
+    fs.mkdirSync(path.join(HERE, 'bench', 'results'), { recursive: true });
+    fs.writeFileSync(path.join(HERE, 'bench', 'results', 'list-scale.json'), JSON.stringify(out, null, 2));
+  } finally {
+    for (const inst of insts) {
+      await inst.b.stop();
+      if (!flag('keep')) fs.rmSync(inst.dir, { recursive: true, force: true });
+      else log(`kept ${inst.dir}`);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
