@@ -7,6 +7,7 @@ import { dialectOf, type Db } from '../db/client.ts';
 import type { Dialect } from '../db/dialect.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
+import { Lru } from '../lib/lru.ts';
 import { MediaTypes } from '../lib/manifest.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RegistryService } from './registry-service.ts';
@@ -69,14 +70,95 @@ function accessoryKind(artifactType: string | null): string {
  * Written with `?` placeholders: run it through the dialect's text().
  */
 function isArtifact(d: Dialect, set: string): string {
-  const children = d.engine === 'postgresql' ? `"Manifest" p CROSS JOIN LATERAL jsonb_array_elements_text(p."refs"::jsonb) AS j(value)` : `"Manifest" p, json_each(p."refs") j`;
+  const children = childrenOf(d);
   return `m."repositoryId" IN (${set}) AND m."subject" IS NULL
     AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM ${children} WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))
       OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
 }
 
+/** Manifests `p` joined with the digests they reference, `j.value` (the engine's JSON array reader). */
+function childrenOf(d: Dialect): string {
+  return d.engine === 'postgresql' ? `"Manifest" p CROSS JOIN LATERAL jsonb_array_elements_text(p."refs"::jsonb) AS j(value)` : `"Manifest" p, json_each(p."refs") j`;
+}
+
+/**
+ * What a repository's artifact list needs beyond its rows, kept while the repository's content is
+ * unchanged (RegistryService.contentGen): how many artifacts it has, and which of its manifests are
+ * not artifacts although not referrers (untagged children of its indexes; usually few).
+ */
+interface RepoFacts {
+  gen: number;
+  count: number;
+  excluded: string[];
+}
+
+/** Artifacts whose pages are cached as keys: pages past this many rows seek from a remembered row. */
+const ANCHORS_MAX = 20_000;
+
 export class ArtifactsService {
+  private facts = new Lru<number, RepoFacts>(20_000, 4 * 1024 * 1024, (f) => 64 + f.excluded.length * 90);
+  /**
+   * repositoryId, content generation, page size, page -> the id of the artifact just before that
+   * page (in list order), so a deep page (the next one of a walk, or one asked again) seeks by the
+   * sort key from that row instead of skipping every row before it.
+   */
+  private anchors = new Lru<string, number>(ANCHORS_MAX);
+
   constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService }) {}
+
+  /** The repository's artifact count and non-artifact children, from the cache or two indexed queries. */
+  private async repoFacts(repositoryId: number): Promise<RepoFacts> {
+    const gen = this.deps.registry.contentGen(repositoryId);
+    const hit = this.facts.get(repositoryId);
+    if (hit && hit.gen === gen) return hit;
+    const d = dialectOf(this.deps.db);
+    const [counted, excludedRows] = await Promise.all([
+      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text('SELECT COUNT(*) AS n FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL'), repositoryId),
+      this.deps.db.$queryRawUnsafe<{ digest: string }[]>(
+        d.text(`SELECT DISTINCT j.value AS digest FROM ${childrenOf(d)} WHERE p."repositoryId" = ? AND p."mediaType" IN ('${INDEX_TYPES.join("','")}')
+          AND EXISTS (SELECT 1 FROM "Manifest" c WHERE c."repositoryId" = p."repositoryId" AND c."digest" = j.value AND c."subject" IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = p."repositoryId" AND t."digest" = j.value)`),
+        repositoryId,
+      ),
+    ]);
+    const excluded = excludedRows.map((r) => r.digest);
+    const f = { gen, count: Number(counted[0]?.n ?? 0) - excluded.length, excluded };
+    // A change while this was read may be missing from it: use it once, keep it not.
+    if (this.deps.registry.contentGen(repositoryId) === gen) this.facts.set(repositoryId, f);
+    return f;
+  }
+
+  /**
+   * One page of the repository's artifacts (all of them, no filter), newest first: read in index
+   * order, from the row before the page when it is known (the previous page was served, or this
+   * one before), else with an OFFSET that also yields that row for next time.
+   */
+  private async artifactPage(repositoryId: number, f: RepoFacts, page: number, pageSize: number): Promise<number[]> {
+    const d = dialectOf(this.deps.db);
+    const excl = f.excluded.length ? ` AND NOT (${d.inList('m."digest"', 'text')})` : '';
+    const exclArgs = f.excluded.length ? [d.listArg(f.excluded)] : [];
+    const base = `SELECT m."id" AS id FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL${excl}`;
+    const order = ' ORDER BY m."pushedAt" DESC, m."id" DESC';
+    const key = (p: number) => `${repositoryId}:${f.gen}:${pageSize}:${p}`;
+    const offset = (page - 1) * pageSize;
+    const anchor = page > 1 ? this.anchors.get(key(page)) : undefined;
+    let ids: number[];
+    if (anchor !== undefined) {
+      const seek = ` AND (m."pushedAt" < (SELECT a."pushedAt" FROM "Manifest" a WHERE a."id" = ?) OR (m."pushedAt" = (SELECT a."pushedAt" FROM "Manifest" a WHERE a."id" = ?) AND m."id" < ?))`;
+      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${seek}${order} LIMIT ?`), repositoryId, ...exclArgs, anchor, anchor, anchor, pageSize);
+      ids = rows.map((r) => Number(r.id));
+    } else {
+      const from = Math.max(0, offset - 1);
+      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${order} LIMIT ? OFFSET ?`), repositoryId, ...exclArgs, pageSize + (offset > 0 ? 1 : 0), from);
+      ids = rows.map((r) => Number(r.id));
+      if (offset > 0) {
+        const before = ids.shift();
+        if (before !== undefined) this.anchors.set(key(page), before);
+      }
+    }
+    if (ids.length === pageSize) this.anchors.set(key(page + 1), ids[ids.length - 1]);
+    return ids;
+  }
 
   // ---- repositories -------------------------------------------------------------------------
 
@@ -109,15 +191,9 @@ export class ArtifactsService {
 
   /** Artifact counts of the given repositories, by the same rule as listArtifacts, in one query. */
   private async artifactCounts(repositoryIds: number[]): Promise<Map<number, number>> {
-    if (!repositoryIds.length) return new Map();
-    const set = repositoryIds.map(() => '?').join(',');
-    const d = dialectOf(this.deps.db);
-    const rows = await this.deps.db.$queryRawUnsafe<{ rid: bigint | number; n: bigint | number }[]>(
-      d.text(`SELECT m."repositoryId" AS rid, COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(d, set)} GROUP BY m."repositoryId"`),
-      ...repositoryIds,
-      ...repositoryIds,
-    );
-    return new Map(rows.map((r) => [Number(r.rid), Number(r.n)]));
+    const out = new Map<number, number>();
+    for (const id of repositoryIds) out.set(id, (await this.repoFacts(id)).count);
+    return out;
   }
 
   async updateRepository(name: string, description: string): Promise<void> {
@@ -155,6 +231,15 @@ export class ArtifactsService {
     } else if (q.tag) {
       filter += ` AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" ${d.ilike} ? ESCAPE '\\')`;
       params.push(repositoryId, `%${q.tag.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+    }
+    if (!filter) {
+      // The whole list: its count is cached, and a page is read in index order.
+      const f = await this.repoFacts(repositoryId);
+      const ids = await this.artifactPage(repositoryId, f, q.page, q.pageSize);
+      const rows = await this.deps.db.manifest.findMany({ where: { id: { in: ids } } });
+      const at = new Map(ids.map((id, i) => [id, i]));
+      rows.sort((a, b) => at.get(a.id)! - at.get(b.id)!);
+      return { total: f.count, items: await this.describe(repositoryId, rows, q.withAccessories) };
     }
     const base = `FROM "Manifest" m WHERE ${isArtifact(d, '?')}${filter}`;
     const [countRows, idRows] = await Promise.all([

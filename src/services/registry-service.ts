@@ -79,6 +79,8 @@ export class RegistryService {
   private tagPageKeys = new Map<number, Set<string>>();
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
+  /** repoId -> count of changes of its manifests or tags, for caches of facts derived from them (artifact counts). */
+  private contentGens = new Map<number, number>();
   /**
    * Every step that reads "this blob or manifest is there" and then records something that relies
    * on it (completing an upload, a mount, a manifest PUT) runs shared; garbage collection runs
@@ -121,12 +123,16 @@ export class RegistryService {
     const prefix = `${id}${SEP}`;
     for (const c of [this.links, this.tags, this.manifests, this.tagPages] as Lru<string, unknown>[]) c.deleteWhere((k) => k.startsWith(prefix));
     this.tagsChanged(id);
+    this.contentChanged(id);
   }
 
   /** Drops cached facts about links and manifests garbage collection removed (a removed manifest's link is among the links). */
   forgetCollected(links: { repositoryId: number; digest: string }[], manifests: { repositoryId: number; digest: string }[]): void {
     for (const l of links) this.links.delete(`${l.repositoryId}${SEP}${l.digest}`);
-    for (const m of manifests) this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
+    for (const m of manifests) {
+      this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
+      this.contentChanged(m.repositoryId);
+    }
   }
 
   /** The repository's tags changed in a way not known in detail: drop its list and every page. */
@@ -134,6 +140,19 @@ export class RegistryService {
     this.tagLists.delete(id);
     this.dropChangedPages(id, null, null);
     this.bumpTagGen(id);
+  }
+
+  /**
+   * A number that changes whenever a manifest or a tag of the repository is added or removed (push,
+   * delete, garbage collection, repository deletion): facts derived from them and cached elsewhere
+   * (the Harbor API's artifact counts) are valid while it stays the same.
+   */
+  contentGen(repositoryId: number): number {
+    return this.contentGens.get(repositoryId) ?? 0;
+  }
+
+  private contentChanged(id: number): void {
+    this.contentGens.set(id, (this.contentGens.get(id) ?? 0) + 1);
   }
 
   /** Any listing read before now must not be cached (it may miss the change). */
@@ -413,7 +432,11 @@ export class RegistryService {
     let id = 0;
     await this.admit(repository, digest, body.length, async () => {
       id = await this.ensureRepo(repository);
-      await this.deps.store.putManifest(id, record, tag);
+      try {
+        await this.deps.store.putManifest(id, record, tag);
+      } finally {
+        this.contentChanged(id);
+      }
     });
     if (tag !== null) {
       this.tags.set(`${id}${SEP}${tag}`, digest);
@@ -454,6 +477,7 @@ export class RegistryService {
     if (id === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
     if (!reference.includes(':')) {
       const ok = await this.deps.store.deleteTag(id, reference);
+      this.contentChanged(id);
       this.tags.delete(`${id}${SEP}${reference}`);
       this.tagChanged(id, reference, false);
       if (!ok) throw new AppError('MANIFEST_UNKNOWN', { reference });
@@ -461,6 +485,7 @@ export class RegistryService {
       return;
     }
     const removedTags = await this.deps.store.deleteManifest(id, reference);
+    this.contentChanged(id);
     this.manifests.delete(`${id}${SEP}${reference}`);
     this.links.delete(`${id}${SEP}${reference}`);
     for (const t of removedTags ?? []) {

@@ -1,0 +1,126 @@
+// The Harbor API's artifact and repository lists as they are paged at scale (issue 17): counts kept
+// per repository, pages read in index order from the row before them. Functional checks only: every
+// way of reaching a page (page 1, a walk page after page, a deep page asked directly, the same page
+// asked again) gives the same artifacts, and counts follow every change (push, tag, untag, delete,
+// garbage collection, repository deletion).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, type TestApp } from '../helpers/app.ts';
+import { OCI_MANIFEST, Oci, sha256 } from '../helpers/oci.ts';
+
+let t: TestApp;
+let oci: Oci;
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+const REPO = 'library/lists';
+const BASE = '/projects/library/repositories/lists';
+
+const api = (method: 'get' | 'post' | 'delete', p: string) => t.request[method](`/api/v2.0${p}`).set('Authorization', t.adminAuth);
+
+before(async () => {
+  t = await makeApp();
+  oci = new Oci(t.request, t.adminAuth);
+});
+after(async () => {
+  await t?.close();
+});
+
+type Art = { digest: string; push_time: string; tags: { name: string }[] | null };
+
+async function page(p: number, size: number): Promise<{ items: Art[]; total: number; link: string | undefined }> {
+  const res = await api('get', `${BASE}/artifacts?page=${p}&page_size=${size}&with_tag=true`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return { items: res.body, total: Number(res.headers['x-total-count']), link: res.headers.link };
+}
+
+/** Every way of paging the list agrees with `expected` (the set of artifact digests). */
+async function checkList(expected: Set<string>) {
+  const all = await page(1, 100);
+  assert.equal(all.total, expected.size, 'X-Total-Count');
+  const digests = all.items.map((a) => a.digest);
+  assert.deepEqual(new Set(digests), expected);
+  assert.equal(digests.length, expected.size, 'no artifact twice');
+  for (let i = 1; i < all.items.length; i++) assert.ok(all.items[i - 1].push_time >= all.items[i].push_time, 'newest first');
+  // a walk, page after page (each next page seeks from the row before it)
+  const walked: string[] = [];
+  const pages = Math.ceil(expected.size / 5);
+  for (let p = 1; p <= pages + 1; p++) {
+    const r = await page(p, 5);
+    assert.equal(r.total, expected.size);
+    walked.push(...r.items.map((a) => a.digest));
+    if (p < pages) assert.match(r.link ?? '', /rel="next"/, `page ${p} links the next`);
+    else assert.doesNotMatch(r.link ?? '', /rel="next"/, `page ${p} is the last`);
+  }
+  assert.deepEqual(walked, digests);
+  // a deep page asked directly, twice (the second time from the remembered row), and with another size
+  for (let i = 0; i < 2; i++) assert.deepEqual((await page(3, 4)).items.map((a) => a.digest), digests.slice(8, 12));
+  assert.deepEqual((await page(2, 7)).items.map((a) => a.digest), digests.slice(7, 14));
+  // the repository's artifact count, in the list of repositories and on its own
+  const repos = await api('get', '/projects/library/repositories?page_size=100');
+  assert.equal(repos.body.find((r: { name: string }) => r.name === REPO)?.artifact_count, expected.size);
+  assert.equal((await api('get', BASE)).body.artifact_count, expected.size);
+  return digests;
+}
+
+describe('artifact lists paged by keys, with counts kept per repository', () => {
+  test('pages and counts agree after every kind of change', async () => {
+    const expected = new Set<string>();
+    const images: Record<string, Awaited<ReturnType<Oci['pushImage']>>> = {};
+    for (let i = 0; i < 23; i++) {
+      images[`i${i}`] = await oci.pushImage(REPO, `i${i}`, 100 + i);
+      expected.add(images[`i${i}`].digest);
+    }
+    await checkList(expected);
+
+    // an index with a tagged child (an artifact) and an untagged one (shown only as a reference)
+    const a = await oci.pushImage(REPO, 'a-amd', 201);
+    const b = await oci.pushImage(REPO, 'b-tmp', 202);
+    assert.equal((await oci.delete(`/v2/${REPO}/manifests/b-tmp`)).status, 202);
+    const index = { schemaVersion: 2, mediaType: INDEX, manifests: [a, b].map((x, i) => ({ mediaType: OCI_MANIFEST, digest: x.digest, size: x.raw.length, platform: { os: 'linux', architecture: ['amd64', 'arm64'][i] } })) };
+    const raw = Buffer.from(JSON.stringify(index));
+    assert.equal((await oci.putManifest(REPO, 'multi', raw, INDEX)).status, 201);
+    const idx = sha256(raw);
+    expected.add(a.digest).add(idx);
+    // a signature of the index: an accessory, not an artifact
+    await oci.pushImage(REPO, 'sig', 203, { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject: { mediaType: INDEX, digest: idx, size: raw.length } });
+    assert.equal((await oci.delete(`/v2/${REPO}/manifests/sig`)).status, 202);
+    await checkList(expected);
+
+    // untagging the tagged child makes it a reference only; tagging it again (Harbor API) an artifact
+    assert.equal((await oci.delete(`/v2/${REPO}/manifests/a-amd`)).status, 202);
+    expected.delete(a.digest);
+    await checkList(expected);
+    assert.equal((await api('post', `${BASE}/artifacts/${a.digest}/tags`).send({ name: 'a-again' })).status, 201);
+    expected.add(a.digest);
+    await checkList(expected);
+
+    // a new push comes first; a deleted artifact goes
+    const fresh = await oci.pushImage(REPO, 'fresh', 300);
+    expected.add(fresh.digest);
+    const order = await checkList(expected);
+    assert.equal(order[0], fresh.digest);
+    assert.equal((await api('delete', `${BASE}/artifacts/${images.i5.digest}`)).status, 200);
+    expected.delete(images.i5.digest);
+    await checkList(expected);
+
+    // an untagged image is still an artifact until garbage collection removes it
+    assert.equal((await oci.delete(`/v2/${REPO}/manifests/i7`)).status, 202);
+    await checkList(expected);
+    const gc = await api('post', '/system/gc/schedule').send({ schedule: { type: 'Manual' }, parameters: { delete_untagged: true, dry_run: false, time_window: 0 } });
+    assert.equal(gc.status, 201, JSON.stringify(gc.body));
+    await t.berth.gc.idle();
+    expected.delete(images.i7.digest);
+    await checkList(expected);
+
+    // the repository deleted and pushed again: a new, small list
+    assert.equal((await api('delete', BASE)).status, 200);
+    const again = await oci.pushImage(REPO, 'again', 400);
+    await checkList(new Set([again.digest]));
+  });
+
+  test('a filtered list (by tag) still counts and pages what matches', async () => {
+    const r = await api('get', `${BASE}/artifacts?q=${encodeURIComponent('tags=again')}&page=1&page_size=5`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-total-count'], '1');
+    assert.deepEqual(r.body.map((x: Art) => x.tags?.map((tg) => tg.name)), [['again']]);
+  });
+});
