@@ -100,6 +100,7 @@ function rows(inst) {
   const deep = Math.floor(n / 15 / 2);
   const deepRepos = Math.floor(n / 4 / 15 / 2);
   return {
+    'api baseline (GET project)': api('/projects/library'),
     'tags page 1 (n=100)': firstPage,
     'tag PUT (after page 1) + page 1': async () => {
       await putTag(`z${inst.seq++}`);

@@ -142,12 +142,16 @@ export class ArtifactsService {
     const key = (p: number) => `${repositoryId}:${f.gen}:${pageSize}:${p}`;
     const offset = (page - 1) * pageSize;
     const anchor = page > 1 ? this.anchors.get(key(page)) : undefined;
-    let ids: number[];
+    let ids: number[] | null = null;
     if (anchor !== undefined) {
-      const seek = ` AND (m."pushedAt" < (SELECT a."pushedAt" FROM "Manifest" a WHERE a."id" = ?) OR (m."pushedAt" = (SELECT a."pushedAt" FROM "Manifest" a WHERE a."id" = ?) AND m."id" < ?))`;
-      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${seek}${order} LIMIT ?`), repositoryId, ...exclArgs, anchor, anchor, anchor, pageSize);
+      // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
+      const seek = ` AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)`;
+      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${seek}${order} LIMIT ?`), repositoryId, ...exclArgs, anchor, pageSize);
       ids = rows.map((r) => Number(r.id));
-    } else {
+      // The anchor row gone without a generation change (it should not be): page by offset instead.
+      if (ids.length < pageSize && offset + ids.length < f.count) ids = null;
+    }
+    if (ids === null) {
       const from = Math.max(0, offset - 1);
       const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${order} LIMIT ? OFFSET ?`), repositoryId, ...exclArgs, pageSize + (offset > 0 ? 1 : 0), from);
       ids = rows.map((r) => Number(r.id));
