@@ -104,7 +104,25 @@ export class ArtifactsService {
    */
   private anchors = new Lru<string, number>(ANCHORS_MAX);
 
+  /**
+   * config digest -> the image facts the list shows (extra_attrs), parsed once: content-addressed,
+   * so never stale, and a page of 15 artifacts no longer opens 15 files.
+   */
+  private extras = new Lru<string, Record<string, unknown>>(10_000, 4 * 1024 * 1024, (e) => 200 + JSON.stringify(e.config ?? null).length);
+
   constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService }) {}
+
+  private async configExtra(digest: string): Promise<Record<string, unknown> | null> {
+    const hit = this.extras.get(digest);
+    if (hit) return hit;
+    const parsed = parseDigest(digest);
+    const cfg = parsed && (await this.deps.blobs.getBytes(parsed));
+    if (!cfg) return null;
+    const c = JSON.parse(cfg.toString('utf8')) as Record<string, unknown>;
+    const extra = { architecture: c.architecture, os: c.os, created: c.created, author: c.author, config: c.config };
+    this.extras.set(digest, extra);
+    return extra;
+  }
 
   /** The repository's artifact count and non-artifact children, from the cache or two indexed queries. */
   private async repoFacts(repositoryId: number): Promise<RepoFacts> {
@@ -304,11 +322,7 @@ export class ArtifactsService {
         } else {
           size += (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
           if (m.config && r.configType && IMAGE_CONFIGS.has(r.configType) && m.config.size < 1024 * 1024) {
-            const cfg = await this.deps.blobs.getBytes(parseDigest(m.config.digest)!);
-            if (cfg) {
-              const c = JSON.parse(cfg.toString('utf8')) as Record<string, unknown>;
-              extra = { architecture: c.architecture, os: c.os, created: c.created, author: c.author, config: c.config };
-            }
+            extra = (await this.configExtra(m.config.digest)) ?? {};
           }
         }
       }
