@@ -80,7 +80,9 @@ function boot(name: string, system: string, data: string, iso?: string): Vm {
   const monitor = path.join(WORK, `${name}-monitor.sock`);
   fs.rmSync(serial, { force: true });
   fs.rmSync(monitor, { force: true });
-  const accel = fs.existsSync('/dev/kvm') && fs.accessSync('/dev/kvm', fs.constants.W_OK) === undefined ? 'kvm' : 'tcg';
+  // OVA_ACCEL=tcg forces emulation: some hosts offer /dev/kvm whose nested virtualization fails
+  // ("KVM internal error. Suberror: 1" at the first boot).
+  const accel = process.env.OVA_ACCEL ?? (fs.existsSync('/dev/kvm') && fs.accessSync('/dev/kvm', fs.constants.W_OK) === undefined ? 'kvm' : 'tcg');
   // OVMF cannot boot from PVSCSI: the system disk is on virtio-blk, the data disk on PVSCSI (the
   // OVF's controller, so its driver is exercised); OVA_BOOT_DISK_BUS=virtio puts both on virtio.
   const bus = process.env.OVA_BOOT_DISK_BUS ?? 'pvscsi';
