@@ -103,6 +103,9 @@ export class ArtifactsService {
    * sort key from that row instead of skipping every row before it.
    */
   private anchors = new Lru<string, number>(ANCHORS_MAX);
+  /** Repository lists: total by scope, and the name before a page (see listRepositories). */
+  private repoTotals = new Lru<string, number>(1_000);
+  private repoAnchors = new Lru<string, string>(ANCHORS_MAX);
 
   /**
    * config digest -> the image facts the list shows (extra_attrs), parsed once: content-addressed,
@@ -189,11 +192,29 @@ export class ArtifactsService {
       ...(q.projectIds ? { projectId: { in: q.projectIds } } : {}),
       ...(q.name ? { name: dialectOf(this.deps.db).contains(q.name) } : {}),
     };
+    const byName = q.sort !== '-update_time' && q.sort !== '-pull_count';
     const orderBy = q.sort === '-update_time' ? { updatedAt: 'desc' as const } : q.sort === '-pull_count' ? { pullCount: 'desc' as const } : { name: 'asc' as const };
-    const [total, rows] = await Promise.all([
-      this.deps.db.repository.count({ where }),
-      this.deps.db.repository.findMany({ where, orderBy, skip: (q.page - 1) * q.pageSize, take: q.pageSize }),
+    // The total and, by name, the name before each page are kept while no repository is created or
+    // deleted: a deep page seeks by name from there instead of skipping every repository before it.
+    const gen = this.deps.registry.repositoriesGen();
+    const scope = `${gen}|${q.projectIds?.join(',') ?? '*'}|${q.name ?? ''}`;
+    const cacheable = scope.length <= 2_000;
+    const anchorKey = (p: number) => `${scope}|${q.pageSize}|${p}`;
+    const offset = (q.page - 1) * q.pageSize;
+    const anchor = cacheable && byName && q.page > 1 ? this.repoAnchors.get(anchorKey(q.page)) : undefined;
+    const cachedTotal = cacheable ? this.repoTotals.get(scope) : undefined;
+    const [total, found] = await Promise.all([
+      cachedTotal ?? this.deps.db.repository.count({ where }),
+      anchor !== undefined
+        ? this.deps.db.repository.findMany({ where: { ...where, name: { ...where.name, gt: anchor } }, orderBy, take: q.pageSize })
+        : this.deps.db.repository.findMany({ where, orderBy, skip: byName && offset > 0 ? offset - 1 : offset, take: q.pageSize + (byName && offset > 0 ? 1 : 0) }),
     ]);
+    const rows = anchor === undefined && byName && offset > 0 ? found.slice(1) : found;
+    if (cacheable && this.deps.registry.repositoriesGen() === gen) {
+      if (cachedTotal === undefined) this.repoTotals.set(scope, total);
+      if (byName && anchor === undefined && offset > 0 && found.length) this.repoAnchors.set(anchorKey(q.page), found[0].name);
+      if (byName && rows.length === q.pageSize) this.repoAnchors.set(anchorKey(q.page + 1), rows[rows.length - 1].name);
+    }
     const counts = await this.artifactCounts(rows.map((r) => r.id));
     return { total, items: rows.map((r) => ({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: counts.get(r.id) ?? 0, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt })) };
   }

@@ -79,6 +79,8 @@ export class RegistryService {
   private tagPageKeys = new Map<number, Set<string>>();
   /** repoId -> count of tag changes, so a listing read while a tag changed is not cached stale. */
   private tagGen = new Map<number, number>();
+  /** Count of repositories created or deleted (or possibly so), for caches of repository lists. */
+  private repoListGen = 0;
   /** repoId -> count of changes of its manifests or tags, for caches of facts derived from them (artifact counts). */
   private contentGens = new Map<number, number>();
   /**
@@ -105,6 +107,7 @@ export class RegistryService {
     if (hit !== null) return hit;
     const projectId = this.deps.projectIdFor ? await this.deps.projectIdFor(name) : null;
     const id = await this.deps.store.ensureRepository(name, projectId);
+    this.repoListGen++;
     this.repoIds.set(name, id);
     return id;
   }
@@ -117,6 +120,7 @@ export class RegistryService {
 
   /** Drops every cached fact about a repository (after it was deleted through the management API). */
   forgetRepository(name: string): void {
+    this.repoListGen++;
     const id = this.repoIds.get(name);
     this.repoIds.delete(name);
     if (id === undefined) return;
@@ -143,10 +147,15 @@ export class RegistryService {
   }
 
   /**
-   * A number that changes whenever a manifest or a tag of the repository is added or removed (push,
-   * delete, garbage collection, repository deletion): facts derived from them and cached elsewhere
-   * (the Harbor API's artifact counts) are valid while it stays the same.
+   * Numbers that change whenever a repository is created or deleted (`repositoriesGen`), or a
+   * manifest or a tag of the repository is added or removed (`contentGen`: push, delete, garbage
+   * collection, repository deletion): facts derived from them and cached elsewhere (the Harbor
+   * API's counts and page positions) are valid while they stay the same.
    */
+  repositoriesGen(): number {
+    return this.repoListGen;
+  }
+
   contentGen(repositoryId: number): number {
     return this.contentGens.get(repositoryId) ?? 0;
   }

@@ -126,6 +126,51 @@ describe('artifact lists paged by keys, with counts kept per repository', () => 
   });
 });
 
+describe('repository lists paged by name, with totals kept', () => {
+  async function repoPage(p: number, size: number, extra = '') {
+    const res = await api('get', `/projects/team/repositories?page=${p}&page_size=${size}${extra}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return { names: (res.body as { name: string }[]).map((r) => r.name), total: Number(res.headers['x-total-count']) };
+  }
+
+  async function checkRepos(expected: string[]) {
+    const want = [...expected].sort();
+    const all = await repoPage(1, 100);
+    assert.deepEqual(all.names, want);
+    assert.equal(all.total, want.length);
+    const walked: string[] = [];
+    for (let p = 1; p <= Math.ceil(want.length / 4) + 1; p++) {
+      const r = await repoPage(p, 4);
+      assert.equal(r.total, want.length);
+      walked.push(...r.names);
+    }
+    assert.deepEqual(walked, want);
+    for (let i = 0; i < 2; i++) assert.deepEqual((await repoPage(3, 3)).names, want.slice(6, 9));
+    // a name filter is its own list, with its own total
+    const filtered = await repoPage(2, 2, `&q=${encodeURIComponent('name=~r1')}`);
+    const matching = want.filter((n) => n.includes('r1'));
+    assert.equal(filtered.total, matching.length);
+    assert.deepEqual(filtered.names, matching.slice(2, 4));
+  }
+
+  test('walks, deep pages and totals follow created and deleted repositories', async () => {
+    assert.equal((await api('post', '/projects').send({ project_name: 'team', metadata: { public: 'true' } })).status, 201);
+    const names: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      const n = `team/r${String(i * 7 % 20).padStart(2, '0')}`;
+      await oci.pushImage(n, 'v1', 600 + i);
+      names.push(n);
+    }
+    await checkRepos(names);
+    await oci.pushImage('team/a-first', 'v1', 650); // sorts first: every page after it shifts
+    names.push('team/a-first');
+    await checkRepos(names);
+    assert.equal((await api('delete', '/projects/team/repositories/r07')).status, 200);
+    names.splice(names.indexOf('team/r07'), 1);
+    await checkRepos(names);
+  });
+});
+
 describe('the same pages on PostgreSQL', () => {
   // The seek by row value and the left-out children as an array parameter, in the other engine's SQL.
   let pgs: TestPostgres;
