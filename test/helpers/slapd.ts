@@ -82,7 +82,7 @@ access to * by users read by * none
 async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`slapd exited during start:\n${log()}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`slapd exited during start (code ${proc.exitCode}, signal ${proc.signalCode}):\n${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
       s.once('connect', () => (s.destroy(), resolve(true)));
@@ -105,7 +105,24 @@ function ldapmodify(url: string, ldif: string, add: boolean): void {
   }
 }
 
+/**
+ * Starts and seeds a throwaway slapd. On a loaded machine a fresh slapd has been seen to die during
+ * start or right after it (no output; a neighbour test's Samba AD shutting down at the same moment),
+ * so the whole start is tried up to three times, each in a fresh directory.
+ */
 export async function startSlapd(opts: { seed?: string } = {}): Promise<Slapd> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSlapdOnce(opts);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      process.stderr.write(`slapd start failed (attempt ${attempt} of 3), retrying: ${(e as Error).message.split('\n')[0]}\n`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function startSlapdOnce(opts: { seed?: string }): Promise<Slapd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-slapd-'));
   fs.mkdirSync(path.join(dir, 'db'));
   makeCerts(dir);
