@@ -106,18 +106,19 @@ function ldapmodify(url: string, ldif: string, add: boolean): void {
 }
 
 /**
- * Starts and seeds a throwaway slapd. On a loaded machine a fresh slapd has been seen to die during
- * start or right after it (no output; a neighbour test's Samba AD shutting down at the same moment),
- * so the whole start is tried up to three times, each in a fresh directory.
+ * Starts and seeds a throwaway slapd. The ports come from freePort(), which only says a port was
+ * free a moment ago: a neighbour test's Samba AD DC, starting at the same time, takes dynamic RPC
+ * ports from the same range, and slapd then exits (code 1, silently at -d 0) or loses its
+ * listener. So the whole start is tried again, with new ports and a fresh directory, for a while.
  */
 export async function startSlapd(opts: { seed?: string } = {}): Promise<Slapd> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startSlapdOnce(opts);
     } catch (e) {
-      if (attempt >= 3) throw e;
-      process.stderr.write(`slapd start failed (attempt ${attempt} of 3), retrying: ${(e as Error).message.split('\n')[0]}\n`);
-      await new Promise((r) => setTimeout(r, 500));
+      if (attempt >= 8) throw e;
+      process.stderr.write(`slapd start failed (attempt ${attempt} of 8), retrying: ${(e as Error).message.split('\n')[0]}\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
     }
   }
 }
