@@ -10,15 +10,23 @@ import { ADMIN_PASSWORD } from './app.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/**
+ * A port that is free now, for a server a test starts in another process. Chosen at random below
+ * the kernel's ephemeral range (32768 and up): a port the kernel handed out for listen(0) is given
+ * out again to the next caller at once, so another test's server or Samba's dynamic RPC ports
+ * could take it before our process binds it (and a health check would then reach theirs).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+  for (let attempt = 0; ; attempt++) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(candidate, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return candidate;
+    if (attempt > 50) throw new Error('no free port found between 20000 and 32000');
+  }
 }
 
 export interface ServerProcess {
