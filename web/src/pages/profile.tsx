@@ -7,6 +7,7 @@ import { ApiError, get, send, sendJson } from '../api.ts';
 import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, toast } from '../components/ui.tsx';
 import { ago, dateTime } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
+import { useExpiry } from '../components/expiry.tsx';
 import { registryHost, useSession } from '../session.ts';
 
 interface Profile {
@@ -227,8 +228,7 @@ function Tokens({ username }: { username: string }) {
 
 function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (t: { name: string; token: string; expires_at: string | null }) => void }) {
   const [name, setName] = useState('');
-  const [expires, setExpires] = useState('90');
-  const [customDays, setCustomDays] = useState('60');
+  const expiry = useExpiry('90');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
 
@@ -237,7 +237,7 @@ function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (
     setError(undefined);
     const n = name.trim();
     if (!n) return setError('Give the token a name, e.g. the machine or script that uses it.');
-    const days = expires === 'never' ? -1 : expires === 'custom' ? Number(customDays) : Number(expires);
+    const days = expiry.days();
     if (!Number.isInteger(days) || (days !== -1 && days < 1)) return setError('Expiry: a whole number of days.');
     setBusy(true);
     try {
@@ -256,23 +256,7 @@ function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (
           <input name="token_name" maxLength={100} value={name} autofocus required placeholder="laptop, ci-runner…" onInput={(e) => setName((e.target as HTMLInputElement).value)} />
         </label>
         <div class="grid2">
-          <label class="field">
-            <span>Expires</span>
-            <select name="expires" value={expires} onChange={(e) => setExpires((e.target as HTMLSelectElement).value)}>
-              <option value="7">in 7 days</option>
-              <option value="30">in 30 days</option>
-              <option value="90">in 90 days</option>
-              <option value="365">in a year</option>
-              <option value="custom">after a number of days…</option>
-              <option value="never">never</option>
-            </select>
-          </label>
-          {expires === 'custom' && (
-            <label class="field">
-              <span>Days</span>
-              <input type="number" name="days" min={1} value={customDays} onInput={(e) => setCustomDays((e.target as HTMLInputElement).value)} />
-            </label>
-          )}
+          {expiry.field}
         </div>
         <ErrorNote error={error} />
         <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Creating…' : 'Create token'} />

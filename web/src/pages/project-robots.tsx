@@ -5,6 +5,7 @@ import { getPage, send, sendJson } from '../api.ts';
 import { Badge, CodeLine, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, toast } from '../components/ui.tsx';
 import { ago } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
+import { useExpiry } from '../components/expiry.tsx';
 import { registryHost } from '../session.ts';
 import type { Robot, RobotAccess } from '../types.ts';
 import type { ProjectCtx } from './project.tsx';
@@ -158,8 +159,7 @@ export function Robots({ ctx }: { ctx: ProjectCtx }) {
 function CreateRobot({ project, onClose, onCreated }: { project: string; onClose: () => void; onCreated: (name: string, secret: string) => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [expires, setExpires] = useState('30');
-  const [customDays, setCustomDays] = useState('60');
+  const lifetime = useExpiry('30');
   const [perms, setPerms] = useState<Set<string>>(new Set(['pull', 'list']));
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -178,7 +178,7 @@ function CreateRobot({ project, onClose, onCreated }: { project: string; onClose
     setError(undefined);
     if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name)) return setError('Name: lowercase letters, digits and . _ - between them.');
     if (!perms.size) return setError('Give the robot at least one permission.');
-    const duration = expires === 'never' ? -1 : expires === 'custom' ? Number(customDays) : Number(expires);
+    const duration = lifetime.days();
     if (!Number.isInteger(duration) || (duration !== -1 && duration < 1)) return setError('Expiry: a whole number of days.');
     const access = PERMS.filter((p) => perms.has(p.id)).flatMap((p) => p.access);
     setBusy(true);
@@ -213,23 +213,7 @@ function CreateRobot({ project, onClose, onCreated }: { project: string; onClose
           <input name="description" value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
         </label>
         <div class="grid2">
-          <label class="field">
-            <span>Expires</span>
-            <select name="expires" value={expires} onChange={(e) => setExpires((e.target as HTMLSelectElement).value)}>
-              <option value="7">in 7 days</option>
-              <option value="30">in 30 days</option>
-              <option value="90">in 90 days</option>
-              <option value="365">in a year</option>
-              <option value="custom">after a number of days…</option>
-              <option value="never">never</option>
-            </select>
-          </label>
-          {expires === 'custom' && (
-            <label class="field">
-              <span>Days</span>
-              <input type="number" min={1} value={customDays} onInput={(e) => setCustomDays((e.target as HTMLInputElement).value)} />
-            </label>
-          )}
+          {lifetime.field}
         </div>
         <fieldset class="field">
           <legend>Permissions in {project}</legend>
