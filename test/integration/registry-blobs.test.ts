@@ -12,7 +12,8 @@ let oci: Oci;
 /** Every regular file under a directory, relative paths. */
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => fs.statSync(path.join(dir, p)).isFile()).sort();
+  // A file may go between the listing and its stat (a session removed right then): not a file.
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => fs.statSync(path.join(dir, p), { throwIfNoEntry: false })?.isFile() ?? false).sort();
 }
 
 before(async () => {
