@@ -277,7 +277,8 @@ export class RegistryStore {
       if (id === null) throw new Error(`repository ${name} vanished while being created`);
       return id;
     }
-    const r = await this.db.repository.upsert({ where: { name }, create: { name, projectId }, update: {}, select: { id: true } });
+    // A non-empty update makes this one native upsert on PostgreSQL (an empty one is select-then-insert and races).
+    const r = await this.db.repository.upsert({ where: { name }, create: { name, projectId }, update: { name }, select: { id: true } });
     return r.id;
   }
 

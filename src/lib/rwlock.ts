@@ -3,7 +3,13 @@
  * holder runs alone. A waiting exclusive request holds back new shared ones (writer preference),
  * so a steady stream of shared work cannot starve it. Uncontended, `shared` costs a counter.
  */
-export class SharedExclusiveLock {
+/** A shared/exclusive lock: this process's (below) or a cluster's (PostgreSQL advisory locks). */
+export interface WriteLock {
+  shared<T>(task: () => Promise<T>): Promise<T>;
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
+}
+
+export class SharedExclusiveLock implements WriteLock {
   private sharedHolders = 0;
   private exclusiveHeld = false;
   private exclusiveWaiting = 0;

@@ -58,7 +58,7 @@ export class ProjectsService {
 
   /** Ensures a project exists (the default `library`); used at start. */
   async ensure(name: string, isPublic: boolean): Promise<void> {
-    await this.deps.db.project.upsert({ where: { name }, create: { name, public: isPublic, metadata: JSON.stringify({ public: String(isPublic) }) }, update: {} });
+    await this.deps.db.project.upsert({ where: { name }, create: { name, public: isPublic, metadata: JSON.stringify({ public: String(isPublic) }) }, update: { name } }); // a non-empty update makes it one native upsert: two nodes starting together cannot collide
   }
 
   async get(nameOrId: string | number): Promise<ProjectRecord | null> {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
-import { SharedExclusiveLock } from '../lib/rwlock.ts';
+import { SharedExclusiveLock, type WriteLock } from '../lib/rwlock.ts';
 import { parseManifest, type ParsedManifest } from '../lib/manifest.ts';
 import { isValidTag } from '../lib/reference.ts';
 import type { RegistryStore, ManifestRecord } from '../db/registry-store.ts';
@@ -31,6 +31,12 @@ export interface RegistryDeps {
   admit?: (repository: string, digest: string, size: number, write: () => Promise<void>) => Promise<void>;
   /** When set, blob GETs may be answered with a presigned URL valid this many seconds (BERTH_S3_REDIRECT). */
   blobRedirectSeconds?: number;
+  /**
+   * The push/GC interlock: pushes hold it shared from the check of what they refer to until their
+   * rows are committed; a GC sweep holds it exclusive. Default: one process (SharedExclusiveLock);
+   * on PostgreSQL a cluster-wide one.
+   */
+  writes?: WriteLock;
   /** Called after content changes (audit, statistics); never awaited by the caller's response. */
   onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
 }
@@ -88,9 +94,11 @@ export class RegistryService {
    * on it (completing an upload, a mount, a manifest PUT) runs shared; garbage collection runs
    * exclusive, so it never deletes between such a read and its write.
    */
-  readonly writes = new SharedExclusiveLock();
+  readonly writes: WriteLock;
 
-  constructor(private readonly deps: RegistryDeps) {}
+  constructor(private readonly deps: RegistryDeps) {
+    this.writes = deps.writes ?? new SharedExclusiveLock();
+  }
 
   // ---- repositories -------------------------------------------------------------------------
 
