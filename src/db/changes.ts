@@ -28,7 +28,9 @@ export type Topic =
   /** browser sessions (key: the session's id hash; null: all) */
   | 'sessions'
   /** project storage limits (key: project id) */
-  | 'quotas';
+  | 'quotas'
+  /** the token-signing keys (key: null) */
+  | 'signing-keys';
 
 export type ChangeListener = (key: string | null) => void;
 
