@@ -4,10 +4,10 @@
 // one per test file, with a fresh database per test through createDatabase().
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from './server.ts';
 
 export interface TestPostgres {
   /** postgresql:// URL of the instance's `postgres` database (superuser, no password). */
@@ -38,16 +38,6 @@ export function missingPostgres(): string | false {
   return msg;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let counter = 0;
 
