@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep] [-- --mem]
+// npm run bench -- --scale [--sizes=1000,20000] [--tsx]   growth rows (issue 17): lists and GC at two sizes
 //
 // Starts Berth (authentication on, Bearer tokens as docker uses them) and, when installed, CNCF
 // Distribution 2.8.2 (Debian's docker-registry, no auth: its default) on loopback with fresh
@@ -303,7 +304,19 @@ function table(summary, extra) {
 
 // ---- main --------------------------------------------------------------------------------------
 
+/** --scale: the growth rows (CPU per list page at two sizes, then GC at two sizes), each its own script. */
+async function scale() {
+  const { spawnSync } = await import('node:child_process');
+  const pass = args.filter((a) => a !== '--scale');
+  for (const script of ['list-scale.mjs', 'gc-scale.mjs']) {
+    log(`--scale: node bench/${script} ${pass.join(' ')}`);
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bench', script), ...pass], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+}
+
 async function main() {
+  if (flag('scale')) return scale();
   const tmp = fs.mkdtempSync(path.join(opt('tmp') ?? os.tmpdir(), 'berth-bench-'));
   const servers = [];
   const cleanup = async () => {
