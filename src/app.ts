@@ -17,7 +17,8 @@ import { PullStats } from './services/pull-stats.ts';
 import { basicAuthenticator, tokenAuthenticator, type Authenticator, type PasswordCheck } from './auth/authenticator.ts';
 import type { LdapDirectory } from './auth/ldap.ts';
 import { TokenSigner } from './auth/token.ts';
-import { isPostgresUrl, openDatabase, startupStep, type Db } from './db/client.ts';
+import { isPostgresUrl, openDatabase, pgSql, startupStep, type Db } from './db/client.ts';
+import { LocalChanges, type Changes } from './db/changes.ts';
 import { lockDataDirectory } from './db/data-lock.ts';
 import { RegistryStore } from './db/registry-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
@@ -71,6 +72,8 @@ export interface BerthApp {
   gc: GcService;
   pulls: PullStats;
   settings: SettingsService;
+  /** Change announcements between nodes: every cache subscribes, every change publishes (src/db/changes.ts). */
+  changes: Changes;
   /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
   metrics: Metrics | null;
   close(): Promise<void>;
@@ -97,6 +100,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     dataLock?.release();
     throw e;
   });
+  // Before every service: each cache subscribes to it when built. PostgreSQL: LISTEN/NOTIFY between
+  // the nodes (pg-changes.ts loads pg only then); SQLite: one process, direct calls.
+  const sql = pgSql(db);
+  const changes: Changes = sql
+    ? await (await import('./db/pg-changes.ts')).PgChanges.open({ url: config.databaseUrl, sql, log })
+    : new LocalChanges((err, topic) => log.warn({ topic, err: (err as Error)?.message }, 'cache listener failed'));
   const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
   await settings.load();
 
@@ -284,6 +293,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads,
     pulls,
     settings,
+    changes,
     gc,
     metrics,
     async close() {
@@ -294,6 +304,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await pulls.close();
       store.close();
       await directory?.close();
+      await changes.close();
       await db.$disconnect();
       driver.close?.();
       dataLock?.release();

@@ -13,11 +13,11 @@
 
 /** What the caches are about. A key names one thing of the topic; null: everything of it. */
 export type Topic =
-  /** repository rows (key: repository name) */
+  /** repository rows: created, deleted (key: repository name) */
   | 'repositories'
-  /** tags of a repository (key: repository name) */
+  /** tags of a repository (key: `<repository id>@<tag>`, or `<repository id>` for all its tags) */
   | 'tags'
-  /** manifests and blob links of a repository (key: repository name) */
+  /** manifests and blob links of a repository (key: `<repository id>@<digest>`, or `<repository id>` for all) */
   | 'manifests'
   /** projects, members, roles, the public flag, robots' permissions (key: null) */
   | 'access'
@@ -32,7 +32,14 @@ export type Topic =
   /** the token-signing keys (key: null) */
   | 'signing-keys';
 
-export type ChangeListener = (key: string | null) => void;
+/** Every topic (a node that may have missed announcements tells each of them null). */
+export const TOPICS: readonly Topic[] = ['repositories', 'tags', 'manifests', 'access', 'credentials', 'settings', 'sessions', 'quotas', 'signing-keys'];
+
+/**
+ * `local` is true for an announcement this node published itself: a cache that already updated
+ * itself in the same code path (rather than dropping the entry) may skip it.
+ */
+export type ChangeListener = (key: string | null, local: boolean) => void;
 
 export interface Changes {
   /** Announces a committed change to every node, this one included (synchronously on this one). */
@@ -52,14 +59,24 @@ export class LocalChanges implements Changes {
   private gens = new Map<Topic, number>();
   readonly live = true;
 
+  /** `onError`: where a listener that threw is reported (the other listeners still run). */
+  constructor(private readonly onError?: (err: unknown, topic: Topic) => void) {}
+
   async publish(topic: Topic, key: string | null = null): Promise<void> {
-    this.deliver(topic, key);
+    this.deliver(topic, key, true);
   }
 
   /** Runs the topic's listeners (also used by the PostgreSQL implementation for what it hears). */
-  deliver(topic: Topic, key: string | null): void {
+  deliver(topic: Topic, key: string | null, local: boolean): void {
     this.gens.set(topic, (this.gens.get(topic) ?? 0) + 1);
-    for (const fn of this.listeners.get(topic) ?? []) fn(key);
+    for (const fn of this.listeners.get(topic) ?? []) {
+      try {
+        fn(key, local);
+      } catch (err) {
+        // A listener's failure must not keep the others from dropping their caches.
+        this.onError?.(err, topic);
+      }
+    }
   }
 
   subscribe(topic: Topic, fn: ChangeListener): void {
