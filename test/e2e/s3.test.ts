@@ -2,7 +2,8 @@
 // once, and only one can run per machine. The driver conformance suite against it; Berth as a
 // process on BERTH_STORAGE=s3 with skopeo pushing and pulling images; kill -9 in the middle of
 // uploads (no half blob visible, nothing committed lost, the session resumes after a restart,
-// which re-reads the stored parts); the 307 redirect to presigned URLs; the bucket created at start.
+// which re-reads the stored parts); the 307 redirect to presigned URLs; the bucket created at start;
+// and the multi-node suite (test/e2e/cluster-suite.ts: two nodes on PostgreSQL and this radosgw).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import { largeLayerLayout, layoutBlobs, layoutTop, multiArchLayout, tempDir } fr
 import { rgwUnavailable, startRgw, type Rgw } from '../helpers/rgw.ts';
 import { startServer, type ServerProcess } from '../helpers/server.ts';
 import { missingTool } from '../helpers/tools.ts';
+import { clusterSuite } from './cluster-suite.ts';
 import { ok } from './exec.ts';
 
 const MiB = 1024 * 1024;
@@ -306,3 +308,7 @@ describe('Berth on S3 (radosgw)', { skip: skip || missingTool('skopeo') }, () =>
     }
   });
 });
+
+// ---- more than one node: two Berth processes on PostgreSQL and this radosgw behind haproxy -------
+
+clusterSuite(() => rgw);
