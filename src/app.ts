@@ -11,6 +11,7 @@ import { apiRouter } from './api/router.ts';
 import { isTokenUrl, tokenHandler } from './api/token.ts';
 import { sessionRouter } from './api/session-routes.ts';
 import { SessionStore } from './auth/session.ts';
+import { BrowserSessionStore } from './db/session-store.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
@@ -137,12 +138,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     directory: () => directory,
     onLogin: (username, ok, clientAddress) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user', clientAddress }),
   });
-  const sessions = new SessionStore(undefined, undefined, { maxPerUser: config.maxSessionsPerUser });
+  const sessions = new SessionStore(new BrowserSessionStore(db), changes, { maxPerUser: config.maxSessionsPerUser });
   const users = new UsersService({
     db,
     forgetCredentials: () => identity.forget(),
     invalidateAccess: () => access.invalidate(),
-    endSessions: (userId, keep) => sessions.endUser(userId, keep),
+    // Stops the sessions on this node at once; the rows go and every node hears of it shortly after.
+    endSessions: (userId, keep) => void sessions.endUser(userId, keep).catch((err) => log.warn({ userId, err: (err as Error).message }, 'ending sessions failed')),
     dataDir: config.dataDir,
     log,
   });
@@ -263,6 +265,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const purge = setInterval(() => {
     uploads.purgeExpired(config.uploadTtlSeconds).catch((err) => log.warn({ err }, 'upload purge failed'));
     audit.purge().catch((err) => log.warn({ err }, 'audit purge failed'));
+    sessions.purgeExpired().catch((err) => log.warn({ err: (err as Error).message }, 'session purge failed'));
   }, Math.min(config.uploadTtlSeconds * 1000, 3_600_000) / 4);
   purge.unref();
 

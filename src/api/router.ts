@@ -38,10 +38,10 @@ export function apiRouter(deps: ApiDeps): express.Router {
       res.locals.principal = principal;
       notePrincipal(req, principal.name);
     } else {
-      const session = deps.sessions.get(req);
+      const session = await deps.sessions.get(req);
       if (!session && deps.sessions.hasCookie(req)) {
         // An expired or unknown session is a 401 (the UI goes back to login), not an anonymous call.
-        deps.sessions.destroy(req, res);
+        await deps.sessions.destroy(req, res);
         throw new AppError('UNAUTHORIZED', undefined, { message: 'session expired' });
       }
       if (session) {

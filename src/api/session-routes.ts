@@ -19,11 +19,11 @@ export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionSto
     const password = pass;
     const principal = username && password ? await deps.login(username, password, clientAddress(req)) : null;
     if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
-    deps.sessions.create(res, principal, deps.secureCookies || requestProtocol(req) === 'https');
+    await deps.sessions.create(res, principal, deps.secureCookies || requestProtocol(req) === 'https');
     res.json({ user_id: principal.id, username: principal.name, sysadmin_flag: principal.sysadmin });
   });
-  r.get('/log_out', (req, res) => {
-    deps.sessions.destroy(req, res);
+  r.get('/log_out', async (req, res) => {
+    await deps.sessions.destroy(req, res);
     res.status(200).end();
   });
   r.use(harborErrorHandler(deps.log));

@@ -8,6 +8,8 @@ import tar from 'tar-stream';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { Oci, sha256, bytes } from '../helpers/oci.ts';
 import { SessionStore } from '../../src/auth/session.ts';
+import { LocalChanges } from '../../src/db/changes.ts';
+import { BrowserSessionStore } from '../../src/db/session-store.ts';
 import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 import { startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
@@ -405,20 +407,20 @@ describe('browser sessions', () => {
     assert.equal((await t.request.get('/api/v2.0/users/current').set('Cookie', jar)).status, 401);
   });
 
-  test('sessions expire when idle', () => {
+  test('sessions expire when idle', async () => {
     let now = 0;
-    const store = new SessionStore(1000, () => now);
+    const store = new SessionStore(new BrowserSessionStore(t.berth.db), new LocalChanges(), { idleMs: 1000, now: () => now });
     const headers: string[] = [];
     const res = { append: (_k: string, v: string) => headers.push(v) } as never;
-    store.create(res, { kind: 'user', id: 1, name: 'a', sysadmin: false }, false);
+    await store.create(res, { kind: 'user', id: 1, name: 'a', sysadmin: false }, false);
     const cookie = headers.map((h) => h.split(';')[0]).join('; ');
     const req = { headers: { cookie } } as never;
     now = 900;
-    assert.ok(store.get(req));
+    assert.ok(await store.get(req));
     now = 1800; // 900 ms after the last use: still alive
-    assert.ok(store.get(req));
+    assert.ok(await store.get(req));
     now = 3000;
-    assert.equal(store.get(req), null);
+    assert.equal(await store.get(req), null);
   });
 });
 

@@ -3,6 +3,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionStore } from '../../src/auth/session.ts';
+import { LocalChanges } from '../../src/db/changes.ts';
+import { BrowserSessionStore } from '../../src/db/session-store.ts';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 
 const PW = 'Passw0rd!x';
@@ -109,18 +111,24 @@ describe('session caps', () => {
     }
   });
 
-  test('the store as a whole is bounded: past the total cap the least recently seen session goes', () => {
-    let now = 0;
-    const store = new SessionStore(60_000, () => now, { maxPerUser: 20, maxTotal: 5 });
-    const cookies: string[] = [];
-    for (let id = 1; id <= 6; id++) {
-      now += 10;
-      const headers: string[] = [];
-      store.create({ append: (_k: string, v: string) => headers.push(v) } as never, { kind: 'user', id, name: `u${id}`, sysadmin: false }, false);
-      cookies.push(headers.map((h) => h.split(';')[0]).join('; '));
-      if (id === 5) assert.ok(store.get({ headers: { cookie: cookies[0] } } as never), 'seen again: no longer the oldest');
+  test('the store as a whole is bounded: past the total cap the least recently seen session goes', async () => {
+    const t = await makeApp({}, REAL_ACCESS);
+    try {
+      let now = 0;
+      const store = new SessionStore(new BrowserSessionStore(t.berth.db), new LocalChanges(), { idleMs: 60_000, now: () => now, maxPerUser: 20, maxTotal: 5 });
+      const cookies: string[] = [];
+      for (let id = 1; id <= 6; id++) {
+        now += 10;
+        const headers: string[] = [];
+        await store.create({ append: (_k: string, v: string) => headers.push(v) } as never, { kind: 'user', id, name: `u${id}`, sysadmin: false }, false);
+        cookies.push(headers.map((h) => h.split(';')[0]).join('; '));
+        if (id === 5) assert.ok(await store.get({ headers: { cookie: cookies[0] } } as never), 'seen again: no longer the oldest');
+      }
+      const alive = [];
+      for (const cookie of cookies) alive.push(!!(await store.get({ headers: { cookie } } as never)));
+      assert.deepEqual(alive, [true, false, true, true, true, true]);
+    } finally {
+      await t.close();
     }
-    const alive = cookies.map((cookie) => !!store.get({ headers: { cookie } } as never));
-    assert.deepEqual(alive, [true, false, true, true, true, true]);
   });
 });
