@@ -172,7 +172,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
   });
-  const gc = new GcService({ db, store: new GcStore(db), registry, blobs, log });
+  const gc = new GcService({ store: new GcStore(db), registry, blobs, log });
   await gc.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry });

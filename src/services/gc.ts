@@ -14,8 +14,8 @@
 // and every statement checks its condition again as it deletes (see sweepRepository). Rows go
 // before files; a crash between them leaves files without rows, which the next run deletes.
 import { Cron } from 'croner';
-import type { Db } from '../db/client.ts';
-import type { GcManifestRow, GcReader, GcStore, GcSweep } from '../db/gc-store.ts';
+import type { HeldLock, TryLock } from '../db/cluster-lock.ts';
+import type { GcManifestRow, GcReader, GcRunRow, GcRunUpdate, GcStore, GcSweep, Step } from '../db/gc-store.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Log } from '../http/logger.ts';
@@ -64,7 +64,6 @@ export interface GcRunView {
 
 /** Harbor's crons for its fixed schedule types (seconds first). */
 const FIXED_CRON: Record<string, string> = { Hourly: '0 0 * * * *', Daily: '0 0 0 * * *', Weekly: '0 0 0 * * 0' };
-const SCHEDULE_KEY = 'gc_schedule';
 const DEFAULT_PARAMETERS: GcParameters = { delete_untagged: false, dry_run: false, time_window: 2 };
 
 // Bounds on the work done between two turns of the event loop: pages of rows read, rows deleted
@@ -133,11 +132,15 @@ function pacer(): () => Promise<void> {
 }
 
 export interface GcDeps {
-  db: Db;
   store: GcStore;
   registry: RegistryService;
   blobs: BlobStore;
   log: Log;
+  /**
+   * One run for the whole cluster (PostgreSQL: an advisory lock held for the run). Absent (SQLite,
+   * one process per data directory): one run per process is one run.
+   */
+  runLock?: TryLock;
 }
 
 export class GcService {
@@ -148,11 +151,31 @@ export class GcService {
 
   constructor(private readonly deps: GcDeps) {}
 
-  /** Reads the saved schedule, arms it, and marks runs interrupted by a restart as stopped. */
+  /** Reads the saved schedule, arms it, and marks runs interrupted by a restart (or a dead node) as stopped. */
   async start(): Promise<void> {
-    await this.deps.db.gcRun.updateMany({ where: { status: { in: ['Pending', 'Running'] } }, data: { status: 'Stopped' } });
-    const row = await this.deps.db.setting.findUnique({ where: { key: SCHEDULE_KEY } });
-    if (row) this.arm(JSON.parse(row.value) as GcSchedule);
+    await this.markInterrupted();
+    const saved = await this.deps.store.loadSchedule();
+    if (saved) this.arm(JSON.parse(saved) as GcSchedule);
+  }
+
+  /**
+   * Marks unfinished runs that no node is running as Stopped. With a cluster lock: only while the
+   * run lock is free (a node that died mid-run lost its lock with its connection); while another
+   * node holds it, its run is live, and the rows are left (that node's next run, or the next start
+   * after it, clears leftovers).
+   */
+  private async markInterrupted(): Promise<void> {
+    if (!this.deps.runLock) {
+      await this.deps.store.markInterrupted();
+      return;
+    }
+    const held = await this.deps.runLock.tryAcquire();
+    if (!held) return;
+    try {
+      await this.deps.store.markInterrupted();
+    } finally {
+      await held.release();
+    }
   }
 
   /** Validates Harbor's parameters object ({delete_untagged, dry_run, workers, time_window}). */
@@ -175,13 +198,27 @@ export class GcService {
     if (this.current) throw new AppError('CONFLICT', undefined, { message: `garbage collection ${this.current.id} is still running` });
     const run: Run = { id: 0, stop: false };
     this.current = run;
+    let held: HeldLock | null = null;
     try {
-      run.id = (await this.deps.db.gcRun.create({ data: { kind, parameters: JSON.stringify(parameters) }, select: { id: true } })).id;
+      if (this.deps.runLock) {
+        held = await this.deps.runLock.tryAcquire();
+        if (!held) throw new AppError('CONFLICT', undefined, { message: 'a garbage collection is still running (on another node)' });
+        // Holding the cluster's run lock: any other unfinished run is a dead node's.
+        await this.deps.store.markInterrupted();
+        held.onLost(() => {
+          run.stop = true;
+          this.deps.log.warn({ gc: run.id }, 'garbage collection lost its database connection; stopping');
+        });
+      }
+      run.id = await this.deps.store.createRun(kind, JSON.stringify(parameters));
     } catch (e) {
       this.current = null;
+      await held?.release().catch(() => undefined);
       throw e;
     }
-    this.done = this.execute(run, parameters).finally(() => {
+    const lock = held;
+    this.done = this.execute(run, parameters).finally(async () => {
+      await lock?.release().catch(() => undefined);
       if (this.current === run) this.current = null;
     });
     return run.id;
@@ -192,10 +229,17 @@ export class GcService {
     return this.done;
   }
 
+  /**
+   * Stops a run. Run here: at once. Run by another node: the row is marked 'Stopping', which that
+   * node reads at its next report (about once a second) or phase boundary, and stops there.
+   */
   async stop(id: number): Promise<void> {
-    const row = await this.deps.db.gcRun.findUnique({ where: { id }, select: { id: true } });
-    if (!row) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
-    if (this.current?.id === id) this.current.stop = true;
+    if (this.current?.id === id) {
+      this.current.stop = true;
+      return;
+    }
+    if ((await this.deps.store.runStatus(id)) === null) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
+    await this.deps.store.requestStop(id);
   }
 
   private async execute(run: Run, p: GcParameters): Promise<void> {
@@ -211,7 +255,11 @@ export class GcService {
     const t0 = Date.now();
     const progress: GcProgress = { phase: 'starting', scanned: 0, manifests: 0, blobs: 0, bytes: 0 };
     run.progress = progress;
-    const save = (data: Record<string, unknown>) => this.deps.db.gcRun.update({ where: { id: run.id }, data: { ...data, log: lines.join('\n') + '\n' } });
+    // Each write of the row reads back its status: 'Stopping' means a stop was asked for on some node.
+    const heed = (status: string | null) => {
+      if (status === 'Stopping') run.stop = true;
+    };
+    const save = async (data: GcRunUpdate) => heed(await this.deps.store.updateRun(run.id, { ...data, log: lines.join('\n') + '\n' }));
     const counts = () => ({ manifestsDeleted: progress.manifests, blobsDeleted: progress.blobs, bytesFreed: BigInt(progress.bytes) });
     let lastSave = Date.now();
     // Progress goes to the log and the run's counts about once a second (GET .../gc/{id} and
@@ -220,16 +268,17 @@ export class GcService {
       if (Date.now() - lastSave < PROGRESS_MS) return;
       lastSave = Date.now();
       say(`progress: ${progress.phase}: ${progress.scanned} objects scanned; found ${progress.manifests} manifest(s), ${progress.blobs} blob(s), ${progress.bytes} bytes`);
-      await this.deps.db.gcRun.update({ where: { id: run.id }, data: counts() });
+      heed(await this.deps.store.updateRun(run.id, counts()));
     };
     const ctx: RunContext = { run, p, cutoff: new Date(0), since: new Date(0), progress, say, sayObject, report, pace: pacer() };
     try {
       say(`garbage collection started: delete_untagged=${p.delete_untagged} dry_run=${p.dry_run} time_window=${p.time_window}h`);
-      await save({ status: 'Running' });
+      if (!(await this.deps.store.markRunning(run.id, lines.join('\n') + '\n'))) run.stop = true; // stopped while pending
       ctx.cutoff = new Date(Date.now() - p.time_window * 3600_000);
       // Taken while no push is between its check and its write: every row a push adds or renews
       // from now on is dated at or after `since`, which is how the sweep recognizes it.
       ctx.since = await this.deps.registry.writes.exclusive(async () => new Date());
+      heed(await this.deps.store.runStatus(run.id));
       const reader = await this.deps.store.reader(ctx.cutoff);
       try {
         const dry: DryRunCounts = { staleLinks: new Map(), doomed: new Map() };
@@ -450,12 +499,12 @@ export class GcService {
   // ---- history ----------------------------------------------------------------------------
 
   async list(page: number, pageSize: number): Promise<{ total: number; items: GcRunView[] }> {
-    const [total, rows] = await Promise.all([this.deps.db.gcRun.count(), this.deps.db.gcRun.findMany({ orderBy: { id: 'desc' }, skip: (page - 1) * pageSize, take: pageSize, omit: { log: true } })]);
+    const [total, rows] = await Promise.all([this.deps.store.countRuns(), this.deps.store.listRuns((page - 1) * pageSize, pageSize)]);
     return { total, items: rows.map((r) => this.withProgress(view(r))) };
   }
 
   async get(id: number): Promise<GcRunView> {
-    const row = await this.deps.db.gcRun.findUnique({ where: { id }, omit: { log: true } });
+    const row = await this.deps.store.getRun(id);
     if (!row) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
     return this.withProgress(view(row));
   }
@@ -468,9 +517,9 @@ export class GcService {
   async log(id: number): Promise<string> {
     const live = this.current?.id === id ? this.current.lines : undefined;
     if (live) return live.join('\n') + '\n';
-    const row = await this.deps.db.gcRun.findUnique({ where: { id }, select: { log: true } });
-    if (!row) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
-    return row.log;
+    const log = await this.deps.store.runLog(id);
+    if (log === null) throw new AppError('NOT_FOUND', undefined, { message: 'garbage collection run not found' });
+    return log;
   }
 
   // ---- schedule ---------------------------------------------------------------------------
@@ -493,7 +542,7 @@ export class GcService {
       }
     }
     const s: GcSchedule = { type: type as ScheduleType, cron: pattern, parameters };
-    await this.deps.db.setting.upsert({ where: { key: SCHEDULE_KEY }, create: { key: SCHEDULE_KEY, value: JSON.stringify(s) }, update: { value: JSON.stringify(s) } });
+    await this.deps.store.saveSchedule(JSON.stringify(s));
     this.arm(s);
   }
 
@@ -516,11 +565,12 @@ export class GcService {
   }
 }
 
-function view(r: { id: number; kind: string; status: string; parameters: string; manifestsDeleted: number; blobsDeleted: number; bytesFreed: bigint; createdAt: Date; updatedAt: Date }): GcRunView {
+function view(r: GcRunRow): GcRunView {
   return {
     id: r.id,
     kind: r.kind as GcRunView['kind'],
-    status: r.status as GcRunView['status'],
+    // A run asked to stop is running until it has stopped (Harbor has no 'Stopping').
+    status: (r.status === 'Stopping' ? 'Running' : r.status) as GcRunView['status'],
     parameters: { ...DEFAULT_PARAMETERS, ...(JSON.parse(r.parameters) as Partial<GcParameters>) },
     manifestsDeleted: r.manifestsDeleted,
     blobsDeleted: r.blobsDeleted,
@@ -544,8 +594,8 @@ class RepositorySweep {
   }
 
   /** Reads back what was pushed into the repository since the run began, and spares what it reaches. */
-  refresh(s: GcSweep, since: Date): void {
-    const fresh = s.pushedSince(this.repo.id, since).filter((f) => !this.seenFresh.has(f.digest));
+  *refresh(s: GcSweep, since: Date): Step<void> {
+    const fresh = (yield* s.pushedSince(this.repo.id, since)).filter((f) => !this.seenFresh.has(f.digest));
     if (!fresh.length) return;
     for (const f of fresh) {
       this.seenFresh.add(f.digest);
@@ -604,25 +654,30 @@ class SweepQueue {
     if (!ops.length || this.ctx.run.stop) return;
     const { ctx } = this;
     await this.deps.registry.writes.exclusive(async () => {
-      const results = await this.deps.store.sweep(ctx.cutoff, (s) =>
-        ops.map((op) => {
-          op.sweep.refresh(s, ctx.since);
+      const results = await this.deps.store.sweep(ctx.cutoff, function* (s) {
+        const out: string[][] = [];
+        for (const op of ops) {
+          yield* op.sweep.refresh(s, ctx.since);
           if (op.manifests) {
-            const deleted = new Set(s.deleteManifests(op.sweep.repo.id, op.sweep.deletable(op.manifests)));
+            const deleted = new Set(yield* s.deleteManifests(op.sweep.repo.id, op.sweep.deletable(op.manifests)));
             // A doomed manifest that survives keeps what it lists (its links go later in this or a later transaction).
             for (const m of op.manifests) {
               if (deleted.has(m.digest)) continue;
               op.sweep.spared.add(m.digest);
               for (const r of m.refs) op.sweep.spared.add(r);
             }
-            return [...deleted];
+            out.push([...deleted]);
+          } else {
+            out.push(
+              yield* s.deleteLinks(
+                op.sweep.repo.id,
+                op.links.filter((d) => !op.sweep.spared.has(d)),
+              ),
+            );
           }
-          return s.deleteLinks(
-            op.sweep.repo.id,
-            op.links.filter((d) => !op.sweep.spared.has(d)),
-          );
-        }),
-      );
+        }
+        return out;
+      });
       const links: { repositoryId: number; digest: string }[] = [];
       const manifests: { repositoryId: number; digest: string }[] = [];
       ops.forEach((op, i) => {
