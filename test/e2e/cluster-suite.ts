@@ -24,6 +24,8 @@ const MiB = 1024 * 1024;
 const AUTH = basic('admin', ADMIN_PASSWORD);
 const CREDS = `admin:${ADMIN_PASSWORD}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** The GC runs' time window, in seconds. */
+const GC_WINDOW_S = 10;
 
 function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -99,6 +101,7 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
     let n2: ClusterNode;
     let work: string;
     let env: Record<string, string>;
+    let garbageAt = 0;
     const layouts = new Map<string, Promise<Layout>>();
     /** A multi-arch OCI layout, built once per name (in the background while the cluster starts). */
     const layout = (name: string) => {
@@ -135,6 +138,11 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
       const layoutsBuilt = Promise.all(['one', 'gc-a', 'gc-b', 'lb', 'survivor'].map(layout));
       cluster = await startCluster({ rgw });
       [n1, n2] = cluster.nodes;
+      // Garbage for the GC case, made now so it is older than the runs' time window by then: an
+      // image whose manifest is deleted.
+      const doomed = await pushImage(n1, 'library/gc-doomed', 'x', 'gc-doomed');
+      assert.equal((await call(n1.url, 'DELETE', `/v2/library/gc-doomed/manifests/${doomed}`)).status, 202);
+      garbageAt = Date.now();
       await layoutsBuilt;
     });
 
@@ -257,15 +265,16 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
     it('garbage collection on node 1 while node 2 takes a push keeps both images whole', async () => {
       const [a, b] = [await layout('gc-a'), await layout('gc-b')];
       await push(n1.host, a, 'library/gc-a:1');
-      // Garbage for the runs to find: an image whose manifest is deleted.
-      const doomed = await pushImage(n1, 'library/gc-doomed', 'x', 'gc-doomed');
-      assert.equal((await call(n1.url, 'DELETE', `/v2/library/gc-doomed/manifests/${doomed}`)).status, 202);
 
       const gc = (body: object) => call(n1.url, 'POST', '/api/v2.0/system/gc/schedule', { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
       const runs: { id: string; status: string; deleted: number; log: string }[] = [];
-      /** One manual run with no time window (every unreferenced blob is fair game), awaited. */
+      /**
+       * One manual run, awaited. The time window (Harbor's: what is younger is kept) is a few
+       * seconds, not hours: what the push on node 2 uploads before a run starts is inside it, and
+       * what it uploads and links while a run is going is what the push/GC interlock must keep.
+       */
       const runOnce = async () => {
-        const started = await gc({ schedule: { type: 'Manual' }, parameters: { time_window: 0, delete_untagged: true } });
+        const started = await gc({ schedule: { type: 'Manual' }, parameters: { time_window: GC_WINDOW_S / 3600, delete_untagged: true } });
         if (started.status === 409) return; // one run at a time for the whole cluster
         assert.equal(started.status, 201, started.text);
         const id = /\/(\d+)$/.exec(started.headers.get('location')!)![1];
@@ -283,7 +292,9 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
         while (pushing);
       })();
       await Promise.all([pushed, collecting]);
-      await runOnce(); // and once more after the push, with everything settled
+      // Once more after the push, when the garbage made at the start is older than the window.
+      await sleep(Math.max(0, garbageAt + (GC_WINDOW_S + 1) * 1000 - Date.now()));
+      await runOnce();
       assert.ok(runs.length >= 2, `at least two runs (${runs.length})`);
       for (const r of runs) assert.equal(r.status, 'Success', `run ${r.id}: ${r.log}`);
       assert.ok(runs.some((r) => r.deleted > 0), 'the runs collected the deleted image');
