@@ -153,8 +153,12 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
 
     it('skopeo pushes a multi-arch image through node 1 and pulls it through node 2, digest for digest', async () => {
       const l = await layout('one');
+      // Node 2 is asked first, while the image is not there: what it learns must not outlive the push.
+      assert.equal((await call(n2.url, 'GET', '/v2/library/multi/manifests/1', { headers: { Accept: l.top.mediaType } })).status, 404);
+      assert.equal((await call(n2.url, 'GET', '/v2/library/multi/tags/list')).status, 404);
       await push(n1.host, l, 'library/multi:1');
       await pullSame(n2.host, 'library/multi:1', l, 'pulled through node 2');
+      assert.deepEqual(JSON.parse((await call(n2.url, 'GET', '/v2/library/multi/tags/list')).text).tags, ['1']);
       // And the other way round for a tag node 2 has not seen before the pull above.
       const idx = await call(n2.url, 'GET', `/v2/library/multi/manifests/${l.top.digest}`, { headers: { Accept: l.top.mediaType } });
       assert.equal(idx.status, 200);
@@ -262,6 +266,32 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
       assert.ok(tags.held, 'node 2 lists no tag');
     });
 
+    it('a setting and a password changed on node 1 take effect on node 2 within 1 s', async () => {
+      const PW = 'Cluster-Passw0rd-1';
+      const NEW_PW = 'Cluster-Passw0rd-2';
+      const user = await call(n1.url, 'POST', '/api/v2.0/users', { body: JSON.stringify({ username: 'dev', password: PW, email: 'dev@example.com', realname: 'Dev' }), headers: { 'Content-Type': 'application/json' } });
+      assert.equal(user.status, 201, user.text);
+      const id = user.headers.get('location')!.split('/').pop();
+      let n = 0;
+      const createProject = (password: string) =>
+        call(n2.url, 'POST', '/api/v2.0/projects', { body: JSON.stringify({ project_name: `dev-${++n}`, metadata: { public: 'false' } }), headers: { Authorization: basic('dev', password), 'Content-Type': 'application/json' } });
+      assert.equal((await createProject(PW)).status, 403, 'by default only admins create projects');
+      const put = await call(n1.url, 'PUT', '/api/v2.0/configurations', { body: JSON.stringify({ project_creation_restriction: 'everyone' }), headers: { 'Content-Type': 'application/json' } });
+      assert.equal(put.status, 200, put.text);
+      const allowed = await within(1000, async () => (await createProject(PW)).status === 201);
+      assert.ok(allowed.held, `node 2 lets everyone create projects within 1 s (waited ${allowed.after} ms)`);
+      const conf = JSON.parse((await call(n2.url, 'GET', '/api/v2.0/configurations')).text);
+      assert.equal(conf.project_creation_restriction.value, 'everyone');
+
+      // Node 2 has verified dev's password (and may keep that for a while): an admin resets it on node 1.
+      assert.equal((await call(n2.url, 'GET', '/api/v2.0/users/current', { headers: { Authorization: basic('dev', PW) } })).status, 200);
+      const reset = await call(n1.url, 'PUT', `/api/v2.0/users/${id}/password`, { body: JSON.stringify({ new_password: NEW_PW }), headers: { 'Content-Type': 'application/json' } });
+      assert.equal(reset.status, 200, reset.text);
+      const refused = await within(1000, async () => (await call(n2.url, 'GET', '/api/v2.0/users/current', { headers: { Authorization: basic('dev', PW) } })).status === 401);
+      assert.ok(refused.held, `node 2 refuses the old password within 1 s (waited ${refused.after} ms)`);
+      assert.equal((await call(n2.url, 'GET', '/api/v2.0/users/current', { headers: { Authorization: basic('dev', NEW_PW) } })).status, 200, 'and takes the new one');
+    });
+
     it('garbage collection on node 1 while node 2 takes a push keeps both images whole', async () => {
       const [a, b] = [await layout('gc-a'), await layout('gc-b')];
       await push(n1.host, a, 'library/gc-a:1');
@@ -328,6 +358,11 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
         assert.equal(r.headers.get('x-berth-node'), 'n1');
       }
       await pullSame(cluster.lb.host, 'library/survivor:1', l, 'pulled through the balancer with node 2 dead');
+      const lbNode = { ...n1, url: cluster.lb.url, name: 'the balancer' };
+      const pushed = await pushImage(lbNode, 'library/survivor', '2', 'survivor-2');
+      const back = await call(cluster.lb.url, 'GET', '/v2/library/survivor/manifests/2', { headers: { Accept: OCI_MANIFEST } });
+      assert.equal(back.status, 200, 'a push through the balancer with node 2 dead');
+      assert.equal(sha256(back.body), pushed);
       const health = await call(n1.url, 'GET', '/api/v2.0/health', { headers: { Authorization: '' } });
       assert.equal(health.status, 200);
       assert.equal(JSON.parse(health.text).status, 'healthy');
