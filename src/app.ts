@@ -107,7 +107,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const changes: Changes = sql
     ? await (await import('./db/pg-changes.ts')).PgChanges.open({ url: config.databaseUrl, sql, log })
     : new LocalChanges((err, topic) => log.warn({ topic, err: (err as Error)?.message }, 'cache listener failed'));
-  const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log });
+  const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log }, changes);
   await settings.load();
 
   // Storage
@@ -130,13 +130,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
 
   // Identity and access
-  const audit = new AuditService(db, { retentionDays: settings.auditRetentionDays(), maxRows: 1_000_000, log });
-  const access = new AccessService(db, { creationRestriction: () => settings.projectCreationRestriction() });
+  // The retention is read at each purge: a change saved on any node applies without a restart.
+  const audit = new AuditService(db, { get retentionDays() { return settings.auditRetentionDays(); }, maxRows: 1_000_000, log });
+  const access = new AccessService(db, { creationRestriction: () => settings.projectCreationRestriction(), changes });
   const identity = new IdentityService({
     db,
     log,
     directory: () => directory,
     onLogin: (username, ok, clientAddress) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user', clientAddress }),
+    changes,
   });
   const sessions = new SessionStore(new BrowserSessionStore(db), changes, { maxPerUser: config.maxSessionsPerUser });
   const users = new UsersService({
@@ -164,6 +166,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     blobs,
     uploads,
+    changes,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
     admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
     blobRedirectSeconds: config.s3?.redirectSeconds,

@@ -1,7 +1,9 @@
 // Access decisions for every API: which roles a principal holds in a project (direct membership,
 // LDAP group memberships, robot permissions), evaluated with the one can() of src/access/roles.ts.
-// Results are cached briefly and dropped on any change made through this process.
+// Results are cached briefly and dropped on every node when any of it changes (topic 'access' of
+// src/db/changes.ts); while another node's change may be missed, they are read through.
 import type { Db } from '../db/client.ts';
+import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
 import { can, isRobotGrantable, isRoleId, mayCreateProjects, missingPermissions, type Permission, type ProjectCreationRestriction, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
 import { Lru } from '../lib/lru.ts';
@@ -31,28 +33,53 @@ export class AccessService implements RepositoryPolicy {
   private groupIds = new Lru<number, Timed<number[]>>(10_000);
   private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000);
 
+  private readonly changes: Changes;
+
   constructor(
     private readonly db: Db,
-    private readonly opts: { creationRestriction?: () => ProjectCreationRestriction } = {},
-  ) {}
+    private readonly opts: { creationRestriction?: () => ProjectCreationRestriction; changes?: Changes } = {},
+  ) {
+    this.changes = opts.changes ?? new LocalChanges();
+    this.changes.subscribe('access', () => this.clear());
+  }
 
-  /** Drop every cached decision (after membership, project, group, user or robot changes). */
-  invalidate(): void {
+  /**
+   * Drops every cached decision on every node (after membership, project, group, user or robot
+   * changes, once they are committed).
+   */
+  invalidate(): Promise<void> {
+    return this.changes.publish('access');
+  }
+
+  private clear(): void {
     this.projects.clear();
     this.grants.clear();
     this.groupIds.clear();
     this.robots.clear();
   }
 
+  /** A cached value still valid and usable now (never while another node's change may be missed). */
+  private cached<K, T>(cache: Lru<K, Timed<T>>, key: K): Timed<T> | undefined {
+    if (!this.changes.live) return undefined;
+    const hit = cache.get(key);
+    return hit && hit.expires > Date.now() ? hit : undefined;
+  }
+
+  /** Keeps what a read found unless a change was announced while it ran (src/db/changes.ts, rule 2). */
+  private keep<K, T>(cache: Lru<K, Timed<T>>, key: K, value: T, gen: number): void {
+    if (this.changes.live && this.changes.generation('access') === gen) cache.set(key, { value, expires: Date.now() + TTL_MS });
+  }
+
   async project(nameOrId: string | number): Promise<ProjectRef | null> {
     const key = String(nameOrId);
-    const hit = this.projects.get(key);
-    if (hit && hit.expires > Date.now()) return hit.value;
+    const hit = this.cached(this.projects, key);
+    if (hit) return hit.value;
+    const gen = this.changes.generation('access');
     const p = await this.db.project.findFirst({
       where: typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId },
       select: { id: true, name: true, public: true },
     });
-    this.projects.set(key, { value: p, expires: Date.now() + TTL_MS });
+    this.keep(this.projects, key, p, gen);
     return p;
   }
 
@@ -61,8 +88,9 @@ export class AccessService implements RepositoryPolicy {
     if (!principal) return { roles: [], public: project.public, sysadmin: false };
     if (principal.sysadmin) return { roles: [], public: project.public, sysadmin: true };
     const key = `${principal.kind}:${principal.id}:${project.id}`;
-    const hit = this.grants.get(key);
-    if (hit && hit.expires > Date.now()) return hit.value;
+    const hit = this.cached(this.grants, key);
+    if (hit) return hit.value;
+    const gen = this.changes.generation('access');
     let grant: ProjectGrant;
     if (principal.kind === 'robot') {
       const perms = (await this.robotPermissions(principal.id)) ?? [];
@@ -78,7 +106,7 @@ export class AccessService implements RepositoryPolicy {
       const roles = [...new Set(members.map((m) => m.roleId).filter(isRoleId))] as RoleId[];
       grant = { roles, public: project.public, sysadmin: false };
     }
-    this.grants.set(key, { value: grant, expires: Date.now() + TTL_MS });
+    this.keep(this.grants, key, grant, gen);
     return grant;
   }
 
@@ -130,21 +158,23 @@ export class AccessService implements RepositoryPolicy {
 
   /** Ids of the Berth user groups (LDAP groups) the user was in at the last directory login. */
   async userGroupIds(userId: number): Promise<number[]> {
-    const hit = this.groupIds.get(userId);
-    if (hit && hit.expires > Date.now()) return hit.value;
+    const hit = this.cached(this.groupIds, userId);
+    if (hit) return hit.value;
+    const gen = this.changes.generation('access');
     const u = await this.db.user.findUnique({ where: { id: userId }, select: { ldapGroups: true } });
     const dns = u ? (JSON.parse(u.ldapGroups) as string[]) : [];
     const ids = dns.length ? (await this.db.userGroup.findMany({ where: { ldapDn: { in: dns } }, select: { id: true } })).map((g) => g.id) : [];
-    this.groupIds.set(userId, { value: ids, expires: Date.now() + TTL_MS });
+    this.keep(this.groupIds, userId, ids, gen);
     return ids;
   }
 
   private async robotPermissions(robotId: number): Promise<{ namespace: string; access: Permission[] }[] | null> {
-    const hit = this.robots.get(robotId);
-    if (hit && hit.expires > Date.now()) return hit.value;
+    const hit = this.cached(this.robots, robotId);
+    if (hit) return hit.value;
+    const gen = this.changes.generation('access');
     const r = await this.db.robot.findUnique({ where: { id: robotId }, select: { permissions: true, disabled: true, expiresAt: true } });
     const value = r && !r.disabled && (!r.expiresAt || r.expiresAt.getTime() > Date.now()) ? (JSON.parse(r.permissions) as { namespace: string; access: Permission[] }[]) : null;
-    this.robots.set(robotId, { value, expires: Date.now() + TTL_MS });
+    this.keep(this.robots, robotId, value, gen);
     return value;
   }
 }

@@ -247,7 +247,7 @@ export class ArtifactsService {
   /** Deletes a repository with all its artifacts and tags (blob bytes stay for garbage collection). */
   async deleteRepository(name: string): Promise<void> {
     const n = await this.deps.db.repository.deleteMany({ where: { name } });
-    this.deps.registry.forgetRepository(name);
+    await this.deps.registry.forgetRepository(name);
     if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
   }
 

@@ -1,8 +1,11 @@
 // Authentication sources, all at once (Harbor allows one): robot accounts, personal access tokens,
 // local users, and LDAP / Active Directory. Verified credentials are cached briefly, so the
-// many token requests of one `docker push` cost a single directory round trip.
+// many token requests of one `docker push` cost a single directory round trip. A change of any
+// credential (password, secret, token, disabled, deleted) drops that cache on every node (topic
+// 'credentials' of src/db/changes.ts); while such a change may be missed, nothing is taken from it.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/client.ts';
+import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Principal } from '../access/principal.ts';
 import { LoginThrottle } from '../auth/throttle.ts';
 import { AppError } from '../lib/errors.ts';
@@ -26,6 +29,8 @@ export interface IdentityDeps {
   throttle?: LoginThrottle;
   /** Every login attempt, with the client's address (for the audit log). */
   onLogin?: (username: string, ok: boolean, clientAddress: string) => void;
+  /** Announces credential changes to the other nodes and tells this one theirs (default: this process only). */
+  changes?: Changes;
 }
 
 export const PAT_PREFIX = 'berth_pat_';
@@ -51,14 +56,17 @@ export class IdentityService {
   /** The last queued password check per (name, address) pair; see login(). */
   private checking = new Map<string, Promise<void>>();
   readonly throttle: LoginThrottle;
+  private readonly changes: Changes;
 
   constructor(private readonly deps: IdentityDeps) {
     this.throttle = deps.throttle ?? new LoginThrottle();
+    this.changes = deps.changes ?? new LocalChanges();
+    this.changes.subscribe('credentials', () => this.cache.clear());
   }
 
-  /** Forget cached credentials (after password changes, deletions, secret refreshes). */
-  forget(): void {
-    this.cache.clear();
+  /** Forget cached credentials on every node (after password changes, deletions, secret refreshes). */
+  forget(): Promise<void> {
+    return this.changes.publish('credentials');
   }
 
   /**
@@ -106,6 +114,7 @@ export class IdentityService {
   }
 
   private cached(key: string): Principal | null {
+    if (!this.changes.live) return null;
     const hit = this.cache.get(key);
     return hit && hit.expires > Date.now() ? hit.principal : null;
   }
@@ -116,6 +125,7 @@ export class IdentityService {
     const verdict = this.throttle.check(username, remoteAddress);
     if (!verdict.locked && verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
     let principal: Principal | null = null;
+    const gen = this.changes.generation('credentials');
     try {
       principal = await this.verify(username, password);
     } catch (err) {
@@ -132,7 +142,8 @@ export class IdentityService {
       return null;
     }
     this.throttle.succeed(username, remoteAddress);
-    this.cache.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
+    // A credential changed while this one was checked: the check may have read the old one.
+    if (this.changes.live && this.changes.generation('credentials') === gen) this.cache.set(key, { principal, expires: Date.now() + CACHE_TTL_MS });
     this.deps.onLogin?.(username, true, remoteAddress);
     return principal;
   }

@@ -134,7 +134,7 @@ export class MembersService {
     const dup = await this.deps.db.member.findFirst({ where: { projectId: project.id, ...(userId ? { userId } : { groupId }) } });
     if (dup) throw new AppError('CONFLICT', undefined, { message: `${label} is already a member` });
     const m = await this.deps.db.member.create({ data: { projectId: project.id, userId, groupId, roleId } });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'create', resource: `${project.name}:member:${label}` });
     return m.id;
   }
@@ -148,7 +148,7 @@ export class MembersService {
     await this.checkMayGrant(actor, project, [m.roleId, roleId], 'change a member to or from');
     await this.checkKeepsAdmin(actor, project, m);
     await this.deps.db.member.update({ where: { id: memberId }, data: { roleId } });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${project.name}:member:${m.entityName}` });
   }
 
@@ -158,7 +158,7 @@ export class MembersService {
     if (!this.isSelf(actor, m)) await this.checkMayGrant(actor, project, [m.roleId], 'remove a');
     await this.checkKeepsAdmin(actor, project, m);
     await this.deps.db.member.delete({ where: { id: memberId } });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: `${project.name}:member:${m.entityName}` });
   }
 }

@@ -51,7 +51,7 @@ export class ProjectsService {
         ...(principal.kind === 'user' ? { members: { create: { userId: principal.id, roleId: Roles.projectAdmin } } } : {}),
       },
     });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'create', resource: name });
     return (await this.get(p.id))!;
   }
@@ -102,7 +102,7 @@ export class ProjectsService {
     if (input.public !== undefined && input.public !== null) isPublic = !!input.public;
     metadata.public = String(isPublic);
     await this.deps.db.project.update({ where: { id: project.id }, data: { public: isPublic, metadata: JSON.stringify(metadata) } });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'update', resource: project.name });
   }
 
@@ -110,7 +110,7 @@ export class ProjectsService {
     if (project.repoCount > 0) throw new AppError('PRECONDITION', undefined, { message: `project ${project.name} still has repositories` });
     await this.deps.db.project.delete({ where: { id: project.id } });
     await this.deps.db.robot.deleteMany({ where: { projectId: project.id } });
-    this.deps.access.invalidate();
+    await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'delete', resource: project.name });
   }
 }

@@ -1,5 +1,7 @@
 // Use cases of the OCI distribution API. Keeps the hot read paths (manifest by tag, blob HEAD/GET)
-// off the database with caches that are updated in the same code path that changes the data.
+// off the database with caches that are updated in the same code path that changes the data, and
+// dropped when another node announces a change (topics 'repositories', 'tags', 'manifests' of
+// src/db/changes.ts). While announcements may be missed (`changes.live` false) they are bypassed.
 import { Readable } from 'node:stream';
 import { digestOf, parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
@@ -8,6 +10,7 @@ import { SharedExclusiveLock, type WriteLock } from '../lib/rwlock.ts';
 import { parseManifest, type ParsedManifest } from '../lib/manifest.ts';
 import { isValidTag } from '../lib/reference.ts';
 import type { RegistryStore, ManifestRecord } from '../db/registry-store.ts';
+import { LocalChanges, type Changes, type Topic } from '../db/changes.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ChunkRange, UploadStatus, UploadStore } from '../storage/uploads.ts';
 import { PathNotFoundError } from '../storage/driver/driver.ts';
@@ -37,11 +40,15 @@ export interface RegistryDeps {
    * on PostgreSQL a cluster-wide one.
    */
   writes?: WriteLock;
+  /** Announces changes to the other nodes and tells this one theirs (default: this process only). */
+  changes?: Changes;
   /** Called after content changes (audit, statistics); never awaited by the caller's response. */
   onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
 }
 
 const SEP = '\u0000';
+/** Announcements of one GC run at most; beyond, the whole topic is announced. */
+const COLLECTED_ANNOUNCEMENTS_MAX = 100;
 const TAG_LIST_MAX = 50_000;
 /** Cached tag-list pages per repository at most (the page cache holds 4,096 in all). */
 const TAG_PAGE_KEYS_MAX = 2_048;
@@ -89,6 +96,13 @@ export class RegistryService {
   private repoListGen = 0;
   /** repoId -> count of changes of its manifests or tags, for caches of facts derived from them (artifact counts). */
   private contentGens = new Map<number, number>();
+  /** Count of changes of every repository's content at once (a flush): added to each contentGen. */
+  private allContentGen = 0;
+  /** Count of tag-list flushes of every repository: added to each tagGen. */
+  private allTagGen = 0;
+  /** Numbers handed out while not live, never equal to each other (no cache may keep what is read then). */
+  private unique = 0;
+  private readonly changes: Changes;
   /**
    * Every step that reads "this blob or manifest is there" and then records something that relies
    * on it (completing an upload, a mount, a manifest PUT) runs shared; garbage collection runs
@@ -98,15 +112,92 @@ export class RegistryService {
 
   constructor(private readonly deps: RegistryDeps) {
     this.writes = deps.writes ?? new SharedExclusiveLock();
+    this.changes = deps.changes ?? new LocalChanges();
+    // This node's own changes updated the caches in place where they were made.
+    this.changes.subscribe('repositories', (key, local) => {
+      if (local) return;
+      if (key === null) this.flush();
+      else this.dropRepository(key);
+    });
+    this.changes.subscribe('tags', (key, local) => {
+      if (!local) this.remoteTagChange(key);
+    });
+    this.changes.subscribe('manifests', (key, local) => {
+      if (!local) this.remoteManifestChange(key);
+    });
+  }
+
+  // ---- changes between nodes ----------------------------------------------------------------
+
+  /** The gate of a cache fill: remember `changes.generation(topic)` before the query, keep the result only if this holds after it. */
+  private fresh(topic: Topic, gen: number): boolean {
+    return this.changes.live && this.changes.generation(topic) === gen;
+  }
+
+  /** Drops every cached fact (another node's changes may have been missed). */
+  private flush(): void {
+    this.repoIds.clear();
+    this.links.clear();
+    this.tags.clear();
+    this.manifests.clear();
+    this.tagLists.clear();
+    this.tagPages.clear();
+    this.tagPageKeys.clear();
+    this.stored.clear();
+    this.allTagGen++;
+    this.allContentGen++;
+    this.repoListGen++;
+  }
+
+  /** `key`: repository id, or id@tag (src/db/changes.ts). */
+  private remoteTagChange(key: string | null): void {
+    if (key === null) {
+      this.tags.clear();
+      this.tagLists.clear();
+      this.tagPages.clear();
+      this.tagPageKeys.clear();
+      this.allTagGen++;
+      this.allContentGen++;
+      return;
+    }
+    const { id, item } = splitKey(key);
+    if (item === null) this.tags.deleteWhere((k) => k.startsWith(`${id}${SEP}`));
+    else this.tags.delete(`${id}${SEP}${item}`);
+    this.tagsChanged(id);
+    this.contentChanged(id);
+  }
+
+  /** `key`: repository id, or id@digest (src/db/changes.ts). */
+  private remoteManifestChange(key: string | null): void {
+    if (key === null) {
+      this.manifests.clear();
+      this.links.clear();
+      this.stored.clear();
+      this.allContentGen++;
+      return;
+    }
+    const { id, item } = splitKey(key);
+    if (item === null) {
+      for (const c of [this.links, this.manifests] as Lru<string, unknown>[]) c.deleteWhere((k) => k.startsWith(`${id}${SEP}`));
+    } else {
+      this.links.delete(`${id}${SEP}${item}`);
+      this.manifests.delete(`${id}${SEP}${item}`);
+      this.stored.delete(item);
+    }
+    this.contentChanged(id);
   }
 
   // ---- repositories -------------------------------------------------------------------------
 
   private async repoId(name: string): Promise<number | null> {
-    const hit = this.repoIds.get(name);
-    if (hit !== undefined) return hit;
+    const live = this.changes.live;
+    if (live) {
+      const hit = this.repoIds.get(name);
+      if (hit !== undefined) return hit;
+    }
+    const gen = this.changes.generation('repositories');
     const id = await this.deps.store.findRepositoryId(name);
-    if (id !== null) this.repoIds.set(name, id);
+    if (id !== null && this.fresh('repositories', gen)) this.repoIds.set(name, id);
     return id;
   }
 
@@ -117,6 +208,8 @@ export class RegistryService {
     const id = await this.deps.store.ensureRepository(name, projectId);
     this.repoListGen++;
     this.repoIds.set(name, id);
+    // Other nodes keep lists of repositories (the Harbor API's totals and page positions).
+    await this.changes.publish('repositories', name);
     return id;
   }
 
@@ -126,10 +219,18 @@ export class RegistryService {
     return { repositories: s(this.repoIds), links: s(this.links), tags: s(this.tags), manifests: s(this.manifests), tag_lists: s(this.tagLists), small_blobs: s(this.smallBlobs), tag_pages: s(this.tagPages) };
   }
 
-  /** Drops every cached fact about a repository (after it was deleted through the management API). */
-  forgetRepository(name: string): void {
+  /**
+   * Drops every cached fact about a repository after it was deleted through the management API,
+   * on this node and (announced) on every other.
+   */
+  async forgetRepository(name: string): Promise<void> {
+    this.dropRepository(name);
+    await this.changes.publish('repositories', name);
+  }
+
+  private dropRepository(name: string): void {
     this.repoListGen++;
-    const id = this.repoIds.get(name);
+    const id = this.repoIds.peek(name);
     this.repoIds.delete(name);
     if (id === undefined) return;
     const prefix = `${id}${SEP}`;
@@ -138,13 +239,20 @@ export class RegistryService {
     this.contentChanged(id);
   }
 
-  /** Drops cached facts about links and manifests garbage collection removed (a removed manifest's link is among the links). */
-  forgetCollected(links: { repositoryId: number; digest: string }[], manifests: { repositoryId: number; digest: string }[]): void {
+  /**
+   * Drops cached facts about links and manifests garbage collection removed (a removed manifest's
+   * link is among the links), here and (announced) on every other node.
+   */
+  async forgetCollected(links: { repositoryId: number; digest: string }[], manifests: { repositoryId: number; digest: string }[]): Promise<void> {
     for (const l of links) this.links.delete(`${l.repositoryId}${SEP}${l.digest}`);
     for (const m of manifests) {
       this.manifests.delete(`${m.repositoryId}${SEP}${m.digest}`);
       this.contentChanged(m.repositoryId);
     }
+    const keys = new Set([...links, ...manifests].map((x) => `${x.repositoryId}@${x.digest}`));
+    if (!keys.size) return;
+    if (keys.size > COLLECTED_ANNOUNCEMENTS_MAX) return this.changes.publish('manifests', null);
+    for (const k of keys) await this.changes.publish('manifests', k);
   }
 
   /** The repository's tags changed in a way not known in detail: drop its list and every page. */
@@ -161,15 +269,22 @@ export class RegistryService {
    * API's counts and page positions) are valid while they stay the same.
    */
   repositoriesGen(): number {
+    // While another node's change may be missed, no two calls agree: nothing read meanwhile is kept.
+    if (!this.changes.live) return -++this.unique;
     return this.repoListGen;
   }
 
   contentGen(repositoryId: number): number {
-    return this.contentGens.get(repositoryId) ?? 0;
+    if (!this.changes.live) return -++this.unique;
+    return (this.contentGens.get(repositoryId) ?? 0) + this.allContentGen;
   }
 
   private contentChanged(id: number): void {
     this.contentGens.set(id, (this.contentGens.get(id) ?? 0) + 1);
+  }
+
+  private tagGenOf(id: number): number {
+    return (this.tagGen.get(id) ?? 0) + this.allTagGen;
   }
 
   /** Any listing read before now must not be cached (it may miss the change). */
@@ -229,10 +344,13 @@ export class RegistryService {
     const id = await this.repoId(repository);
     if (id === null) return null;
     const key = `${id}${SEP}${digest}`;
-    const hit = this.links.get(key);
-    if (hit !== undefined) return hit;
+    if (this.changes.live) {
+      const hit = this.links.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const gen = this.changes.generation('manifests');
     const size = await this.deps.store.linkedBlobSize(id, digest);
-    if (size !== null) this.links.set(key, size);
+    if (size !== null && this.fresh('manifests', gen)) this.links.set(key, size);
     return size;
   }
 
@@ -277,7 +395,7 @@ export class RegistryService {
   async blobRedirect(d: ParsedDigest, size: number): Promise<string | null> {
     const seconds = this.deps.blobRedirectSeconds;
     if (!seconds || size <= SMALL_BLOB_MAX) return null;
-    if (this.stored.get(d.digest) === undefined) {
+    if (!this.changes.live || this.stored.get(d.digest) === undefined) {
       if ((await this.deps.blobs.size(d)) !== size) return null;
       this.stored.set(d.digest, size);
     }
@@ -297,6 +415,7 @@ export class RegistryService {
     const ok = id !== null && (await this.deps.store.unlinkBlob(id, d.digest));
     if (id !== null) this.links.delete(`${id}${SEP}${d.digest}`);
     if (!ok) throw new AppError('BLOB_UNKNOWN', { digest: d.digest });
+    await this.changes.publish('manifests', `${id}@${d.digest}`);
     this.deps.onEvent?.({ type: 'delete', repository, digest: d.digest });
   }
 
@@ -387,10 +506,13 @@ export class RegistryService {
   private async resolve(id: number, reference: string): Promise<string | null> {
     if (reference.includes(':')) return reference;
     const key = `${id}${SEP}${reference}`;
-    const hit = this.tags.get(key);
-    if (hit !== undefined) return hit;
+    if (this.changes.live) {
+      const hit = this.tags.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const gen = this.changes.generation('tags');
     const digest = await this.deps.store.findTag(id, reference);
-    if (digest !== null) this.tags.set(key, digest);
+    if (digest !== null && this.fresh('tags', gen)) this.tags.set(key, digest);
     return digest;
   }
 
@@ -399,13 +521,16 @@ export class RegistryService {
     const digest = id === null ? null : await this.resolve(id, reference);
     if (id === null || digest === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
     const key = `${id}${SEP}${digest}`;
-    const hit = this.manifests.get(key);
-    if (hit) return hit;
+    if (this.changes.live) {
+      const hit = this.manifests.get(key);
+      if (hit) return hit;
+    }
+    const gen = this.changes.generation('manifests');
     const rec = await this.deps.store.findManifest(id, digest);
     const bytes = rec && (await this.manifestBytes(digest));
     if (!rec || !bytes) throw new AppError('MANIFEST_UNKNOWN', { reference });
     const m = { digest, mediaType: rec.mediaType, bytes };
-    this.manifests.set(key, m);
+    if (this.fresh('manifests', gen)) this.manifests.set(key, m);
     return m;
   }
 
@@ -461,6 +586,9 @@ export class RegistryService {
     }
     this.links.set(`${id}${SEP}${digest}`, body.length);
     this.manifests.set(`${id}${SEP}${digest}`, { digest, mediaType: m.mediaType, bytes: body });
+    // A new manifest is nothing another node has cached (it keeps only what it found); a tag may be.
+    // Either way their lists and counts of the repository's content change.
+    await (tag !== null ? this.changes.publish('tags', `${id}@${tag}`) : this.changes.publish('manifests', `${id}@${digest}`));
     this.deps.onEvent?.({ type: 'push', repository, digest, tag: tag ?? undefined });
     return { digest, subject: record.subject };
   }
@@ -473,8 +601,9 @@ export class RegistryService {
     }
     const missingBlobs: string[] = [];
     const unknown: string[] = [];
+    const live = this.changes.live;
     for (const b of m.blobs) {
-      if (this.links.get(`${id}${SEP}${b}`) === undefined) unknown.push(b);
+      if (!live || this.links.get(`${id}${SEP}${b}`) === undefined) unknown.push(b);
     }
     if (unknown.length) {
       const present = await this.deps.store.linkedDigests(id, unknown);
@@ -498,6 +627,7 @@ export class RegistryService {
       this.tags.delete(`${id}${SEP}${reference}`);
       this.tagChanged(id, reference, false);
       if (!ok) throw new AppError('MANIFEST_UNKNOWN', { reference });
+      await this.changes.publish('tags', `${id}@${reference}`);
       this.deps.onEvent?.({ type: 'delete', repository, digest: '', tag: reference });
       return;
     }
@@ -510,6 +640,9 @@ export class RegistryService {
       this.tagChanged(id, t, false);
     }
     if (removedTags === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    await this.changes.publish('manifests', `${id}@${reference}`);
+    if (removedTags.length > COLLECTED_ANNOUNCEMENTS_MAX) await this.changes.publish('tags', String(id));
+    else for (const t of removedTags) await this.changes.publish('tags', `${id}@${t}`);
     this.deps.onEvent?.({ type: 'delete', repository, digest: reference });
   }
 
@@ -533,12 +666,15 @@ export class RegistryService {
     const id = await this.repoId(repository);
     if (id === null) return build();
     const k = `${id}${SEP}${key}`;
-    const hit = this.tagPages.get(k);
-    if (hit) return hit as T;
-    const gen = this.tagGen.get(id) ?? 0;
+    if (this.changes.live) {
+      const hit = this.tagPages.get(k);
+      if (hit) return hit as T;
+    }
+    const gen = this.tagGenOf(id);
+    const topicGen = this.changes.generation('tags');
     const value = await build();
     // A tag that changed while the page was built may be missing from it: do not keep that page.
-    if ((this.tagGen.get(id) ?? 0) === gen) {
+    if (this.tagGenOf(id) === gen && this.fresh('tags', topicGen)) {
       let keys = this.tagPageKeys.get(id);
       if (!keys) this.tagPageKeys.set(id, (keys = new Set()));
       if (keys.size >= TAG_PAGE_KEYS_MAX) for (const q of keys) if (!this.tagPages.has(`${id}${SEP}${q}`)) keys.delete(q);
@@ -552,12 +688,15 @@ export class RegistryService {
 
   /** Every tag of the repository, sorted, from the cache or one query; null when there are too many. */
   private async allTags(id: number): Promise<string[] | null> {
-    const hit = this.tagLists.get(id);
-    if (hit) return hit;
-    const gen = this.tagGen.get(id);
+    if (this.changes.live) {
+      const hit = this.tagLists.get(id);
+      if (hit) return hit;
+    }
+    const gen = this.tagGenOf(id);
+    const topicGen = this.changes.generation('tags');
     const all = await this.deps.store.listTags(id, undefined, TAG_LIST_MAX + 1);
     if (all.length > TAG_LIST_MAX) return null;
-    if (this.tagGen.get(id) === gen) this.tagLists.set(id, all);
+    if (this.tagGenOf(id) === gen && this.fresh('tags', topicGen)) this.tagLists.set(id, all);
     return all;
   }
 
@@ -570,6 +709,12 @@ export class RegistryService {
     if (id === null) return [];
     return this.deps.store.referrers(id, subject, artifactType);
   }
+}
+
+/** An announcement's key: `<repository id>` or `<repository id>@<tag or digest>`. */
+function splitKey(key: string): { id: number; item: string | null } {
+  const at = key.indexOf('@');
+  return at < 0 ? { id: Number(key), item: null } : { id: Number(key.slice(0, at)), item: key.slice(at + 1) };
 }
 
 // Tags are ASCII (the tag grammar), so JS string order is SQLite's BINARY order.

@@ -83,7 +83,7 @@ const pairs = (access: RobotPermissionInput['access']): Permission[] => access.m
  * never outlives the robot that made it, and never resets a secret. System admins may do everything.
  */
 export class RobotsService {
-  constructor(private readonly deps: { db: Db; access: AccessService; forgetCredentials: () => void; onChange?: (e: { username: string; operation: string; resource: string }) => void }) {}
+  constructor(private readonly deps: { db: Db; access: AccessService; forgetCredentials: () => void | Promise<void>; onChange?: (e: { username: string; operation: string; resource: string }) => void }) {}
 
   private toRecord(r: { id: number; name: string; description: string; level: string; projectId: number | null; disabled: boolean; expiresAt: Date | null; permissions: string; createdAt: Date; updatedAt: Date }): RobotRecord {
     const durationDays = r.expiresAt ? Math.max(1, Math.round((r.expiresAt.getTime() - r.createdAt.getTime()) / 86_400_000)) : -1;
@@ -213,8 +213,8 @@ export class RobotsService {
     if (input.permissions !== undefined) data.permissions = JSON.stringify((await this.checkPermissions(actor, robot.level, input.permissions, robot)).perms);
     if (data.expiresAt !== undefined && (data.expiresAt as Date | null)?.getTime() !== robot.expiresAt?.getTime()) await this.checkLifetime(actor, data.expiresAt as Date | null);
     await this.deps.db.robot.update({ where: { id: robot.id }, data });
-    this.deps.access.invalidate();
-    this.deps.forgetCredentials();
+    await this.deps.access.invalidate();
+    await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: robot.name });
   }
 
@@ -230,7 +230,7 @@ export class RobotsService {
     await this.checkHoldsAll(actor, robot, 'change the secret of');
     const s = given ?? newSecret();
     await this.deps.db.robot.update({ where: { id: robot.id }, data: { secretHash: hashSecret(s) } });
-    this.deps.forgetCredentials();
+    await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${robot.name}:secret` });
     return s;
   }
@@ -238,8 +238,8 @@ export class RobotsService {
   async delete(actor: Principal, robot: RobotRecord): Promise<void> {
     await this.checkHoldsAll(actor, robot, 'delete');
     await this.deps.db.robot.delete({ where: { id: robot.id } });
-    this.deps.access.invalidate();
-    this.deps.forgetCredentials();
+    await this.deps.access.invalidate();
+    await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: robot.name });
   }
 }

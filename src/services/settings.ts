@@ -1,8 +1,11 @@
 // Settings an admin may change at run time (GET/PUT /api/v2.0/configurations), in Harbor's key names.
 // The environment gives the defaults; values saved through the API override them and persist.
 // Secret values (kind 'secret') are sealed with the secret box before they reach the database and
-// kept opened only in memory; see src/lib/secret-box.ts for the key.
+// kept opened only in memory; see src/lib/secret-box.ts for the key. A change saved on one node is
+// announced (topic 'settings' of src/db/changes.ts): every other node reads the settings again and
+// runs its change listeners (the LDAP directory is rebuilt there too).
 import { dialectOf, type Db } from '../db/client.ts';
+import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Config, LdapConfig } from '../config/index.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
@@ -42,12 +45,44 @@ export class SettingsService {
   /** Secret keys whose stored value does not open with the current key (wrong BERTH_SECRET_KEY). */
   private unreadable = new Set<string>();
   private listeners: (() => void | Promise<void>)[] = [];
+  private readonly changes: Changes;
+  /** The reload after other nodes' changes: one at a time, and one more after it if asked meanwhile. */
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
 
   constructor(
     private readonly db: Db,
     private readonly base: Config,
     private readonly secrets: { box: SecretBox; log?: Log },
-  ) {}
+    changes?: Changes,
+  ) {
+    this.changes = changes ?? new LocalChanges();
+    // This node's own saves are in effect already (update()).
+    this.changes.subscribe('settings', (_key, local) => {
+      if (!local) this.reload();
+    });
+  }
+
+  /** Reads the settings again after another node saved some, and tells the change listeners. */
+  private reload(): void {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        try {
+          await this.load();
+          for (const l of this.listeners) await l();
+        } catch (err) {
+          this.secrets.log?.warn({ err: (err as Error).message }, 'settings reload failed; retrying');
+          setTimeout(() => this.reload(), 1000).unref();
+        }
+      } while (this.reloadAgain);
+      this.reloading = null;
+    })();
+  }
 
   /**
    * Reads the saved settings. Secrets saved in plain text by an older version are sealed in place
@@ -201,6 +236,7 @@ export class SettingsService {
     await this.db.$transaction(Object.entries(clean).map(([key, v]) => this.db.setting.upsert({ where: { key }, create: { key, value: stored(key, v) }, update: { value: stored(key, v) } })));
     Object.assign(this.overrides, clean);
     for (const key of Object.keys(clean)) this.unreadable.delete(key);
+    await this.changes.publish('settings');
     for (const l of this.listeners) await l();
   }
 }

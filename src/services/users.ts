@@ -75,9 +75,10 @@ export class UsersService {
   constructor(
     private readonly deps: {
       db: Db;
-      /** Drops cached credential checks (passwords, personal tokens): a change takes effect at once. */
-      forgetCredentials: () => void;
-      invalidateAccess: () => void;
+      /** Drops cached credential checks (passwords, personal tokens) on every node: a change takes effect at once. */
+      forgetCredentials: () => void | Promise<void>;
+      /** Drops cached access decisions on every node. */
+      invalidateAccess: () => void | Promise<void>;
       /** Ends the user's browser sessions, except the one `keep` (the caller) was authenticated by. */
       endSessions?: (userId: number, keep?: Principal) => void;
       /** The data directory: holds INITIAL_ADMIN_PASSWORD_FILE. */
@@ -141,7 +142,7 @@ export class UsersService {
       select: { id: true },
     });
     if (given !== undefined) this.removeInitialPasswordFile();
-    this.deps.forgetCredentials();
+    await this.deps.forgetCredentials();
     this.deps.endSessions?.(admin.id);
     return { password, passwordFile: given === undefined ? file : null };
   }
@@ -190,7 +191,7 @@ export class UsersService {
     await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
     // The generated first password no longer works, whoever changed it: its file goes.
     if (user.username === 'admin') this.removeInitialPasswordFile();
-    this.deps.forgetCredentials();
+    await this.deps.forgetCredentials();
     // Whoever knew the old password is signed out everywhere; a user changing their own password
     // in the browser keeps that one session (an admin's reset ends them all).
     this.deps.endSessions?.(id, actor.kind === 'user' && actor.id === id ? actor : undefined);
@@ -198,8 +199,8 @@ export class UsersService {
 
   async setSysadmin(id: number, flag: boolean): Promise<void> {
     await this.deps.db.user.update({ where: { id }, data: { sysadmin: !!flag } });
-    this.deps.forgetCredentials();
-    this.deps.invalidateAccess();
+    await this.deps.forgetCredentials();
+    await this.deps.invalidateAccess();
     this.deps.endSessions?.(id); // a session carries the old admin flag
   }
 
@@ -208,8 +209,8 @@ export class UsersService {
     if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
     if (user.username === 'admin') throw new AppError('FORBIDDEN', undefined, { message: 'the built-in admin cannot be deleted' });
     await this.deps.db.user.delete({ where: { id } });
-    this.deps.forgetCredentials();
-    this.deps.invalidateAccess();
+    await this.deps.forgetCredentials();
+    await this.deps.invalidateAccess();
     this.deps.endSessions?.(id);
   }
 
@@ -234,6 +235,6 @@ export class UsersService {
   async deleteToken(userId: number, id: number): Promise<void> {
     const r = await this.deps.db.personalToken.deleteMany({ where: { id, userId } });
     if (!r.count) throw new AppError('NOT_FOUND', undefined, { message: 'token not found' });
-    this.deps.forgetCredentials();
+    await this.deps.forgetCredentials();
   }
 }

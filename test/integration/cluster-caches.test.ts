@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { basic, makeApp, ADMIN_PASSWORD, type TestApp } from '../helpers/app.ts';
+import { basic, makeApp, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_MANIFEST } from '../helpers/oci.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
-import { pgSql } from '../../src/db/client.ts';
-import { openDatabase } from '../../src/db/client.ts';
+import { openDatabase, pgSql } from '../../src/db/client.ts';
 import { PgChanges } from '../../src/db/pg-changes.ts';
 import type { Topic } from '../../src/db/changes.ts';
 import { FsDriver } from '../../src/storage/driver/fs.ts';
@@ -105,6 +104,164 @@ describe('cluster caches on PostgreSQL', { skip: missingPostgres() }, () => {
       await pgSql(db)!.query(`UPDATE "CacheEpoch" SET "version" = "version" + 1 WHERE "topic" = 'tags'`, []);
       await eventually('both nodes flush tags', () => seen.filter((s) => s.topic === 'tags' && s.key === null).length === 2);
       assert.ok(!seen.some((s) => s.topic === 'settings'));
+    });
+  });
+
+  describe('two nodes on one database and one blob store', () => {
+    let storageDir: string;
+    let a: TestApp;
+    let b: TestApp;
+    let onA: Oci;
+    let onB: Oci;
+    const PW = 'Passw0rd!x';
+    const api = (t: TestApp, method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string | null = t.adminAuth) => {
+      const r = t.request[method](`/api/v2.0${p}`);
+      return auth ? r.set('Authorization', auth) : r;
+    };
+    const digestOn = async (t: TestApp, p: string, auth: string | null = t.adminAuth) => {
+      const r = t.request.get(p).set('Accept', OCI_MANIFEST);
+      const res = await (auth ? r.set('Authorization', auth) : r);
+      return res.status === 200 ? (res.headers['docker-content-digest'] as string) : res.status;
+    };
+
+    before(async () => {
+      const url = await pgServer.createDatabase();
+      storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cluster-storage-'));
+      // Both nodes: the same database, the same blob directory, the same secret key; Basic auth on
+      // /v2 with the real access rules (the token service's key sharing is not what this tests).
+      const env = { BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: 'cluster-caches-test-secret-key-0123456789' };
+      a = await makeApp(env, { auth: 'basic', policy: undefined, driver: new FsDriver(storageDir) });
+      b = await makeApp(env, { auth: 'basic', policy: undefined, driver: new FsDriver(storageDir) });
+      onA = new Oci(a.request, a.adminAuth);
+      onB = new Oci(b.request, b.adminAuth);
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      if (storageDir) fs.rmSync(storageDir, { recursive: true, force: true });
+    });
+
+    test('an image pushed through one node is pulled through the other', async () => {
+      assert.ok(a.berth.changes.live && b.berth.changes.live);
+      const img = await onA.pushImage('library/app', 'v1', 1);
+      const res = await onB.getBytes('/v2/library/app/manifests/v1').set('Accept', OCI_MANIFEST);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, img.raw);
+      assert.equal((await onB.head(`/v2/library/app/blobs/${img.layerDigest}`)).status, 200);
+    });
+
+    test('a tag moved on one node: the other serves the new digest', async () => {
+      const first = await onA.pushImage('library/moving', 'latest', 2);
+      // Node B reads, and caches, the tag and the manifest.
+      assert.equal(await digestOn(b, '/v2/library/moving/manifests/latest'), first.digest);
+      assert.equal(await digestOn(b, '/v2/library/moving/manifests/latest'), first.digest);
+      const second = await onA.pushImage('library/moving', 'latest', 3);
+      assert.notEqual(second.digest, first.digest);
+      await eventually('B serves the moved tag', async () => (await digestOn(b, '/v2/library/moving/manifests/latest')) === second.digest);
+      await eventually('B lists the tag once', async () => JSON.stringify((await onB.get('/v2/library/moving/tags/list')).body.tags) === '["latest"]');
+    });
+
+    test('a manifest deleted on one node is a 404 on the other, and so is its tag', async () => {
+      const img = await onA.pushImage('library/doomed', 'v1', 4);
+      assert.equal(await digestOn(b, `/v2/library/doomed/manifests/${img.digest}`), img.digest);
+      assert.equal(await digestOn(b, '/v2/library/doomed/manifests/v1'), img.digest);
+      assert.deepEqual((await onB.get('/v2/library/doomed/tags/list')).body.tags, ['v1']);
+      assert.equal((await onA.delete(`/v2/library/doomed/manifests/${img.digest}`)).status, 202);
+      await eventually('B answers 404 by digest', async () => (await digestOn(b, `/v2/library/doomed/manifests/${img.digest}`)) === 404);
+      assert.equal(await digestOn(b, '/v2/library/doomed/manifests/v1'), 404);
+      assert.deepEqual((await onB.get('/v2/library/doomed/tags/list')).body.tags, []);
+    });
+
+    test('a repository deleted through the API of one node is gone on the other, from /v2 and from the lists', async () => {
+      await onA.pushImage('library/gone', 'v1', 5);
+      await onA.pushImage('library/stays', 'v1', 6);
+      const names = async () => ((await api(b, 'get', '/projects/library/repositories?page_size=100')).body as { name: string }[]).map((r) => r.name);
+      assert.ok((await names()).includes('library/gone'));
+      assert.equal(await digestOn(b, '/v2/library/gone/manifests/v1'), (await onA.getBytes('/v2/library/gone/manifests/v1').set('Accept', OCI_MANIFEST)).headers['docker-content-digest']);
+      const total = Number((await api(b, 'get', '/projects/library/repositories?page_size=1')).headers['x-total-count']);
+      assert.equal((await api(a, 'delete', '/projects/library/repositories/gone')).status, 200);
+      await eventually('B answers 404', async () => (await digestOn(b, '/v2/library/gone/manifests/v1')) === 404);
+      await eventually('B no longer lists it', async () => !(await names()).includes('library/gone'));
+      assert.ok((await names()).includes('library/stays'));
+      assert.equal(Number((await api(b, 'get', '/projects/library/repositories?page_size=1')).headers['x-total-count']), total - 1);
+    });
+
+    test('a project made private on one node: anonymous pulls through the other are refused', async () => {
+      assert.equal((await api(a, 'post', '/projects').send({ project_name: 'open', metadata: { public: 'true' } })).status, 201);
+      const img = await onA.pushImage('open/app', 'v1', 7);
+      assert.equal(await digestOn(b, '/v2/open/app/manifests/v1', null), img.digest);
+      assert.equal((await api(a, 'put', '/projects/open').send({ metadata: { public: 'false' } })).status, 200);
+      await eventually('B refuses the anonymous pull', async () => [401, 403, 404].includes((await digestOn(b, '/v2/open/app/manifests/v1', null)) as number));
+    });
+
+    test('a member removed on one node loses access on the other', async () => {
+      assert.equal((await api(a, 'post', '/projects').send({ project_name: 'team', metadata: { public: 'false' } })).status, 201);
+      assert.equal((await api(a, 'post', '/users').send({ username: 'dev', password: PW, email: 'dev@example.com', realname: 'dev' })).status, 201);
+      assert.equal((await api(a, 'post', '/projects/team/members').send({ role_id: 2, member_user: { username: 'dev' } })).status, 201);
+      const img = await onA.pushImage('team/app', 'v1', 8);
+      assert.equal(await digestOn(b, '/v2/team/app/manifests/v1', basic('dev', PW)), img.digest);
+      const members = (await api(a, 'get', '/projects/team/members')).body as { id: number; entity_name: string }[];
+      const dev = members.find((m) => m.entity_name === 'dev')!;
+      assert.equal((await api(a, 'delete', `/projects/team/members/${dev.id}`)).status, 200);
+      await eventually('B refuses dev', async () => (await digestOn(b, '/v2/team/app/manifests/v1', basic('dev', PW))) !== img.digest);
+    });
+
+    test('a password changed on one node: the other refuses the old one and takes the new one', async () => {
+      assert.equal((await api(a, 'post', '/users').send({ username: 'mover', password: PW, email: 'mover@example.com', realname: 'mover' })).status, 201);
+      const me = await api(b, 'get', '/users/current', basic('mover', PW));
+      assert.equal(me.status, 200);
+      const NEW = 'N3w-Passw0rd!';
+      assert.equal((await api(a, 'put', `/users/${me.body.user_id}/password`).send({ new_password: NEW })).status, 200);
+      await eventually('B refuses the old password', async () => (await api(b, 'get', '/users/current', basic('mover', PW))).status === 401);
+      assert.equal((await api(b, 'get', '/users/current', basic('mover', NEW))).status, 200);
+    });
+
+    test('a robot deleted on one node: the other refuses its secret', async () => {
+      const res = await api(a, 'post', '/robots').send({ name: 'ci', level: 'system', duration: 30, permissions: [{ kind: 'project', namespace: 'library', access: [{ resource: 'repository', action: 'pull' }] }] });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const robot = basic(res.body.name, res.body.secret);
+      assert.equal((await b.request.get('/v2/').set('Authorization', robot)).status, 200);
+      assert.equal(await digestOn(b, '/v2/library/app/manifests/v1', robot), (await onA.getBytes('/v2/library/app/manifests/v1').set('Accept', OCI_MANIFEST)).headers['docker-content-digest']);
+      assert.equal((await api(a, 'delete', `/robots/${res.body.id}`)).status, 200);
+      await eventually('B refuses the robot', async () => (await b.request.get('/v2/').set('Authorization', robot)).status === 401);
+    });
+
+    test('a setting changed on one node applies on the other', async () => {
+      assert.equal((await api(a, 'post', '/users').send({ username: 'maker', password: PW, email: 'maker@example.com', realname: 'maker' })).status, 201);
+      const create = (name: string) => api(b, 'post', '/projects', basic('maker', PW)).send({ project_name: name, metadata: { public: 'false' } });
+      assert.equal((await create('refused')).status, 403);
+      assert.equal((await api(a, 'put', '/configurations').send({ project_creation_restriction: 'everyone' })).status, 200);
+      await eventually('B lets everyone create projects', async () => (await api(b, 'get', '/configurations')).body.project_creation_restriction?.value === 'everyone');
+      assert.equal((await create('allowed')).status, 201);
+      assert.equal((await api(a, 'put', '/configurations').send({ project_creation_restriction: 'adminonly' })).status, 200);
+      await eventually('B is back to admins only', async () => (await create(`late-${Date.now()}`)).status === 403);
+    });
+
+    test('the other node\'s listening connection killed: what changes meanwhile is still seen there', async () => {
+      const first = await onA.pushImage('library/gap', 'latest', 9);
+      assert.equal(await digestOn(b, '/v2/library/gap/manifests/latest'), first.digest);
+      const nodeB = b.berth.changes as PgChanges;
+      assert.equal(await killListener(b.berth.config.databaseUrl, nodeB.nodeId), 1);
+      // Right away, while B may not be listening: the announcement may be lost.
+      const second = await onA.pushImage('library/gap', 'latest', 10);
+      await eventually('B serves the new digest', async () => (await digestOn(b, '/v2/library/gap/manifests/latest')) === second.digest);
+      await eventually('B listens again', () => nodeB.live);
+      const third = await onA.pushImage('library/gap', 'latest', 11);
+      await eventually('B serves the next digest', async () => (await digestOn(b, '/v2/library/gap/manifests/latest')) === third.digest);
+    });
+
+    test('an announcement that never came: the version poll flushes the caches on the other node', async () => {
+      const first = await onA.pushImage('library/silent', 'latest', 12);
+      assert.equal(await digestOn(b, '/v2/library/silent/manifests/latest'), first.digest);
+      // The tag moved behind both nodes' backs, with only the topic's version bumped (as a writer
+      // whose NOTIFY was lost would leave it).
+      const second = await onA.pushImage('library/silent', 'v2', 13);
+      assert.equal(await digestOn(b, '/v2/library/silent/manifests/latest'), first.digest);
+      const sql = pgSql(a.berth.db)!;
+      const repo = await sql.query<{ id: number }>('SELECT "id" FROM "Repository" WHERE "name" = $1', ['library/silent']);
+      await sql.query('UPDATE "Tag" SET "digest" = $1 WHERE "repositoryId" = $2 AND "name" = $3', [second.digest, repo.rows[0].id, 'latest']);
+      await sql.query(`UPDATE "CacheEpoch" SET "version" = "version" + 1 WHERE "topic" = 'tags'`, []);
+      await eventually('B serves the new digest', async () => (await digestOn(b, '/v2/library/silent/manifests/latest')) === second.digest);
     });
   });
 });
