@@ -9,15 +9,25 @@
 //   gathered into parts of `partSize` (≥ the driver's 5 MiB minimum); what is left at the end of
 //   a request (below the minimum, so it cannot be a part that is not the last) is kept as a small
 //   tail object uploads/<uuid>/tail/<offset>, and the session's state (multipart id, parts, tail
-//   length) in info.json. Completion uploads the tail as the last part, completes the multipart
+//   length) in its record. Completion uploads the tail as the last part, completes the multipart
 //   object and copies it server-side to its content address (radosgw copies by reference).
 //
 // The running sha256 is kept in memory, as each chunk arrives. When it is missing (a restart, or
 // a session another process received), it is recomputed by re-reading what was stored: on disk
 // the data file; on object storage the parts cannot be read before completion, so the multipart
 // object is completed, read back (hashed) into a fresh multipart object, and continued from there.
-// Resuming on another node without that re-read needs the hash state next to the session in the
-// database (the PostgreSQL work; see the scale-out notes for the options).
+//
+// Where records live decides the mode:
+// - one node (StoredSessionRecords, info.json in the storage): this process's copy of a session
+//   is the truth between requests, and info.json is only for restarts;
+// - several nodes (SharedSessionRecords, a database row every node reads, src/db): every request
+//   re-reads the record (one indexed read), claims a lease on it before a body is read (two nodes
+//   never write one session at once), and ends with a check-and-set write of the new state. The
+//   running hash is kept only while the record is still what this node last wrote (object
+//   storage: its version; a disk: the data file's size, which only ever grows); otherwise the node
+//   continues from the record, re-reading the stored bytes for the hash. Each write also stores
+//   the sha256 digest of the bytes so far, so a PUT without a body (what real clients send after
+//   their one PATCH) completes on any node without re-reading anything.
 import { randomUUID, type Hash } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { finished as streamFinished } from 'node:stream/promises';
@@ -92,10 +102,140 @@ export class StoredSessionRecords implements SessionRecords {
   }
 }
 
+/** What a request leaves in a shared record: how many bytes, where they are, and their digest. */
+export interface SessionState {
+  offset: number;
+  multipartId?: string;
+  parts: (PartInfo & { size: number })[];
+  tail: number;
+  /** The hash of the first `offset` bytes in `hashFormat` (DIGEST_FORMAT), or null: unknown. */
+  hashState?: Buffer | null;
+  hashFormat?: string | null;
+}
+
+/** A session as a shared store keeps it. */
+export interface SharedSessionRecord extends UploadInfo, SessionState {
+  /** Bumped by every write. */
+  version: number;
+  updatedAt: Date;
+  /** The node writing to the session now, until leaseUntil. */
+  lease: string | null;
+  leaseUntil: Date | null;
+}
+
+/**
+ * Session records every node shares (a database table: src/db/upload-session-store.ts). Writes are
+ * check-and-set on the version (false: another node wrote it, holds it, or it is gone), and a
+ * request writes only under a lease it claimed.
+ */
+export interface SharedSessionRecords {
+  readonly shared: true;
+  /** Inserts a new session's record (version 0, offset 0, no lease). */
+  create(info: UploadInfo, now: Date): Promise<void>;
+  read(uuid: string): Promise<SharedSessionRecord | null>;
+  /** Open sessions of the repository and of the owner, on every node. */
+  count(repository: string, owner: string | undefined): Promise<{ repository: number; owner: number }>;
+  /** Takes the lease when the record is at `version` and not leased until after `now`; version + 1. */
+  claim(uuid: string, version: number, lease: string, now: Date, until: Date): Promise<boolean>;
+  renew(uuid: string, version: number, lease: string, now: Date, until: Date): Promise<boolean>;
+  /** Writes the state under the lease (version + 1); keeps the lease until `hold`, or clears it. */
+  update(uuid: string, version: number, lease: string, state: SessionState, now: Date, hold?: Date): Promise<boolean>;
+  /** Clears the lease, state unchanged (version + 1). */
+  release(uuid: string, version: number, lease: string, now: Date): Promise<boolean>;
+  delete(uuid: string): Promise<void>;
+  /** Records last written before `before` and not leased at `now`, oldest first. */
+  idle(before: Date, now: Date, limit: number): Promise<SharedSessionRecord[]>;
+}
+
+function isShared(r: SessionRecords | SharedSessionRecords | undefined): r is SharedSessionRecords {
+  return !!r && (r as SharedSessionRecords).shared === true;
+}
+
+/** hashFormat of a stored digest: the sha256 of the record's first `offset` bytes (it verifies, it cannot continue). */
+const DIGEST_FORMAT = 'sha256-digest';
+
+function lostSession(uuid: string): AppError {
+  return new AppError('BLOB_UPLOAD_INVALID', { uuid, reason: 'the upload session was taken over by another request' }, {
+    message: 'the upload session was changed by another request meanwhile; ask for its status and resume',
+  });
+}
+
+/**
+ * A request's lease on a shared record: claimed before the body is read, renewed while it
+ * streams, given up by the request's last write (or released). Its writes and renewals run one at
+ * a time, so a renewal never races a write that bumps the version.
+ */
+class Lease {
+  /** The record's version while this request holds it. */
+  version: number;
+  /** Until the request's last write or release. */
+  held = true;
+  /** The record changed under us (the lease expired unrenewed and another node took it, or the session was removed). */
+  lost = false;
+  /** Whether this request wrote a new state (then this node's copy is the record's). */
+  wrote = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly records: SharedSessionRecords, readonly uuid: string, readonly name: string, private readonly ms: number, version: number) {
+    this.version = version;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  startRenewing(): void {
+    this.timer = setInterval(() => {
+      void this.serial(async () => {
+        if (!this.held || this.lost) return;
+        const now = Date.now();
+        if (!(await this.records.renew(this.uuid, this.version, this.name, new Date(now), new Date(now + this.ms)))) this.lost = true;
+      }).catch(() => undefined); // the database is away: the next renewal tries again
+    }, Math.max(Math.floor(this.ms / 3), 10));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Writes the state; `final` gives the lease up with it. */
+  write(state: SessionState, final: boolean): Promise<void> {
+    return this.serial(async () => {
+      if (this.lost || !this.held) throw lostSession(this.uuid);
+      const now = Date.now();
+      if (!(await this.records.update(this.uuid, this.version, this.name, state, new Date(now), final ? undefined : new Date(now + this.ms)))) {
+        this.lost = true;
+        throw lostSession(this.uuid);
+      }
+      this.version++;
+      this.wrote = true;
+      if (final) this.held = false;
+    });
+  }
+
+  /** Gives the lease up without writing a state. */
+  release(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.held || this.lost) return;
+      this.held = false;
+      if (await this.records.release(this.uuid, this.version, this.name, new Date())) this.version++;
+      else this.lost = true;
+    });
+  }
+}
+
 interface LiveSession {
   info: UploadInfo;
   /** The running sha256 of the first `offset` bytes. */
   hash?: { hash: Hash; offset: number };
+  /** Shared records: the record's version this copy matches (-1: none, rebuild from the record). */
+  version?: number;
+  /** Shared records: the stored sha256 digest of the first `offset` bytes (verifies a PUT without re-reading). */
+  digest?: { offset: number; value: Buffer };
   /** Object storage: the session's parts and tail. */
   parts?: PartsState;
   /** A single-request push: never written down, cancelled by its request when it fails. */
@@ -191,6 +331,9 @@ abstract class BaseUpload implements Upload {
     protected readonly blobs: BlobStore,
     readonly info: UploadInfo,
     protected readonly session: LiveSession,
+    /** Shared records: whether the session's record is shared, and this request's lease on it (absent for a status read). */
+    protected readonly shared = false,
+    protected readonly lease?: Lease,
   ) {}
   get uuid(): string {
     return this.info.uuid;
@@ -209,6 +352,18 @@ abstract class BaseUpload implements Upload {
   protected digestInvalid(d: ParsedDigest, actual: string): AppError {
     return new AppError('DIGEST_INVALID', { expected: d.digest, actual: `${d.algorithm}:${actual}` });
   }
+  /** Shared records: the hex sha256 of the first `size` bytes as the record stores it, when it covers exactly those. */
+  protected storedDigest(size: number): string | undefined {
+    const known = this.session.digest;
+    return known && known.offset === size ? known.value.toString('hex') : undefined;
+  }
+  /** Shared records: the digest fields to store with a state of `size` bytes (the running hash's, or the one read). */
+  protected digestFields(size: number): Pick<SessionState, 'hashState' | 'hashFormat'> {
+    const running = this.session.hash;
+    const value = running && running.offset === size ? running.hash.copy().digest() : this.session.digest?.offset === size ? this.session.digest.value : null;
+    this.session.digest = value ? { offset: size, value } : undefined;
+    return value ? { hashState: value, hashFormat: DIGEST_FORMAT } : { hashState: null, hashFormat: null };
+  }
 }
 
 /** Local filesystem: append in place, fdatasync once, rename into the store. */
@@ -221,17 +376,28 @@ class FileUpload extends BaseUpload {
   }
 
   async size(): Promise<number> {
+    // Shared records: another node may have appended since this one's running hash: the file says.
+    if (this.shared) return (await this.driver.stat(paths.uploadData(this.uuid)))?.size ?? 0;
     return this.session.hash?.offset ?? (await this.driver.stat(paths.uploadData(this.uuid)))?.size ?? 0;
+  }
+
+  /**
+   * Shared records: the data file opened for appending, and its size then. Opening revalidates
+   * what a shared filesystem (NFS) caches, so the size includes every byte another node appended.
+   */
+  private async openShared(): Promise<number> {
+    this.writer ??= await this.files.writer(paths.uploadData(this.uuid), true);
+    return this.writer.size();
   }
 
   async receive(body: Readable, range?: ChunkRange): Promise<number> {
     const session = this.session;
     // The running hash's offset is the data file's size (a stat otherwise: after a restart or a failed write).
-    const current = await this.size();
+    const current = this.shared ? await this.openShared() : await this.size();
     if (range && range.start !== current) throw rangeInvalid(body, current, range);
     const hash = await this.hashAt(current, 'sha256');
     session.hash = undefined; // invalid until the write completes
-    const w = (this.writer = await this.files.writer(paths.uploadData(this.uuid), true));
+    const w = (this.writer ??= await this.files.writer(paths.uploadData(this.uuid), true));
     let received = 0;
     // Hash from a 'data' listener registered before pipe's own: it sees every chunk, in order,
     // with no extra stream stage (and no extra buffering) between the socket and the file.
@@ -265,8 +431,10 @@ class FileUpload extends BaseUpload {
   }
 
   async verify(d: ParsedDigest): Promise<number> {
-    const size = await this.size();
-    const actual = (await this.hashAt(size, d.algorithm)).copy().digest('hex');
+    const size = this.shared ? await this.openShared() : await this.size();
+    // Shared records: the digest another node stored spares re-reading the file, when it covers all of it.
+    const stored = this.shared && d.algorithm === 'sha256' && this.session.hash?.offset !== size ? this.storedDigest(size) : undefined;
+    const actual = stored ?? (await this.hashAt(size, d.algorithm)).copy().digest('hex');
     if (actual !== d.hex) throw this.digestInvalid(d, actual);
     // With a body, the writer that received it is the one fsynced: no second open.
     const w = this.writer ?? (await this.files.writer(paths.uploadData(this.uuid), true));
@@ -289,7 +457,13 @@ class FileUpload extends BaseUpload {
   }
 
   async settle(): Promise<void> {
+    const w = this.writer;
     await this.closeWriter();
+    // Shared records: the file's size (after a failed write: what it holds) and the digest, under the lease.
+    if (this.lease?.held && !this.ended) {
+      const size = w ? w.size() : ((await this.driver.stat(paths.uploadData(this.uuid)))?.size ?? 0);
+      await this.lease.write({ offset: size, parts: [], tail: 0, ...this.digestFields(size) }, true);
+    }
   }
 
   async remove(): Promise<void> {
@@ -322,8 +496,17 @@ class PartsUpload extends BaseUpload {
   private saved?: PartsState;
   private loaded = false;
 
-  constructor(driver: StorageDriver, blobs: BlobStore, info: UploadInfo, session: LiveSession, private readonly partSize: number, private readonly records: SessionRecords) {
-    super(driver, blobs, info, session);
+  constructor(
+    driver: StorageDriver,
+    blobs: BlobStore,
+    info: UploadInfo,
+    session: LiveSession,
+    private readonly partSize: number,
+    private readonly records: SessionRecords,
+    shared = false,
+    lease?: Lease,
+  ) {
+    super(driver, blobs, info, session, shared, lease);
   }
 
   private get st(): PartsState {
@@ -345,10 +528,7 @@ class PartsUpload extends BaseUpload {
   private async load(algorithm: DigestAlgorithm = 'sha256'): Promise<Hash> {
     const st = this.st;
     const stored = partsBytes(st) + st.tail;
-    const tail = st.tail ? (await this.driver.getContent(paths.uploadTail(this.uuid, partsBytes(st))))?.subarray(0, st.tail) : undefined;
-    if (st.tail && (!tail || tail.length !== st.tail)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'tail object missing' });
-    this.saved = { ...st, parts: [...st.parts] };
-    this.loaded = true;
+    const tail = await this.loadTail();
     const running = this.session.hash;
     if (algorithm === 'sha256' && running && running.offset === stored) {
       if (tail) this.keep(tail);
@@ -367,6 +547,16 @@ class PartsUpload extends BaseUpload {
     if (tail) await this.write(hash, tail);
     if (algorithm === 'sha256') this.session.hash = { hash, offset: stored };
     return hash;
+  }
+
+  /** Reads the stored tail (not yet kept) and marks the session loaded. */
+  private async loadTail(): Promise<Buffer | undefined> {
+    const st = this.st;
+    const tail = st.tail ? (await this.driver.getContent(paths.uploadTail(this.uuid, partsBytes(st))))?.subarray(0, st.tail) : undefined;
+    if (st.tail && (!tail || tail.length !== st.tail)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid: this.uuid, reason: 'tail object missing' });
+    this.saved = { ...st, parts: [...st.parts] };
+    this.loaded = true;
+    return tail;
   }
 
   /**
@@ -411,13 +601,14 @@ class PartsUpload extends BaseUpload {
   private async flushPart(): Promise<void> {
     const st = this.st;
     // Part numbers go up to 10,000 and the last one is kept for the tail at completion.
+    if (this.lease?.lost) throw lostSession(this.uuid); // another node has the session now: write nothing more
     if (st.parts.length >= MAX_PARTS - 1) {
       throw new AppError('BLOB_UPLOAD_INVALID', { reason: 'blob too large', parts: st.parts.length }, { message: `a blob on object storage is at most ${MAX_PARTS - 1} parts of ${this.partSize / MiB} MiB` });
     }
     if (!st.multipartId) {
       st.multipartId = await this.driver.startMultipart(this.dataPath);
       // Written down at once, so an expiry can abort it even if this process dies before the end.
-      if (!this.session.transient && this.saved && !this.saved.parts.length) await this.saveState({ ...this.saved, multipartId: st.multipartId });
+      if (!this.session.transient && this.saved && !this.saved.parts.length) await this.saveState({ ...this.saved, multipartId: st.multipartId }, false);
     }
     const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     const part = await this.driver.uploadPart(this.dataPath, st.multipartId, st.parts.length + 1, data);
@@ -426,8 +617,11 @@ class PartsUpload extends BaseUpload {
     this.pendingBytes = 0;
   }
 
-  private async saveState(st: PartsState): Promise<void> {
-    await this.records.write({ ...this.info, ...st }, true);
+  /** Writes the state down; shared records: under the lease, which `final` gives up. */
+  private async saveState(st: PartsState, final: boolean): Promise<void> {
+    if (!this.lease) return this.records.write({ ...this.info, ...st }, true);
+    const offset = partsBytes(st) + st.tail;
+    await this.lease.write({ offset, multipartId: st.multipartId, parts: st.parts, tail: st.tail, ...this.digestFields(offset) }, final);
   }
 
   async receive(body: Readable, range?: ChunkRange): Promise<number> {
@@ -462,10 +656,20 @@ class PartsUpload extends BaseUpload {
 
   async verify(d: ParsedDigest): Promise<number> {
     let hash = this.loaded && d.algorithm === 'sha256' ? this.session.hash!.hash : undefined;
+    // Shared records: the digest the last writer stored covers every byte: compare it, read only the tail (for place()).
+    if (!hash && !this.loaded && this.shared && d.algorithm === 'sha256' && this.session.hash?.offset !== (await this.size())) {
+      const stored = this.storedDigest(await this.size());
+      if (stored !== undefined) {
+        const tail = await this.loadTail();
+        if (tail) this.keep(tail);
+        if (stored !== d.hex) throw this.digestInvalid(d, stored);
+        return this.size();
+      }
+    }
     if (!hash) {
       if (this.loaded) {
         // Another algorithm than the running sha256: save, then re-read everything.
-        await this.save();
+        await this.save(false);
         this.pending = [];
         this.pendingBytes = 0;
       }
@@ -493,13 +697,13 @@ class PartsUpload extends BaseUpload {
   }
 
   /** Stores what is pending (a part, or the tail) and the state, then drops the tail the state no longer names. */
-  private async save(): Promise<void> {
+  private async save(final: boolean): Promise<void> {
     if (this.pendingBytes >= this.driver.minPartSize) await this.flushPart();
     const st = this.st;
     const offset = partsBytes(st);
     if (this.pendingBytes) await this.driver.putContent(paths.uploadTail(this.uuid, offset), Buffer.concat(this.pending, this.pendingBytes));
     st.tail = this.pendingBytes;
-    await this.saveState(st);
+    await this.saveState(st, final);
     const old = this.saved;
     if (old?.tail && partsBytes(old) !== offset) await this.driver.delete(paths.uploadTail(this.uuid, partsBytes(old)));
     this.saved = { ...st, parts: [...st.parts] };
@@ -508,7 +712,7 @@ class PartsUpload extends BaseUpload {
   async settle(): Promise<void> {
     if (!this.loaded || this.ended || this.session.transient) return;
     try {
-      await this.save();
+      await this.save(true);
     } catch (e) {
       this.session.hash = undefined; // what is stored is the saved state: re-read it next time
       this.session.parts = this.saved;
@@ -528,14 +732,15 @@ export class UploadStore {
   /**
    * Sessions this process created or has read (info.json is for restarts): the running sha256,
    * object storage's parts, and whether it completed (its leftovers are still being removed, and
-   * it is gone for every request).
+   * it is gone for every request). With shared records, a cache checked against the record on
+   * every request.
    */
   private live = new Map<string, LiveSession>();
   /** Open sessions by repository and by owner: every session this process knows until it ends. */
   private openByRepository = new Map<string, number>();
   private openByOwner = new Map<string, number>();
 
-  /** Upload sessions open now, as the caps count them (for metrics). */
+  /** Upload sessions open now, as the caps count them (for metrics; with shared records, those this node knows). */
   get openSessions(): number {
     let n = 0;
     for (const v of this.openByRepository.values()) n += v;
@@ -544,15 +749,32 @@ export class UploadStore {
   /** Object storage: bytes gathered before a part is uploaded. */
   private readonly partSize: number;
   private readonly records: SessionRecords;
+  /** Records every node shares (cluster mode), or null: one node, records for restarts only. */
+  private readonly shared: SharedSessionRecords | null;
+  /** This node's name in the leases it takes. */
+  private readonly node: string;
+  private readonly leaseMs: number;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly limits: UploadLimits = { perRepository: Infinity, perOwner: Infinity },
-    opts: { partSize?: number; records?: SessionRecords } = {},
+    opts: {
+      partSize?: number;
+      /** Where records live: info.json by default; a SharedSessionRecords (a database table) for several nodes. */
+      records?: SessionRecords | SharedSessionRecords;
+      /** Shared records: the name this node leases sessions under (a random one by default). */
+      node?: string;
+      /** Shared records: how long a lease lasts unrenewed (a request renews it every third of that). */
+      leaseSeconds?: number;
+    } = {},
   ) {
     this.partSize = Math.max(opts.partSize ?? 8 * MiB, driver.minPartSize);
-    this.records = opts.records ?? new StoredSessionRecords(driver);
+    this.shared = isShared(opts.records) ? opts.records : null;
+    // A single-request push has no shared record; what it writes down (rarely) goes to info.json.
+    this.records = isShared(opts.records) || !opts.records ? new StoredSessionRecords(driver) : opts.records;
+    this.node = opts.node ?? randomUUID();
+    this.leaseMs = (opts.leaseSeconds ?? 60) * 1000;
   }
 
   /**
@@ -561,6 +783,7 @@ export class UploadStore {
    * when the repository or the owner already holds as many open sessions as the limits allow.
    */
   async create(repository: string, transient = false, owner?: string): Promise<UploadStatus> {
+    if (this.shared) return this.createShared(this.shared, repository, transient, owner);
     this.checkLimits(repository, owner);
     const uuid = randomUUID();
     const info: UploadInfo = { uuid, repository, startedAt: new Date().toISOString(), ...(owner ? { owner } : {}) };
@@ -573,14 +796,46 @@ export class UploadStore {
     return { ...info, size: 0 };
   }
 
-  private checkLimits(repository: string, owner: string | undefined): void {
-    const perRepo = this.openByRepository.get(repository) ?? 0;
+  /**
+   * Shared records: the record is written before the answer (the next request may reach another
+   * node), and the caps count every node's sessions: insert, then count, and take the insert back
+   * when it went over (two nodes racing for the last place may both be refused, never both admitted).
+   * A single-request push gets no record (no other node ever sees it) and is checked against the count.
+   */
+  private async createShared(shared: SharedSessionRecords, repository: string, transient: boolean, owner: string | undefined): Promise<UploadStatus> {
+    const capped = Number.isFinite(this.limits.perRepository) || (owner !== undefined && Number.isFinite(this.limits.perOwner));
+    const uuid = randomUUID();
+    const now = new Date();
+    const info: UploadInfo = { uuid, repository, startedAt: now.toISOString(), ...(owner ? { owner } : {}) };
+    if (transient) {
+      if (capped) {
+        const open = await shared.count(repository, owner);
+        this.checkLimits(repository, owner, open.repository, open.owner);
+      }
+    } else {
+      await shared.create(info, now);
+      if (capped) {
+        try {
+          const open = await shared.count(repository, owner);
+          this.checkLimits(repository, owner, open.repository - 1, open.owner - 1);
+        } catch (e) {
+          await shared.delete(uuid).catch(() => undefined); // else expired later
+          throw e;
+        }
+      }
+    }
+    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, version: 0, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
+    return { ...info, size: 0 };
+  }
+
+  /** Refuses a new session when the repository or the owner already holds its limit (counts: those open besides it). */
+  private checkLimits(repository: string, owner: string | undefined, perRepo = this.openByRepository.get(repository) ?? 0, perOwnerOpen?: number): void {
     if (perRepo >= this.limits.perRepository) {
       throw new AppError('TOOMANYREQUESTS', { repository, open: perRepo, limit: this.limits.perRepository }, {
         message: 'too many open uploads for this repository; finish or cancel some, or wait for them to expire',
       });
     }
-    const perOwner = owner === undefined ? 0 : (this.openByOwner.get(owner) ?? 0);
+    const perOwner = owner === undefined ? 0 : (perOwnerOpen ?? this.openByOwner.get(owner) ?? 0);
     if (perOwner >= this.limits.perOwner) {
       throw new AppError('TOOMANYREQUESTS', { open: perOwner, limit: this.limits.perOwner }, {
         message: 'too many open uploads for this user; finish or cancel some, or wait for them to expire',
@@ -617,38 +872,59 @@ export class UploadStore {
     this.live.delete(uuid);
   }
 
-  private handle(session: LiveSession): BaseUpload {
+  private handle(session: LiveSession, lease?: Lease): BaseUpload {
+    const shared = !!this.shared && !session.transient;
     return this.driver.files
-      ? new FileUpload(this.driver, this.blobs, session.info, session)
-      : new PartsUpload(this.driver, this.blobs, session.info, session, this.partSize, this.records);
+      ? new FileUpload(this.driver, this.blobs, session.info, session, shared, lease)
+      : new PartsUpload(this.driver, this.blobs, session.info, session, this.partSize, this.records, shared, lease);
   }
 
   /**
    * Runs `fn` with the session (which must belong to the repository; BLOB_UPLOAD_UNKNOWN
    * otherwise) under its lock. What `fn` received is kept when it does not end the session; when
    * it does, the answer goes out first and the session's leftovers are removed afterwards, still
-   * under the lock, so a later request for it waits and then finds nothing.
+   * under the lock, so a later request for it waits and then finds nothing. With shared records
+   * the session is also leased for the request (BLOB_UPLOAD_INVALID while another node writes it).
    */
   withSession<T>(uuid: string, repository: string, fn: (upload: Upload) => Promise<T>): Promise<T> {
+    return this.run(uuid, repository, fn);
+  }
+
+  private run<T>(uuid: string, repository: string, fn: (upload: Upload) => Promise<T>, chunk?: { body: Readable; range?: ChunkRange }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       void this.locks.run(uuid, async () => {
         let upload: BaseUpload | undefined;
+        let lease: Lease | undefined;
+        let session: LiveSession | undefined;
         let result: T;
         try {
-          upload = this.handle(await this.session(uuid, repository));
+          if (this.shared) {
+            const found = await this.sharedSession(uuid, repository);
+            session = found.session;
+            if (found.record) lease = await this.claim(found.session, found.record, chunk);
+          } else {
+            session = await this.session(uuid, repository);
+          }
+          lease?.startRenewing();
+          upload = this.handle(session, lease);
           result = await fn(upload);
           await upload.settle();
         } catch (e) {
           await upload?.settle().catch(() => undefined);
+          if (lease && session) await this.letGo(session, lease, true);
           reject(e);
           return;
         }
-        if (!upload.ended) return resolve(result);
-        const session = this.live.get(uuid);
-        if (session) Object.assign(session, { done: true, hash: undefined });
+        if (!upload.ended) {
+          if (lease) await this.letGo(session, lease, false);
+          return resolve(result);
+        }
+        lease?.stop();
+        Object.assign(session, { done: true, hash: undefined });
         this.release(uuid);
         resolve(result);
         await upload.remove().catch(() => undefined); // else purged later
+        if (lease) await this.shared!.delete(uuid).catch(() => undefined); // after the objects: a record left alone is expired with them
         this.live.delete(uuid);
       });
     });
@@ -656,17 +932,36 @@ export class UploadStore {
 
   /** The session, which must belong to the repository; BLOB_UPLOAD_UNKNOWN otherwise. */
   async status(uuid: string, repository: string): Promise<UploadStatus> {
+    if (this.shared) {
+      // Outside the session's lock: reads the record, never touches this node's copy (a request may be using it).
+      const known = this.live.get(uuid);
+      if (!UUID_RE.test(uuid) || known?.done || (known && known.info.repository !== repository)) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      if (known?.transient) return { ...known.info, size: await this.handle(known).size() };
+      const record = await this.shared.read(uuid);
+      if (!record || record.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      // Object storage: the record says (no storage round trip); a disk: the file does.
+      const size = this.driver.files ? ((await this.driver.stat(paths.uploadData(uuid)))?.size ?? 0) : record.offset;
+      return { uuid, repository: record.repository, startedAt: record.startedAt, ...(record.owner ? { owner: record.owner } : {}), size };
+    }
     const session = await this.session(uuid, repository);
     return { ...session.info, size: await this.handle(session).size() };
   }
 
   /** Appends a chunk; a chunk that does not start where the session ends is refused with RANGE_INVALID. */
   append(uuid: string, repository: string, body: Readable, range?: ChunkRange): Promise<UploadStatus> {
-    return this.withSession(uuid, repository, async (u) => ({ ...u.info, size: await u.receive(body, range) }));
+    return this.run(uuid, repository, async (u) => ({ ...u.info, size: await u.receive(body, range) }), { body, range });
   }
 
   async cancel(uuid: string, repository: string): Promise<void> {
     await this.locks.run(uuid, async () => {
+      if (this.shared) {
+        const { session, record } = await this.sharedSession(uuid, repository);
+        const lease = record ? await this.claim(session, record) : undefined;
+        await this.handle(session).remove();
+        if (lease) await this.shared.delete(uuid);
+        this.forget(uuid);
+        return;
+      }
       await this.handle(await this.session(uuid, repository)).remove();
       this.forget(uuid);
     });
@@ -674,6 +969,7 @@ export class UploadStore {
 
   /** Deletes sessions idle for longer than ttlSeconds; returns how many. */
   async purgeExpired(ttlSeconds: number, now = Date.now()): Promise<number> {
+    if (this.shared) return this.purgeShared(this.shared, ttlSeconds, now);
     let n = 0;
     const stored = new Set(await this.driver.list(paths.uploadsRoot()));
     // On a disk the data file's mtime is the last chunk; on object storage the record is rewritten by every request.
@@ -706,6 +1002,56 @@ export class UploadStore {
     return n;
   }
 
+  /**
+   * Shared records: sessions whose record was last written before the cutoff and that no node
+   * holds (each is claimed first, so a request starting on another node meanwhile wins); then
+   * objects under uploads/ that no record names, once they are as old (a node died between removing
+   * a session's objects and its record, or during a single-request push); then this node's copies
+   * of sessions that ended elsewhere. Multipart uploads whose id no record names anymore cannot be
+   * listed here: an object store's lifecycle rule (AbortIncompleteMultipartUpload) removes those.
+   */
+  private async purgeShared(shared: SharedSessionRecords, ttlSeconds: number, now: number): Promise<number> {
+    let n = 0;
+    const cutoff = new Date(now - ttlSeconds * 1000);
+    const seen = new Set<string>();
+    for (;;) {
+      const idle = (await shared.idle(cutoff, new Date(now), 500)).filter((r) => !seen.has(r.uuid));
+      if (!idle.length) break;
+      for (const record of idle) {
+        seen.add(record.uuid);
+        await this.locks
+          .run(record.uuid, async () => {
+            const t = Date.now();
+            if (!(await shared.claim(record.uuid, record.version, this.node, new Date(t), new Date(t + this.leaseMs)))) return; // written or taken meanwhile
+            await this.handle(this.fromRecord(record)).remove();
+            await shared.delete(record.uuid);
+            this.forget(record.uuid);
+            n++;
+          })
+          .catch(() => undefined); // tried again at the next purge, once the lease has expired
+      }
+    }
+    for (const uuid of await this.driver.list(paths.uploadsRoot())) {
+      if (seen.has(uuid) || this.live.get(uuid)?.transient) continue;
+      await this.locks.run(uuid, async () => {
+        if (UUID_RE.test(uuid) && (await shared.read(uuid))) return;
+        let last = 0;
+        for await (const o of this.driver.walk(paths.uploadDir(uuid))) last = Math.max(last, o.modTime.getTime());
+        if (now - last <= ttlSeconds * 1000) return;
+        await this.driver.delete(paths.uploadDir(uuid));
+        this.forget(uuid);
+        n++;
+      });
+    }
+    for (const [uuid, session] of [...this.live]) {
+      if (session.transient) continue;
+      await this.locks.run(uuid, async () => {
+        if (this.live.get(uuid) === session && !(await shared.read(uuid))) this.forget(uuid);
+      });
+    }
+    return n;
+  }
+
   /** A session as info.json describes it (after a restart), or null. */
   private async stored(uuid: string): Promise<LiveSession | null> {
     const saved = await this.records.read(uuid);
@@ -727,5 +1073,109 @@ export class UploadStore {
     // A session from before a restart counts again once it is used (once: another request may have loaded it meanwhile).
     if (!this.live.has(uuid)) this.track(uuid, session);
     return this.live.get(uuid)!;
+  }
+
+  // ---- shared records ----------------------------------------------------------------------
+
+  /** A copy of a session as its shared record describes it (no running hash: re-read to continue). */
+  private fromRecord(record: SharedSessionRecord): LiveSession {
+    const info: UploadInfo = { uuid: record.uuid, repository: record.repository, startedAt: record.startedAt, ...(record.owner ? { owner: record.owner } : {}) };
+    const session: LiveSession = { info, version: -1 };
+    this.sync(session, record);
+    return session;
+  }
+
+  /**
+   * Makes this node's copy match the record. The running hash is kept only while the record is
+   * what this node last wrote: on object storage when the version is the one it wrote; on a disk
+   * the copy's hash is checked against the data file's size instead (the file only grows, so
+   * an equal size means nobody appended), which is what the upload does anyway.
+   */
+  private sync(session: LiveSession, record: SharedSessionRecord): void {
+    const digest = record.hashFormat === DIGEST_FORMAT && record.hashState?.length === 32 ? { offset: record.offset, value: record.hashState } : undefined;
+    if (this.driver.files) {
+      session.digest = digest;
+      return;
+    }
+    if (session.version === record.version) return; // this node wrote it last: its copy is the record
+    session.version = record.version;
+    session.hash = undefined;
+    session.digest = digest;
+    session.parts = { multipartId: record.multipartId, parts: record.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size })), tail: record.tail };
+  }
+
+  /** The session and its record (null for a single-request push, which has none); BLOB_UPLOAD_UNKNOWN when there is none. */
+  private async sharedSession(uuid: string, repository: string): Promise<{ session: LiveSession; record: SharedSessionRecord | null }> {
+    const known = this.live.get(uuid);
+    if (!UUID_RE.test(uuid) || known?.done) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    if (known?.transient) {
+      if (known.info.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      return { session: known, record: null };
+    }
+    const record = await this.shared!.read(uuid);
+    if (!record) {
+      if (known) this.forget(uuid); // ended on another node
+      throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    }
+    if (record.repository !== repository) throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    let session = known;
+    if (!session) {
+      session = this.fromRecord(record);
+      this.track(uuid, session);
+    } else this.sync(session, record);
+    return { session, record };
+  }
+
+  /**
+   * Leases the session for one request. A chunk that does not start where the record ends is
+   * refused first (RANGE_INVALID, nothing written); a record another request wrote meanwhile is
+   * read again once; one another node holds now is refused: RANGE_INVALID for a chunk (the OCI
+   * answer to a chunk out of order), BLOB_UPLOAD_INVALID otherwise.
+   */
+  private async claim(session: LiveSession, record: SharedSessionRecord, chunk?: { body: Readable; range?: ChunkRange }): Promise<Lease> {
+    const shared = this.shared!;
+    const uuid = record.uuid;
+    for (let attempt = 0; ; attempt++) {
+      // Object storage: the record is the truth (a disk: the file is, checked by the upload).
+      if (chunk?.range && !this.driver.files && chunk.range.start !== record.offset) throw rangeInvalid(chunk.body, record.offset, chunk.range);
+      const now = Date.now();
+      if (await shared.claim(uuid, record.version, this.node, new Date(now), new Date(now + this.leaseMs))) {
+        // The claim is this node's write: a copy that matched the record still does.
+        if (session.version === record.version) session.version = record.version + 1;
+        return new Lease(shared, uuid, this.node, this.leaseMs, record.version + 1);
+      }
+      const again = await shared.read(uuid);
+      if (!again) {
+        this.forget(uuid);
+        throw new AppError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      }
+      const held = again.lease !== null && (again.leaseUntil?.getTime() ?? 0) >= Date.now();
+      if (attempt === 0 && !held && again.version !== record.version) {
+        this.sync(session, again);
+        record = again;
+        continue;
+      }
+      const detail = { uuid, reason: 'the upload session is being written by another request' };
+      if (chunk) {
+        chunk.body.resume();
+        throw new AppError('RANGE_INVALID', detail, { headers: { Range: `0-${Math.max(again.offset - 1, 0)}` } });
+      }
+      throw new AppError('BLOB_UPLOAD_INVALID', detail, { message: 'the upload session is being written by another request; retry when it is done' });
+    }
+  }
+
+  /**
+   * Ends a request's lease: given up if the request wrote nothing (its copy still matches the
+   * record), or dropped from this node's copy when the record no longer says what the copy holds
+   * (the request failed after writing parts it never recorded, or another node took over).
+   */
+  private async letGo(session: LiveSession, lease: Lease, failed: boolean): Promise<void> {
+    lease.stop();
+    const wroteLast = lease.wrote && !lease.held; // the request's last write stored this copy's state
+    if (lease.held) await lease.release().catch(() => undefined); // else it expires
+    if (lease.lost || (failed && !wroteLast)) {
+      session.version = -1;
+      session.hash = undefined;
+    } else if (session.version !== -1 || wroteLast) session.version = lease.version;
   }
 }

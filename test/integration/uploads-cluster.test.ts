@@ -1,0 +1,286 @@
+// Upload sessions that any node continues: two UploadStores ("nodes") over one storage (the memory
+// driver, which behaves like S3, and a directory both nodes share) and one UploadSessionStore on a
+// real database (a SQLite file and a real PostgreSQL). Chunks alternate between the nodes, a
+// stale chunk and a concurrent one are refused without changing the session, the caps count every
+// node's sessions, and expiry removes rows and objects. Two apps over HTTP: uploads-shared.test.ts.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { openDatabase, type Db } from '../../src/db/client.ts';
+import { UploadSessionStore } from '../../src/db/upload-session-store.ts';
+import { parseDigest, type ParsedDigest } from '../../src/lib/digest.ts';
+import { AppError } from '../../src/lib/errors.ts';
+import { BlobStore } from '../../src/storage/blob-store.ts';
+import type { StorageDriver } from '../../src/storage/driver/driver.ts';
+import { FsDriver } from '../../src/storage/driver/fs.ts';
+import { MemoryDriver } from '../../src/storage/driver/memory.ts';
+import { paths } from '../../src/storage/paths.ts';
+import { UploadStore, type UploadLimits } from '../../src/storage/uploads.ts';
+import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
+
+const MIN = 1024;
+const PART = 4096;
+
+function bytes(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7) & 0xff;
+  return b;
+}
+
+function digest(b: Buffer, alg: 'sha256' | 'sha512' = 'sha256'): ParsedDigest {
+  return parseDigest(`${alg}:${createHash(alg).update(b).digest('hex')}`)!;
+}
+
+function body(b: Buffer, chunk = 700): Readable {
+  const parts: Buffer[] = [];
+  for (let off = 0; off < b.length; off += chunk) parts.push(b.subarray(off, off + chunk));
+  return Readable.from(parts, { objectMode: false });
+}
+
+function code(c: string) {
+  return (e: unknown) => e instanceof AppError && e.code === c;
+}
+
+/** The registry's commit, without the database: optional last chunk, verify, place, end. */
+function complete(uploads: UploadStore, uuid: string, d: ParsedDigest, last?: Buffer): Promise<number> {
+  return uploads.withSession(uuid, 'r', async (u) => {
+    if (last) await u.receive(body(last));
+    const n = await u.verify(d);
+    await u.place(d);
+    u.end();
+    return n;
+  });
+}
+
+async function settled(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 30)); // the session's leftovers go after the answer
+}
+
+async function objects(driver: StorageDriver, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of driver.walk(prefix)) out.push(o.path);
+  return out.sort();
+}
+
+/** The driver with a count of the reads of stored bytes (a fake around the real one, to see what a node re-read). */
+function counting(driver: StorageDriver): { driver: StorageDriver; reads: () => number } {
+  let reads = 0;
+  const wrapped = new Proxy(driver, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'reader') return (...args: unknown[]) => ((reads++, (v as (...a: unknown[]) => unknown).apply(target, args)));
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { driver: wrapped, reads: () => reads };
+}
+
+interface Engine {
+  name: string;
+  skip: string | false;
+  fresh(): Promise<string>;
+}
+
+interface Storage {
+  name: string;
+  make(): StorageDriver;
+}
+
+let pgServer: TestPostgres | null = null;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-uploads-cluster-'));
+let n = 0;
+const pgSkip = missingPostgres();
+const engines: Engine[] = [
+  { name: 'sqlite', skip: false, fresh: async () => `file:${path.join(tmp, `db${++n}`, 'berth.db')}` },
+  { name: 'postgresql', skip: pgSkip, fresh: () => pgServer!.createDatabase() },
+];
+const storages: Storage[] = [
+  { name: 'object storage (memory driver)', make: () => new MemoryDriver({ minPartSize: MIN }) },
+  { name: 'a shared directory (fs driver)', make: () => new FsDriver(fs.mkdtempSync(path.join(tmp, 'store-'))) },
+];
+
+before(async () => {
+  if (!pgSkip) pgServer = await startPostgres();
+});
+after(async () => {
+  await pgServer?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+for (const engine of engines) {
+  for (const storage of storages) {
+    describe(`upload sessions across two nodes: ${engine.name}, ${storage.name}`, { skip: engine.skip }, () => {
+      let db: Db;
+      let records: UploadSessionStore;
+      const dbs: Db[] = [];
+      before(async () => {
+        db = await openDatabase(await engine.fresh());
+        records = new UploadSessionStore(db);
+      });
+      after(async () => {
+        for (const d of dbs) await d.$disconnect();
+        await db?.$disconnect();
+      });
+
+      /** Two nodes over one storage and one database; each node has its own connection to it, as two processes would. */
+      async function cluster(limits?: UploadLimits, opts: { leaseSeconds?: number } = {}) {
+        const base = storage.make();
+        const url = await engine.fresh();
+        const node = async (name: string) => {
+          const own = await openDatabase(url);
+          dbs.push(own);
+          const c = counting(base);
+          const uploads = new UploadStore(c.driver, new BlobStore(c.driver), limits, { partSize: PART, records: new UploadSessionStore(own), node: name, ...opts });
+          return { uploads, reads: c.reads, records: new UploadSessionStore(own) };
+        };
+        const a = await node('node-a');
+        const b = await node('node-b');
+        return { driver: base, a, b, records: a.records };
+      }
+
+      test('POST on one node, PATCH on the other, PATCH back, PUT on the other: the exact blob, nothing left', async () => {
+        const { driver, a, b, records } = await cluster();
+        const data = bytes(3 * PART + MIN + 77, 2);
+        const s = await a.uploads.create('r');
+        const cuts = [0, 1500, 2 * PART + 10, 3 * PART + 5, data.length - 100];
+        const nodes = [b, a, b, a];
+        for (let i = 0; i < nodes.length; i++) {
+          const [from, to] = [cuts[i], cuts[i + 1]];
+          const st = await nodes[i].uploads.append(s.uuid, 'r', body(data.subarray(from, to)), { start: from, end: to - 1 });
+          assert.equal(st.size, to);
+          assert.equal((await a.uploads.status(s.uuid, 'r')).size, to);
+          assert.equal((await b.uploads.status(s.uuid, 'r')).size, to);
+        }
+        const d = digest(data);
+        assert.equal(await complete(b.uploads, s.uuid, d, data.subarray(cuts.at(-1))), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+        assert.deepEqual(await objects(driver), [paths.blobData(d)]);
+        if (driver instanceof MemoryDriver) assert.equal(driver.openMultiparts(), 0);
+        assert.equal(await records.read(s.uuid), null, 'the record is gone');
+        await assert.rejects(a.uploads.status(s.uuid, 'r'), code('BLOB_UPLOAD_UNKNOWN'));
+        await assert.rejects(a.uploads.append(s.uuid, 'r', body(bytes(5))), code('BLOB_UPLOAD_UNKNOWN'));
+      });
+
+      test('one PATCH with the whole blob on one node, the PUT without a body on the other: verified from the stored digest, no re-read', async () => {
+        const { driver, a, b } = await cluster();
+        const data = bytes(2 * PART + 333, 3);
+        const s = await a.uploads.create('r');
+        await b.uploads.append(s.uuid, 'r', body(data));
+        const before = a.reads();
+        const d = digest(data);
+        assert.equal(await complete(a.uploads, s.uuid, d), data.length);
+        assert.equal(a.reads() - before, 0, 'node a read none of the stored bytes');
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+        // A wrong digest on the other node is still refused, and the session keeps its bytes.
+        const t = await a.uploads.create('r');
+        await b.uploads.append(t.uuid, 'r', body(data));
+        await assert.rejects(complete(a.uploads, t.uuid, digest(Buffer.from('other'))), code('DIGEST_INVALID'));
+        assert.equal((await b.uploads.status(t.uuid, 'r')).size, data.length);
+        assert.equal(await complete(b.uploads, t.uuid, d), data.length);
+      });
+
+      test('a stale chunk on the other node is RANGE_INVALID and leaves the session unchanged', async () => {
+        const { driver, a, b, records } = await cluster();
+        const data = bytes(2 * PART + 900, 4);
+        const s = await a.uploads.create('r');
+        await a.uploads.append(s.uuid, 'r', body(data.subarray(0, 1000)), { start: 0, end: 999 });
+        await b.uploads.append(s.uuid, 'r', body(data.subarray(1000, PART + 50)), { start: 1000, end: PART + 49 });
+        const record = await records.read(s.uuid);
+        // Node a's client resends its first chunk's successor at the offset it last saw.
+        await assert.rejects(a.uploads.append(s.uuid, 'r', body(bytes(200, 9)), { start: 1000, end: 1199 }), (e: unknown) => code('RANGE_INVALID')(e) && (e as AppError).headers?.Range === `0-${PART + 49}`);
+        assert.equal((await a.uploads.status(s.uuid, 'r')).size, PART + 50);
+        const unchanged = await records.read(s.uuid);
+        assert.equal(unchanged?.offset, record?.offset);
+        assert.deepEqual(unchanged?.parts, record?.parts);
+        assert.equal(unchanged?.lease, null);
+        await a.uploads.append(s.uuid, 'r', body(data.subarray(PART + 50)), { start: PART + 50, end: data.length - 1 });
+        const d = digest(data);
+        assert.equal(await complete(b.uploads, s.uuid, d), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+      });
+
+      test('two nodes writing one session at once: one wins, the other is refused before its body is read, the blob is right', async () => {
+        const { driver, a, b, records } = await cluster();
+        const data = bytes(2 * PART + 10, 5);
+        const s = await a.uploads.create('r');
+        const slow = new PassThrough();
+        const first = a.uploads.append(s.uuid, 'r', slow, { start: 0, end: data.length - 1 });
+        slow.write(data.subarray(0, PART + 7));
+        // Node a holds the lease while its body streams.
+        for (let i = 0; i < 100 && !(await records.read(s.uuid))?.lease; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal((await records.read(s.uuid))?.lease, 'node-a');
+        const rival = new PassThrough();
+        rival.end(bytes(300, 8));
+        await assert.rejects(b.uploads.append(s.uuid, 'r', rival, { start: 0, end: 299 }), code('RANGE_INVALID'));
+        await assert.rejects(complete(b.uploads, s.uuid, digest(data)), code('BLOB_UPLOAD_INVALID'));
+        slow.end(data.subarray(PART + 7));
+        assert.equal((await first).size, data.length);
+        assert.equal((await records.read(s.uuid))?.lease, null, 'the lease is given up with the last write');
+        const d = digest(data);
+        assert.equal(await complete(b.uploads, s.uuid, d), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+      });
+
+      test('a node that died holding a session: refused until its lease expires, then the other node resumes', async () => {
+        const { driver, a, b, records } = await cluster(undefined, { leaseSeconds: 30 });
+        const data = bytes(PART + 500, 6);
+        const s = await a.uploads.create('r');
+        await a.uploads.append(s.uuid, 'r', body(data.subarray(0, 700)));
+        const r = (await records.read(s.uuid))!;
+        // What a node killed in the middle of a request leaves: a claimed record, never written again.
+        const now = Date.now();
+        assert.ok(await records.claim(s.uuid, r.version, 'dead-node', new Date(now), new Date(now + 400)));
+        await assert.rejects(b.uploads.append(s.uuid, 'r', body(data.subarray(700)), { start: 700, end: data.length - 1 }), code('RANGE_INVALID'));
+        await new Promise((res) => setTimeout(res, 500));
+        await b.uploads.append(s.uuid, 'r', body(data.subarray(700)), { start: 700, end: data.length - 1 });
+        const d = digest(data);
+        assert.equal(await complete(a.uploads, s.uuid, d), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+      });
+
+      test('the caps count the sessions of every node', async () => {
+        const { a, b } = await cluster({ perRepository: 2, perOwner: 3 });
+        const s1 = await a.uploads.create('r', false, 'u:alice');
+        await b.uploads.create('r', false, 'u:alice');
+        await assert.rejects(a.uploads.create('r', false, 'u:bob'), code('TOOMANYREQUESTS'));
+        await assert.rejects(b.uploads.create('r'), code('TOOMANYREQUESTS'));
+        await b.uploads.create('q', false, 'u:alice');
+        await assert.rejects(a.uploads.create('p', false, 'u:alice'), code('TOOMANYREQUESTS'));
+        // A session ended on one node frees its place on the other.
+        await b.uploads.cancel(s1.uuid, 'r');
+        await a.uploads.create('r', false, 'u:bob');
+      });
+
+      test('expiry on either node removes idle sessions: rows and objects', async () => {
+        const { driver, a, b, records } = await cluster();
+        const idle = await a.uploads.create('r');
+        await a.uploads.append(idle.uuid, 'r', body(bytes(PART + 300, 7)));
+        const fresh = await a.uploads.create('r');
+        await a.uploads.append(fresh.uuid, 'r', body(bytes(100, 7)));
+        // The idle one was last written an hour ago (the clock is the purge's `now` for the others).
+        const r = (await records.read(idle.uuid))!;
+        assert.ok(await records.claim(idle.uuid, r.version, 'x', new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_599_000)));
+        assert.equal(await b.uploads.purgeExpired(600), 1);
+        assert.equal(await records.read(idle.uuid), null);
+        assert.deepEqual(await objects(driver, paths.uploadDir(idle.uuid)), []);
+        await assert.rejects(a.uploads.status(idle.uuid, 'r'), code('BLOB_UPLOAD_UNKNOWN'));
+        assert.ok(await records.read(fresh.uuid));
+        // Much later everything is expired; multipart objects are aborted.
+        assert.equal(await b.uploads.purgeExpired(600, Date.now() + 3_600_000), 1);
+        assert.equal(await records.read(fresh.uuid), null);
+        assert.deepEqual(await objects(driver), []);
+        if (driver instanceof MemoryDriver) assert.equal(driver.openMultiparts(), 0);
+        await assert.rejects(a.uploads.append(fresh.uuid, 'r', body(bytes(5))), code('BLOB_UPLOAD_UNKNOWN'));
+      });
+    });
+  }
+}
