@@ -2,8 +2,9 @@
 // haproxy round robin in front (test/helpers/cluster.ts, configured from docs/examples/haproxy.cfg).
 // Real clients and raw HTTP, each case aimed at one piece of state that must not live in a single
 // process: images pushed on one node and pulled on the other, an upload continued across nodes, a
-// token and a browser session used on the node that did not issue them, caches invalidated on the
-// other node after a change, GC on one node during a push on the other, and a node killed with -9.
+// token and a browser session used on the node that did not issue them, the other node's caches
+// (tags, manifests, settings, credentials) correct within a second of a change, GC on one node
+// during a push on the other, pushes and pulls through the balancer, and a node killed with -9.
 // Not a test file of its own: test/e2e/s3.test.ts calls clusterSuite() so the cluster shares its
 // radosgw (only one Ceph runs per machine).
 import { after, before, describe, test } from 'node:test';
