@@ -12,6 +12,7 @@ import { isTokenUrl, tokenHandler } from './api/token.ts';
 import { sessionRouter } from './api/session-routes.ts';
 import { SessionStore } from './auth/session.ts';
 import { BrowserSessionStore } from './db/session-store.ts';
+import { SigningKeyStore } from './db/signing-key-store.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
@@ -156,7 +157,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   await startupStep(db, () => projects.ensure('library', true));
   const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
   const robots = new RobotsService({ db, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
-  const tokens = new TokenSigner(path.join(config.dataDir, 'keys'), config.serviceName, config.tokenTtlSeconds);
+  // The signing keys are the cluster's, in the database (sealed); an older install's key file is imported.
+  const tokens = await TokenSigner.open({
+    rows: new SigningKeyStore(db),
+    box: SecretBox.fromMaterial(secretKey.material),
+    changes,
+    service: config.serviceName,
+    ttlSeconds: config.tokenTtlSeconds,
+    legacyKeyDir: path.join(config.dataDir, 'keys'),
+    unreadable: isPostgresUrl(config.databaseUrl) ? 'fail' : 'replace',
+    log,
+  });
   const checkPassword: PasswordCheck = (u, p, addr) => identity.login(u, p, addr);
   const login: PasswordCheck = metrics ? metrics.wrapLogin(checkPassword) : checkPassword;
 
@@ -242,6 +253,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
       gc,
       quotas,
+      tokens,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));

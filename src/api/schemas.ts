@@ -121,6 +121,11 @@ const gcSchedule = z.object({
   parameters: gcParameters.nullish(),
 });
 
+const tokenKey = z.object({
+  kid: z.string().describe('The `kid` (JWT header) of the key new tokens are signed with'),
+  previous_kid: z.string().nullable().describe('The key before it, while tokens it signed may still be valid; null otherwise'),
+});
+
 export interface RouteSchema {
   params?: z.ZodType;
   query?: z.ZodType;
@@ -234,6 +239,9 @@ export const ROUTES = {
   'get /system/gc/:id': { reply: R.json(O.GCHistory, 'The run'), params: id },
   'put /system/gc/:id': { reply: R.done('Stopping'), summary: 'Stop a run', params: id },
   'get /system/gc/:id/log': { reply: R.text('The run\'s log'), params: id },
+  // ---- the token-signing key (Berth's addition) ----
+  'get /system/token-key': { reply: R.json(tokenKey, 'The key ids in use on the node that answers'), summary: "The token-signing key's id, and the previous key's while its tokens are accepted (Berth's addition)" },
+  'post /system/token-key/rotate': { reply: R.json(tokenKey, 'The new key id, and the previous key (accepted until the tokens it signed expire)'), summary: "Rotate the token-signing key on every node (Berth's addition)" },
 } satisfies Record<string, RouteSchema>;
 
 export type RouteKey = keyof typeof ROUTES;
