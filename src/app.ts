@@ -3,6 +3,7 @@
 import express from 'express';
 import fs from 'node:fs';
 import type { RequestListener } from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, LdapConfig } from './config/index.ts';
@@ -23,6 +24,7 @@ import { isPostgresUrl, openDatabase, pgSql, startupStep, type Db } from './db/c
 import { LocalChanges, type Changes } from './db/changes.ts';
 import { lockDataDirectory } from './db/data-lock.ts';
 import { RegistryStore } from './db/registry-store.ts';
+import { UploadSessionStore } from './db/upload-session-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { ProxyTrust, useProxyTrust } from './http/raw.ts';
 import { watchBodyIdle } from './http/timeouts.ts';
@@ -114,7 +116,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Storage
   const driver = overrides.driver ?? (await openDriver(config, log));
   const blobs = new BlobStore(driver);
-  const uploads = new UploadStore(driver, blobs, { perRepository: config.maxUploadsPerRepository, perOwner: config.maxUploadsPerPrincipal });
+  // PostgreSQL (any number of nodes): upload sessions as database rows, so any node continues any
+  // session; SQLite (one process): info.json next to the bytes, the running hash in memory.
+  const uploads: UploadStore = new UploadStore(driver, blobs, { perRepository: config.maxUploadsPerRepository, perOwner: config.maxUploadsPerPrincipal }, {
+    ...(sql ? { records: new UploadSessionStore(db), node: `${os.hostname()}:${process.pid}` } : {}),
+  });
 
   // Directory (rebuilt when the LDAP settings change)
   // The LDAP modules (passport-ldapauth, ldapts) load only when a directory is configured.
