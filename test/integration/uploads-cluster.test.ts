@@ -247,6 +247,24 @@ for (const engine of engines) {
         assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
       });
 
+      test('a body that streams for longer than the lease keeps it (renewed): the other node stays refused', async () => {
+        const { driver, a, b, records } = await cluster(undefined, { leaseSeconds: 0.3 });
+        const data = bytes(PART + 200, 10);
+        const s = await a.uploads.create('r');
+        const slow = new PassThrough();
+        const first = a.uploads.append(s.uuid, 'r', slow);
+        slow.write(data.subarray(0, 100));
+        await new Promise((res) => setTimeout(res, 900)); // three lease lengths
+        await assert.rejects(b.uploads.append(s.uuid, 'r', body(bytes(10)), { start: 0, end: 9 }), code('RANGE_INVALID'));
+        slow.end(data.subarray(100));
+        assert.equal((await first).size, data.length);
+        assert.equal((await records.read(s.uuid))?.lease, null);
+        const d = digest(data);
+        assert.equal(await complete(b.uploads, s.uuid, d), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+      });
+
       test('the caps count the sessions of every node', async () => {
         const { a, b } = await cluster({ perRepository: 2, perOwner: 3 });
         const s1 = await a.uploads.create('r', false, 'u:alice');
