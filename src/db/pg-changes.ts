@@ -150,6 +150,9 @@ export class PgChanges implements Changes {
     this.client = client;
     try {
       await client.connect();
+      // The listener alone does not keep the process alive (a start that failed after it was opened
+      // still exits; a running node has its HTTP server).
+      (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
       await client.query(`LISTEN ${CHANNEL}`);
       if (client !== this.client) return; // lost meanwhile; a reconnect is under way
       // Listening from here on. What was announced before is not known: take the versions as they

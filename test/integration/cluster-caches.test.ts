@@ -99,6 +99,31 @@ describe('cluster caches on PostgreSQL', { skip: missingPostgres() }, () => {
       await eventually('b hears a after the reconnect', () => seen.some((s) => s.node === 'b' && s.topic === 'settings'));
     });
 
+    test('a listening connection that hangs without breaking (its server process stopped) is noticed by the self-ping and replaced', async (t) => {
+      if (process.getuid?.() !== 0) {
+        if (process.env.CI === 'true' || process.env.CI === '1') assert.fail('under CI this test runs as root (it stops a PostgreSQL server process)');
+        return t.skip('needs root to stop a PostgreSQL server process');
+      }
+      const c = await PgChanges.open({ url, sql: pgSql(db)!, pingEveryMs: 100, pingTimeoutMs: 300 });
+      const flushed: string[] = [];
+      c.subscribe('access', (key) => flushed.push(String(key)));
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      let pid = 0;
+      try {
+        pid = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`berth-listen-${c.nodeId}`])).rows[0].pid;
+        process.kill(pid, 'SIGSTOP');
+        await eventually('the hung connection is given up', () => !c.live);
+        await eventually('a new one listens, and the caches are flushed', () => c.live && flushed.includes('null'));
+        const now = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> $2', [`berth-listen-${c.nodeId}`, pid]);
+        assert.equal(now.rowCount, 1);
+      } finally {
+        if (pid) process.kill(pid, 'SIGCONT');
+        await admin.end();
+        await c.close();
+      }
+    });
+
     test('a version bump nobody announced is noticed by the poll and flushes that topic', async () => {
       seen.length = 0;
       await pgSql(db)!.query(`UPDATE "CacheEpoch" SET "version" = "version" + 1 WHERE "topic" = 'tags'`, []);
