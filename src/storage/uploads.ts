@@ -257,6 +257,8 @@ export interface ChunkRange {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MiB = 1024 * 1024;
+/** Shared records: copies of sessions a node keeps (see UploadStore.evictCopies). */
+const MAX_COPIES = 10_000;
 /** S3's limit on the parts of a multipart object. */
 const MAX_PARTS = 10_000;
 
@@ -824,7 +826,8 @@ export class UploadStore {
         }
       }
     }
-    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, version: 0, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
+    // A copy is kept only for a single-request push: any node starts a new session's hash for free.
+    if (transient) this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), transient });
     return { ...info, size: 0 };
   }
 
@@ -1122,8 +1125,28 @@ export class UploadStore {
     if (!session) {
       session = this.fromRecord(record);
       this.track(uuid, session);
-    } else this.sync(session, record);
+      this.evictCopies();
+    } else {
+      this.sync(session, record);
+      // Most recently used last (a Map keeps insertion order): evictCopies drops from the front.
+      this.live.delete(uuid);
+      this.live.set(uuid, session);
+    }
     return { session, record };
+  }
+
+  /**
+   * Shared records: this node's copies are a cache (a session may end on another node, and this
+   * one hears of it only when asked again or at expiry), so at most MAX_COPIES are kept, the least
+   * recently used dropped first; a dropped copy costs a re-read of the session's bytes if this
+   * node continues it.
+   */
+  private evictCopies(): void {
+    if (this.live.size <= MAX_COPIES) return;
+    for (const [uuid, s] of this.live) {
+      if (this.live.size <= MAX_COPIES) break;
+      if (!s.transient) this.forget(uuid);
+    }
   }
 
   /**
