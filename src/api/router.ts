@@ -42,7 +42,8 @@ export function apiRouter(deps: ApiDeps): express.Router {
       const session = await deps.sessions.get(req);
       if (!session && deps.sessions.hasCookie(req)) {
         // An expired or unknown session is a 401 (the UI goes back to login), not an anonymous call.
-        await deps.sessions.destroy(req, res);
+        // Nothing to delete: get() removed an expired row already.
+        deps.sessions.clearCookies(res);
         throw new AppError('UNAUTHORIZED', undefined, { message: 'session expired' });
       }
       if (session) {

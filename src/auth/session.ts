@@ -120,10 +120,11 @@ export class SessionStore {
     // Sightings only this node knows first, so the caps go by who was really seen last.
     await this.flushSeen((c) => c.owner === owner);
     await this.rows.insert({ idHash, owner, principal: JSON.stringify({ kind: principal.kind, id: principal.id, name: principal.name, sysadmin: principal.sysadmin }), csrf, createdAt: new Date(at), lastSeen: new Date(at) });
-    const ended = await this.rows.trimOwner(owner, this.maxPerUser);
+    // The new session itself always stays (another node's clock may be ahead of this one's).
+    const ended = await this.rows.trimOwner(owner, this.maxPerUser, idHash);
     if ((await this.rows.count()) > this.maxTotal) {
       await this.flushSeen(() => true);
-      ended.push(...(await this.rows.trimTotal(this.maxTotal)));
+      ended.push(...(await this.rows.trimTotal(this.maxTotal, idHash)));
     }
     await this.announce(ended);
     const flags = `Path=/; SameSite=Lax${secure ? '; Secure' : ''}`;
@@ -175,11 +176,16 @@ export class SessionStore {
     return !!parseCookies(req.headers.cookie)[SESSION_COOKIE];
   }
 
+  /** Tells the browser to drop the session's cookies. */
+  clearCookies(res: Response): void {
+    res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`);
+    res.append('Set-Cookie', `${CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax`);
+  }
+
   /** Ends the request's session (if any) and clears its cookies. */
   async destroy(req: Request, res: Response): Promise<void> {
     const id = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`);
-    res.append('Set-Cookie', `${CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax`);
+    this.clearCookies(res);
     if (!id) return;
     const idHash = hashOf(id);
     this.cache.delete(idHash);

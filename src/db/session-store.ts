@@ -24,10 +24,13 @@ export interface SessionRows {
   touch(idHash: string, at: Date): Promise<boolean>;
   /** Sets lastSeen of several rows (missing ones are skipped). */
   touchMany(seen: readonly { idHash: string; at: Date }[]): Promise<void>;
-  /** Deletes the owner's rows beyond the `keep` most recently seen (ties: the newer stays); their id hashes. */
-  trimOwner(owner: string, keep: number): Promise<string[]>;
-  /** Deletes the least recently seen rows beyond `keep` in the whole table; their id hashes. */
-  trimTotal(keep: number): Promise<string[]>;
+  /**
+   * Deletes the owner's rows beyond `keep`: `spare` (the row just made) stays, and so do the most
+   * recently seen others (ties: the newer stays); their id hashes.
+   */
+  trimOwner(owner: string, keep: number, spare: string): Promise<string[]>;
+  /** Deletes the least recently seen rows beyond `keep` in the whole table, never `spare`; their id hashes. */
+  trimTotal(keep: number, spare: string): Promise<string[]>;
   /** Rows in the table. */
   count(): Promise<number>;
   /** Deletes one row; false when it was gone. */
@@ -60,20 +63,25 @@ export class BrowserSessionStore implements SessionRows {
     await this.db.$transaction(seen.map((s) => this.db.browserSession.updateMany({ where: { idHash: s.idHash }, data: { lastSeen: s.at } })));
   }
 
-  async trimOwner(owner: string, keep: number): Promise<string[]> {
+  async trimOwner(owner: string, keep: number, spare: string): Promise<string[]> {
     const extra = await this.db.browserSession.findMany({
-      where: { owner },
+      where: { owner, idHash: { not: spare } },
       orderBy: [{ lastSeen: 'desc' }, { createdAt: 'desc' }, { idHash: 'asc' }],
-      skip: keep,
+      skip: Math.max(0, keep - 1),
       select: { idHash: true },
     });
     return this.deleteAll(extra.map((r) => r.idHash));
   }
 
-  async trimTotal(keep: number): Promise<string[]> {
+  async trimTotal(keep: number, spare: string): Promise<string[]> {
     const n = (await this.count()) - keep;
     if (n <= 0) return [];
-    const oldest = await this.db.browserSession.findMany({ orderBy: [{ lastSeen: 'asc' }, { createdAt: 'asc' }, { idHash: 'asc' }], take: n, select: { idHash: true } });
+    const oldest = await this.db.browserSession.findMany({
+      where: { idHash: { not: spare } },
+      orderBy: [{ lastSeen: 'asc' }, { createdAt: 'asc' }, { idHash: 'asc' }],
+      take: n,
+      select: { idHash: true },
+    });
     return this.deleteAll(oldest.map((r) => r.idHash));
   }
 
