@@ -297,3 +297,11 @@ export class PgChanges implements Changes {
     }
   }
 }
+
+/**
+ * Announces a change to every node from a process that does not listen itself (a command-line tool
+ * that changed the database next to running nodes). As PgChanges.publish, without a local delivery.
+ */
+export async function announce(sql: PgSql, topic: Topic, key: string | null = null): Promise<void> {
+  await sql.query(BUMP, [topic, `tool-${randomBytes(4).toString('hex')}`, key]);
+}

@@ -12,7 +12,7 @@ import { basic, makeApp, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_MANIFEST } from '../helpers/oci.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 import { openDatabase, pgSql } from '../../src/db/client.ts';
-import { PgChanges } from '../../src/db/pg-changes.ts';
+import { announce, PgChanges } from '../../src/db/pg-changes.ts';
 import type { Topic } from '../../src/db/changes.ts';
 import { FsDriver } from '../../src/storage/driver/fs.ts';
 
@@ -86,6 +86,12 @@ describe('cluster caches on PostgreSQL', { skip: missingPostgres() }, () => {
         { node: 'b', topic: 'tags', key: '7@latest', local: false },
       ]);
       assert.equal(b.generation('tags'), genB + 1);
+    });
+
+    test('an announcement from a process that does not listen (a command-line tool) reaches every node', async () => {
+      seen.length = 0;
+      await announce(pgSql(db)!, 'settings');
+      await eventually('both nodes hear it', () => seen.filter((s) => s.topic === 'settings' && s.key === null && !s.local).length === 2);
     });
 
     test('a killed listening connection: not live, then reconnected, and every topic flushed', async () => {
