@@ -348,6 +348,8 @@ abstract class BaseUpload implements Upload {
   abstract settle(): Promise<void>;
   /** Removes whatever the session left in storage. */
   abstract remove(): Promise<void>;
+  /** Whether the request may have changed the stored bytes or this copy (false: it only looked). */
+  abstract get touched(): boolean;
   end(): void {
     this.ended = true;
   }
@@ -452,6 +454,10 @@ class FileUpload extends BaseUpload {
     await this.files.move(paths.uploadData(this.uuid), paths.blobData(d));
   }
 
+  get touched(): boolean {
+    return true;
+  }
+
   private async closeWriter(): Promise<void> {
     const w = this.writer;
     this.writer = undefined;
@@ -513,6 +519,10 @@ class PartsUpload extends BaseUpload {
 
   private get st(): PartsState {
     return (this.session.parts ??= { parts: [], tail: 0 });
+  }
+
+  get touched(): boolean {
+    return this.loaded;
   }
 
   private get dataPath(): string {
@@ -914,7 +924,7 @@ export class UploadStore {
           await upload.settle();
         } catch (e) {
           await upload?.settle().catch(() => undefined);
-          if (lease && session) await this.letGo(session, lease, true);
+          if (lease && session) await this.letGo(session, lease, upload?.touched ?? false);
           reject(e);
           return;
         }
@@ -1192,11 +1202,11 @@ export class UploadStore {
    * record), or dropped from this node's copy when the record no longer says what the copy holds
    * (the request failed after writing parts it never recorded, or another node took over).
    */
-  private async letGo(session: LiveSession, lease: Lease, failed: boolean): Promise<void> {
+  private async letGo(session: LiveSession, lease: Lease, failedAfterWork: boolean): Promise<void> {
     lease.stop();
     const wroteLast = lease.wrote && !lease.held; // the request's last write stored this copy's state
     if (lease.held) await lease.release().catch(() => undefined); // else it expires
-    if (lease.lost || (failed && !wroteLast)) {
+    if (lease.lost || (failedAfterWork && !wroteLast)) {
       session.version = -1;
       session.hash = undefined;
     } else if (session.version !== -1 || wroteLast) session.version = lease.version;
