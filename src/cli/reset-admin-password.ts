@@ -10,7 +10,7 @@
 // users service), not the whole app, so it starts no jobs, opens no port and writes no log.
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { isPostgresUrl, openDatabase } from '../db/client.ts';
+import { isPostgresUrl, openDatabase, pgSql } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import { UsersService } from '../services/users.ts';
 
@@ -41,6 +41,9 @@ async function main(): Promise<number> {
     // verifies the new password against the database at the next login.
     const users = new UsersService({ db, forgetCredentials: () => {}, invalidateAccess: () => {}, dataDir: config.dataDir });
     const { password, passwordFile } = await users.resetAdminPassword(config.adminPassword);
+    // Running nodes drop the old password from their credential caches at once.
+    const sql = pgSql(db);
+    if (sql) await (await import('../db/pg-changes.ts')).announce(sql, 'credentials');
     const out = process.stdout;
     if (!passwordFile) {
       out.write('berth: the password of "admin" is now the one in BERTH_ADMIN_PASSWORD.\n');
