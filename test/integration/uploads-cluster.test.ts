@@ -2,7 +2,8 @@
 // driver, which behaves like S3, and a directory both nodes share) and one UploadSessionStore on a
 // real database (a SQLite file and a real PostgreSQL). Chunks alternate between the nodes, a
 // stale chunk and a concurrent one are refused without changing the session, the caps count every
-// node's sessions, and expiry removes rows and objects. Two apps over HTTP: uploads-shared.test.ts.
+// node's sessions, and expiry removes rows and objects; and the store's own contract on both
+// engines. Two apps over HTTP: uploads-shared.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -21,6 +22,9 @@ import { MemoryDriver } from '../../src/storage/driver/memory.ts';
 import { paths } from '../../src/storage/paths.ts';
 import { UploadStore, type UploadLimits } from '../../src/storage/uploads.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
+
+// A process far from UTC: the lease and idle times written by the store must still compare right.
+process.env.TZ = 'America/Los_Angeles';
 
 const MIN = 1024;
 const PART = 4096;
@@ -112,6 +116,75 @@ after(async () => {
 });
 
 for (const engine of engines) {
+  describe(`UploadSessionStore on ${engine.name}`, { skip: engine.skip }, () => {
+    let db: Db;
+    let store: UploadSessionStore;
+    before(async () => {
+      db = await openDatabase(await engine.fresh());
+      store = new UploadSessionStore(db);
+    });
+    after(async () => {
+      await db?.$disconnect();
+    });
+    const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 12, 0, s));
+
+    test('every write is a check-and-set on the version, under a lease nobody else holds', async () => {
+      await store.create({ uuid: 'u1', repository: 'lib/a', startedAt: at(0).toISOString(), owner: 'u:ann' }, at(0));
+      const r = (await store.read('u1'))!;
+      assert.deepEqual({ ...r, updatedAt: r.updatedAt.toISOString() }, {
+        uuid: 'u1', repository: 'lib/a', owner: 'u:ann', startedAt: at(0).toISOString(), updatedAt: at(0).toISOString(),
+        offset: 0, hashState: null, hashFormat: null, parts: [], tail: 0, lease: null, leaseUntil: null, version: 0,
+      });
+      assert.equal(await store.claim('u1', 1, 'A', at(1), at(61)), false, 'not at that version');
+      assert.equal(await store.claim('u1', 0, 'A', at(1), at(61)), true);
+      assert.equal(await store.claim('u1', 1, 'B', at(2), at(62)), false, 'A holds it');
+      assert.equal(await store.renew('u1', 1, 'B', at(3), at(63)), false, 'only the holder renews');
+      assert.equal(await store.renew('u1', 1, 'A', at(3), at(63)), true);
+      const state = { offset: 6_000_000_123, multipartId: 'mp-1', parts: [{ partNumber: 1, etag: '"e1"', size: 6_000_000_000 }], tail: 123, hashState: Buffer.alloc(32, 0xab), hashFormat: 'sha256-digest' };
+      assert.equal(await store.update('u1', 1, 'B', state, at(4)), false, 'not B\'s lease');
+      assert.equal(await store.update('u1', 0, 'A', state, at(4)), false, 'a stale version');
+      assert.equal(await store.update('u1', 1, 'A', state, at(4), at(64)), true, 'a write that keeps the lease');
+      assert.equal((await store.read('u1'))!.lease, 'A');
+      assert.equal(await store.update('u1', 2, 'A', state, at(5)), true, 'the last write gives it up');
+      const w = (await store.read('u1'))!;
+      assert.equal(w.version, 3);
+      assert.equal(w.lease, null);
+      assert.equal(w.leaseUntil, null);
+      assert.equal(w.offset, 6_000_000_123);
+      assert.deepEqual(w.parts, state.parts);
+      assert.equal(w.multipartId, 'mp-1');
+      assert.equal(w.tail, 123);
+      assert.ok(w.hashState?.equals(state.hashState));
+      assert.equal(w.hashFormat, 'sha256-digest');
+      assert.equal(w.updatedAt.toISOString(), at(5).toISOString());
+      // An expired lease may be taken over; the old holder's writes and renewals then fail.
+      assert.equal(await store.claim('u1', 3, 'A', at(6), at(10)), true);
+      assert.equal(await store.claim('u1', 4, 'B', at(9), at(20)), false);
+      assert.equal(await store.claim('u1', 4, 'B', at(11), at(20)), true);
+      assert.equal(await store.update('u1', 4, 'A', state, at(12)), false);
+      assert.equal(await store.renew('u1', 4, 'A', at(12), at(30)), false);
+      assert.equal(await store.release('u1', 5, 'B', at(13)), true);
+      assert.equal((await store.read('u1'))!.version, 6);
+      assert.equal((await store.read('u1'))!.offset, 6_000_000_123, 'a release keeps the state');
+    });
+
+    test('counts per repository and per owner; idle rows by their last write, leased ones left alone', async () => {
+      for (const [uuid, repository, owner, s] of [['c1', 'lib/c', 'u:x', 0], ['c2', 'lib/c', 'u:y', 30], ['c3', 'lib/d', 'u:x', 50]] as const) {
+        await store.create({ uuid, repository, startedAt: at(s).toISOString(), owner }, at(s));
+      }
+      await store.create({ uuid: 'c4', repository: 'lib/c', startedAt: at(0).toISOString() }, at(0));
+      assert.deepEqual(await store.count('lib/c', 'u:x'), { repository: 3, owner: 2 });
+      assert.deepEqual(await store.count('lib/none', undefined), { repository: 0, owner: 0 });
+      assert.ok(await store.claim('c4', 0, 'A', at(1), at(100)));
+      const idle = (await store.idle(at(40), at(45), 100)).map((r) => r.uuid).filter((u) => u.startsWith('c'));
+      assert.deepEqual(idle, ['c1', 'c2'], 'c3 written after the cutoff, c4 leased');
+      assert.deepEqual((await store.idle(at(40), at(200), 100)).map((r) => r.uuid).filter((u) => u.startsWith('c')).sort(), ['c1', 'c2', 'c4'], 'an expired lease does not keep a row');
+      await store.delete('c1');
+      assert.equal(await store.read('c1'), null);
+      assert.deepEqual(await store.count('lib/c', 'u:x'), { repository: 2, owner: 1 });
+    });
+  });
+
   for (const storage of storages) {
     describe(`upload sessions across two nodes: ${engine.name}, ${storage.name}`, { skip: engine.skip }, () => {
       let db: Db;
