@@ -65,10 +65,9 @@ interface PartsState {
 export interface SessionRecord extends UploadInfo, Partial<PartsState> {}
 
 /**
- * Where session records live between requests. On one node: info.json next to the session's bytes
- * (StoredSessionRecords). For several nodes the same fields go into a database row, with the
- * offset, the running hash's state and a lease on the session (the PostgreSQL work), so that any
- * node continues a session without re-reading its bytes.
+ * Where session records live between requests on one node: info.json next to the session's bytes
+ * (StoredSessionRecords), read only after a restart. Several nodes share SharedSessionRecords
+ * instead (a database row with the offset, the digest so far, versions and a lease).
  */
 export interface SessionRecords {
   read(uuid: string): Promise<SessionRecord | null>;
