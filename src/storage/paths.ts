@@ -7,7 +7,9 @@
 //     └── <uuid>/
 //         ├── info.json                                    {repository, startedAt} (+ on object storage the
 //         │                                                multipart id, its parts and the tail's length):
-//         │                                                lets a session survive a restart
+//         │                                                lets a session survive a restart (one node; on
+//         │                                                PostgreSQL the record is an UploadSession row
+//         │                                                every node reads, and there is no info.json)
 //         ├── data                                         on a filesystem: bytes received so far (appended by
 //         │                                                PATCH, renamed into blobs/ at completion); on object
 //         │                                                storage: the multipart object the parts belong to
