@@ -202,13 +202,17 @@ export class SessionStore {
    */
   async endUser(userId: number, keep?: Principal): Promise<void> {
     const owner = `user:${userId}`;
-    const mark = { at: this.now(), keep: keep ? this.handedOut.get(keep) : undefined };
+    // Every session this node made so far is older than the mark; the next one is newer.
+    this.lastStamp = Math.max(this.now(), this.lastStamp);
+    const mark = { at: this.lastStamp, keep: keep ? this.handedOut.get(keep) : undefined };
     const marks = this.ending.get(owner) ?? [];
     marks.push(mark);
     this.ending.set(owner, marks);
     try {
       for (const [h, c] of this.cache) if (c.owner === owner && h !== mark.keep && c.createdAt <= mark.at) this.cache.delete(h);
-      await this.announce(await this.rows.deleteOwner(owner, new Date(mark.at), mark.keep));
+      // In the table, every session but `keep` goes, whenever and wherever it began: clocks of
+      // nodes differ, and a sign-in racing the change just signs in again.
+      await this.announce(await this.rows.deleteOwner(owner, mark.keep));
     } finally {
       // Reads that began before the delete may still bring a row back: they are not cached (the
       // announcement changed the topic's generation), and the mark outlives them by CACHE_MS.

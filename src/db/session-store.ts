@@ -37,8 +37,8 @@ export interface SessionRows {
   delete(idHash: string): Promise<boolean>;
   /** Deletes one row only when it was last seen before `before` (idle); false otherwise. */
   deleteIdle(idHash: string, before: Date): Promise<boolean>;
-  /** Deletes the owner's rows created at or before `createdBefore`, except `except`; their id hashes. */
-  deleteOwner(owner: string, createdBefore: Date, except?: string): Promise<string[]>;
+  /** Deletes the owner's rows, except `except`; their id hashes. */
+  deleteOwner(owner: string, except?: string): Promise<string[]>;
   /** Deletes every row last seen before `before`; how many. */
   purgeIdle(before: Date): Promise<number>;
 }
@@ -97,9 +97,9 @@ export class BrowserSessionStore implements SessionRows {
     return (await this.db.browserSession.deleteMany({ where: { idHash, lastSeen: { lt: before } } })).count > 0;
   }
 
-  async deleteOwner(owner: string, createdBefore: Date, except?: string): Promise<string[]> {
+  async deleteOwner(owner: string, except?: string): Promise<string[]> {
     const rows = await this.db.browserSession.findMany({
-      where: { owner, createdAt: { lte: createdBefore }, ...(except ? { idHash: { not: except } } : {}) },
+      where: { owner, ...(except ? { idHash: { not: except } } : {}) },
       select: { idHash: true },
     });
     return this.deleteAll(rows.map((r) => r.idHash));
