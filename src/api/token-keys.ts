@@ -18,8 +18,8 @@ export function tokenKeyRouter(deps: TokenKeyRouteDeps): express.Router {
   // A new key signs from now on, on every node; tokens of the one before stay valid until they
   // expire. Rotating twice within a token lifetime drops the older key at once (a leaked key).
   route(r, 'post /system/token-key/rotate', async (_req, res) => {
-    requireSysadmin(res);
-    const { kid, previousKid } = await deps.tokens.rotate();
+    const admin = requireSysadmin(res);
+    const { kid, previousKid } = await deps.tokens.rotate(admin.name);
     res.json({ kid, previous_kid: previousKid });
   });
   return r;

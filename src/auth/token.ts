@@ -279,7 +279,7 @@ export class TokenSigner {
    * A new current key for the whole cluster; the current one becomes the previous (its tokens stay
    * valid until they expire; the key before it is dropped). Every node is told to reload.
    */
-  async rotate(): Promise<{ kid: string; previousKid: string }> {
+  async rotate(by?: string): Promise<{ kid: string; previousKid: string }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const stored = await this.o.rows.read();
       if (stored === null) throw new Error('no token-signing key stored');
@@ -288,7 +288,7 @@ export class TokenSigner {
       if (await this.o.rows.replace(stored, next)) {
         this.install(next);
         await this.o.changes.publish('signing-keys');
-        this.o.log?.info({ kid: this.kid, previousKid: this.keys.previous!.kid }, 'token-signing key rotated');
+        this.o.log?.info({ kid: this.kid, previousKid: this.keys.previous!.kid, by }, 'token-signing key rotated');
         return { kid: this.kid, previousKid: this.keys.previous!.kid };
       }
       // Another node rotated meanwhile: rotate on top of its result.
