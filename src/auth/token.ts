@@ -178,8 +178,9 @@ export class TokenSigner {
     if (sealed === null) {
       const pem = legacy ? fs.readFileSync(legacy, 'utf8') : newKeyPem();
       signingKey(pem); // a damaged key file stops the start here, before it is shared
-      sealed = await o.rows.createOnce(signer.seal({ v: 1, current: pem, previous: null, rotatedAt: null }));
-      o.log?.info({ imported: !!legacy }, legacy ? 'token-signing key imported into the database from the key file' : 'token-signing key created');
+      const mine = signer.seal({ v: 1, current: pem, previous: null, rotatedAt: null });
+      sealed = await o.rows.createOnce(mine);
+      if (sealed === mine) o.log?.info({ imported: !!legacy }, legacy ? 'token-signing key imported into the database from the key file' : 'token-signing key created');
     }
     try {
       signer.install(sealed);
