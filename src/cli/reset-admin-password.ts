@@ -10,7 +10,10 @@
 // users service), not the whole app, so it starts no jobs, opens no port and writes no log.
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/index.ts';
+import { SessionStore } from '../auth/session.ts';
+import { LocalChanges } from '../db/changes.ts';
 import { isPostgresUrl, openDatabase, pgSql } from '../db/client.ts';
+import { BrowserSessionStore } from '../db/session-store.ts';
 import { AppError } from '../lib/errors.ts';
 import { UsersService } from '../services/users.ts';
 
@@ -37,10 +40,20 @@ async function main(): Promise<number> {
   }
   const db = await openDatabase(config.databaseUrl);
   try {
-    // In this process nothing is cached and no session is open: the running server (if any)
-    // verifies the new password against the database at the next login.
-    const users = new UsersService({ db, forgetCredentials: () => {}, invalidateAccess: () => {}, dataDir: config.dataDir });
+    // In this process nothing is cached: the running server (if any) verifies the new password
+    // against the database at the next login. The admin's browser sessions are rows: they end
+    // here, and running nodes drop their cached copies within a second (src/auth/session.ts).
+    const sessions = new SessionStore(new BrowserSessionStore(db), new LocalChanges());
+    let ending: Promise<void> = Promise.resolve();
+    const users = new UsersService({
+      db,
+      forgetCredentials: () => {},
+      invalidateAccess: () => {},
+      endSessions: (userId) => void (ending = sessions.endUser(userId)),
+      dataDir: config.dataDir,
+    });
     const { password, passwordFile } = await users.resetAdminPassword(config.adminPassword);
+    await ending;
     // Running nodes drop the old password from their credential caches at once.
     const sql = pgSql(db);
     if (sql) await (await import('../db/pg-changes.ts')).announce(sql, 'credentials');
@@ -52,7 +65,7 @@ async function main(): Promise<number> {
     } else {
       out.write(`berth: the new password of "admin" is in ${passwordFile} (mode 0600) until the admin changes it.\n`);
     }
-    out.write('If Berth is running, it accepts the new password at once; the old one may still be accepted for up to a minute, and browser sessions already signed in stay until they expire or Berth restarts.\n');
+    out.write('If Berth is running, it accepts the new password at once; the old one may still be accepted for up to a minute. The admin\'s browser sessions have ended.\n');
     return 0;
   } catch (e) {
     if (e instanceof AppError) {

@@ -228,6 +228,12 @@ describe('npm run admin:reset-password', () => {
       assert.equal((await s0.request.post('/api/v2.0/users').set('Authorization', adminAuth).send({ username: 'dev', password: 'Dev0pass1', email: 'dev@example.test', realname: 'Dev' })).status, 201);
       const tok = await s0.request.post('/api/v2.0/users/current/tokens').set('Authorization', adminAuth).send({ name: 'ci' });
       assert.equal(tok.status, 201, JSON.stringify(tok.body));
+      const browser = async (username: string, password: string) => {
+        const res = await s0.request.post('/c/login').send({ principal: username, password });
+        assert.equal(res.status, 200);
+        return (res.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).join('; ');
+      };
+      const [adminBrowser, devBrowser] = [await browser('admin', generated), await browser('dev', 'Dev0pass1')];
       await s0.close();
 
       const weak = resetCli({ BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: 'weakweakweak' });
@@ -247,6 +253,9 @@ describe('npm run admin:reset-password', () => {
         assert.equal(await status(s, 'admin', tok.body.token), 200, "the admin's personal tokens stay");
         const me = await s.request.get('/api/v2.0/users/current').set('Authorization', basic('admin', 'Recover3dPw'));
         assert.equal(me.body.sysadmin_flag, true);
+        // Browser sessions are kept in the database: the reset ends the admin's, not the others'.
+        assert.equal((await s.request.get('/api/v2.0/users/current').set('Cookie', adminBrowser)).status, 401);
+        assert.equal((await s.request.get('/api/v2.0/users/current').set('Cookie', devBrowser)).status, 200);
       } finally {
         await s.close();
       }

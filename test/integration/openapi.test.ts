@@ -241,6 +241,13 @@ describe('answers fit the documented response schemas', () => {
     fits('put /system/gc/schedule', await api('put', '/system/gc/schedule').send({ schedule: { type: 'None' } }));
   });
 
+  test('the token-signing key', async () => {
+    const before = fits('get /system/token-key', await api('get', '/system/token-key')).body;
+    const rotated = fits('post /system/token-key/rotate', await api('post', '/system/token-key/rotate')).body;
+    assert.equal(rotated.previous_kid, before.kid);
+    assert.deepEqual(fits('get /system/token-key', await api('get', '/system/token-key')).body, rotated);
+  });
+
   test('every route of the table was checked against a real answer (or is listed with the reason it is not)', () => {
     const missing = Object.keys(ROUTES).filter((k) => !checked.has(k) && !(k in NOT_CALLED));
     assert.deepEqual(missing, []);

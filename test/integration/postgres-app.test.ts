@@ -14,6 +14,8 @@ let pgServer: TestPostgres;
 let t: TestApp;
 let oci: Oci;
 const PW = 'Passw0rd!x';
+/** Nodes on one database share BERTH_SECRET_KEY (it seals the shared token-signing key). */
+const SECRET = 'postgres-app-test-secret-key-0123456789';
 
 const api = (method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string | null = t.adminAuth) => {
   const r = t.request[method](`/api/v2.0${p}`);
@@ -23,7 +25,7 @@ const api = (method: 'get' | 'post' | 'put' | 'delete', p: string, auth: string 
 describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
   before(async () => {
     pgServer = await startPostgres();
-    t = await makeApp({ BERTH_DATABASE_URL: await pgServer.createDatabase() }, REAL_ACCESS);
+    t = await makeApp({ BERTH_DATABASE_URL: await pgServer.createDatabase(), BERTH_SECRET_KEY: SECRET }, REAL_ACCESS);
     oci = new Oci(t.request, t.adminAuth);
   });
   after(async () => {
@@ -147,7 +149,7 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
     const url = t.berth.config.databaseUrl;
     const res = await api('post', '/projects').send({ project_name: 'shared', metadata: { public: 'false' }, storage_limit: 5000 });
     assert.equal(res.status, 201);
-    const t2 = await makeApp({ BERTH_DATABASE_URL: url }, REAL_ACCESS);
+    const t2 = await makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, REAL_ACCESS);
     try {
       const nodes = [oci, new Oci(t2.request, t2.adminAuth)];
       const blobs = Array.from({ length: 12 }, (_, i) => bytes(1000, 100 + i));
@@ -196,7 +198,7 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
 
   test('three apps created at once on a fresh database all start: the first admin and the default project are created once', async () => {
     const url = await pgServer.createDatabase();
-    const started = await Promise.allSettled([1, 2, 3].map(() => makeApp({ BERTH_DATABASE_URL: url }, REAL_ACCESS)));
+    const started = await Promise.allSettled([1, 2, 3].map(() => makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, REAL_ACCESS)));
     try {
       for (const r of started) if (r.status === 'rejected') throw r.reason;
     } finally {
@@ -216,7 +218,7 @@ describe('Berth on PostgreSQL', { skip: missingPostgres() }, () => {
     const fresh = await pgServer.createDatabase();
     // trust authentication ignores the password, so a recognisable one can be looked for in the logs
     const url = fresh.replace('postgresql://postgres@', 'postgresql://postgres:Pg-Secret-4711@');
-    const env = { BERTH_DATABASE_URL: url, BERTH_LOG_LEVEL: 'trace' };
+    const env = { BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET, BERTH_LOG_LEVEL: 'trace' };
     const started = await Promise.allSettled([startServer({ env }), startServer({ env })]);
     const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {

@@ -2,6 +2,7 @@
 // kept outside the database (BERTH_SECRET_KEY or <data dir>/secret.key).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,12 +57,13 @@ describe('file modes', () => {
     const { berth } = await start(dataDir);
     try {
       assert.equal(mode(dataDir), 0o700);
-      for (const f of ['berth.db', 'berth.db-wal', 'berth.db-shm', 'secret.key', 'keys/token-signing.key']) {
+      for (const f of ['berth.db', 'berth.db-wal', 'berth.db-shm', 'secret.key']) {
         const p = path.join(dataDir, f);
         if (f === 'berth.db' || f.includes('key')) assert.ok(fs.existsSync(p), `${f} exists`);
         if (fs.existsSync(p)) assert.equal(mode(p), 0o600, f);
       }
-      assert.equal(mode(path.join(dataDir, 'keys')), 0o700);
+      // The token-signing key is in the database, sealed (test/integration/token-keys.test.ts).
+      assert.ok(!fs.existsSync(path.join(dataDir, 'keys')), 'no key file');
     } finally {
       await berth.close();
     }
@@ -70,6 +72,9 @@ describe('file modes', () => {
   test('an existing install with looser modes is tightened at start', async () => {
     const dataDir = tempDir();
     fs.chmodSync(dataDir, 0o755);
+    // An install from before shared keys still has its token-signing key file (imported, kept).
+    fs.mkdirSync(path.join(dataDir, 'keys'));
+    fs.writeFileSync(path.join(dataDir, 'keys/token-signing.key'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     await (await start(dataDir)).berth.close();
     const loose = ['berth.db', 'secret.key', 'keys/token-signing.key'].map((f) => path.join(dataDir, f));
     for (const p of loose) fs.chmodSync(p, 0o644);
