@@ -153,7 +153,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     forgetCredentials: () => identity.forget(),
     invalidateAccess: () => access.invalidate(),
     // Stops the sessions on this node at once; the rows go and every node hears of it shortly after.
-    endSessions: (userId, keep) => void sessions.endUser(userId, keep).catch((err) => log.warn({ userId, err: (err as Error).message }, 'ending sessions failed')),
+    endSessions: (userId, keep) => sessions.endUser(userId, keep),
     dataDir: config.dataDir,
     log,
   });

@@ -44,16 +44,14 @@ async function main(): Promise<number> {
     // against the database at the next login. The admin's browser sessions are rows: they end
     // here, and running nodes drop their cached copies within a second (src/auth/session.ts).
     const sessions = new SessionStore(new BrowserSessionStore(db), new LocalChanges());
-    let ending: Promise<void> = Promise.resolve();
     const users = new UsersService({
       db,
       forgetCredentials: () => {},
       invalidateAccess: () => {},
-      endSessions: (userId) => void (ending = sessions.endUser(userId)),
+      endSessions: (userId) => sessions.endUser(userId),
       dataDir: config.dataDir,
     });
     const { password, passwordFile } = await users.resetAdminPassword(config.adminPassword);
-    await ending;
     // Running nodes drop the old password from their credential caches at once.
     const sql = pgSql(db);
     if (sql) await (await import('../db/pg-changes.ts')).announce(sql, 'credentials');

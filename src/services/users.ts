@@ -80,7 +80,7 @@ export class UsersService {
       /** Drops cached access decisions on every node. */
       invalidateAccess: () => void | Promise<void>;
       /** Ends the user's browser sessions, except the one `keep` (the caller) was authenticated by. */
-      endSessions?: (userId: number, keep?: Principal) => void;
+      endSessions?: (userId: number, keep?: Principal) => void | Promise<void>;
       /** The data directory: holds INITIAL_ADMIN_PASSWORD_FILE. */
       dataDir: string;
       log?: Log;
@@ -143,7 +143,7 @@ export class UsersService {
     });
     if (given !== undefined) this.removeInitialPasswordFile();
     await this.deps.forgetCredentials();
-    this.deps.endSessions?.(admin.id);
+    await this.deps.endSessions?.(admin.id);
     return { password, passwordFile: given === undefined ? file : null };
   }
 
@@ -194,14 +194,14 @@ export class UsersService {
     await this.deps.forgetCredentials();
     // Whoever knew the old password is signed out everywhere; a user changing their own password
     // in the browser keeps that one session (an admin's reset ends them all).
-    this.deps.endSessions?.(id, actor.kind === 'user' && actor.id === id ? actor : undefined);
+    await this.deps.endSessions?.(id, actor.kind === 'user' && actor.id === id ? actor : undefined);
   }
 
   async setSysadmin(id: number, flag: boolean): Promise<void> {
     await this.deps.db.user.update({ where: { id }, data: { sysadmin: !!flag } });
     await this.deps.forgetCredentials();
     await this.deps.invalidateAccess();
-    this.deps.endSessions?.(id); // a session carries the old admin flag
+    await this.deps.endSessions?.(id); // a session carries the old admin flag
   }
 
   async delete(id: number): Promise<void> {
@@ -211,7 +211,7 @@ export class UsersService {
     await this.deps.db.user.delete({ where: { id } });
     await this.deps.forgetCredentials();
     await this.deps.invalidateAccess();
-    this.deps.endSessions?.(id);
+    await this.deps.endSessions?.(id);
   }
 
   // ---- personal access tokens ---------------------------------------------------------------
