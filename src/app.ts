@@ -14,6 +14,7 @@ import { sessionRouter } from './api/session-routes.ts';
 import { SessionStore } from './auth/session.ts';
 import { BrowserSessionStore } from './db/session-store.ts';
 import { SigningKeyStore } from './db/signing-key-store.ts';
+import { SettingStore } from './db/setting-store.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
@@ -24,6 +25,7 @@ import { isPostgresUrl, openDatabase, pgSql, startupStep, type Db } from './db/c
 import { LocalChanges, type Changes } from './db/changes.ts';
 import { lockDataDirectory } from './db/data-lock.ts';
 import { RegistryStore } from './db/registry-store.ts';
+import { closeListReader } from './db/list-store.ts';
 import { UploadSessionStore } from './db/upload-session-store.ts';
 import { createLogger, type Log } from './http/logger.ts';
 import { ProxyTrust, useProxyTrust } from './http/raw.ts';
@@ -45,6 +47,7 @@ import { UsersService } from './services/users.ts';
 import { GcService } from './services/gc.ts';
 import { QuotaService } from './services/quotas.ts';
 import { GcStore } from './db/gc-store.ts';
+import { ClusterLocks, RUN_KEYS } from './db/cluster-lock.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
 import { openDriver } from './storage/driver/open.ts';
@@ -110,7 +113,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const changes: Changes = sql
     ? await (await import('./db/pg-changes.ts')).PgChanges.open({ url: config.databaseUrl, sql, log })
     : new LocalChanges((err, topic) => log.warn({ topic, err: (err as Error)?.message }, 'cache listener failed'));
-  const settings = new SettingsService(db, config, { box: SecretBox.fromMaterial(secretKey.material), log }, changes);
+  // PostgreSQL: the push/GC interlock and the one-GC-run lock for every node (advisory locks on
+  // connections of their own); SQLite: in this process (RegistryService's own lock).
+  const clusterLocks = sql ? await ClusterLocks.open(config.databaseUrl, { log }) : null;
+  const settings = new SettingsService(new SettingStore(db), config, { box: SecretBox.fromMaterial(secretKey.material), log }, changes);
   await settings.load();
 
   // Storage
@@ -186,13 +192,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     changes,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
     admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
+    writes: clusterLocks?.writeLock(),
     blobRedirectSeconds: config.s3?.redirectSeconds,
     onEvent: (e) => {
       metrics?.registryEvent(e.type);
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
   });
-  const gc = new GcService({ store: new GcStore(db), registry, blobs, log });
+  const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc) });
   await gc.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry });
@@ -327,8 +334,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await audit.close();
       await pulls.close();
       store.close();
+      closeListReader(db);
       await directory?.close();
       await changes.close();
+      await clusterLocks?.close();
       await db.$disconnect();
       driver.close?.();
       dataLock?.release();

@@ -4,8 +4,8 @@
 // kept opened only in memory; see src/lib/secret-box.ts for the key. A change saved on one node is
 // announced (topic 'settings' of src/db/changes.ts): every other node reads the settings again and
 // runs its change listeners (the LDAP directory is rebuilt there too).
-import { dialectOf, type Db } from '../db/client.ts';
 import { LocalChanges, type Changes } from '../db/changes.ts';
+import type { SettingStore } from '../db/setting-store.ts';
 import type { Config, LdapConfig } from '../config/index.ts';
 import type { Log } from '../http/logger.ts';
 import { AppError } from '../lib/errors.ts';
@@ -51,7 +51,7 @@ export class SettingsService {
   private reloadAgain = false;
 
   constructor(
-    private readonly db: Db,
+    private readonly store: SettingStore,
     private readonly base: Config,
     private readonly secrets: { box: SecretBox; log?: Log },
     changes?: Changes,
@@ -92,7 +92,7 @@ export class SettingsService {
    * may take as an anonymous bind).
    */
   async load(): Promise<void> {
-    const rows = await this.db.setting.findMany();
+    const rows = await this.store.all();
     const overrides: Record<string, unknown> = {};
     const upgrade: { key: string; sealed: string }[] = [];
     this.unreadable.clear();
@@ -123,21 +123,8 @@ export class SettingsService {
   }
 
   private async sealInPlace(values: { key: string; sealed: string }[]): Promise<void> {
-    if (dialectOf(this.db).engine === 'postgresql') {
-      // PostgreSQL has no scrub: the old row versions are reclaimed by VACUUM, not zeroed (README).
-      await this.db.$transaction(values.map(({ key, sealed }) => this.db.setting.update({ where: { key }, data: { value: JSON.stringify(sealed) } })));
-      this.secrets.log?.info({ settings: values.map((v) => v.key) }, 'stored secrets encrypted');
-      return;
-    }
-    // secure_delete zeroes the freed bytes of the old value in the page; the TRUNCATE checkpoint
-    // moves the new pages into the database file and empties the WAL, which held older copies.
-    await this.db.$queryRawUnsafe('PRAGMA secure_delete = ON');
-    try {
-      await this.db.$transaction(values.map(({ key, sealed }) => this.db.setting.update({ where: { key }, data: { value: JSON.stringify(sealed) } })));
-    } finally {
-      await this.db.$queryRawUnsafe('PRAGMA secure_delete = OFF');
-    }
-    await this.db.$queryRawUnsafe('PRAGMA wal_checkpoint(TRUNCATE)');
+    // The old plain-text bytes are scrubbed from the database file where the engine can (the store).
+    await this.store.replaceScrubbed(values.map(({ key, sealed }) => ({ key, value: JSON.stringify(sealed) })));
     this.secrets.log?.info({ settings: values.map((v) => v.key) }, 'stored secrets encrypted');
   }
 
@@ -233,7 +220,7 @@ export class SettingsService {
       clean[key] = v;
     }
     const stored = (key: string, v: unknown) => JSON.stringify(KEYS[key].kind === 'secret' && v !== '' ? this.secrets.box.seal(String(v), key) : v);
-    await this.db.$transaction(Object.entries(clean).map(([key, v]) => this.db.setting.upsert({ where: { key }, create: { key, value: stored(key, v) }, update: { value: stored(key, v) } })));
+    await this.store.save(Object.entries(clean).map(([key, v]) => ({ key, value: stored(key, v) })));
     Object.assign(this.overrides, clean);
     for (const key of Object.keys(clean)) this.unreadable.delete(key);
     await this.changes.publish('settings');

@@ -12,6 +12,7 @@ import { MIGRATIONS_DIR, PG_MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { QuotaService } from '../../src/services/quotas.ts';
 import { AuditService } from '../../src/services/audit.ts';
 import { PullStats } from '../../src/services/pull-stats.ts';
+import { SettingStore } from '../../src/db/setting-store.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 // A process far from UTC: timestamps written by Berth's own statements must still read back right.
@@ -217,6 +218,40 @@ for (const engine of engines) {
         await a.$disconnect();
         await b.$disconnect();
       }
+    });
+  });
+}
+
+// The stores of settings, users, robots and projects (their services' only way to the database).
+for (const engine of engines) {
+  describe(`account and project stores on ${engine.name}`, { skip: engine.skip }, () => {
+    let db: Db;
+    let url: string;
+    before(async () => {
+      url = await engine.fresh();
+      db = await openDatabase(url);
+    });
+    after(async () => {
+      await db?.$disconnect();
+    });
+
+    test('settings: saved, replaced, read back; a scrubbed rewrite leaves no old value in the SQLite file', async () => {
+      const settings = new SettingStore(db);
+      assert.deepEqual(await settings.all(), []);
+      await settings.save([{ key: 'ldap_url', value: '"ldap://a"' }, { key: 'ldap_search_password', value: '"plain-old-secret"' }]);
+      await settings.save([{ key: 'ldap_url', value: '"ldap://b"' }]);
+      const byKey = (rows: { key: string; value: string }[]) => Object.fromEntries(rows.map((r) => [r.key, r.value]));
+      assert.deepEqual(byKey(await settings.all()), { ldap_url: '"ldap://b"', ldap_search_password: '"plain-old-secret"' });
+      await settings.replaceScrubbed([{ key: 'ldap_search_password', value: '"sealed"' }]);
+      assert.deepEqual(byKey(await settings.all()), { ldap_url: '"ldap://b"', ldap_search_password: '"sealed"' });
+      if (engine.name === 'sqlite') {
+        const file = url.replace(/^file:/, '');
+        const bytes = Buffer.concat([file, `${file}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)));
+        assert.equal(bytes.includes('plain-old-secret'), false, 'the old value is still in the database file');
+      }
+      // A rewrite of a key never saved changes nothing and fails as a whole.
+      await assert.rejects(settings.replaceScrubbed([{ key: 'ldap_url', value: '"x"' }, { key: 'nope', value: '"y"' }]));
+      assert.equal(byKey(await settings.all()).ldap_url, '"ldap://b"');
     });
   });
 }
