@@ -6,14 +6,16 @@ import fs from 'node:fs';
 import type { RequestHandler } from 'express';
 import { dialectOf, type Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
-import type { AccessService } from '../services/access-service.ts';
+import type { Principal } from '../access/principal.ts';
+import type { Resource, Verb } from '../access/roles.ts';
+import type { AccessService, ProjectRef } from '../services/access-service.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
 import { QuotaService } from '../services/quotas.ts';
 import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
-import { projectGuard } from './project-guard.ts';
 import type { ArtifactDto, QuotaDto, RepositoryDto } from './responses.ts';
+import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
 
 export interface RepositoryRouteDeps {
@@ -54,9 +56,29 @@ function artifactDto(a: ArtifactRecord, projectId: number): ArtifactDto {
   };
 }
 
+/**
+ * projectGuard's rule (src/api/project-guard.ts) for routes that need only the project's id and name:
+ * the project comes from the access service's cache instead of a full project record (which counts
+ * the project's repositories on every request). Digits name a project by id, as projects.get reads
+ * them; an id the database cannot hold names no project.
+ */
+function projectRefGuard(deps: { access: AccessService }) {
+  return async (res: express.Response, nameOrId: string, resource: Resource, verb: Verb): Promise<{ project: ProjectRef; principal: Principal | null }> => {
+    const id = /^\d+$/.test(nameOrId) ? Number(nameOrId) : null;
+    const project = id === null ? await deps.access.project(nameOrId) : id >= 1 && id <= MAX_ID ? await deps.access.project(id) : null;
+    const principal = principalOf(res);
+    if (!project || !(await deps.access.can(principal, project, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    if (!(await deps.access.can(principal, project, resource, verb))) {
+      if (!principal) throw new AppError('UNAUTHORIZED');
+      throw new AppError('FORBIDDEN', undefined, { message: `no permission to ${verb} ${resource}` });
+    }
+    return { project, principal };
+  };
+}
+
 export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   const r = express.Router();
-  const guard = projectGuard(deps);
+  const guard = projectRefGuard(deps);
   fs.mkdirSync(deps.tmpDir, { recursive: true });
   // multer loads on the first import (memory is only paid by registries that use imports).
   let upload: RequestHandler | null = null;

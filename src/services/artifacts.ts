@@ -3,8 +3,8 @@
 // repository (a child with its own tag, app:1.0-amd64, is one too), with its tags,
 // size, platforms and accessories (referrers). Reads go to the database with indexed paging;
 // changes go through the RegistryService so its caches stay right.
-import { dialectOf, type Db } from '../db/client.ts';
-import type { Dialect } from '../db/dialect.ts';
+import { ArtifactStore, type ArtifactRow, type RepositoryRow, type RepositorySort } from '../db/artifact-store.ts';
+import type { Db } from '../db/client.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
@@ -63,25 +63,6 @@ function accessoryKind(artifactType: string | null): string {
 }
 
 /**
- * The one rule for "is an artifact", as SQL over "Manifest" m, for the repositories `set` names (a
- * list of placeholders or a subquery; its parameters are passed twice): not a referrer, and not a
- * child of an index in the same repository unless it has a tag of its own. The children set is an
- * uncorrelated subquery the database builds once; only manifests in it look up their tags (indexed).
- * Written with `?` placeholders: run it through the dialect's text().
- */
-function isArtifact(d: Dialect, set: string): string {
-  const children = childrenOf(d);
-  return `m."repositoryId" IN (${set}) AND m."subject" IS NULL
-    AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM ${children} WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ('${INDEX_TYPES.join("','")}'))
-      OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
-}
-
-/** Manifests `p` joined with the digests they reference, `j.value` (the engine's JSON array reader). */
-function childrenOf(d: Dialect): string {
-  return d.engine === 'postgresql' ? `"Manifest" p CROSS JOIN LATERAL jsonb_array_elements_text(p."refs"::jsonb) AS j(value)` : `"Manifest" p, json_each(p."refs") j`;
-}
-
-/**
  * What a repository's artifact list needs beyond its rows, kept while the repository's content is
  * unchanged (RegistryService.contentGen): how many artifacts it has, and which of its manifests are
  * not artifacts although not referrers (untagged children of its indexes; usually few).
@@ -113,7 +94,12 @@ export class ArtifactsService {
    */
   private extras = new Lru<string, Record<string, unknown>>(10_000, 4 * 1024 * 1024, (e) => 200 + JSON.stringify(e.config ?? null).length);
 
-  constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService }) {}
+  private readonly store: ArtifactStore;
+
+  /** `store`: the list reads (default: one on `db`). */
+  constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService; store?: ArtifactStore }) {
+    this.store = deps.store ?? new ArtifactStore(deps.db);
+  }
 
   private async configExtra(digest: string): Promise<Record<string, unknown> | null> {
     const hit = this.extras.get(digest);
@@ -132,18 +118,8 @@ export class ArtifactsService {
     const gen = this.deps.registry.contentGen(repositoryId);
     const hit = this.facts.get(repositoryId);
     if (hit && hit.gen === gen) return hit;
-    const d = dialectOf(this.deps.db);
-    const [counted, excludedRows] = await Promise.all([
-      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text('SELECT COUNT(*) AS n FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL'), repositoryId),
-      this.deps.db.$queryRawUnsafe<{ digest: string }[]>(
-        d.text(`SELECT DISTINCT j.value AS digest FROM ${childrenOf(d)} WHERE p."repositoryId" = ? AND p."mediaType" IN ('${INDEX_TYPES.join("','")}')
-          AND EXISTS (SELECT 1 FROM "Manifest" c WHERE c."repositoryId" = p."repositoryId" AND c."digest" = j.value AND c."subject" IS NULL)
-          AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = p."repositoryId" AND t."digest" = j.value)`),
-        repositoryId,
-      ),
-    ]);
-    const excluded = excludedRows.map((r) => r.digest);
-    const f = { gen, count: Number(counted[0]?.n ?? 0) - excluded.length, excluded };
+    const { nonReferrers, excluded } = await this.store.artifactFacts(repositoryId);
+    const f = { gen, count: nonReferrers - excluded.length, excluded };
     // A change while this was read may be missing from it: use it once, keep it not.
     if (this.deps.registry.contentGen(repositoryId) === gen) this.facts.set(repositoryId, f);
     return f;
@@ -154,88 +130,78 @@ export class ArtifactsService {
    * order, from the row before the page when it is known (the previous page was served, or this
    * one before), else with an OFFSET that also yields that row for next time.
    */
-  private async artifactPage(repositoryId: number, f: RepoFacts, page: number, pageSize: number): Promise<number[]> {
-    const d = dialectOf(this.deps.db);
-    const excl = f.excluded.length ? ` AND NOT (${d.inList('m."digest"', 'text')})` : '';
-    const exclArgs = f.excluded.length ? [d.listArg(f.excluded)] : [];
-    const base = `SELECT m."id" AS id FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL${excl}`;
-    const order = ' ORDER BY m."pushedAt" DESC, m."id" DESC';
+  private async artifactPage(repositoryId: number, f: RepoFacts, page: number, pageSize: number): Promise<ArtifactRow[]> {
     const key = (p: number) => `${repositoryId}:${f.gen}:${pageSize}:${p}`;
     const offset = (page - 1) * pageSize;
     const anchor = page > 1 ? this.anchors.get(key(page)) : undefined;
-    let ids: number[] | null = null;
+    let rows: ArtifactRow[] | null = null;
     if (anchor !== undefined) {
-      // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
-      const seek = ` AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)`;
-      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${seek}${order} LIMIT ?`), repositoryId, ...exclArgs, anchor, pageSize);
-      ids = rows.map((r) => Number(r.id));
+      rows = await this.store.artifactPage(repositoryId, f.excluded, { after: anchor }, pageSize);
       // The anchor row gone without a generation change (it should not be): page by offset instead.
-      if (ids.length < pageSize && offset + ids.length < f.count) ids = null;
+      if (rows.length < pageSize && offset + rows.length < f.count) rows = null;
     }
-    if (ids === null) {
-      const from = Math.max(0, offset - 1);
-      const rows = await this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`${base}${order} LIMIT ? OFFSET ?`), repositoryId, ...exclArgs, pageSize + (offset > 0 ? 1 : 0), from);
-      ids = rows.map((r) => Number(r.id));
+    if (rows === null) {
+      // One row more in front: the row before the page, remembered for the next time.
+      rows = await this.store.artifactPage(repositoryId, f.excluded, { offset: Math.max(0, offset - 1) }, pageSize + (offset > 0 ? 1 : 0));
       if (offset > 0) {
-        const before = ids.shift();
-        if (before !== undefined) this.anchors.set(key(page), before);
+        const before = rows.shift();
+        if (before !== undefined) this.anchors.set(key(page), before.id);
       }
     }
-    if (ids.length === pageSize) this.anchors.set(key(page + 1), ids[ids.length - 1]);
-    return ids;
+    if (rows.length === pageSize) this.anchors.set(key(page + 1), rows[rows.length - 1].id);
+    return rows;
   }
 
   // ---- repositories -------------------------------------------------------------------------
 
   async listRepositories(q: { projectIds: number[] | null; name?: string; page: number; pageSize: number; sort?: string }): Promise<{ total: number; items: RepositoryRecord[] }> {
-    const where = {
-      ...(q.projectIds ? { projectId: { in: q.projectIds } } : {}),
-      ...(q.name ? { name: dialectOf(this.deps.db).contains(q.name) } : {}),
-    };
-    const byName = q.sort !== '-update_time' && q.sort !== '-pull_count';
-    const orderBy = q.sort === '-update_time' ? { updatedAt: 'desc' as const } : q.sort === '-pull_count' ? { pullCount: 'desc' as const } : { name: 'asc' as const };
+    const scope = { projectIds: q.projectIds, name: q.name || undefined };
+    const sort: RepositorySort = q.sort === '-update_time' || q.sort === '-pull_count' ? q.sort : 'name';
+    const byName = sort === 'name';
     // The total and, by name, the name before each page are kept while no repository is created or
     // deleted: a deep page seeks by name from there instead of skipping every repository before it.
+    // (Update times and pull counts change without that: those orders page by offset.)
     const gen = this.deps.registry.repositoriesGen();
-    const scope = `${gen}|${q.projectIds?.join(',') ?? '*'}|${q.name ?? ''}`;
-    const cacheable = scope.length <= 2_000;
-    const anchorKey = (p: number) => `${scope}|${q.pageSize}|${p}`;
+    const scopeKey = `${gen}|${q.projectIds?.join(',') ?? '*'}|${scope.name ?? ''}`;
+    const cacheable = scopeKey.length <= 2_000;
+    const anchorKey = (p: number) => `${scopeKey}|${q.pageSize}|${p}`;
     const offset = (q.page - 1) * q.pageSize;
     const anchor = cacheable && byName && q.page > 1 ? this.repoAnchors.get(anchorKey(q.page)) : undefined;
-    const cachedTotal = cacheable ? this.repoTotals.get(scope) : undefined;
+    const cachedTotal = cacheable ? this.repoTotals.get(scopeKey) : undefined;
+    // By name without an anchor, one row more in front: the name before the page, kept for next time.
+    const lead = anchor === undefined && byName && offset > 0 ? 1 : 0;
     const [total, found] = await Promise.all([
-      cachedTotal ?? this.deps.db.repository.count({ where }),
-      anchor !== undefined
-        ? this.deps.db.repository.findMany({ where: { ...where, name: { ...where.name, gt: anchor } }, orderBy, take: q.pageSize })
-        : this.deps.db.repository.findMany({ where, orderBy, skip: byName && offset > 0 ? offset - 1 : offset, take: q.pageSize + (byName && offset > 0 ? 1 : 0) }),
+      cachedTotal ?? this.store.countRepositories(scope),
+      this.store.repositoryPage(scope, sort, anchor !== undefined ? { afterName: anchor } : { offset: offset - lead }, q.pageSize + lead),
     ]);
-    const rows = anchor === undefined && byName && offset > 0 ? found.slice(1) : found;
+    const rows = lead ? found.slice(1) : found;
     if (cacheable && this.deps.registry.repositoriesGen() === gen) {
-      if (cachedTotal === undefined) this.repoTotals.set(scope, total);
-      if (byName && anchor === undefined && offset > 0 && found.length) this.repoAnchors.set(anchorKey(q.page), found[0].name);
+      if (cachedTotal === undefined) this.repoTotals.set(scopeKey, total);
+      if (lead && found.length) this.repoAnchors.set(anchorKey(q.page), found[0].name);
       if (byName && rows.length === q.pageSize) this.repoAnchors.set(anchorKey(q.page + 1), rows[rows.length - 1].name);
     }
-    const counts = await this.artifactCounts(rows.map((r) => r.id));
-    return { total, items: rows.map((r) => ({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: counts.get(r.id) ?? 0, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt })) };
+    return { total, items: await this.withCounts(rows) };
   }
 
   /** A repository with its artifact count (the number its artifact list pages through). */
   async getRepository(name: string): Promise<RepositoryRecord | null> {
-    const r = await this.deps.db.repository.findUnique({ where: { name } });
-    if (!r) return null;
-    const counts = await this.artifactCounts([r.id]);
-    return { id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: counts.get(r.id) ?? 0, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt };
+    const r = await this.store.repository(name);
+    return r ? (await this.withCounts([r]))[0] : null;
   }
 
   /** A repository's id and project, without counting anything (for routes that only need to know it exists). */
   async findRepository(name: string): Promise<{ id: number; projectId: number | null; name: string } | null> {
-    return this.deps.db.repository.findUnique({ where: { name }, select: { id: true, projectId: true, name: true } });
+    const r = await this.store.repository(name);
+    return r && { id: r.id, projectId: r.projectId, name: r.name };
   }
 
-  /** Artifact counts of the given repositories, by the same rule as listArtifacts, in one query. */
-  private async artifactCounts(repositoryIds: number[]): Promise<Map<number, number>> {
-    const out = new Map<number, number>();
-    for (const id of repositoryIds) out.set(id, (await this.repoFacts(id)).count);
+  /** The rows with their artifact counts (kept per repository, see repoFacts). */
+  private async withCounts(rows: RepositoryRow[]): Promise<RepositoryRecord[]> {
+    const out: RepositoryRecord[] = [];
+    for (const r of rows) {
+      const count = (await this.repoFacts(r.id)).count;
+      out.push({ id: r.id, projectId: r.projectId, name: r.name, description: r.description, artifactCount: count, pullCount: r.pullCount, createdAt: r.createdAt, updatedAt: r.updatedAt });
+    }
     return out;
   }
 
@@ -261,65 +227,32 @@ export class ArtifactsService {
    * repository's size, and only children look up their tags.
    */
   async listArtifacts(repositoryId: number, q: { tag?: string; exactTag?: boolean; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
-    const d = dialectOf(this.deps.db);
-    const params: unknown[] = [repositoryId, repositoryId];
-    let filter = '';
-    if (q.digest) {
-      filter += ' AND m."digest" = ?';
-      params.push(q.digest);
-    }
-    if (q.tag !== undefined && q.exactTag) {
-      filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" = ?)';
-      params.push(repositoryId, q.tag);
-    } else if (q.tag) {
-      filter += ` AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" ${d.ilike} ? ESCAPE '\\')`;
-      params.push(repositoryId, `%${q.tag.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
-    }
-    if (!filter) {
-      // The whole list: its count is cached, and a page is read in index order.
+    const filtered = !!q.digest || (q.tag !== undefined && !!q.exactTag) || !!q.tag;
+    if (!filtered) {
+      // The whole list: its count is kept, and a page is read in index order.
       const f = await this.repoFacts(repositoryId);
-      const ids = await this.artifactPage(repositoryId, f, q.page, q.pageSize);
-      const rows = await this.deps.db.manifest.findMany({ where: { id: { in: ids } } });
-      const at = new Map(ids.map((id, i) => [id, i]));
-      rows.sort((a, b) => at.get(a.id)! - at.get(b.id)!);
+      const rows = await this.artifactPage(repositoryId, f, q.page, q.pageSize);
       return { total: f.count, items: await this.describe(repositoryId, rows, q.withAccessories) };
     }
-    const base = `FROM "Manifest" m WHERE ${isArtifact(d, '?')}${filter}`;
-    const [countRows, idRows] = await Promise.all([
-      this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text(`SELECT COUNT(*) AS n ${base}`), ...params),
-      this.deps.db.$queryRawUnsafe<{ id: bigint | number }[]>(d.text(`SELECT m."id" AS id ${base} ORDER BY m."pushedAt" DESC, m."id" DESC LIMIT ? OFFSET ?`), ...params, q.pageSize, (q.page - 1) * q.pageSize),
-    ]);
-    const ids = idRows.map((r) => Number(r.id));
-    const rows = await this.deps.db.manifest.findMany({ where: { id: { in: ids } } });
-    rows.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
-    return { total: Number(countRows[0]?.n ?? 0), items: await this.describe(repositoryId, rows, q.withAccessories) };
+    const { total, rows } = await this.store.filteredArtifacts(repositoryId, q, (q.page - 1) * q.pageSize, q.pageSize);
+    return { total, items: await this.describe(repositoryId, rows, q.withAccessories) };
   }
 
   async getArtifact(repositoryId: number, reference: string): Promise<ArtifactRecord | null> {
-    let digest = reference;
-    if (!reference.includes(':')) {
-      const t = await this.deps.db.tag.findUnique({ where: { repositoryId_name: { repositoryId, name: reference } }, select: { digest: true } });
-      if (!t) return null;
-      digest = t.digest;
-    }
-    const m = await this.deps.db.manifest.findUnique({ where: { repositoryId_digest: { repositoryId, digest } } });
+    const digest = reference.includes(':') ? reference : await this.store.tagDigest(repositoryId, reference);
+    if (digest === null) return null;
+    const m = await this.store.manifest(repositoryId, digest);
     if (!m) return null;
     return (await this.describe(repositoryId, [m], true))[0];
   }
 
-  private async describe(
-    repositoryId: number,
-    rows: { id: number; digest: string; mediaType: string; configType: string | null; artifactType: string | null; size: number; pushedAt: Date; pulledAt: Date | null; annotations: string | null; refs: string }[],
-    withAccessories: boolean,
-  ): Promise<ArtifactRecord[]> {
+  private async describe(repositoryId: number, rows: ArtifactRow[], withAccessories: boolean): Promise<ArtifactRecord[]> {
     const digests = rows.map((r) => r.digest);
     const [tags, accessories] = await Promise.all([
       // Sorted here: with ORDER BY name the database walks every tag of the repository by its name
       // index (3.4 ms at 20,000 tags) instead of looking up these digests in the digest index.
-      this.deps.db.tag
-        .findMany({ where: { repositoryId, digest: { in: digests } }, select: { name: true, digest: true, updatedAt: true } })
-        .then((ts) => ts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))),
-      withAccessories ? this.deps.db.manifest.findMany({ where: { repositoryId, subject: { in: digests } }, select: { digest: true, subject: true, artifactType: true, size: true } }) : Promise.resolve([]),
+      this.store.tagsOf(repositoryId, digests).then((ts) => ts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))),
+      withAccessories ? this.store.accessoriesOf(repositoryId, digests) : Promise.resolve([]),
     ]);
     const out: ArtifactRecord[] = [];
     for (const r of rows) {
@@ -373,7 +306,7 @@ export class ArtifactsService {
     const m = await this.deps.registry.getManifest(repository, reference).catch(() => null);
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
     const repoId = (await this.findRepository(repository))!.id;
-    if (await this.deps.db.tag.findUnique({ where: { repositoryId_name: { repositoryId: repoId, name: tag } } })) throw new AppError('CONFLICT', undefined, { message: `tag ${tag} already exists` });
+    if ((await this.store.tagDigest(repoId, tag)) !== null) throw new AppError('CONFLICT', undefined, { message: `tag ${tag} already exists` });
     await this.deps.registry.putManifest(repository, tag, m.mediaType, m.bytes);
   }
 
@@ -416,9 +349,6 @@ export class ArtifactsService {
 
   /** A project's artifact count: the sum of its repositories' counts, in one query. */
   async projectArtifactCount(projectId: number): Promise<number> {
-    const set = 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?';
-    const d = dialectOf(this.deps.db);
-    const rows = await this.deps.db.$queryRawUnsafe<{ n: bigint | number }[]>(d.text(`SELECT COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(d, set)}`), projectId, projectId);
-    return Number(rows[0]?.n ?? 0);
+    return this.store.projectArtifactCount(projectId);
   }
 }

@@ -1,0 +1,260 @@
+// Reads of the Harbor API's repository and artifact lists: one statement per question, prepared
+// once (src/db/list-store.ts), each entering an index in list order. Plain rows out; the rule for
+// "is an artifact", the counts kept per repository and the page positions live in
+// src/services/artifacts.ts.
+import { MediaTypes } from '../lib/manifest.ts';
+import type { Db } from './client.ts';
+import type { Dialect } from './dialect.ts';
+import { asDate, asDateOrNull, containsPattern, listReader, type ListReader, type ReadArg, type Row } from './list-store.ts';
+
+const INDEX_TYPES = [MediaTypes.ociIndex, MediaTypes.dockerList];
+const INDEX_TYPES_SQL = `('${INDEX_TYPES.join("','")}')`;
+
+export interface RepositoryRow {
+  id: number;
+  projectId: number | null;
+  name: string;
+  description: string;
+  pullCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ArtifactRow {
+  id: number;
+  digest: string;
+  mediaType: string;
+  configType: string | null;
+  artifactType: string | null;
+  size: number;
+  pushedAt: Date;
+  pulledAt: Date | null;
+  annotations: string | null;
+}
+
+/** Which repositories a repository list covers, and how it is ordered. */
+export interface RepositoryScope {
+  /** Only repositories of these projects; null: all. */
+  projectIds: number[] | null;
+  /** Only names containing this (case-insensitive). */
+  name?: string;
+}
+export type RepositorySort = 'name' | '-update_time' | '-pull_count';
+
+/** Where an artifact page starts: after the row with this id (in list order), or after `offset` rows. */
+export type PageStart = { after: number } | { offset: number };
+
+/** A filter of the artifact list (the `q` of Harbor's API). */
+export interface ArtifactFilter {
+  digest?: string;
+  /** A tag name: equal to it (`exactTag`), else containing it. */
+  tag?: string;
+  exactTag?: boolean;
+}
+
+const REPO_COLS = 'r."id", r."projectId", r."name", r."description", r."pullCount", r."createdAt", r."updatedAt"';
+const ART_COLS = 'm."id", m."digest", m."mediaType", m."configType", m."artifactType", m."size", m."pushedAt", m."pulledAt", m."annotations"';
+/** Newest first; the id orders manifests pushed in the same millisecond. Both in the index (repositoryId, pushedAt) + rowid. */
+const ART_ORDER = ' ORDER BY m."pushedAt" DESC, m."id" DESC';
+
+/** Manifests `p` joined with the digests they reference, `j.value` (the engine's JSON array reader). */
+function childrenOf(d: Dialect): string {
+  return d.engine === 'postgresql' ? `"Manifest" p CROSS JOIN LATERAL jsonb_array_elements_text(p."refs"::jsonb) AS j(value)` : `"Manifest" p, json_each(p."refs") j`;
+}
+
+/**
+ * The one rule for "is an artifact", as SQL over "Manifest" m, for the repositories `set` names (a
+ * list of placeholders or a subquery; its parameters are passed twice): not a referrer, and not a
+ * child of an index in the same repository unless it has a tag of its own.
+ */
+function isArtifact(d: Dialect, set: string): string {
+  return `m."repositoryId" IN (${set}) AND m."subject" IS NULL
+    AND ((m."repositoryId", m."digest") NOT IN (SELECT p."repositoryId", j.value FROM ${childrenOf(d)} WHERE p."repositoryId" IN (${set}) AND p."mediaType" IN ${INDEX_TYPES_SQL})
+      OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
+}
+
+function statements(d: Dialect) {
+  const notIn = `NOT (${d.inList('m."digest"', 'text')})`;
+  const pageBase = `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL AND ${notIn}`;
+  return {
+    repoByName: `SELECT ${REPO_COLS} FROM "Repository" r WHERE r."name" = ?`,
+    nonReferrers: 'SELECT COUNT(*) AS n FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL',
+    // Untagged children of the repository's indexes that are manifests of it (not referrers).
+    excludedChildren: `SELECT DISTINCT j.value AS digest FROM ${childrenOf(d)} WHERE p."repositoryId" = ? AND p."mediaType" IN ${INDEX_TYPES_SQL}
+      AND EXISTS (SELECT 1 FROM "Manifest" c WHERE c."repositoryId" = p."repositoryId" AND c."digest" = j.value AND c."subject" IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = p."repositoryId" AND t."digest" = j.value)`,
+    pageFirst: `${pageBase}${ART_ORDER} LIMIT ?`,
+    // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
+    pageAfter: `${pageBase} AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)${ART_ORDER} LIMIT ?`,
+    pageOffset: `${pageBase}${ART_ORDER} LIMIT ? OFFSET ?`,
+    manifest: `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."digest" = ?`,
+    tagDigest: 'SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?',
+    tagsOf: `SELECT "name", "digest", "updatedAt" FROM "Tag" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`,
+    accessoriesOf: `SELECT "digest", "subject", "artifactType", "size" FROM "Manifest" WHERE "repositoryId" = ? AND ${d.inList('"subject"', 'text')} ORDER BY "id"`,
+    projectArtifacts: `SELECT COUNT(*) AS n FROM "Manifest" m WHERE ${isArtifact(d, 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?')}`,
+  };
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+function repositoryRow(r: Row): RepositoryRow {
+  return {
+    id: num(r.id),
+    projectId: r.projectId === null ? null : num(r.projectId),
+    name: r.name as string,
+    description: r.description as string,
+    pullCount: num(r.pullCount),
+    createdAt: asDate(r.createdAt),
+    updatedAt: asDate(r.updatedAt),
+  };
+}
+
+function artifactRow(r: Row): ArtifactRow {
+  return {
+    id: num(r.id),
+    digest: r.digest as string,
+    mediaType: r.mediaType as string,
+    configType: (r.configType as string | null) ?? null,
+    artifactType: (r.artifactType as string | null) ?? null,
+    size: num(r.size),
+    pushedAt: asDate(r.pushedAt),
+    pulledAt: asDateOrNull(r.pulledAt),
+    annotations: (r.annotations as string | null) ?? null,
+  };
+}
+
+export class ArtifactStore {
+  private readonly sql: ListReader;
+  private readonly d: Dialect;
+  private readonly s: ReturnType<typeof statements>;
+
+  /** `file`: the SQLite file, when known (else found through the client). */
+  constructor(db: Db, file?: string) {
+    this.sql = listReader(db, file);
+    this.d = this.sql.dialect;
+    this.s = statements(this.d);
+  }
+
+  // ---- repositories -------------------------------------------------------------------------
+
+  async repository(name: string): Promise<RepositoryRow | null> {
+    const rows = await this.sql.all(this.s.repoByName, [name]);
+    return rows.length ? repositoryRow(rows[0]) : null;
+  }
+
+  private repositoryWhere(scope: RepositoryScope): { where: string; args: ReadArg[] } {
+    const parts: string[] = [];
+    const args: ReadArg[] = [];
+    if (scope.projectIds) {
+      parts.push(this.d.inList('r."projectId"', 'int'));
+      args.push(this.d.listArg(scope.projectIds));
+    }
+    if (scope.name) {
+      parts.push(`r."name" ${this.d.ilike} ? ESCAPE '\\'`);
+      args.push(containsPattern(scope.name));
+    }
+    return { where: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', args };
+  }
+
+  async countRepositories(scope: RepositoryScope): Promise<number> {
+    const { where, args } = this.repositoryWhere(scope);
+    const rows = await this.sql.all(`SELECT COUNT(*) AS n FROM "Repository" r${where}`, args);
+    return num(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * A page of repositories: by name (ascending) after `afterName` when given (keyset on the name
+   * index, or (projectId, name) for one project), else after `offset` rows; by update time or pull
+   * count (descending, newest id first among equals) after `offset` rows.
+   */
+  async repositoryPage(scope: RepositoryScope, sort: RepositorySort, start: { afterName: string } | { offset: number }, limit: number): Promise<RepositoryRow[]> {
+    const { where, args } = this.repositoryWhere(scope);
+    let sql = `SELECT ${REPO_COLS} FROM "Repository" r${where}`;
+    if ('afterName' in start) {
+      if (sort !== 'name') throw new Error('only name-sorted pages seek by name');
+      sql += `${where ? ' AND' : ' WHERE'} r."name" > ?`;
+      args.push(start.afterName);
+    }
+    sql += sort === 'name' ? ' ORDER BY r."name"' : sort === '-update_time' ? ' ORDER BY r."updatedAt" DESC, r."id" DESC' : ' ORDER BY r."pullCount" DESC, r."id" DESC';
+    sql += ' LIMIT ?';
+    args.push(limit);
+    if ('offset' in start && start.offset > 0) {
+      sql += ' OFFSET ?';
+      args.push(start.offset);
+    }
+    return (await this.sql.all(sql, args)).map(repositoryRow);
+  }
+
+  // ---- artifacts ----------------------------------------------------------------------------
+
+  /**
+   * The repository's manifests that are not referrers, counted, and the digests of those among them
+   * that are untagged children of its indexes (not artifacts: they show as their index's references).
+   */
+  async artifactFacts(repositoryId: number): Promise<{ nonReferrers: number; excluded: string[] }> {
+    const [counted, excluded] = await Promise.all([this.sql.all(this.s.nonReferrers, [repositoryId]), this.sql.all(this.s.excludedChildren, [repositoryId])]);
+    return { nonReferrers: num(counted[0]?.n ?? 0), excluded: excluded.map((r) => r.digest as string) };
+  }
+
+  /** A page of the repository's artifacts, newest first: its non-referrers except `excluded`. */
+  async artifactPage(repositoryId: number, excluded: string[], start: PageStart, limit: number): Promise<ArtifactRow[]> {
+    const ex = this.d.listArg(excluded);
+    const rows =
+      'after' in start
+        ? await this.sql.all(this.s.pageAfter, [repositoryId, ex, start.after, limit])
+        : start.offset > 0
+          ? await this.sql.all(this.s.pageOffset, [repositoryId, ex, limit, start.offset])
+          : await this.sql.all(this.s.pageFirst, [repositoryId, ex, limit]);
+    return rows.map(artifactRow);
+  }
+
+  /** A page of the artifacts that match the filter, newest first, and how many match. */
+  async filteredArtifacts(repositoryId: number, f: ArtifactFilter, offset: number, limit: number): Promise<{ total: number; rows: ArtifactRow[] }> {
+    const args: ReadArg[] = [repositoryId, repositoryId];
+    let filter = '';
+    if (f.digest) {
+      filter += ' AND m."digest" = ?';
+      args.push(f.digest);
+    }
+    if (f.tag !== undefined && f.exactTag) {
+      filter += ' AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" = ?)';
+      args.push(repositoryId, f.tag);
+    } else if (f.tag) {
+      filter += ` AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" ${this.d.ilike} ? ESCAPE '\\')`;
+      args.push(repositoryId, containsPattern(f.tag));
+    }
+    const base = `FROM "Manifest" m WHERE ${isArtifact(this.d, '?')}${filter}`;
+    const [counted, rows] = await Promise.all([this.sql.all(`SELECT COUNT(*) AS n ${base}`, args), this.sql.all(`SELECT ${ART_COLS} ${base}${ART_ORDER} LIMIT ? OFFSET ?`, [...args, limit, offset])]);
+    return { total: num(counted[0]?.n ?? 0), rows: rows.map(artifactRow) };
+  }
+
+  async manifest(repositoryId: number, digest: string): Promise<ArtifactRow | null> {
+    const rows = await this.sql.all(this.s.manifest, [repositoryId, digest]);
+    return rows.length ? artifactRow(rows[0]) : null;
+  }
+
+  async tagDigest(repositoryId: number, tag: string): Promise<string | null> {
+    const rows = await this.sql.all(this.s.tagDigest, [repositoryId, tag]);
+    return rows.length ? (rows[0].digest as string) : null;
+  }
+
+  /** Tags of the repository pointing at any of the digests (unordered). */
+  async tagsOf(repositoryId: number, digests: string[]): Promise<{ name: string; digest: string; updatedAt: Date }[]> {
+    if (!digests.length) return [];
+    const rows = await this.sql.all(this.s.tagsOf, [repositoryId, this.d.listArg(digests)]);
+    return rows.map((r) => ({ name: r.name as string, digest: r.digest as string, updatedAt: asDate(r.updatedAt) }));
+  }
+
+  /** Referrers in the repository of any of the digests, oldest first. */
+  async accessoriesOf(repositoryId: number, subjects: string[]): Promise<{ digest: string; subject: string; artifactType: string | null; size: number }[]> {
+    if (!subjects.length) return [];
+    const rows = await this.sql.all(this.s.accessoriesOf, [repositoryId, this.d.listArg(subjects)]);
+    return rows.map((r) => ({ digest: r.digest as string, subject: r.subject as string, artifactType: (r.artifactType as string | null) ?? null, size: num(r.size) }));
+  }
+
+  /** Artifacts in all the project's repositories, by the same rule as the lists. */
+  async projectArtifactCount(projectId: number): Promise<number> {
+    const rows = await this.sql.all(this.s.projectArtifacts, [projectId, projectId]);
+    return num(rows[0]?.n ?? 0);
+  }
+}
