@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep] [-- --mem]
 // npm run bench -- --scale [--sizes=1000,20000] [--tsx]   growth rows (issue 17): lists and GC at two sizes
+// npm run bench -- --backend=pg-s3 [--quick] ...   the same rows with Berth on PostgreSQL + radosgw and
+//   Distribution's S3 driver on the same radosgw (its own bucket); see bench/lib/engines.mjs
 //
 // Starts Berth (authentication on, Bearer tokens as docker uses them) and, when installed, CNCF
 // Distribution 2.8.2 (Debian's docker-registry, no auth: its default) on loopback with fresh
 // storage, runs the same workload against both, alternating which goes first each round, and
 // prints throughput, the ratio Berth / Distribution, and each server's CPU time per unit (read
 // from /proc/<pid>/stat before and after; the stable figure on a shared machine). Figures are the
-// median over rounds. Results also go to bench/results/latest.json.
+// median over rounds. Results also go to bench/results/latest.json (latest-pg-s3.json with --backend=pg-s3).
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -17,12 +19,19 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ACCEPT, OCI_MANIFEST, bearer, makeTarget, mount, percentile, pool, pullVerified, pushChunked, pushMonolithic, pushStreamed, putManifest, request, walk } from './lib/client.mjs';
 import { buildBerth, cpuMs, distributionBinary, memMiB, startBerth, startDistribution } from './lib/servers.mjs';
+import { createBucket, pgS3Unavailable, startPostgres, startRgw, treePids } from './lib/engines.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const QUICK = flag('quick');
+const BACKEND = opt('backend') ?? 'embedded';
+if (BACKEND !== 'embedded' && BACKEND !== 'pg-s3') {
+  console.error(`[bench] --backend must be embedded (SQLite + filesystem, the default) or pg-s3 (PostgreSQL + radosgw), got "${BACKEND}"`);
+  process.exit(2);
+}
+const PG_S3 = BACKEND === 'pg-s3';
 const MiB = 1024 * 1024;
 
 const S = QUICK
@@ -63,14 +72,31 @@ function record(key, label, unit, cpuUnit, cpuScale, target, r) {
   (rows.get(key).results[target] ??= []).push(r);
 }
 
-/** Times fn on a target: wall time, the server's CPU time, and fn's count of units. */
+/** --backend=pg-s3: the pids whose CPU is the storage engines' (radosgw, the OSD, PostgreSQL and its backends). */
+let enginePids = null;
+const engineCpuMs = () => {
+  if (!enginePids) return 0;
+  let sum = 0;
+  for (const pid of enginePids()) {
+    try {
+      sum += cpuMs(pid);
+    } catch {
+      // a backend that ended meanwhile
+    }
+  }
+  return sum;
+};
+
+/** Times fn on a target: wall time, the server's CPU time (and the engines'), and fn's count of units. */
 async function measure(t, fn) {
   const c0 = cpuMs(t.pid);
+  const e0 = engineCpuMs();
   const t0 = performance.now();
   const out = await fn();
   const ms = performance.now() - t0;
   const cpu = cpuMs(t.pid) - c0;
-  return { ms, cpu, ...out };
+  const engineCpu = enginePids ? engineCpuMs() - e0 : undefined;
+  return { ms, cpu, engineCpu, ...out };
 }
 
 const REPO = { mono: 'library/bench-mono', chunked: 'library/bench-chunked', man: 'library/bench-man', tags: 'library/bench-tags', cat: (i) => `library/bench-cat-${String(i).padStart(4, '0')}`, big: 'library/bench-big' };
@@ -130,12 +156,16 @@ async function disk(dir, blobs, parallel) {
 
 async function round(r, targets, tmp, pullSet) {
   const order = r % 2 ? [...targets].reverse() : targets;
-  const bytesRow = (key, label, blobs, t, m) => record(key, label, 'MB/s', 'ms CPU/MiB', 1, t.name, { value: blobs.reduce((a, b) => a + b.size, 0) / MiB / (m.ms / 1000), cpuPerUnit: m.cpu / (blobs.reduce((a, b) => a + b.size, 0) / MiB), ms: m.ms });
+  const bytesRow = (key, label, blobs, t, m) => {
+    const mib = blobs.reduce((a, b) => a + b.size, 0) / MiB;
+    record(key, label, 'MB/s', 'ms CPU/MiB', 1, t.name, { value: mib / (m.ms / 1000), cpuPerUnit: m.cpu / mib, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / mib, ms: m.ms });
+  };
+  // The disk baseline says what the filesystem under the embedded setup can do; with pg-s3 the bytes go to radosgw.
+  const diskRow = (key, label, blobs, parallel) => (PG_S3 ? undefined : disk(path.join(tmp, 'disk'), blobs, parallel).then((ms) => record(key, label, 'MB/s', '', 1, 'disk', { value: blobs.reduce((a, b) => a + b.size, 0) / MiB / (ms / 1000), ms })));
 
   if (want('push')) {
     const mono = makeBlobs(S.monoN, S.monoSize);
-    const ms = await disk(path.join(tmp, 'disk'), mono, 4);
-    record('disk-mono', `disk write+fsync, ${S.monoSize / MiB} MiB × ${S.monoN}, 4 parallel`, 'MB/s', '', 1, 'disk', { value: (S.monoN * S.monoSize) / MiB / (ms / 1000), ms });
+    await diskRow('disk-mono', `disk write+fsync, ${S.monoSize / MiB} MiB × ${S.monoN}, 4 parallel`, mono, 4);
     for (const t of order) {
       await authFor(t, [`repository:${REPO.mono}:pull,push`]);
       const m = await measure(t, () => pool(mono.length, 4, (i) => pushMonolithic(t, REPO.mono, mono[i].data, mono[i].digest)));
@@ -152,8 +182,7 @@ async function round(r, targets, tmp, pullSet) {
     }
 
     const chunked = makeBlobs(S.chunkedN, S.chunkedSize);
-    const cms = await disk(path.join(tmp, 'disk'), chunked, 1);
-    record('disk-chunked', `disk write+fsync, ${S.chunkedSize / MiB} MiB × ${S.chunkedN}, sequential`, 'MB/s', '', 1, 'disk', { value: (S.chunkedN * S.chunkedSize) / MiB / (cms / 1000), ms: cms });
+    await diskRow('disk-chunked', `disk write+fsync, ${S.chunkedSize / MiB} MiB × ${S.chunkedN}, sequential`, chunked, 1);
     for (const t of order) {
       await authFor(t, [`repository:${REPO.chunked}:pull,push`]);
       const m = await measure(t, () => pool(chunked.length, 1, (i) => pushChunked(t, REPO.chunked, chunked[i].data, chunked[i].digest, S.chunk)));
@@ -177,7 +206,7 @@ async function round(r, targets, tmp, pullSet) {
       const m = await measure(t, async () => {
         await pool(bodies.length, 8, (i) => putManifest(t, REPO.man, `put-${r}-${i}`, bodies[i]));
       });
-      record('manifest-put', `manifest PUT + tag × ${S.manifestPuts}, 8 in flight`, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.manifestPuts / (m.ms / 1000), cpuPerUnit: m.cpu / S.manifestPuts, ms: m.ms });
+      record('manifest-put', `manifest PUT + tag × ${S.manifestPuts}, 8 in flight`, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.manifestPuts / (m.ms / 1000), cpuPerUnit: m.cpu / S.manifestPuts, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.manifestPuts, ms: m.ms });
     }
   }
 
@@ -189,7 +218,7 @@ async function round(r, targets, tmp, pullSet) {
       }),
     }));
     if (bad) throw new Error(`${t.name} ${key}: ${bad} requests failed`);
-    record(key, label, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.smallReqs / (m.ms / 1000), cpuPerUnit: m.cpu / S.smallReqs, ms: m.ms, p50: percentile(m.lat, 50), p99: percentile(m.lat, 99) });
+    record(key, label, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.smallReqs / (m.ms / 1000), cpuPerUnit: m.cpu / S.smallReqs, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.smallReqs, ms: m.ms, p50: percentile(m.lat, 50), p99: percentile(m.lat, 99) });
   };
   if (want('manifest-get')) {
     for (const t of order) {
@@ -217,7 +246,7 @@ async function round(r, targets, tmp, pullSet) {
       }
       return { n, pages };
     });
-    record(key, label, 'walks/s', 'ms CPU/walk', 1, t.name, { value: m.n / (m.ms / 1000), cpuPerUnit: m.cpu / m.n, ms: m.ms, pages: m.pages });
+    record(key, label, 'walks/s', 'ms CPU/walk', 1, t.name, { value: m.n / (m.ms / 1000), cpuPerUnit: m.cpu / m.n, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / m.n, ms: m.ms, pages: m.pages });
   };
   if (want('tags')) {
     for (const t of order) {
@@ -250,7 +279,7 @@ async function bigPush(t) {
   const m = await measure(t, () => pushMonolithic(t, REPO.big, Readable.from(gen(), { objectMode: false }), digest, { size: S.big }));
   clearInterval(timer);
   peak = Math.max(peak, memMiB(t.pid).rss);
-  return { mbps: S.big / MiB / (m.ms / 1000), cpuPerMiB: m.cpu / (S.big / MiB), rssBefore: before, rssPeak: peak };
+  return { mbps: S.big / MiB / (m.ms / 1000), cpuPerMiB: m.cpu / (S.big / MiB), engineCpuPerMiB: m.engineCpu === undefined ? undefined : m.engineCpu / (S.big / MiB), rssBefore: before, rssPeak: peak };
 }
 
 // ---- output ------------------------------------------------------------------------------------
@@ -264,6 +293,7 @@ function summarize() {
     for (const [name, rs] of Object.entries(row.results)) {
       s[name] = { value: median(rs.map((x) => x.value)), rounds: rs.map((x) => +x.value.toFixed(3)) };
       if (rs[0].cpuPerUnit !== undefined) s[name].cpuPerUnit = median(rs.map((x) => x.cpuPerUnit)) * row.cpuScale;
+      if (rs[0].engineCpuPerUnit !== undefined) s[name].engineCpuPerUnit = median(rs.map((x) => x.engineCpuPerUnit)) * row.cpuScale;
       if (rs[0].p50 !== undefined) Object.assign(s[name], { p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)) });
       if (rs[0].pages !== undefined) s[name].pages = rs[0].pages;
     }
@@ -277,7 +307,7 @@ function summarize() {
 }
 
 function table(summary, extra) {
-  const head = ['row', 'unit', 'Berth', 'Distribution', 'B/D', 'Berth CPU', 'Dist CPU', 'CPU D/B', 'latency p50/p99 ms (B | D)'];
+  const head = ['row', 'unit', 'Berth', 'Distribution', 'B/D', 'Berth CPU', 'Dist CPU', 'CPU D/B', 'latency p50/p99 ms (B | D)', ...(PG_S3 ? ['engines CPU (B | D)'] : [])];
   const lines = [head];
   for (const s of summary) {
     if (s.disk) {
@@ -295,6 +325,7 @@ function table(summary, extra) {
       s.distribution?.cpuPerUnit !== undefined ? fmt(s.distribution.cpuPerUnit) : '—',
       s.cpuRatio ? `${s.cpuRatio.toFixed(2)}×` : '—',
       lat,
+      ...(PG_S3 ? [s.berth?.engineCpuPerUnit !== undefined ? `${fmt(s.berth.engineCpuPerUnit)} | ${s.distribution?.engineCpuPerUnit !== undefined ? fmt(s.distribution.engineCpuPerUnit) : '—'}` : ''] : []),
     ]);
   }
   for (const e of extra) lines.push(e);
@@ -319,8 +350,10 @@ async function main() {
   if (flag('scale')) return scale();
   const tmp = fs.mkdtempSync(path.join(opt('tmp') ?? os.tmpdir(), 'berth-bench-'));
   const servers = [];
+  const engines = []; // stopped after the servers
   const cleanup = async () => {
     await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+    await Promise.all(engines.map((s) => s.stop().catch(() => undefined)));
     if (!flag('keep')) fs.rmSync(tmp, { recursive: true, force: true });
   };
   process.on('SIGINT', () => cleanup().finally(() => process.exit(130)));
@@ -332,14 +365,44 @@ async function main() {
       log('compiling berth (tsc, as npm run build) into bench/results/dist');
       entry = buildBerth(ROOT);
     }
-    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs });
+    let berthEnv = {};
+    let distS3;
+    let engineInfo;
+    if (PG_S3) {
+      const why = pgS3Unavailable();
+      if (why) throw new Error(`--backend=pg-s3: ${why}`);
+      // memstore keeps every object in RAM: room for all the bytes the run pushes, twice.
+      const pushed = S.rounds * 2 * (2 * S.monoN * S.monoSize + S.chunkedN * S.chunkedSize) + (want('big') ? 2 * S.big : 0);
+      const memstoreBytes = Math.max(2 * 1024 * MiB, 2 * pushed);
+      log(`--backend=pg-s3: starting PostgreSQL and a single-node Ceph with radosgw (memstore OSD of ${(memstoreBytes / 1024 / MiB).toFixed(1)} GiB, RAM as it fills)`);
+      // One after the other: Ceph's OSD start is the step that fails on a busy machine.
+      const pgdb = await startPostgres();
+      engines.push(pgdb);
+      const rgw = await startRgw({ memstoreBytes, waitSeconds: Number(opt('rgw-wait') ?? 900) });
+      engines.push(rgw);
+      await createBucket(rgw, 'distribution');
+      berthEnv = {
+        BERTH_DATABASE_URL: pgdb.url,
+        BERTH_STORAGE: 's3',
+        BERTH_S3_ENDPOINT: rgw.endpoint,
+        BERTH_S3_BUCKET: 'berth',
+        BERTH_S3_ACCESS_KEY_ID: rgw.accessKeyId,
+        BERTH_S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+        BERTH_SECRET_KEY: 'bench-secret-key-' + randomBytes(16).toString('hex'),
+      };
+      distS3 = { endpoint: rgw.endpoint, bucket: 'distribution', accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey };
+      enginePids = () => [rgw.pid, rgw.osdPid, ...treePids(pgdb.pid)];
+      engineInfo = { postgres: pgdb.url.replace(/\/\/[^@]*@/, '//'), radosgw: rgw.endpoint, memstoreBytes, buckets: { berth: 'berth', distribution: 'distribution' } };
+      log(`PostgreSQL ${pgdb.url}, radosgw ${rgw.endpoint} (buckets berth and distribution)`);
+    }
+    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs, env: berthEnv });
     servers.push(berth);
     berthPid = berth.pid;
     const targets = [makeTarget(berth, { basic: BASIC })];
     const bin = flag('no-distribution') ? null : distributionBinary();
     let note = '';
     if (bin) {
-      const dist = await startDistribution({ bin, dir: path.join(tmp, 'distribution') });
+      const dist = await startDistribution({ bin, dir: path.join(tmp, 'distribution'), s3: distS3 });
       servers.push(dist);
       targets.push(makeTarget(dist));
     } else {
@@ -396,7 +459,10 @@ async function main() {
       extra.push(['peak RSS over the whole run (VmHWM)', 'MiB', fmt(peakAll.berth), dn ? fmt(peakAll[dn]) : '—', dn ? `${(peakAll.berth / peakAll[dn]).toFixed(2)}×` : '—']);
     }
     const text = table(summary, extra);
-    console.log(`\nBerth (token auth, Bearer) vs ${dn ? 'CNCF Distribution 2.8.2 (no auth)' : '—'}; ${QUICK ? 'quick' : 'full'} run, median of ${S.rounds} alternating rounds; CPU = server process user+system time per unit (lower is better; CPU D/B > 1 means Berth uses less). Walks follow Link headers on one raw keep-alive connection (bench/lib/raw-client.mjs).\n`);
+    const backendText = PG_S3
+      ? ' Backend pg-s3: Berth on PostgreSQL + radosgw (bucket berth), Distribution with its S3 driver on the same radosgw (bucket distribution, redirect off); "engines CPU" = radosgw + OSD + PostgreSQL CPU per unit while each server ran the row.'
+      : '';
+    console.log(`\nBerth (token auth, Bearer) vs ${dn ? `CNCF Distribution 2.8.2 (no auth)` : '—'}; ${QUICK ? 'quick' : 'full'} run, median of ${S.rounds} alternating rounds; CPU = server process user+system time per unit (lower is better; CPU D/B > 1 means Berth uses less). Walks follow Link headers on one raw keep-alive connection (bench/lib/raw-client.mjs).${backendText}\n`);
     console.log(text);
     if (note) console.log(`\n${note}`);
     const load = os.loadavg();
@@ -404,9 +470,10 @@ async function main() {
 
     const resultsDir = path.join(ROOT, 'bench', 'results');
     fs.mkdirSync(resultsDir, { recursive: true });
-    const json = { date: new Date().toISOString(), quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('tsx') ? 'src (tsx)' : 'compiled (tsc)' }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
-    fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(json, null, 2) + '\n');
-    log(`results written to bench/results/latest.json`);
+    const json = { date: new Date().toISOString(), backend: BACKEND, engines: engineInfo, quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('tsx') ? 'src (tsx)' : 'compiled (tsc)' }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
+    const resultsFile = PG_S3 ? 'latest-pg-s3.json' : 'latest.json';
+    fs.writeFileSync(path.join(resultsDir, resultsFile), JSON.stringify(json, null, 2) + '\n');
+    log(`results written to bench/results/${resultsFile}`);
   } finally {
     await cleanup();
   }

@@ -110,7 +110,7 @@ export function startCommand(root) {
  * either way, so /proc/<pid> is the server. Authentication is on, as always; the admin password is
  * chosen here. extraNodeArgs (profiling), then BERTH_NODE_ARGS, come after the start script's flags.
  */
-export async function startBerth({ root, dir, password, entry, extraNodeArgs = [] }) {
+export async function startBerth({ root, dir, password, entry, extraNodeArgs = [], env = {} }) {
   const port = await freePort();
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
@@ -120,7 +120,7 @@ export async function startBerth({ root, dir, password, entry, extraNodeArgs = [
   const args = entry ? [entry] : ['--import', 'tsx', 'src/main.ts'];
   const proc = spawn(process.execPath, [...start.nodeArgs, ...extraNodeArgs, ...extraNodeArgsFromEnv(), ...args], {
     cwd: root,
-    env: { ...process.env, ...start.env, ...extraEnv(), BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
+    env: { ...process.env, ...start.env, ...env, ...extraEnv(), BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_ADMIN_PASSWORD: password },
     stdio: ['ignore', out, out],
   });
   await waitReady(port, proc, 'berth', logFile);
@@ -135,12 +135,31 @@ export function distributionBinary() {
 /**
  * CNCF Distribution (Debian's docker-registry 2.8.2) without auth, its default. Its per-request
  * logging is turned down (warn, no access log) so that it is the strongest baseline, not a strawman.
+ * s3 ({ endpoint, bucket, accessKeyId, secretAccessKey }): its S3 driver on that bucket instead of
+ * the filesystem, with redirects off (Berth serves the bytes too unless BERTH_S3_REDIRECT is set)
+ * and 8 MiB parts (Berth's part size). The bucket must exist: Distribution does not create it.
  */
-export async function startDistribution({ bin, dir }) {
+export async function startDistribution({ bin, dir, s3 }) {
   const port = await freePort();
   const storage = path.join(dir, 'storage');
   fs.mkdirSync(storage, { recursive: true });
   const config = path.join(dir, 'config.yml');
+  const driver = s3
+    ? [
+        '  s3:',
+        `    accesskey: ${s3.accessKeyId}`,
+        `    secretkey: ${s3.secretAccessKey}`,
+        '    region: us-east-1',
+        `    regionendpoint: ${s3.endpoint}`,
+        `    bucket: ${s3.bucket}`,
+        `    secure: ${s3.endpoint.startsWith('https:')}`,
+        '    v4auth: true',
+        '    chunksize: 8388608',
+        '    rootdirectory: /',
+        '  redirect:',
+        '    disable: true',
+      ]
+    : ['  filesystem:', `    rootdirectory: ${storage}`];
   fs.writeFileSync(
     config,
     [
@@ -152,8 +171,7 @@ export async function startDistribution({ bin, dir }) {
       'storage:',
       '  cache:',
       '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${storage}`,
+      ...driver,
       '  delete:',
       '    enabled: true',
       '  maintenance:',
@@ -166,7 +184,10 @@ export async function startDistribution({ bin, dir }) {
   );
   const logFile = path.join(dir, 'distribution.log');
   const out = fs.openSync(logFile, 'w');
-  const proc = spawn(bin, ['serve', config], { stdio: ['ignore', out, out] });
+  // Its aws-sdk-go v1 panics at start when AWS_CA_BUNDLE is set (docs/scale-out.md §9).
+  const env = { ...process.env };
+  delete env.AWS_CA_BUNDLE;
+  const proc = spawn(bin, ['serve', config], { stdio: ['ignore', out, out], env });
   await waitReady(port, proc, 'distribution', logFile);
   return { name: 'distribution', port, pid: proc.pid, proc, dir, logFile, stop: stopper(proc) };
 }
