@@ -15,6 +15,8 @@ import { SessionStore } from './auth/session.ts';
 import { BrowserSessionStore } from './db/session-store.ts';
 import { SigningKeyStore } from './db/signing-key-store.ts';
 import { SettingStore } from './db/setting-store.ts';
+import { UserStore } from './db/user-store.ts';
+import { RobotStore } from './db/robot-store.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
@@ -143,11 +145,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
 
   // Identity and access
+  const userStore = new UserStore(db);
+  const robotStore = new RobotStore(db);
   // The retention is read at each purge: a change saved on any node applies without a restart.
   const audit = new AuditService(db, { get retentionDays() { return settings.auditRetentionDays(); }, maxRows: 1_000_000, log });
   const access = new AccessService(db, { creationRestriction: () => settings.projectCreationRestriction(), changes });
   const identity = new IdentityService({
-    db,
+    users: userStore,
+    robots: robotStore,
     log,
     directory: () => directory,
     onLogin: (username, ok, clientAddress) => audit.record({ username, operation: ok ? 'login' : 'login_failed', resource: username, resourceType: 'user', clientAddress }),
@@ -155,7 +160,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   const sessions = new SessionStore(new BrowserSessionStore(db), changes, { maxPerUser: config.maxSessionsPerUser });
   const users = new UsersService({
-    db,
+    users: userStore,
     forgetCredentials: () => identity.forget(),
     invalidateAccess: () => access.invalidate(),
     // Stops the sessions on this node at once; the rows go and every node hears of it shortly after.
@@ -168,7 +173,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
   await startupStep(db, () => projects.ensure('library', true));
   const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
-  const robots = new RobotsService({ db, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
+  const robots = new RobotsService({ robots: robotStore, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
   // The signing keys are the cluster's, in the database (sealed); an older install's key file is imported.
   const tokens = await TokenSigner.open({
     rows: new SigningKeyStore(db),

@@ -1,8 +1,6 @@
 // /api/v2.0/users, /usergroups, /robots and personal access tokens, in Harbor's shapes.
 import express from 'express';
-import { dialectOf, type Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
-import { normalizeDn } from '../lib/dn.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { RobotRecord, RobotsService } from '../services/robots.ts';
 import type { UserRecord, UsersService } from '../services/users.ts';
@@ -12,7 +10,6 @@ import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
 
 export interface AccountRouteDeps {
-  db: Db;
   users: UsersService;
   robots: RobotsService;
   access: AccessService;
@@ -134,14 +131,10 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
   });
 
   // ---- user groups (LDAP groups known to Berth) ---------------------------------------------
-  const groupPage = async (where: object, pg: { page: number; pageSize: number }) =>
-    Promise.all([deps.db.userGroup.count({ where }), deps.db.userGroup.findMany({ where, orderBy: { id: 'asc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
-
   route(r, 'get /usergroups', async (req, res, { query }) => {
     requireUser(res);
     const pg = paging(query);
-    const where = query.ldap_group_dn ? { ldapDn: normalizeDn(query.ldap_group_dn) } : query.group_name ? { name: dialectOf(deps.db).contains(query.group_name) } : {};
-    const [total, rows] = await groupPage(where, pg);
+    const { total, items: rows } = await deps.users.listGroups({ ldapDn: query.ldap_group_dn || undefined, name: query.group_name || undefined, ...pg });
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType, ldap_group_dn: g.ldapDn })));
   });
@@ -149,7 +142,7 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
   route(r, 'get /usergroups/search', async (req, res, { query }) => {
     requireUser(res);
     const pg = paging(query);
-    const [total, rows] = await groupPage({ name: dialectOf(deps.db).contains(query.groupname) }, pg);
+    const { total, items: rows } = await deps.users.listGroups({ name: query.groupname ?? '', ...pg });
     setPageHeaders(req, res, total, pg);
     res.json(rows.map((g) => ({ id: g.id, group_name: g.name, group_type: g.groupType })));
   });
@@ -158,33 +151,27 @@ export function accountsRouter(deps: AccountRouteDeps): express.Router {
     requireSysadmin(res);
     if (b.group_type !== undefined && b.group_type !== 1) throw new AppError('BAD_REQUEST', undefined, { message: 'only LDAP groups (group_type 1) are supported' });
     if (!b.ldap_group_dn.includes('=')) throw new AppError('BAD_REQUEST', undefined, { message: 'ldap_group_dn is required' });
-    const dn = normalizeDn(b.ldap_group_dn);
-    if (await deps.db.userGroup.findUnique({ where: { ldapDn: dn } })) throw new AppError('CONFLICT', undefined, { message: 'group already exists' });
-    const g = await deps.db.userGroup.create({ data: { name: b.group_name || /^[^=]+=([^,]+)/.exec(b.ldap_group_dn)?.[1] || dn, ldapDn: dn, groupType: 1 } });
-    deps.access.invalidate();
+    const g = await deps.users.createGroup({ ldapDn: b.ldap_group_dn, name: b.group_name });
     res.setHeader('Location', `/api/v2.0/usergroups/${g.id}`);
     res.status(201).end();
   });
 
   route(r, 'get /usergroups/:id', async (_req, res, { params }) => {
     requireUser(res);
-    const g = await deps.db.userGroup.findUnique({ where: { id: params.id } });
+    const g = await deps.users.getGroup(params.id);
     if (!g) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
     res.json({ id: g.id, group_name: g.name, group_type: g.groupType, ldap_group_dn: g.ldapDn });
   });
 
   route(r, 'put /usergroups/:id', async (_req, res, { params, body }) => {
     requireSysadmin(res);
-    const n = await deps.db.userGroup.updateMany({ where: { id: params.id }, data: { name: body.group_name } });
-    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
+    await deps.users.renameGroup(params.id, body.group_name);
     res.status(200).end();
   });
 
   route(r, 'delete /usergroups/:id', async (_req, res, { params }) => {
     requireSysadmin(res);
-    const n = await deps.db.userGroup.deleteMany({ where: { id: params.id } });
-    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
-    deps.access.invalidate();
+    await deps.users.deleteGroup(params.id);
     res.status(200).end();
   });
 

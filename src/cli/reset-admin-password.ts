@@ -14,6 +14,7 @@ import { SessionStore } from '../auth/session.ts';
 import { LocalChanges } from '../db/changes.ts';
 import { isPostgresUrl, openDatabase, pgSql } from '../db/client.ts';
 import { BrowserSessionStore } from '../db/session-store.ts';
+import { UserStore } from '../db/user-store.ts';
 import { AppError } from '../lib/errors.ts';
 import { UsersService } from '../services/users.ts';
 
@@ -45,7 +46,7 @@ async function main(): Promise<number> {
     // here, and running nodes drop their cached copies within a second (src/auth/session.ts).
     const sessions = new SessionStore(new BrowserSessionStore(db), new LocalChanges());
     const users = new UsersService({
-      db,
+      users: new UserStore(db),
       forgetCredentials: () => {},
       invalidateAccess: () => {},
       endSessions: (userId) => sessions.endUser(userId),

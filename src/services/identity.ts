@@ -4,7 +4,8 @@
 // credential (password, secret, token, disabled, deleted) drops that cache on every node (topic
 // 'credentials' of src/db/changes.ts); while such a change may be missed, nothing is taken from it.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../db/client.ts';
+import type { RobotStore } from '../db/robot-store.ts';
+import type { UserStore } from '../db/user-store.ts';
 import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Principal } from '../access/principal.ts';
 import { LoginThrottle } from '../auth/throttle.ts';
@@ -22,7 +23,8 @@ export interface Directory {
 }
 
 export interface IdentityDeps {
-  db: Db;
+  users: UserStore;
+  robots: RobotStore;
   log: { warn(o: object, m: string): void; info(o: object, m: string): void };
   /** The directory, when LDAP is configured (may change at run time through /configurations). */
   directory: () => Directory | null;
@@ -151,8 +153,7 @@ export class IdentityService {
   private async verify(username: string, password: string): Promise<Principal | null> {
     if (username.startsWith('robot$')) return this.verifyRobot(username, password);
     if (password.startsWith(PAT_PREFIX)) return this.verifyToken(username, password);
-    const { db } = this.deps;
-    const user = await db.user.findUnique({ where: { username }, select: { id: true, username: true, passwordHash: true, sysadmin: true, source: true } });
+    const user = await this.deps.users.credentialsByName(username);
     if (user && user.source === 'local') {
       return (await verifyPassword(password, user.passwordHash)) ? { kind: 'user', id: user.id, name: user.username, sysadmin: user.sysadmin } : null;
     }
@@ -171,16 +172,13 @@ export class IdentityService {
     const groups = JSON.stringify([...new Set(d.groups.map(normalizeDn))]);
     // Admin-group membership is re-read at every login, so leaving the group takes the right away.
     const data = { email: d.email ?? '', realname: d.realname ?? '', ldapDn: d.dn, ldapGroups: groups, ldapAdmin: d.admin };
-    const existing = await this.deps.db.user.findUnique({ where: { username: d.username }, select: { id: true, source: true } });
-    if (existing && existing.source !== 'ldap') throw new Error('a local user with this name exists');
-    const user = existing
-      ? await this.deps.db.user.update({ where: { id: existing.id }, data })
-      : await this.deps.db.user.create({ data: { username: d.username, source: 'ldap', ...data } });
+    const user = await this.deps.users.recordDirectoryUser(d.username, data);
+    if (!user) throw new Error('a local user with this name exists');
     return { kind: 'user', id: user.id, name: user.username, sysadmin: user.sysadmin || d.admin };
   }
 
   private async verifyRobot(name: string, secret: string): Promise<Principal | null> {
-    const r = await this.deps.db.robot.findUnique({ where: { name }, select: { id: true, name: true, secretHash: true, disabled: true, expiresAt: true, level: true, permissions: true } });
+    const r = await this.deps.robots.byName(name);
     if (!r || r.disabled || (r.expiresAt && r.expiresAt.getTime() <= Date.now())) return null;
     if (!sameHash(hashSecret(secret), r.secretHash)) return null;
     return { kind: 'robot', id: r.id, name: r.name, sysadmin: false };
@@ -188,11 +186,11 @@ export class IdentityService {
 
   private async verifyToken(username: string, token: string): Promise<Principal | null> {
     const prefix = token.slice(PAT_PREFIX.length, PAT_PREFIX.length + 8);
-    const t = await this.deps.db.personalToken.findUnique({ where: { prefix }, select: { id: true, secretHash: true, expiresAt: true, user: { select: { id: true, username: true, sysadmin: true, ldapAdmin: true } } } });
+    const t = await this.deps.users.tokenByPrefix(prefix);
     if (!t || t.user.username !== username) return null;
     if (t.expiresAt && t.expiresAt.getTime() <= Date.now()) return null;
     if (!sameHash(hashSecret(token), t.secretHash)) return null;
-    await this.deps.db.personalToken.update({ where: { id: t.id }, data: { lastUsedAt: new Date() } });
+    await this.deps.users.tokenUsed(t.id, new Date());
     return { kind: 'user', id: t.user.id, name: t.user.username, sysadmin: t.user.sysadmin || t.user.ldapAdmin };
   }
 }

@@ -1,6 +1,6 @@
 // Robot accounts: `robot$<project>+<name>` (project level) or `robot$<name>` (system level), with
 // per-project permissions, an expiry, and a secret shown once (stored as a hash) and refreshable.
-import type { Db } from '../db/client.ts';
+import type { RobotChanges, RobotRow, RobotStore } from '../db/robot-store.ts';
 import type { Principal } from '../access/principal.ts';
 import { isRobotGrantable, type Permission, type Resource, type Verb } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -83,9 +83,10 @@ const pairs = (access: RobotPermissionInput['access']): Permission[] => access.m
  * never outlives the robot that made it, and never resets a secret. System admins may do everything.
  */
 export class RobotsService {
-  constructor(private readonly deps: { db: Db; access: AccessService; forgetCredentials: () => void | Promise<void>; onChange?: (e: { username: string; operation: string; resource: string }) => void }) {}
+  constructor(private readonly deps: { robots: RobotStore; access: AccessService; forgetCredentials: () => void | Promise<void>; onChange?: (e: { username: string; operation: string; resource: string }) => void }) {}
 
-  private toRecord(r: { id: number; name: string; description: string; level: string; projectId: number | null; disabled: boolean; expiresAt: Date | null; permissions: string; createdAt: Date; updatedAt: Date }): RobotRecord {
+  private toRecord(row: RobotRow): RobotRecord {
+    const { secretHash: _secret, ...r } = row;
     const durationDays = r.expiresAt ? Math.max(1, Math.round((r.expiresAt.getTime() - r.createdAt.getTime()) / 86_400_000)) : -1;
     return { ...r, level: r.level as 'system' | 'project', durationDays, permissions: JSON.parse(r.permissions) };
   }
@@ -134,7 +135,7 @@ export class RobotsService {
   /** A robot's own expiry bounds the robots it creates or changes (null: never expires); users have no bound. */
   private async expiryBound(actor: Principal): Promise<{ bound: Date | null } | null> {
     if (actor.kind !== 'robot' || actor.sysadmin) return null;
-    const self = await this.deps.db.robot.findUnique({ where: { id: actor.id }, select: { expiresAt: true } });
+    const self = await this.deps.robots.find(actor.id);
     return { bound: self?.expiresAt ?? new Date(0) };
   }
 
@@ -155,32 +156,30 @@ export class RobotsService {
     const expiresAt = duration === -1 ? null : new Date(Date.now() + duration * 86_400_000);
     await this.checkLifetime(actor, expiresAt);
     const fullName = level === 'project' ? `robot$${perms[0].namespace}+${input.name}` : `robot$${input.name}`;
-    if (await this.deps.db.robot.findUnique({ where: { name: fullName } })) throw new AppError('CONFLICT', undefined, { message: `robot ${fullName} already exists` });
+    if (await this.deps.robots.byName(fullName)) throw new AppError('CONFLICT', undefined, { message: `robot ${fullName} already exists` });
     const secret = given ?? newSecret();
-    const r = await this.deps.db.robot.create({
-      data: {
-        name: fullName,
-        description: input.description ?? '',
-        level,
-        projectId,
-        disabled: !!input.disable,
-        secretHash: hashSecret(secret),
-        expiresAt,
-        permissions: JSON.stringify(perms),
-      },
+    const r = await this.deps.robots.create({
+      name: fullName,
+      description: input.description ?? '',
+      level,
+      projectId,
+      disabled: !!input.disable,
+      secretHash: hashSecret(secret),
+      expiresAt,
+      permissions: JSON.stringify(perms),
     });
     this.deps.onChange?.({ username: actor.name, operation: 'create', resource: fullName });
     return { robot: this.toRecord(r), secret };
   }
 
   async get(id: number): Promise<RobotRecord | null> {
-    const r = await this.deps.db.robot.findUnique({ where: { id } });
+    const r = await this.deps.robots.find(id);
     return r ? this.toRecord(r) : null;
   }
 
   /** Robots the actor may read: all for sysadmins, otherwise project robots of projects where it may list robots. */
   async list(actor: Principal, q: { projectId?: number; page: number; pageSize: number }): Promise<{ total: number; items: RobotRecord[] }> {
-    const rows = await this.deps.db.robot.findMany({ where: q.projectId ? { projectId: q.projectId } : {}, orderBy: { id: 'asc' } });
+    const rows = await this.deps.robots.list({ projectId: q.projectId });
     const visible: RobotRecord[] = [];
     for (const r of rows) if (await this.mayManage(actor, this.toRecord(r), 'list')) visible.push(this.toRecord(r));
     return { total: visible.length, items: visible.slice((q.page - 1) * q.pageSize, q.page * q.pageSize) };
@@ -195,7 +194,7 @@ export class RobotsService {
   }
 
   async update(actor: Principal, robot: RobotRecord, input: { description?: string; disable?: boolean; duration?: number; permissions?: unknown; level?: unknown }): Promise<void> {
-    const data: Record<string, unknown> = {};
+    const data: RobotChanges = {};
     if (input.level !== undefined && input.level !== robot.level) throw bad('the level of a robot cannot change');
     if (input.description !== undefined) {
       if (typeof input.description !== 'string' || input.description.length > 1024) throw bad('description must be a string of at most 1024 characters');
@@ -211,8 +210,8 @@ export class RobotsService {
     }
     await this.checkHoldsAll(actor, robot, 'change');
     if (input.permissions !== undefined) data.permissions = JSON.stringify((await this.checkPermissions(actor, robot.level, input.permissions, robot)).perms);
-    if (data.expiresAt !== undefined && (data.expiresAt as Date | null)?.getTime() !== robot.expiresAt?.getTime()) await this.checkLifetime(actor, data.expiresAt as Date | null);
-    await this.deps.db.robot.update({ where: { id: robot.id }, data });
+    if (data.expiresAt !== undefined && data.expiresAt?.getTime() !== robot.expiresAt?.getTime()) await this.checkLifetime(actor, data.expiresAt);
+    await this.deps.robots.update(robot.id, data);
     await this.deps.access.invalidate();
     await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: robot.name });
@@ -229,7 +228,7 @@ export class RobotsService {
     const given = chosenSecret(secret);
     await this.checkHoldsAll(actor, robot, 'change the secret of');
     const s = given ?? newSecret();
-    await this.deps.db.robot.update({ where: { id: robot.id }, data: { secretHash: hashSecret(s) } });
+    await this.deps.robots.setSecretHash(robot.id, hashSecret(s));
     await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${robot.name}:secret` });
     return s;
@@ -237,7 +236,7 @@ export class RobotsService {
 
   async delete(actor: Principal, robot: RobotRecord): Promise<void> {
     await this.checkHoldsAll(actor, robot, 'delete');
-    await this.deps.db.robot.delete({ where: { id: robot.id } });
+    await this.deps.robots.delete(robot.id);
     await this.deps.access.invalidate();
     await this.deps.forgetCredentials();
     this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: robot.name });

@@ -3,10 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { dialectOf, type Db } from '../db/client.ts';
+import type { GroupRow, UserProfile, UserStore } from '../db/user-store.ts';
 import type { Log } from '../http/logger.ts';
 import type { Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
+import { normalizeDn } from '../lib/dn.ts';
 import { hashPassword, verifyPassword } from '../lib/password.ts';
 import { PAT_PREFIX, hashSecret } from './identity.ts';
 
@@ -22,10 +23,9 @@ export interface UserRecord {
 }
 
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$/;
-const SELECT = { id: true, username: true, email: true, realname: true, sysadmin: true, ldapAdmin: true, source: true, createdAt: true, updatedAt: true } as const;
 
 /** A user as the API shows it: an admin either by Berth's own flag or through the directory's admin group. */
-function record(u: { sysadmin: boolean; ldapAdmin: boolean } & Omit<UserRecord, 'sysadmin'>): UserRecord {
+function record(u: UserProfile): UserRecord {
   const { ldapAdmin, ...rest } = u;
   return { ...rest, sysadmin: u.sysadmin || ldapAdmin };
 }
@@ -74,7 +74,7 @@ function checkPasswordStrength(p: unknown): string {
 export class UsersService {
   constructor(
     private readonly deps: {
-      db: Db;
+      users: UserStore;
       /** Drops cached credential checks (passwords, personal tokens) on every node: a change takes effect at once. */
       forgetCredentials: () => void | Promise<void>;
       /** Drops cached access decisions on every node. */
@@ -99,9 +99,9 @@ export class UsersService {
    * as ignored. Logs where a generated password is, never the password.
    */
   async ensureAdmin(configured: string | undefined): Promise<{ created: boolean; passwordFile: string | null }> {
-    const { db, log } = this.deps;
+    const { users, log } = this.deps;
     const file = this.initialPasswordFile;
-    const existing = await db.user.findUnique({ where: { username: 'admin' }, select: { passwordHash: true } });
+    const existing = await users.credentialsByName('admin');
     if (existing) {
       if (configured !== undefined && !(await verifyPassword(configured, existing.passwordHash))) {
         log?.warn({ resetCommand: RESET_HINT }, 'BERTH_ADMIN_PASSWORD ignored: the admin user exists already; to set its password, run npm run admin:reset-password');
@@ -114,7 +114,7 @@ export class UsersService {
     const passwordFile = configured === undefined ? file : null;
     if (passwordFile) writePrivateFileAtomic(passwordFile, `${password}\n`);
     try {
-      await db.user.create({ data: { username: 'admin', source: 'local', passwordHash: await hashPassword(password), sysadmin: true, realname: 'System Administrator' } });
+      await users.createAdmin(await hashPassword(password));
     } catch (e) {
       if (passwordFile) fs.rmSync(passwordFile, { force: true });
       throw e;
@@ -135,15 +135,10 @@ export class UsersService {
     const file = this.initialPasswordFile;
     if (given === undefined) writePrivateFileAtomic(file, `${password}\n`);
     const passwordHash = await hashPassword(password);
-    const admin = await this.deps.db.user.upsert({
-      where: { username: 'admin' },
-      update: { passwordHash },
-      create: { username: 'admin', source: 'local', passwordHash, sysadmin: true, realname: 'System Administrator' },
-      select: { id: true },
-    });
+    const adminId = await this.deps.users.setAdminPassword(passwordHash);
     if (given !== undefined) this.removeInitialPasswordFile();
     await this.deps.forgetCredentials();
-    await this.deps.endSessions?.(admin.id);
+    await this.deps.endSessions?.(adminId);
     return { password, passwordFile: given === undefined ? file : null };
   }
 
@@ -156,39 +151,35 @@ export class UsersService {
   }
 
   async get(id: number): Promise<UserRecord | null> {
-    const u = await this.deps.db.user.findUnique({ where: { id }, select: SELECT });
+    const u = await this.deps.users.profile(id);
     return u && record(u);
   }
 
   async list(q: { username?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserRecord[] }> {
-    const where = q.username ? { username: dialectOf(this.deps.db).contains(q.username) } : {};
-    const [total, items] = await Promise.all([
-      this.deps.db.user.count({ where }),
-      this.deps.db.user.findMany({ where, orderBy: { username: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: SELECT }),
-    ]);
+    const { total, items } = await this.deps.users.page({ nameContains: q.username || undefined, page: q.page, pageSize: q.pageSize });
     return { total, items: items.map(record) };
   }
 
   async create(input: { username?: string; password?: string; email?: string; realname?: string; comment?: string }): Promise<UserRecord> {
     if (!input.username || !USERNAME_RE.test(input.username) || input.username.startsWith('robot$')) throw new AppError('BAD_REQUEST', undefined, { message: 'invalid username' });
     const password = checkPasswordStrength(input.password);
-    if (await this.deps.db.user.findUnique({ where: { username: input.username } })) throw new AppError('CONFLICT', undefined, { message: 'username already exists' });
-    return record(await this.deps.db.user.create({ data: { username: input.username, source: 'local', passwordHash: await hashPassword(password), email: input.email ?? '', realname: input.realname ?? '' }, select: SELECT }));
+    if (await this.deps.users.credentialsByName(input.username)) throw new AppError('CONFLICT', undefined, { message: 'username already exists' });
+    return record(await this.deps.users.createLocal({ username: input.username, passwordHash: await hashPassword(password), email: input.email ?? '', realname: input.realname ?? '' }));
   }
 
   async update(id: number, input: { email?: string; realname?: string }): Promise<void> {
-    await this.deps.db.user.update({ where: { id }, data: { ...(input.email !== undefined ? { email: String(input.email) } : {}), ...(input.realname !== undefined ? { realname: String(input.realname) } : {}) } });
+    await this.deps.users.updateProfile(id, { ...(input.email !== undefined ? { email: String(input.email) } : {}), ...(input.realname !== undefined ? { realname: String(input.realname) } : {}) });
   }
 
   async setPassword(actor: Principal, id: number, input: { old_password?: string; new_password?: string }): Promise<void> {
-    const user = await this.deps.db.user.findUnique({ where: { id } });
+    const user = await this.deps.users.credentials(id);
     if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
     if (user.source !== 'local') throw new AppError('PRECONDITION', undefined, { message: 'directory users change their password in the directory' });
     if (!actor.sysadmin || actor.id === id) {
       if (!(await verifyPassword(input.old_password ?? '', user.passwordHash))) throw new AppError('BAD_REQUEST', undefined, { message: 'the old password is wrong' });
     }
     const password = checkPasswordStrength(input.new_password);
-    await this.deps.db.user.update({ where: { id }, data: { passwordHash: await hashPassword(password) } });
+    await this.deps.users.setPasswordHash(id, await hashPassword(password));
     // The generated first password no longer works, whoever changed it: its file goes.
     if (user.username === 'admin') this.removeInitialPasswordFile();
     await this.deps.forgetCredentials();
@@ -198,17 +189,17 @@ export class UsersService {
   }
 
   async setSysadmin(id: number, flag: boolean): Promise<void> {
-    await this.deps.db.user.update({ where: { id }, data: { sysadmin: !!flag } });
+    await this.deps.users.setSysadmin(id, !!flag);
     await this.deps.forgetCredentials();
     await this.deps.invalidateAccess();
     await this.deps.endSessions?.(id); // a session carries the old admin flag
   }
 
   async delete(id: number): Promise<void> {
-    const user = await this.deps.db.user.findUnique({ where: { id }, select: { username: true } });
+    const user = await this.deps.users.profile(id);
     if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
     if (user.username === 'admin') throw new AppError('FORBIDDEN', undefined, { message: 'the built-in admin cannot be deleted' });
-    await this.deps.db.user.delete({ where: { id } });
+    await this.deps.users.delete(id);
     await this.deps.forgetCredentials();
     await this.deps.invalidateAccess();
     await this.deps.endSessions?.(id);
@@ -224,17 +215,45 @@ export class UsersService {
     const prefix = randomBytes(6).toString('base64url').slice(0, 8);
     const token = `${PAT_PREFIX}${prefix}${randomBytes(24).toString('base64url')}`;
     const expiresAt = days === -1 ? null : new Date(Date.now() + days * 86_400_000);
-    const t = await this.deps.db.personalToken.create({ data: { userId, name, prefix, secretHash: hashSecret(token), expiresAt } });
-    return { id: t.id, name, token, expiresAt };
+    const id = await this.deps.users.createToken({ userId, name, prefix, secretHash: hashSecret(token), expiresAt });
+    return { id, name, token, expiresAt };
   }
 
   async listTokens(userId: number): Promise<{ id: number; name: string; expiresAt: Date | null; lastUsedAt: Date | null; createdAt: Date }[]> {
-    return this.deps.db.personalToken.findMany({ where: { userId }, orderBy: { id: 'asc' }, select: { id: true, name: true, expiresAt: true, lastUsedAt: true, createdAt: true } });
+    return this.deps.users.tokens(userId);
   }
 
   async deleteToken(userId: number, id: number): Promise<void> {
-    const r = await this.deps.db.personalToken.deleteMany({ where: { id, userId } });
-    if (!r.count) throw new AppError('NOT_FOUND', undefined, { message: 'token not found' });
+    if (!(await this.deps.users.deleteToken(userId, id))) throw new AppError('NOT_FOUND', undefined, { message: 'token not found' });
     await this.deps.forgetCredentials();
+  }
+
+  // ---- user groups (LDAP groups known to Berth) ----------------------------------------------
+
+  /** Groups by id: the one with the DN (any spelling of it), or those whose name contains `name` (any case), or all; paged. */
+  listGroups(q: { ldapDn?: string; name?: string; page: number; pageSize: number }): Promise<{ total: number; items: GroupRow[] }> {
+    return this.deps.users.groupPage({ ldapDn: q.ldapDn ? normalizeDn(q.ldapDn) : undefined, nameContains: q.ldapDn ? undefined : q.name, page: q.page, pageSize: q.pageSize });
+  }
+
+  getGroup(id: number): Promise<GroupRow | null> {
+    return this.deps.users.group(id);
+  }
+
+  /** Records an LDAP group by DN (its name: the one given, or the DN's first value); CONFLICT when known already. */
+  async createGroup(input: { ldapDn: string; name?: string }): Promise<GroupRow> {
+    const dn = normalizeDn(input.ldapDn);
+    if (await this.deps.users.groupByDn(dn)) throw new AppError('CONFLICT', undefined, { message: 'group already exists' });
+    const g = await this.deps.users.createGroup({ name: input.name || /^[^=]+=([^,]+)/.exec(input.ldapDn)?.[1] || dn, ldapDn: dn });
+    await this.deps.invalidateAccess();
+    return g;
+  }
+
+  async renameGroup(id: number, name: string): Promise<void> {
+    if (!(await this.deps.users.renameGroup(id, name))) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
+  }
+
+  async deleteGroup(id: number): Promise<void> {
+    if (!(await this.deps.users.deleteGroup(id))) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
+    await this.deps.invalidateAccess();
   }
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import type { Principal } from '../../src/access/principal.ts';
 import { RobotsService } from '../../src/services/robots.ts';
+import { RobotStore } from '../../src/db/robot-store.ts';
 
 let t: TestApp;
 const PW = 'Passw0rd!x';
@@ -188,7 +189,7 @@ describe('changing robots: never above your own rights, never another robot\'s s
     assert.equal(await pull(victim.auth), 200, 'the victim is still enabled');
     // the service refuses too, whatever a route lets through: robots never reset secrets, and never
     // change a robot holding more than they do
-    const robots = new RobotsService({ db: t.berth.db, access: t.berth.access, forgetCredentials: () => t.berth.identity.forget() });
+    const robots = new RobotsService({ robots: new RobotStore(t.berth.db), access: t.berth.access, forgetCredentials: () => t.berth.identity.forget() });
     const actor: Principal = { kind: 'robot', id: attacker.id, name: attacker.name, sysadmin: false };
     for (const target of [victim, attacker]) await assert.rejects(robots.refreshSecret(actor, (await robots.get(target.id))!, 'Tak3nOverSecret'), { status: 403 });
     await assert.rejects(robots.update(actor, (await robots.get(victim.id))!, { disable: true }), { status: 403 });

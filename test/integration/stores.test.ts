@@ -13,6 +13,9 @@ import { QuotaService } from '../../src/services/quotas.ts';
 import { AuditService } from '../../src/services/audit.ts';
 import { PullStats } from '../../src/services/pull-stats.ts';
 import { SettingStore } from '../../src/db/setting-store.ts';
+import { UserStore } from '../../src/db/user-store.ts';
+import { RobotStore } from '../../src/db/robot-store.ts';
+import { AppError } from '../../src/lib/errors.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
 // A process far from UTC: timestamps written by Berth's own statements must still read back right.
@@ -252,6 +255,130 @@ for (const engine of engines) {
       // A rewrite of a key never saved changes nothing and fails as a whole.
       await assert.rejects(settings.replaceScrubbed([{ key: 'ldap_url', value: '"x"' }, { key: 'nope', value: '"y"' }]));
       assert.equal(byKey(await settings.all()).ldap_url, '"ldap://b"');
+    });
+
+    /** An AppError CONFLICT (409) with this message. */
+    const conflict = (message: string) => (e: unknown) => e instanceof AppError && e.code === 'CONFLICT' && e.status === 409 && e.message === message;
+
+    test('users: a taken name is a CONFLICT (also when two create at once); search ignores case and pages by name', async () => {
+      const users = new UserStore(db);
+      for (const name of ['bob', 'Alice', 'malice', 'carol', 'ALINE']) await users.createLocal({ username: name, passwordHash: `h-${name}`, email: `${name}@x` });
+      await assert.rejects(users.createLocal({ username: 'bob', passwordHash: 'x' }), conflict('username already exists'));
+      const raced = await Promise.allSettled([1, 2, 3].map(() => users.createLocal({ username: 'dave', passwordHash: 'x' })));
+      assert.equal(raced.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of raced) if (r.status === 'rejected') assert.ok(conflict('username already exists')(r.reason), String(r.reason));
+      const all = await users.page({ page: 1, pageSize: 100 });
+      assert.equal(all.total, 6);
+      const hits = await users.page({ nameContains: 'ALI', page: 1, pageSize: 2 });
+      assert.equal(hits.total, 3);
+      const names = hits.items.map((u) => u.username);
+      assert.equal(names.length, 2);
+      const next = await users.page({ nameContains: 'ALI', page: 2, pageSize: 2 });
+      assert.deepEqual([...names, ...next.items.map((u) => u.username)].map((n) => n.toLowerCase()).sort(), ['alice', 'aline', 'malice']);
+      assert.ok(!('passwordHash' in hits.items[0]), 'a profile carries no password hash');
+      const bob = (await users.credentialsByName('bob'))!;
+      assert.equal(bob.passwordHash, 'h-bob');
+      assert.equal(bob.source, 'local');
+      assert.equal((await users.profile(bob.id))!.email, 'bob@x');
+      await users.updateProfile(bob.id, { realname: 'Bob B' });
+      assert.deepEqual([(await users.profile(bob.id))!.email, (await users.profile(bob.id))!.realname], ['bob@x', 'Bob B']);
+      await users.setSysadmin(bob.id, true);
+      await users.setPasswordHash(bob.id, 'h2');
+      assert.deepEqual(await users.credentials(bob.id), { id: bob.id, username: 'bob', source: 'local', passwordHash: 'h2', sysadmin: true });
+    });
+
+    test('users: the admin is created once; its password reset creates it when missing, else keeps its id', async () => {
+      const users = new UserStore(db);
+      const id = await users.setAdminPassword('first');
+      assert.equal(await users.setAdminPassword('second'), id);
+      await assert.rejects(users.createAdmin('x'), conflict('username already exists'));
+      const admin = (await users.profile(id))!;
+      assert.deepEqual([admin.username, admin.sysadmin, admin.source, admin.realname], ['admin', true, 'local', 'System Administrator']);
+      assert.equal((await users.credentials(id))!.passwordHash, 'second');
+    });
+
+    test('users: a directory login creates or updates an ldap user, never a local one; its groups map to known groups', async () => {
+      const users = new UserStore(db);
+      const data = { email: 'e@x', realname: 'Eve', ldapDn: 'uid=eve,dc=x', ldapGroups: JSON.stringify(['cn=dev,dc=x', 'cn=ops,dc=x']), ldapAdmin: false };
+      const eve = (await users.recordDirectoryUser('eve', data))!;
+      assert.deepEqual(await users.recordDirectoryUser('eve', { ...data, realname: 'Eve E', ldapAdmin: true }), eve);
+      const p = (await users.profile(eve.id))!;
+      assert.deepEqual([p.source, p.realname, p.ldapAdmin, p.sysadmin], ['ldap', 'Eve E', true, false]);
+      assert.equal(await users.recordDirectoryUser('bob', data), null);
+      assert.deepEqual(await users.groupIdsOf(eve.id), []);
+      const dev = await users.createGroup({ name: 'dev', ldapDn: 'cn=dev,dc=x' });
+      await users.createGroup({ name: 'other', ldapDn: 'cn=other,dc=x' });
+      assert.deepEqual(await users.groupIdsOf(eve.id), [dev.id]);
+      assert.deepEqual(await users.groupIdsOf(999_999), []);
+    });
+
+    test('user groups: a known DN is a CONFLICT; found by DN or by name in any case, paged by id; renamed; deleted with their memberships', async () => {
+      const users = new UserStore(db);
+      await assert.rejects(users.createGroup({ name: 'again', ldapDn: 'cn=dev,dc=x' }), conflict('group already exists'));
+      const g = await users.createGroup({ name: 'Developers-EU', ldapDn: 'cn=deveu,dc=x' });
+      assert.deepEqual(await users.groupByDn('cn=deveu,dc=x'), { id: g.id, name: 'Developers-EU', groupType: 1, ldapDn: 'cn=deveu,dc=x' });
+      assert.deepEqual(await users.group(g.id), g);
+      assert.equal(await users.group(999_999), null);
+      assert.deepEqual((await users.groupPage({ ldapDn: 'cn=deveu,dc=x', page: 1, pageSize: 10 })).items, [g]);
+      const dev = await users.groupPage({ nameContains: 'DEV', page: 1, pageSize: 1 });
+      assert.equal(dev.total, 2);
+      assert.equal(dev.items[0].name, 'dev');
+      assert.deepEqual((await users.groupPage({ nameContains: 'DEV', page: 2, pageSize: 1 })).items, [g]);
+      assert.equal((await users.groupPage({ page: 1, pageSize: 10 })).total, 3);
+      assert.equal(await users.renameGroup(g.id, 'Devs'), true);
+      assert.equal((await users.group(g.id))!.name, 'Devs');
+      assert.equal(await users.renameGroup(999_999, 'x'), false);
+      const project = await db.project.create({ data: { name: 'grp' } });
+      await db.member.create({ data: { projectId: project.id, groupId: g.id, roleId: 2 } });
+      assert.equal(await users.deleteGroup(g.id), true);
+      assert.equal(await users.deleteGroup(g.id), false);
+      assert.equal(await db.member.count({ where: { groupId: g.id } }), 0);
+    });
+
+    test('personal tokens: found by prefix with their owner, listed oldest first, deleted only by their owner; a user goes with its tokens and memberships', async () => {
+      const users = new UserStore(db);
+      const carol = (await users.credentialsByName('carol'))!;
+      const bob = (await users.credentialsByName('bob'))!;
+      const exp = new Date(Date.now() + 86_400_000);
+      const t1 = await users.createToken({ userId: carol.id, name: 'ci', prefix: 'pfx00001', secretHash: 's1', expiresAt: exp });
+      const t2 = await users.createToken({ userId: carol.id, name: 'laptop', prefix: 'pfx00002', secretHash: 's2', expiresAt: null });
+      await assert.rejects(users.createToken({ userId: bob.id, name: 'x', prefix: 'pfx00001', secretHash: 's3', expiresAt: null }), conflict('token prefix already in use; try again'));
+      assert.deepEqual((await users.tokens(carol.id)).map((t) => [t.id, t.name, t.lastUsedAt]), [[t1, 'ci', null], [t2, 'laptop', null]]);
+      const found = (await users.tokenByPrefix('pfx00001'))!;
+      assert.deepEqual(found, { id: t1, secretHash: 's1', expiresAt: exp, user: { id: carol.id, username: 'carol', sysadmin: false, ldapAdmin: false } });
+      assert.equal(await users.tokenByPrefix('nope'), null);
+      const used = new Date(Date.now() - 5_000);
+      await users.tokenUsed(t1, used);
+      assert.equal((await users.tokens(carol.id))[0].lastUsedAt?.getTime(), used.getTime());
+      assert.equal(await users.deleteToken(bob.id, t1), false);
+      assert.equal(await users.deleteToken(carol.id, t1), true);
+      assert.deepEqual((await users.tokens(carol.id)).map((t) => t.id), [t2]);
+      const project = await db.project.create({ data: { name: 'carols' } });
+      await db.member.create({ data: { projectId: project.id, userId: carol.id, roleId: 1 } });
+      await users.delete(carol.id);
+      assert.equal(await users.profile(carol.id), null);
+      assert.equal(await users.tokenByPrefix('pfx00002'), null);
+      assert.equal(await db.member.count({ where: { userId: carol.id } }), 0);
+    });
+
+    test('robots: a taken name is a CONFLICT; listed oldest first, all or by project; changed, re-keyed, deleted', async () => {
+      const robots = new RobotStore(db);
+      const base = { description: '', level: 'project', disabled: false, secretHash: 'h', expiresAt: null, permissions: '[]' };
+      const a = await robots.create({ ...base, name: 'robot$p1+a', projectId: 1 });
+      const b = await robots.create({ ...base, name: 'robot$sys', level: 'system', projectId: null });
+      const c = await robots.create({ ...base, name: 'robot$p2+c', projectId: 2 });
+      await assert.rejects(robots.create({ ...base, name: 'robot$p1+a', projectId: 1 }), conflict('robot robot$p1+a already exists'));
+      assert.deepEqual((await robots.list()).map((r) => r.id), [a.id, b.id, c.id]);
+      assert.deepEqual((await robots.list({ projectId: 2 })).map((r) => r.name), ['robot$p2+c']);
+      assert.deepEqual(await robots.byName('robot$sys'), b);
+      const exp = new Date(Date.now() + 3_600_000);
+      await robots.update(a.id, { description: 'd', disabled: true, expiresAt: exp, permissions: '[{"kind":"project"}]' });
+      await robots.setSecretHash(a.id, 'h2');
+      const a2 = (await robots.find(a.id))!;
+      assert.deepEqual([a2.description, a2.disabled, a2.expiresAt?.getTime(), a2.permissions, a2.secretHash, a2.name], ['d', true, exp.getTime(), '[{"kind":"project"}]', 'h2', 'robot$p1+a']);
+      await robots.delete(a.id);
+      assert.equal(await robots.find(a.id), null);
+      await assert.rejects(robots.delete(a.id));
     });
   });
 }
