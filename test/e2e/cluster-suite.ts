@@ -333,6 +333,50 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
       await pullSame(n1.host, 'library/gc-b:1', b, 'the image pushed during GC, through node 1');
     });
 
+    it('a GC schedule set on node 1 is armed on node 2 too, and fires once per slot for the cluster, not once per node', async () => {
+      const schedule = (node: ClusterNode) => call(node.url, 'GET', '/api/v2.0/system/gc/schedule').then((r) => JSON.parse(r.text) as { schedule: { type: string; cron: string; next_scheduled_time?: string } });
+      const set = (body: object) => call(n1.url, 'PUT', '/api/v2.0/system/gc/schedule', { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      const runs = async () => {
+        const r = await call(n1.url, 'GET', '/api/v2.0/system/gc?page_size=100');
+        assert.equal(r.status, 200, r.text);
+        return (JSON.parse(r.text) as { id: number; job_kind: string; job_status: string; creation_time: string }[]).filter((x) => x.job_kind === 'SCHEDULE');
+      };
+      const before = new Set((await runs()).map((x) => x.id));
+      // Every 3 s (a slot), keeping the default 2 h window: the runs find nothing to delete.
+      const CRON = '*/3 * * * * *';
+      const put = await set({ schedule: { type: 'Custom', cron: CRON }, parameters: { delete_untagged: false } });
+      assert.equal(put.status, 200, put.text);
+      try {
+        const armed = await within(1000, async () => {
+          const s = (await schedule(n2)).schedule;
+          return s.type === 'Custom' && s.cron === CRON && !!s.next_scheduled_time;
+        });
+        assert.ok(armed.held, `node 2 has the schedule armed within 1 s: ${JSON.stringify(await schedule(n2))}`);
+        await sleep(8_000);
+      } finally {
+        assert.equal((await set({ schedule: { type: 'None' } })).status, 200);
+      }
+      const disarmed = await within(1000, async () => {
+        const s = (await schedule(n2)).schedule;
+        return s.type === 'None' && !s.next_scheduled_time;
+      });
+      assert.ok(disarmed.held, 'node 2 dropped the schedule within 1 s');
+      let fired: Awaited<ReturnType<typeof runs>> = [];
+      const settled = await within(10_000, async () => {
+        fired = (await runs()).filter((x) => !before.has(x.id));
+        return fired.every((x) => ['Success', 'Error', 'Stopped'].includes(x.job_status));
+      });
+      assert.ok(settled.held, `the scheduled runs ended: ${JSON.stringify(fired)}`);
+      assert.ok(fired.length >= 1, 'the schedule fired');
+      for (const r of fired) assert.equal(r.job_status, 'Success', `scheduled run ${r.id}`);
+      const slots = new Map<number, number[]>();
+      for (const r of fired) {
+        const slot = Math.floor(Date.parse(r.creation_time) / 3000);
+        slots.set(slot, [...(slots.get(slot) ?? []), r.id]);
+      }
+      for (const [slot, ids] of slots) assert.equal(ids.length, 1, `one run for the slot at ${new Date(slot * 3000).toISOString()}, not one per node: runs ${ids.join(', ')}`);
+    });
+
     it('skopeo pushes and pulls through haproxy, digest for digest; both nodes answer', async () => {
       const l = await layout('lb');
       await push(cluster.lb.host, l, 'library/balanced:1');
