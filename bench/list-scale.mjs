@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node bench/list-scale.mjs [--sizes=1000,20000] [--rounds=3] [--reps=200] [--root=DIR] [--tsx] [--keep] [--only=ROW,...]
+// node bench/list-scale.mjs [--sizes=1000,20000] [--rounds=3] [--reps=200] [--root=DIR] [--base=DIR] [--tsx] [--keep] [--only=ROW,...]
 //
 // Server CPU per list request at two sizes (issue 17). For each size N it starts Berth once on a
 // fresh data dir (to create the database), stops it, fills it straight through SQL (as bench/gc-scale.mjs
@@ -13,7 +13,9 @@
 // Rows: the /v2 tag list's first page (n=100) alone, and after a tag PUT (the tag sorting after
 // the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
 // with_tag) and repository list (page 1 and a deep page). --root measures another checkout (an
-// older commit, for before/after figures).
+// older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
+// its instances interleaved with the first's (a loaded machine then slows both alike), and prints
+// each row's CPU relative to it.
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +30,7 @@ const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const ROOT = path.resolve(opt('root') ?? HERE);
+const BASE = opt('base') ? path.resolve(opt('base')) : null;
 const SIZES = (opt('sizes') ?? '1000,20000').split(',').map(Number);
 const ROUNDS = Number(opt('rounds') ?? 3);
 const REPS = Number(opt('reps') ?? 200);
@@ -132,21 +135,24 @@ async function measure(inst, fn, reps) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  const entry = flag('tsx') ? undefined : buildBerth(ROOT);
+  const roots = BASE ? [ROOT, BASE] : [ROOT];
+  const entries = new Map(roots.map((r) => [r, flag('tsx') ? undefined : buildBerth(r)]));
   const insts = [];
   try {
+    for (const root of roots)
     for (const n of SIZES) {
+      const entry = entries.get(root);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-lists-${n}-`));
       log(`size ${n}: creating the database`);
-      let b = await startBerth({ root: ROOT, dir, password: PASSWORD, entry });
+      let b = await startBerth({ root, dir, password: PASSWORD, entry });
       await b.stop();
       const f0 = performance.now();
       const sample = fill(path.join(dir, 'data'), n);
       log(`size ${n}: filled in ${((performance.now() - f0) / 1000).toFixed(1)} s`);
-      b = await startBerth({ root: ROOT, dir, password: PASSWORD, entry });
+      b = await startBerth({ root, dir, password: PASSWORD, entry });
       const t = makeTarget(b, { basic: BASIC });
       t.authz = await bearer(t, [`repository:${BIG}:pull,push`]);
-      insts.push({ n, dir, b, t, sample, seq: 0 });
+      insts.push({ root, n, dir, b, t, sample, seq: 0 });
     }
     const names = Object.keys(rows(insts[0])).filter((r) => !ONLY || ONLY.some((o) => r.startsWith(o)));
     const results = new Map(names.map((r) => [r, insts.map(() => [])]));
@@ -160,15 +166,22 @@ async function main() {
         log(`round ${round + 1}/${ROUNDS} done`);
       }
     }
-    console.log(`\nServer CPU ms per request (${ROOT === HERE ? 'this checkout' : ROOT}), median of ${ROUNDS} rounds of ${REPS}`);
-    console.log(`${'request'.padEnd(36)}${insts.map((i) => String(i.n).padStart(10)).join('')}   growth`);
     const out = [];
-    for (const name of names) {
-      const m = results.get(name).map(median);
-      console.log(`${name.padEnd(36)}${m.map((x) => x.toFixed(3).padStart(10)).join('')}   ${(m.at(-1) / Math.max(0.001, m[0])).toFixed(2)}x`);
-      out.push({ name, sizes: insts.map((i) => i.n), ms: m, rounds: results.get(name) });
+    const medians = new Map();
+    for (const root of roots) {
+      const mine = insts.map((inst, k) => [inst, k]).filter(([inst]) => inst.root === root);
+      console.log(`\nServer CPU ms per request (${root === HERE ? 'this checkout' : root}), median of ${ROUNDS} rounds of ${REPS}`);
+      console.log(`${'request'.padEnd(36)}${mine.map(([i]) => String(i.n).padStart(10)).join('')}   growth${root === BASE ? '' : BASE ? '   vs base' : ''}`);
+      for (const name of names) {
+        const m = mine.map(([, k]) => median(results.get(name)[k]));
+        medians.set(`${root}|${name}`, m);
+        const base = BASE && root !== BASE ? medians.get(`${BASE}|${name}`) ?? mine.map(([inst]) => median(results.get(name)[insts.findIndex((j) => j.root === BASE && j.n === inst.n)])) : null;
+        const vs = base ? '   ' + m.map((x, j) => `${(x / Math.max(0.001, base[j])).toFixed(2)}x`).join(' ') : '';
+        console.log(`${name.padEnd(36)}${m.map((x) => x.toFixed(3).padStart(10)).join('')}   ${(m.at(-1) / Math.max(0.001, m[0])).toFixed(2)}x${vs}`);
+        out.push({ root, name, sizes: mine.map(([i]) => i.n), ms: m, rounds: mine.map(([, k]) => results.get(name)[k]) });
+      }
     }
-    for (const inst of insts) log(`size ${inst.n}: RSS ${memMiB(inst.b.pid).rss.toFixed(0)} MiB`);
+    for (const inst of insts) log(`${inst.root === ROOT ? '' : 'base '}size ${inst.n}: RSS ${memMiB(inst.b.pid).rss.toFixed(0)} MiB`);
     fs.mkdirSync(path.join(HERE, 'bench', 'results'), { recursive: true });
     fs.writeFileSync(path.join(HERE, 'bench', 'results', 'list-scale.json'), JSON.stringify(out, null, 2));
   } finally {

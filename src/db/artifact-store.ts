@@ -87,6 +87,8 @@ function statements(d: Dialect) {
     // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
     pageAfter: `${pageBase} AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)${ART_ORDER} LIMIT ?`,
     pageOffset: `${pageBase}${ART_ORDER} LIMIT ? OFFSET ?`,
+    order: `SELECT m."id" FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL AND ${notIn}${ART_ORDER}`,
+    byIds: `SELECT ${ART_COLS} FROM "Manifest" m WHERE ${d.inList('m."id"', 'int')}`,
     manifest: `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."digest" = ?`,
     tagDigest: 'SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?',
     tagsOf: `SELECT "name", "digest", "updatedAt" FROM "Tag" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`,
@@ -145,7 +147,11 @@ export class ArtifactStore {
   private repositoryWhere(scope: RepositoryScope): { where: string; args: ReadArg[] } {
     const parts: string[] = [];
     const args: ReadArg[] = [];
-    if (scope.projectIds) {
+    if (scope.projectIds?.length === 1) {
+      // Equality, so the (projectId, name) index yields the names in order (an IN list is sorted).
+      parts.push('r."projectId" = ?');
+      args.push(scope.projectIds[0]);
+    } else if (scope.projectIds) {
       parts.push(this.d.inList('r."projectId"', 'int'));
       args.push(this.d.listArg(scope.projectIds));
     }
@@ -206,6 +212,27 @@ export class ArtifactStore {
           ? await this.sql.all(this.s.pageOffset, [repositoryId, ex, limit, start.offset])
           : await this.sql.all(this.s.pageFirst, [repositoryId, ex, limit]);
     return rows.map(artifactRow);
+  }
+
+  /** The ids of every artifact of the repository (its non-referrers except `excluded`), in list order. */
+  async artifactOrder(repositoryId: number, excluded: string[]): Promise<Int32Array> {
+    const rows = await this.sql.all(this.s.order, [repositoryId, this.d.listArg(excluded)]);
+    const out = new Int32Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = num(rows[i].id);
+    return out;
+  }
+
+  /** The artifacts with these ids, in the order given (ids not found are left out). */
+  async artifactsByIds(ids: ArrayLike<number>): Promise<ArtifactRow[]> {
+    if (!ids.length) return [];
+    const list = Array.from(ids);
+    const rows = new Map((await this.sql.all(this.s.byIds, [this.d.listArg(list)])).map((r) => [num(r.id), r]));
+    const out: ArtifactRow[] = [];
+    for (const id of list) {
+      const r = rows.get(id);
+      if (r) out.push(artifactRow(r));
+    }
+    return out;
   }
 
   /** A page of the artifacts that match the filter, newest first, and how many match. */

@@ -71,13 +71,18 @@ interface RepoFacts {
   gen: number;
   count: number;
   excluded: string[];
+  /**
+   * Every artifact's id in list order: read (one index scan) the first time a page is asked that no
+   * remembered row leads to, so any deep page is then a slice, whatever its depth.
+   */
+  order?: Int32Array;
 }
 
 /** Artifacts whose pages are cached as keys: pages past this many rows seek from a remembered row. */
 const ANCHORS_MAX = 20_000;
 
 export class ArtifactsService {
-  private facts = new Lru<number, RepoFacts>(20_000, 4 * 1024 * 1024, (f) => 64 + f.excluded.length * 90);
+  private facts = new Lru<number, RepoFacts>(20_000, 16 * 1024 * 1024, (f) => 64 + f.excluded.length * 90 + (f.order?.byteLength ?? 0));
   /**
    * repositoryId, content generation, page size, page -> the id of the artifact just before that
    * page (in list order), so a deep page (the next one of a walk, or one asked again) seeks by the
@@ -126,30 +131,39 @@ export class ArtifactsService {
   }
 
   /**
-   * One page of the repository's artifacts (all of them, no filter), newest first: read in index
-   * order, from the row before the page when it is known (the previous page was served, or this
-   * one before), else with an OFFSET that also yields that row for next time.
+   * One page of the repository's artifacts (all of them, no filter), newest first: page 1 in index
+   * order; a later page from the row before it when that is known (the previous page was served, or
+   * this one before), else as a slice of the repository's whole order (read once per change).
    */
   private async artifactPage(repositoryId: number, f: RepoFacts, page: number, pageSize: number): Promise<ArtifactRow[]> {
     const key = (p: number) => `${repositoryId}:${f.gen}:${pageSize}:${p}`;
     const offset = (page - 1) * pageSize;
-    const anchor = page > 1 ? this.anchors.get(key(page)) : undefined;
     let rows: ArtifactRow[] | null = null;
-    if (anchor !== undefined) {
-      rows = await this.store.artifactPage(repositoryId, f.excluded, { after: anchor }, pageSize);
-      // The anchor row gone without a generation change (it should not be): page by offset instead.
-      if (rows.length < pageSize && offset + rows.length < f.count) rows = null;
+    if (offset === 0) rows = await this.store.artifactPage(repositoryId, f.excluded, { offset: 0 }, pageSize);
+    else if (!f.order) {
+      const anchor = this.anchors.get(key(page));
+      if (anchor !== undefined) {
+        rows = await this.store.artifactPage(repositoryId, f.excluded, { after: anchor }, pageSize);
+        // The anchor row gone without a generation change (it should not be): use the order instead.
+        if (rows.length < pageSize && offset + rows.length < f.count) rows = null;
+      }
     }
     if (rows === null) {
-      // One row more in front: the row before the page, remembered for the next time.
-      rows = await this.store.artifactPage(repositoryId, f.excluded, { offset: Math.max(0, offset - 1) }, pageSize + (offset > 0 ? 1 : 0));
-      if (offset > 0) {
-        const before = rows.shift();
-        if (before !== undefined) this.anchors.set(key(page), before.id);
-      }
+      const order = f.order ?? (await this.artifactOrder(repositoryId, f));
+      rows = await this.store.artifactsByIds(order.subarray(offset, offset + pageSize));
     }
     if (rows.length === pageSize) this.anchors.set(key(page + 1), rows[rows.length - 1].id);
     return rows;
+  }
+
+  /** The repository's whole artifact order, kept with its facts while its content is unchanged. */
+  private async artifactOrder(repositoryId: number, f: RepoFacts): Promise<Int32Array> {
+    const order = await this.store.artifactOrder(repositoryId, f.excluded);
+    if (this.deps.registry.contentGen(repositoryId) === f.gen && this.facts.peek(repositoryId) === f) {
+      f.order = order;
+      this.facts.set(repositoryId, f); // counted again, with the order's bytes
+    }
+    return order;
   }
 
   // ---- repositories -------------------------------------------------------------------------
