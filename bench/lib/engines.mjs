@@ -167,17 +167,23 @@ function cephRunning() {
  */
 export async function startRgw({ memstoreBytes, waitSeconds = 900 }) {
   const end = Date.now() + waitSeconds * 1000;
-  for (let running = cephRunning(); running; running = cephRunning()) {
-    if (Date.now() > end) throw new Error(`another Ceph cluster is still running on this machine (only one can): ${running}`);
-    log(`another Ceph cluster is running (only one per machine), waiting: ${running.split('\n')[0]}`);
-    await sleep(10_000);
-  }
+  const waitForOthers = async () => {
+    for (let running = cephRunning(); running; running = cephRunning()) {
+      if (Date.now() > end) throw new Error(`another Ceph cluster is still running on this machine (only one can): ${running}`);
+      log(`another Ceph cluster is running (only one per machine), waiting: ${running.split('\n')[0]}`);
+      await sleep(10_000);
+    }
+  };
   for (let attempt = 1; ; attempt++) {
+    await waitForOthers();
     try {
       return await startRgwOnce(memstoreBytes);
     } catch (e) {
-      if (attempt >= 5 || !/wrong fsid/.test(e.message)) throw e;
-      log(`radosgw: the monitor refused the OSD (wrong fsid, a Ceph 16.2 memstore quirk on a loaded machine); attempt ${attempt + 1}`);
+      // Ours is stopped by now: a cluster still running is someone else's that started at the same
+      // moment (its OSD and ours then never both come up). Wait for it, then try again.
+      const raced = cephRunning();
+      if (attempt >= 5 || (!raced && !/wrong fsid/.test(e.message))) throw e;
+      log(raced ? `radosgw: another Ceph cluster started at the same time as ours; waiting for it, then attempt ${attempt + 1}` : `radosgw: the monitor refused the OSD (wrong fsid, a Ceph 16.2 memstore quirk on a loaded machine); attempt ${attempt + 1}`);
     }
   }
 }
