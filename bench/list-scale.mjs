@@ -12,7 +12,8 @@
 //
 // Rows: the /v2 tag list's first page (n=100) alone, and after a tag PUT (the tag sorting after
 // the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
-// with_tag) and repository list (page 1 and a deep page). --root measures another checkout (an
+// with_tag) and repository list (page 1 and a deep page; and deep pages in turn, as a client that
+// jumps instead of following Link asks them). --root measures another checkout (an
 // older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
 // its instances interleaved with the first's (a loaded machine then slows both alike), and prints
 // each row's CPU relative to it.
@@ -122,6 +123,11 @@ function rows(inst) {
     [`artifacts deep page`]: api(`/projects/library/repositories/big/artifacts?page=${deep}&page_size=15&with_tag=true`),
     'repositories page 1 (15)': api(`/projects/library/repositories?page=1&page_size=15`),
     'repositories deep page': api(`/projects/library/repositories?page=${deepRepos}&page_size=15`),
+    // A client that jumps (no Link followed): deep pages in turn, every other one (so none is the
+    // page after the last), 15 and 4 of them, all within the small size's pages (the described
+    // artifacts then fit the same caches at both sizes).
+    'artifacts deep pages, jumping': async () => api(`/projects/library/repositories/big/artifacts?page=${deep + 2 * (inst.seq++ % 15)}&page_size=15&with_tag=true`)(),
+    'repositories deep pages, jumping': async () => api(`/projects/library/repositories?page=${deepRepos + 2 * (inst.seq++ % 4)}&page_size=15`)(),
   };
 }
 

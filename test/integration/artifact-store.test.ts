@@ -1,0 +1,176 @@
+// The list store of the Harbor API (src/db/artifact-store.ts) on SQLite and a real PostgreSQL, the
+// way test/integration/stores.test.ts runs the registry store: the same cases on both engines, each
+// engine's database opened through openDatabase (migrations included). Rows are written as a push
+// writes them (RegistryStore) and read back through the prepared list statements.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase, type Db } from '../../src/db/client.ts';
+import { ArtifactStore } from '../../src/db/artifact-store.ts';
+import { closeListReader } from '../../src/db/list-store.ts';
+import { RegistryStore, type NewManifest } from '../../src/db/registry-store.ts';
+import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
+
+// A process far from UTC: times must read back as the instants that were written.
+process.env.TZ = 'Asia/Kolkata';
+
+const D = (c: string) => 'sha256:' + c.repeat(64);
+const OCI = 'application/vnd.oci.image.manifest.v1+json';
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+
+let pgServer: TestPostgres | null = null;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-artifact-store-'));
+const pgSkip = missingPostgres();
+const engines = [
+  { name: 'sqlite', skip: false as string | false, fresh: async () => `file:${path.join(tmp, 'berth.db')}` },
+  { name: 'postgresql', skip: pgSkip, fresh: () => pgServer!.createDatabase() },
+];
+
+before(async () => {
+  if (!pgSkip) pgServer = await startPostgres();
+});
+after(async () => {
+  await pgServer?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function manifest(c: string, over: Partial<NewManifest> = {}): NewManifest {
+  const content = Buffer.from(JSON.stringify({ schemaVersion: 2, c }));
+  return { digest: D(c), mediaType: OCI, artifactType: null, configType: 'application/vnd.oci.image.config.v1+json', size: content.length, subject: null, annotations: null, refs: [], content, ...over };
+}
+
+for (const engine of engines) {
+  describe(`artifact list store on ${engine.name}`, { skip: engine.skip }, () => {
+    let db: Db;
+    let reg: RegistryStore;
+    let store: ArtifactStore;
+    let lib: number;
+    let other: number;
+    let repo: number;
+    const t0 = Date.parse('2026-03-01T10:00:00.000Z');
+    /** Manifest c pushed at t0 + i seconds (so the list order is known). */
+    const push = async (c: string, i: number, tag: string | null, over: Partial<NewManifest> = {}) => {
+      await reg.putManifest(repo, manifest(c, over), tag);
+      await db.manifest.update({ where: { repositoryId_digest: { repositoryId: repo, digest: D(c) } }, data: { pushedAt: new Date(t0 + i * 1000) } });
+    };
+
+    before(async () => {
+      db = await openDatabase(await engine.fresh());
+      reg = new RegistryStore(db);
+      store = new ArtifactStore(db);
+      lib = (await db.project.create({ data: { name: 'library' } })).id;
+      other = (await db.project.create({ data: { name: 'other' } })).id;
+      repo = await reg.ensureRepository('library/app', lib);
+      // a..f images, newest last; g an index over e (untagged: not an artifact) and f (tagged: one);
+      // s a signature of a (an accessory); a has two tags.
+      for (const [i, c] of ['a', 'b', 'c', 'd', 'e', 'f'].entries()) await push(c, i, c === 'e' ? null : `v-${c}`);
+      await reg.putManifest(repo, manifest('a'), 'latest');
+      await db.manifest.update({ where: { repositoryId_digest: { repositoryId: repo, digest: D('a') } }, data: { pushedAt: new Date(t0) } });
+      await push('g', 10, 'multi', { mediaType: INDEX, configType: null, refs: [D('e'), D('f')], annotations: JSON.stringify({ k: 'v' }) });
+      await push('s', 11, null, { subject: D('a'), artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' });
+    });
+    after(async () => {
+      reg?.close();
+      if (db) closeListReader(db);
+      await db?.$disconnect();
+    });
+
+    test('a repository by name, with its times as the instants written', async () => {
+      const r = await store.repository('library/app');
+      assert.ok(r);
+      assert.equal(r.id, repo);
+      assert.equal(r.projectId, lib);
+      assert.equal(r.description, '');
+      assert.equal(r.pullCount, 0);
+      const row = await db.repository.findUnique({ where: { id: repo } });
+      assert.equal(r.createdAt.getTime(), row!.createdAt.getTime());
+      assert.equal(r.updatedAt.getTime(), row!.updatedAt.getTime());
+      assert.equal(await store.repository('library/none'), null);
+    });
+
+    test('facts: non-referrers counted, untagged index children named', async () => {
+      const f = await store.artifactFacts(repo);
+      assert.equal(f.nonReferrers, 7); // a..g
+      assert.deepEqual(f.excluded, [D('e')]);
+    });
+
+    test('pages newest first: page 1, after a row, after an offset, the whole order, by ids', async () => {
+      const ex = [D('e')];
+      const want = ['g', 'f', 'd', 'c', 'b', 'a'].map(D);
+      const digests = (rows: { digest: string }[]) => rows.map((r) => r.digest);
+      const first = await store.artifactPage(repo, ex, { offset: 0 }, 2);
+      assert.deepEqual(digests(first), want.slice(0, 2));
+      assert.deepEqual(digests(await store.artifactPage(repo, ex, { after: first[1].id }, 3)), want.slice(2, 5));
+      assert.deepEqual(digests(await store.artifactPage(repo, ex, { offset: 3 }, 10)), want.slice(3));
+      const order = await store.artifactOrder(repo, ex);
+      assert.equal(order.length, 6);
+      const byIds = await store.artifactsByIds([order[4], order[1], 999_999]);
+      assert.deepEqual(digests(byIds), [want[4], want[1]]);
+      // nothing left out: the untagged child is a row like the others
+      assert.deepEqual(digests(await store.artifactPage(repo, [], { offset: 0 }, 10)), ['g', 'f', 'e', 'd', 'c', 'b', 'a'].map(D));
+      // every column, as written
+      const g = first[0];
+      assert.equal(g.mediaType, INDEX);
+      assert.equal(g.configType, null);
+      assert.equal(g.artifactType, null);
+      assert.equal(g.pushedAt.toISOString(), new Date(t0 + 10_000).toISOString());
+      assert.equal(g.pulledAt, null);
+      assert.equal(g.annotations, JSON.stringify({ k: 'v' }));
+      assert.equal(typeof g.size, 'number');
+    });
+
+    test('a filter by tag (exact or part, its wildcards literal) or digest counts and pages what matches', async () => {
+      const exact = await store.filteredArtifacts(repo, { tag: 'v-f', exactTag: true }, 0, 10);
+      assert.deepEqual([exact.total, exact.rows.map((r) => r.digest)], [1, [D('f')]]);
+      const part = await store.filteredArtifacts(repo, { tag: 'V-' }, 1, 2);
+      assert.equal(part.total, 5); // v-a, v-b, v-c, v-d, v-f: e is untagged
+      assert.deepEqual(part.rows.map((r) => r.digest), [D('d'), D('c')]);
+      assert.equal((await store.filteredArtifacts(repo, { tag: '_' }, 0, 10)).total, 0);
+      const byDigest = await store.filteredArtifacts(repo, { digest: D('e') }, 0, 10);
+      assert.equal(byDigest.total, 0, 'an untagged index child is not an artifact');
+      assert.equal((await store.filteredArtifacts(repo, { digest: D('s') }, 0, 10)).total, 0, 'a referrer is not an artifact');
+    });
+
+    test('one manifest, tags, accessories and project counts', async () => {
+      assert.equal((await store.manifest(repo, D('c')))?.digest, D('c'));
+      assert.equal(await store.manifest(repo, D('9')), null);
+      assert.equal(await store.tagDigest(repo, 'latest'), D('a'));
+      assert.equal(await store.tagDigest(repo, 'nope'), null);
+      const tags = await store.tagsOf(repo, [D('a'), D('b')]);
+      assert.deepEqual(tags.map((t) => `${t.name}>${t.digest}`).sort(), [`latest>${D('a')}`, `v-a>${D('a')}`, `v-b>${D('b')}`]);
+      assert.ok(tags.every((t) => t.updatedAt instanceof Date && Math.abs(t.updatedAt.getTime() - Date.now()) < 600_000));
+      const acc = await store.accessoriesOf(repo, [D('a'), D('b')]);
+      assert.deepEqual(acc.map((a) => [a.digest, a.subject, a.artifactType]), [[D('s'), D('a'), 'application/vnd.dev.cosign.artifact.sig.v1+json']]);
+      assert.deepEqual(await store.tagsOf(repo, []), []);
+      assert.equal(await store.projectArtifactCount(lib), 6);
+      assert.equal(await store.projectArtifactCount(other), 0);
+    });
+
+    test('repositories: counts and pages by scope, name filter and sort', async () => {
+      for (const n of ['library/b_x', 'library/bax', 'library/c']) await reg.ensureRepository(n, lib);
+      await reg.ensureRepository('other/app', other);
+      await reg.ensureRepository('loose/one', null);
+      await db.repository.update({ where: { name: 'library/c' }, data: { pullCount: 5 } });
+      const names = (rows: { name: string }[]) => rows.map((r) => r.name);
+      assert.equal(await store.countRepositories({ projectIds: null }), 6);
+      assert.equal(await store.countRepositories({ projectIds: [lib] }), 4);
+      assert.equal(await store.countRepositories({ projectIds: [lib, other] }), 5);
+      assert.equal(await store.countRepositories({ projectIds: [] }), 0);
+      assert.equal(await store.countRepositories({ projectIds: [lib], name: 'B_' }), 1, 'the name filter ignores case and takes _ literally');
+      const all = ['library/app', 'library/b_x', 'library/bax', 'library/c'];
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { offset: 0 }, 10)), all);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { offset: 1 }, 2)), all.slice(1, 3));
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { afterName: 'library/b_x' }, 10)), all.slice(2));
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib, other] }, 'name', { afterName: 'library/bax' }, 10)), ['library/c', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, 'name', { afterName: 'library/c' }, 10)), ['loose/one', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null, name: 'AP' }, 'name', { offset: 0 }, 10)), ['library/app', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, '-pull_count', { offset: 0 }, 1)), ['library/c']);
+      // newest update first: the one whose pull count was just written, then the one created last
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, '-update_time', { offset: 0 }, 2)), ['library/c', 'loose/one']);
+      const r = (await store.repository('library/c'))!;
+      assert.equal(r.pullCount, 5);
+    });
+  });
+}
