@@ -78,6 +78,13 @@ interface RepoFacts {
   order?: Int32Array;
 }
 
+interface ManifestFacts {
+  /** Bytes beyond the manifest's own: its config and layers, or each child of an index with its config and layers. */
+  weight: number;
+  references: ArtifactRecord['references'];
+  config: { digest: string; size: number } | null;
+}
+
 /** Artifacts whose pages are cached as keys: pages past this many rows seek from a remembered row. */
 const ANCHORS_MAX = 20_000;
 
@@ -102,8 +109,43 @@ export class ArtifactsService {
   private readonly store: ArtifactStore;
 
   /** `store`: the list reads (default: one on `db`). */
+  /** digest -> what the list shows of the manifest's bytes (see manifestFacts): content-addressed, never stale. */
+  private manifestFactsCache = new Lru<string, ManifestFacts>(20_000, 8 * 1024 * 1024, (f) => 200 + f.references.length * 250);
+
   constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService; store?: ArtifactStore }) {
     this.store = deps.store ?? new ArtifactStore(deps.db);
+  }
+
+  /**
+   * What the list shows of a manifest's bytes: what its config and layers weigh (an index: each
+   * child with its config and layers), its children, its config. Kept by digest (the bytes never
+   * change); an index is kept only once every child's bytes were found.
+   */
+  private async manifestFacts(digest: string): Promise<ManifestFacts | null> {
+    const hit = this.manifestFactsCache.get(digest);
+    if (hit) return hit;
+    const bytes = await this.deps.registry.manifestBytes(digest);
+    if (!bytes) return null;
+    const m = JSON.parse(bytes.toString('utf8')) as { config?: { size: number; digest: string }; layers?: { size: number }[]; manifests?: { digest: string; size: number; platform?: Record<string, unknown> }[] };
+    const facts: ManifestFacts = { weight: 0, references: [], config: null };
+    let whole = true;
+    if (m.manifests) {
+      // An index weighs what its images weigh: each child manifest with its config and layers.
+      for (const c of m.manifests) {
+        facts.references.push({ digest: c.digest, platform: c.platform ?? null, size: c.size });
+        facts.weight += c.size;
+        const child = await this.deps.registry.manifestBytes(c.digest);
+        if (child) {
+          const cm = JSON.parse(child.toString('utf8')) as { config?: { size: number }; layers?: { size: number }[] };
+          facts.weight += (cm.config?.size ?? 0) + (cm.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
+        } else whole = false;
+      }
+    } else {
+      facts.weight += (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
+      if (m.config) facts.config = { digest: m.config.digest, size: m.config.size };
+    }
+    if (whole) this.manifestFactsCache.set(digest, facts);
+    return facts;
   }
 
   private async configExtra(digest: string): Promise<Record<string, unknown> | null> {
@@ -270,30 +312,12 @@ export class ArtifactsService {
     ]);
     const out: ArtifactRecord[] = [];
     for (const r of rows) {
-      const bytes = await this.deps.registry.manifestBytes(r.digest);
-      let size = r.size;
-      const references: ArtifactRecord['references'] = [];
+      const facts = await this.manifestFacts(r.digest);
+      const size = r.size + (facts?.weight ?? 0);
+      const references = facts?.references ?? [];
       let extra: Record<string, unknown> = {};
-      if (bytes) {
-        const m = JSON.parse(bytes.toString('utf8')) as { config?: { size: number; digest: string }; layers?: { size: number }[]; manifests?: { digest: string; size: number; platform?: Record<string, unknown> }[] };
-        if (m.manifests) {
-          // An index weighs what its images weigh: each child manifest with its config and layers.
-          for (const c of m.manifests) {
-            references.push({ digest: c.digest, platform: c.platform ?? null, size: c.size });
-            size += c.size;
-            const child = await this.deps.registry.manifestBytes(c.digest);
-            if (child) {
-              const cm = JSON.parse(child.toString('utf8')) as { config?: { size: number }; layers?: { size: number }[] };
-              size += (cm.config?.size ?? 0) + (cm.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
-            }
-          }
-        } else {
-          size += (m.config?.size ?? 0) + (m.layers ?? []).reduce((a, l) => a + (l.size ?? 0), 0);
-          if (m.config && r.configType && IMAGE_CONFIGS.has(r.configType) && m.config.size < 1024 * 1024) {
-            extra = (await this.configExtra(m.config.digest)) ?? {};
-          }
-        }
-      }
+      const config = facts?.config;
+      if (config && r.configType && IMAGE_CONFIGS.has(r.configType) && config.size < 1024 * 1024) extra = (await this.configExtra(config.digest)) ?? {};
       out.push({
         id: r.id,
         repositoryId,
