@@ -17,6 +17,7 @@ import { SigningKeyStore } from './db/signing-key-store.ts';
 import { SettingStore } from './db/setting-store.ts';
 import { UserStore } from './db/user-store.ts';
 import { RobotStore } from './db/robot-store.ts';
+import { ProjectStore } from './db/project-store.ts';
 import { ArtifactsService } from './services/artifacts.ts';
 import { ImportService } from './services/import.ts';
 import { PullStats } from './services/pull-stats.ts';
@@ -43,6 +44,8 @@ import { ProjectsService } from './services/projects.ts';
 import { RegistryService } from './services/registry-service.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
+import { RegistriesService } from './services/registries.ts';
+import { RegistryEndpointStore } from './db/registry-endpoint-store.ts';
 import { SecretBox, loadSecretKey } from './lib/secret-box.ts';
 import { privateDir } from './lib/private-files.ts';
 import { UsersService } from './services/users.ts';
@@ -81,6 +84,8 @@ export interface BerthApp {
   gc: GcService;
   pulls: PullStats;
   settings: SettingsService;
+  /** Registry endpoints and their upstream clients (proxy cache, replication). */
+  registries: RegistriesService;
   /** Change announcements between nodes: every cache subscribes, every change publishes (src/db/changes.ts). */
   changes: Changes;
   /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
@@ -147,9 +152,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // Identity and access
   const userStore = new UserStore(db);
   const robotStore = new RobotStore(db);
+  const projectStore = new ProjectStore(db);
   // The retention is read at each purge: a change saved on any node applies without a restart.
   const audit = new AuditService(db, { get retentionDays() { return settings.auditRetentionDays(); }, maxRows: 1_000_000, log });
-  const access = new AccessService(db, { creationRestriction: () => settings.projectCreationRestriction(), changes });
+  const access = new AccessService({ projects: projectStore, users: userStore, robots: robotStore }, { creationRestriction: () => settings.projectCreationRestriction(), changes });
   const identity = new IdentityService({
     users: userStore,
     robots: robotStore,
@@ -170,10 +176,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   await startupStep(db, () => users.ensureAdmin(config.adminPassword));
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
-  const projects = new ProjectsService({ db, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
+  const projects = new ProjectsService({ projects: projectStore, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
   await startupStep(db, () => projects.ensure('library', true));
-  const members = new MembersService({ db, access, identity, directory: () => directory, onChange: onChange('member') });
+  const members = new MembersService({ db, projects: projectStore, users: userStore, access, identity, directory: () => directory, onChange: onChange('member') });
   const robots = new RobotsService({ robots: robotStore, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });
+  // Registry endpoints (proxy cache upstreams, replication targets): credentials sealed like the LDAP password.
+  const registries = new RegistriesService({ store: new RegistryEndpointStore(db), box: SecretBox.fromMaterial(secretKey.material), log, onChange: onChange('registry') });
   // The signing keys are the cluster's, in the database (sealed); an older install's key file is imported.
   const tokens = await TokenSigner.open({
     rows: new SigningKeyStore(db),
@@ -272,6 +280,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       gc,
       quotas,
       tokens,
+      registries,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
@@ -329,6 +338,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads,
     pulls,
     settings,
+    registries,
     changes,
     gc,
     metrics,
@@ -336,6 +346,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clearInterval(purge);
       await metrics?.close();
       await gc.close();
+      registries.close();
       await audit.close();
       await pulls.close();
       store.close();

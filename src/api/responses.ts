@@ -266,6 +266,49 @@ export const GCSchedule = named(
   }),
 );
 
+// ---- registry endpoints ----------------------------------------------------------------------------
+export const RegistryCredential = named(
+  'RegistryCredential',
+  'How Berth authenticates at the registry: type "basic" (access_key and access_secret) or "" (anonymous). The secret is never returned: access_secret is "*****" when one is saved',
+  z.object({ type: z.string(), access_key: z.string(), access_secret: z.literal('*****').optional() }),
+);
+export const Registry = named(
+  'Registry',
+  'A registry endpoint: another registry Berth pulls from or replicates to',
+  z.object({
+    id: int,
+    name: z.string(),
+    type: z.string().describe('docker-registry, harbor, docker-hub, github-ghcr, quay'),
+    url: z.string(),
+    description: z.string(),
+    credential: RegistryCredential,
+    insecure: z.boolean(),
+    ca_certificate: z.string().optional(),
+    status: z.enum(['healthy', 'unhealthy', 'unknown']).describe('what the last ping of the saved endpoint said'),
+    creation_time: time,
+    update_time: time,
+  }),
+);
+export const RegistryInfo = named(
+  'RegistryInfo',
+  'What replication can do with a registry',
+  z.object({
+    type: z.string(),
+    description: z.string(),
+    supported_resource_filters: z.array(z.object({ type: z.string(), style: z.string(), values: z.array(z.string()).optional() })),
+    supported_triggers: z.array(z.string()),
+    supported_copy_by_chunk: z.boolean(),
+  }),
+);
+export const RegistryProviderInfo = named(
+  'RegistryProviderInfo',
+  'The usual endpoints of a registry type',
+  z.object({
+    endpoint_pattern: z.object({ endpoint_type: z.string(), endpoints: z.array(z.object({ key: z.string(), value: z.string() })) }),
+    credential_pattern: z.object({ access_key_type: z.string(), access_key_data: z.string(), access_secret_type: z.string(), access_secret_data: z.string() }).optional(),
+  }),
+);
+
 // ---- replies ------------------------------------------------------------------------------------
 /** A route's successful answer (errors are Errors, documented for every route). */
 export interface Reply {
@@ -301,3 +344,4 @@ export type TagDto = z.output<typeof Tag>;
 export type QuotaDto = z.output<typeof Quota>;
 export type AuditLogDto = z.output<typeof AuditLog>;
 export type GcHistoryDto = z.output<typeof GCHistory>;
+export type RegistryDto = z.output<typeof Registry>;

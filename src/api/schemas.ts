@@ -126,6 +126,32 @@ const tokenKey = z.object({
   previous_kid: z.string().nullable().describe('The key before it, while tokens it signed may still be valid; null otherwise'),
 });
 
+// Registry endpoints: Harbor's Registry (create), RegistryUpdate and RegistryPing.
+const registryFields = {
+  description: str(1024).nullish(),
+  insecure: z.boolean().nullish(),
+  ca_certificate: z.string().max(65_536).nullish(),
+};
+const flatCredential = { credential_type: str(32).nullish(), access_key: str().nullish(), access_secret: str(4096).nullish() };
+const registryCreate = z.object({
+  name: str().min(1),
+  type: str(64).min(1),
+  url: str(2048).nullish(),
+  credential: z.object({ type: str(32).nullish(), access_key: str().nullish(), access_secret: str(4096).nullish() }).nullish(),
+  ...registryFields,
+});
+const registryUpdate = z.object({ name: str().nullish(), url: str(2048).nullish(), ...flatCredential, ...registryFields });
+const registryPing = z.object({
+  id: idNumber.nullish(),
+  type: str(64).nullish(),
+  url: str(2048).nullish(),
+  ...flatCredential,
+  // Berth also takes the credential nested, as in Registry.
+  credential: z.object({ type: str(32).nullish(), access_key: str().nullish(), access_secret: str(4096).nullish() }).nullish(),
+  insecure: z.boolean().nullish(),
+  ca_certificate: z.string().max(65_536).nullish(),
+});
+
 export interface RouteSchema {
   params?: z.ZodType;
   query?: z.ZodType;
@@ -239,6 +265,16 @@ export const ROUTES = {
   'get /system/gc/:id': { reply: R.json(O.GCHistory, 'The run'), params: id },
   'put /system/gc/:id': { reply: R.done('Stopping'), summary: 'Stop a run', params: id },
   'get /system/gc/:id/log': { reply: R.text('The run\'s log'), params: id },
+  // ---- registry endpoints (issue 16) ----
+  'get /registries': { reply: R.page(O.Registry, 'Registry endpoints (secrets shown as *****)'), query: listQ({ name: str().optional(), sort: str(64).optional() }) },
+  'post /registries': { reply: R.created('Created'), summary: 'Add a registry endpoint (the credential is stored encrypted)', body: registryCreate },
+  'post /registries/ping': { reply: R.done('The registry answers and accepts the credential'), summary: 'Test a saved endpoint (id, fields given override it) or one described in full; 400 names why it is unhealthy', body: registryPing },
+  'get /registries/:id': { reply: R.json(O.Registry, 'The registry endpoint (its secret shown as *****)'), params: id },
+  'put /registries/:id': { reply: R.done('Saved'), summary: 'Change a registry endpoint (access_secret ***** or absent keeps the saved one)', params: id, body: registryUpdate },
+  'delete /registries/:id': { reply: R.done('Deleted'), summary: 'Delete a registry endpoint (412 while a proxy cache project uses it)', params: id },
+  'get /registries/:id/info': { reply: R.json(O.RegistryInfo, 'What replication can do with the registry'), params: id },
+  'get /replication/adapters': { reply: R.json(z.array(z.string()), 'The registry types Berth can talk to') },
+  'get /replication/adapterinfos': { reply: R.json(z.record(z.string(), O.RegistryProviderInfo), 'Usual endpoints of the types that have them') },
   // ---- the token-signing key (Berth's addition) ----
   'get /system/token-key': { reply: R.json(tokenKey, 'The key ids in use on the node that answers'), summary: "The token-signing key's id, and the previous key's while its tokens are accepted (Berth's addition)" },
   'post /system/token-key/rotate': { reply: R.json(tokenKey, 'The new key id, and the previous key (accepted until the tokens it signed expire)'), summary: "Rotate the token-signing key on every node (Berth's addition)" },

@@ -2,9 +2,11 @@
 // of proxy-cache and replication tests: anonymous, or with htpasswd (bcrypt) Basic auth.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './server.ts';
+import { hasTool } from './tools.ts';
 
 const BINARY = '/usr/bin/docker-registry';
 
@@ -14,6 +16,8 @@ export interface Distribution {
   host: string;
   port: number;
   dir: string;
+  /** With tls: the PEM of its self-signed certificate (for 127.0.0.1), to give as the CA. */
+  certificate?: string;
   output(): string;
   stop(): Promise<void>;
   /** Starts it again on the same port and storage (after stop()). */
@@ -29,8 +33,8 @@ function htpasswdPath(): string | null {
  * Why Distribution tests cannot run here (a message, after warning), or false when they can.
  * Under CI a missing tool is an error, never a skip.
  */
-export function missingDistribution(opts: { htpasswd?: boolean } = {}): string | false {
-  const missing = [!fs.existsSync(BINARY) && 'docker-registry', opts.htpasswd && !htpasswdPath() && 'apache2-utils (htpasswd)'].filter(Boolean);
+export function missingDistribution(opts: { htpasswd?: boolean; openssl?: boolean } = {}): string | false {
+  const missing = [!fs.existsSync(BINARY) && 'docker-registry', opts.htpasswd && !htpasswdPath() && 'apache2-utils (htpasswd)', opts.openssl && !hasTool('openssl') && 'openssl'].filter(Boolean);
   if (!missing.length) return false;
   if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`required tool missing under CI: ${missing.join(', ')}`);
   const msg = `skipped: ${missing.join(', ')} not installed (apt-get install docker-registry apache2-utils; CI installs them)`;
@@ -38,11 +42,20 @@ export function missingDistribution(opts: { htpasswd?: boolean } = {}): string |
   return msg;
 }
 
-/** Starts Distribution with filesystem storage; `users` turns on htpasswd Basic auth. */
-export async function startDistribution(opts: { users?: Record<string, string> } = {}): Promise<Distribution> {
+/** Starts Distribution with filesystem storage; `users` turns on htpasswd Basic auth, `tls` HTTPS with a self-signed certificate. */
+export async function startDistribution(opts: { users?: Record<string, string>; tls?: boolean } = {}): Promise<Distribution> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-distribution-'));
   const port = await freePort();
   const auth: string[] = [];
+  const tls: string[] = [];
+  let certificate: string | undefined;
+  if (opts.tls) {
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    certificate = fs.readFileSync(cert, 'utf8');
+    tls.push('  tls:', `    certificate: ${cert}`, `    key: ${key}`);
+  }
   if (opts.users) {
     const file = path.join(dir, 'htpasswd');
     const tool = htpasswdPath();
@@ -68,6 +81,7 @@ export async function startDistribution(opts: { users?: Record<string, string> }
       'http:',
       `  addr: 127.0.0.1:${port}`,
       '  secret: berth-test-secret',
+      ...tls,
       ...auth,
       '',
     ].join('\n'),
@@ -86,23 +100,18 @@ export async function startDistribution(opts: { users?: Record<string, string> }
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`docker-registry exited during start:\n${out}`);
-      try {
-        const r = await fetch(`http://127.0.0.1:${port}/v2/`);
-        await r.arrayBuffer();
-        if (r.status === 200 || r.status === 401) return;
-      } catch {
-        // not up yet
-      }
+      if (await listening(port)) return;
       if (Date.now() > deadline) throw new Error(`docker-registry did not start in 15 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
   await launch();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     port,
     dir,
+    certificate,
     output: () => out,
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
@@ -112,6 +121,17 @@ export async function startDistribution(opts: { users?: Record<string, string> }
       await launch();
     },
   };
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** Stops it and removes its storage. */
