@@ -1,7 +1,6 @@
 // /api/v2.0/users, /usergroups, /robots and personal access tokens, in Harbor's shapes.
 import express from 'express';
 import { AppError } from '../lib/errors.ts';
-import type { AccessService } from '../services/access-service.ts';
 import type { RobotRecord, RobotsService } from '../services/robots.ts';
 import type { UserRecord, UsersService } from '../services/users.ts';
 import { iso, paging, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
@@ -12,7 +11,6 @@ import { route } from './validate.ts';
 export interface AccountRouteDeps {
   users: UsersService;
   robots: RobotsService;
-  access: AccessService;
 }
 
 function userDto(u: UserRecord): UserDto {

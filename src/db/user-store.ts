@@ -85,6 +85,10 @@ export class UserStore {
     return this.db.user.findUnique({ where: { id }, select: PROFILE });
   }
 
+  profileByName(username: string): Promise<UserProfile | null> {
+    return this.db.user.findUnique({ where: { username }, select: PROFILE });
+  }
+
   /** A page of users by name (ascending), optionally those whose name contains `nameContains` (any case); and how many match. */
   async page(q: { nameContains?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserProfile[] }> {
     const where = q.nameContains ? { username: dialectOf(this.db).contains(q.nameContains) } : {};

@@ -2,7 +2,9 @@
 // LDAP group memberships, robot permissions), evaluated with the one can() of src/access/roles.ts.
 // Results are cached briefly and dropped on every node when any of it changes (topic 'access' of
 // src/db/changes.ts); while another node's change may be missed, they are read through.
-import type { Db } from '../db/client.ts';
+import type { ProjectRef, ProjectStore } from '../db/project-store.ts';
+import type { RobotStore } from '../db/robot-store.ts';
+import type { UserStore } from '../db/user-store.ts';
 import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Action, Principal, RepositoryPolicy } from '../access/principal.ts';
 import { can, isRobotGrantable, isRoleId, mayCreateProjects, missingPermissions, type Permission, type ProjectCreationRestriction, type ProjectGrant, type Resource, type RoleId, type Verb } from '../access/roles.ts';
@@ -11,11 +13,7 @@ import { projectOf } from '../lib/reference.ts';
 
 const TTL_MS = 30_000;
 
-export interface ProjectRef {
-  id: number;
-  name: string;
-  public: boolean;
-}
+export type { ProjectRef };
 
 interface Timed<T> {
   value: T;
@@ -36,7 +34,7 @@ export class AccessService implements RepositoryPolicy {
   private readonly changes: Changes;
 
   constructor(
-    private readonly db: Db,
+    private readonly stores: { projects: ProjectStore; users: UserStore; robots: RobotStore },
     private readonly opts: { creationRestriction?: () => ProjectCreationRestriction; changes?: Changes } = {},
   ) {
     this.changes = opts.changes ?? new LocalChanges();
@@ -75,10 +73,7 @@ export class AccessService implements RepositoryPolicy {
     const hit = this.cached(this.projects, key);
     if (hit) return hit.value;
     const gen = this.changes.generation('access');
-    const p = await this.db.project.findFirst({
-      where: typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId },
-      select: { id: true, name: true, public: true },
-    });
+    const p = await this.stores.projects.ref(typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId });
     this.keep(this.projects, key, p, gen);
     return p;
   }
@@ -99,11 +94,8 @@ export class AccessService implements RepositoryPolicy {
       grant = { roles: [], public: project.public, sysadmin: false, robot: access };
     } else {
       const groups = await this.userGroupIds(principal.id);
-      const members = await this.db.member.findMany({
-        where: { projectId: project.id, OR: [{ userId: principal.id }, ...(groups.length ? [{ groupId: { in: groups } }] : [])] },
-        select: { roleId: true },
-      });
-      const roles = [...new Set(members.map((m) => m.roleId).filter(isRoleId))] as RoleId[];
+      const roleIds = await this.stores.projects.roleIds(project.id, principal.id, groups);
+      const roles = [...new Set(roleIds.filter(isRoleId))] as RoleId[];
       grant = { roles, public: project.public, sysadmin: false };
     }
     this.keep(this.grants, key, grant, gen);
@@ -139,11 +131,10 @@ export class AccessService implements RepositoryPolicy {
   async visibleProjectIds(principal: Principal | null): Promise<number[] | null> {
     if (principal?.sysadmin) return null;
     const ids = new Set<number>();
-    for (const p of await this.db.project.findMany({ where: { public: true }, select: { id: true } })) ids.add(p.id);
+    for (const id of await this.stores.projects.publicIds()) ids.add(id);
     if (principal?.kind === 'user') {
       const groups = await this.userGroupIds(principal.id);
-      const rows = await this.db.member.findMany({ where: { OR: [{ userId: principal.id }, ...(groups.length ? [{ groupId: { in: groups } }] : [])] }, select: { projectId: true } });
-      for (const r of rows) ids.add(r.projectId);
+      for (const id of await this.stores.projects.memberProjectIds(principal.id, groups)) ids.add(id);
     } else if (principal?.kind === 'robot') {
       // A robot sees a project's repositories where it may read the project or its repositories, not
       // merely because it holds some other right there (robot:create, member:read...).
@@ -151,7 +142,7 @@ export class AccessService implements RepositoryPolicy {
       const perms = ((await this.robotPermissions(principal.id)) ?? []).filter(sees);
       if (perms.some((p) => p.namespace === '*')) return null;
       const names = perms.map((p) => p.namespace);
-      for (const p of await this.db.project.findMany({ where: { name: { in: names } }, select: { id: true } })) ids.add(p.id);
+      for (const id of await this.stores.projects.idsNamed(names)) ids.add(id);
     }
     return [...ids];
   }
@@ -161,9 +152,7 @@ export class AccessService implements RepositoryPolicy {
     const hit = this.cached(this.groupIds, userId);
     if (hit) return hit.value;
     const gen = this.changes.generation('access');
-    const u = await this.db.user.findUnique({ where: { id: userId }, select: { ldapGroups: true } });
-    const dns = u ? (JSON.parse(u.ldapGroups) as string[]) : [];
-    const ids = dns.length ? (await this.db.userGroup.findMany({ where: { ldapDn: { in: dns } }, select: { id: true } })).map((g) => g.id) : [];
+    const ids = await this.stores.users.groupIdsOf(userId);
     this.keep(this.groupIds, userId, ids, gen);
     return ids;
   }
@@ -172,7 +161,7 @@ export class AccessService implements RepositoryPolicy {
     const hit = this.cached(this.robots, robotId);
     if (hit) return hit.value;
     const gen = this.changes.generation('access');
-    const r = await this.db.robot.findUnique({ where: { id: robotId }, select: { permissions: true, disabled: true, expiresAt: true } });
+    const r = await this.stores.robots.find(robotId);
     const value = r && !r.disabled && (!r.expiresAt || r.expiresAt.getTime() > Date.now()) ? (JSON.parse(r.permissions) as { namespace: string; access: Permission[] }[]) : null;
     this.keep(this.robots, robotId, value, gen);
     return value;

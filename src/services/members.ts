@@ -1,5 +1,7 @@
 // Project members: users (local or from the directory) and LDAP groups, each with one of Harbor's roles.
 import type { Db } from '../db/client.ts';
+import type { ProjectStore } from '../db/project-store.ts';
+import type { UserStore } from '../db/user-store.ts';
 import type { Principal } from '../access/principal.ts';
 import { ROLE_NAMES, Roles, isRoleId, rolePermissions, type RoleId } from '../access/roles.ts';
 import { normalizeDn } from '../lib/dn.ts';
@@ -18,7 +20,10 @@ export interface MemberRecord {
 }
 
 export interface MembersDeps {
+  /** Only for the members' page (list). */
   db: Db;
+  projects: ProjectStore;
+  users: UserStore;
   access: AccessService;
   identity: IdentityService;
   directory: () => (Directory & { searchGroups?(q: string, limit?: number): Promise<{ dn: string; name: string }[]> }) | null;
@@ -49,7 +54,7 @@ export class MembersService {
   /** Refuses to take away the project's last project admin membership (system admins excepted). */
   private async checkKeepsAdmin(actor: Principal, project: { id: number }, m: MemberRecord): Promise<void> {
     if (actor.sysadmin || m.roleId !== Roles.projectAdmin) return;
-    const others = await this.deps.db.member.count({ where: { projectId: project.id, roleId: Roles.projectAdmin, id: { not: m.id } } });
+    const others = await this.deps.projects.countWithRole(project.id, Roles.projectAdmin, m.id);
     if (others === 0) throw new AppError('CONFLICT', undefined, { message: 'a project keeps at least one project admin: add another first' });
   }
 
@@ -65,7 +70,7 @@ export class MembersService {
   }
 
   async get(projectId: number, memberId: number): Promise<MemberRecord | null> {
-    const m = await this.deps.db.member.findFirst({ where: { id: memberId, projectId }, include: { user: { select: { username: true } }, group: { select: { name: true } } } });
+    const m = await this.deps.projects.member(projectId, memberId);
     return m ? this.toRecord(m) : null;
   }
 
@@ -97,13 +102,13 @@ export class MembersService {
     }
     if (input.member_user) {
       const u = input.member_user;
-      let user = u.user_id ? await this.deps.db.user.findUnique({ where: { id: u.user_id } }) : u.username ? await this.deps.db.user.findUnique({ where: { username: u.username } }) : null;
+      let user = u.user_id ? await this.deps.users.profile(u.user_id) : u.username ? await this.deps.users.profileByName(u.username) : null;
       if (!user && u.username) {
         const d = this.deps.directory();
         const found = d ? await d.findUser(u.username) : null;
         if (found) {
           const p = await this.deps.identity.upsertDirectoryUser(found);
-          user = await this.deps.db.user.findUnique({ where: { id: p.id } });
+          user = await this.deps.users.profile(p.id);
         }
       }
       if (!user) throw new AppError('NOT_FOUND', undefined, { message: 'user not found' });
@@ -111,10 +116,10 @@ export class MembersService {
       label = user.username;
     } else if (input.member_group) {
       const g = input.member_group;
-      let group = g.id ? await this.deps.db.userGroup.findUnique({ where: { id: g.id } }) : null;
+      let group = g.id ? await this.deps.users.group(g.id) : null;
       if (!group && g.ldap_group_dn) {
         const dn = normalizeDn(g.ldap_group_dn);
-        group = await this.deps.db.userGroup.findUnique({ where: { ldapDn: dn } });
+        group = await this.deps.users.groupByDn(dn);
         if (!group) {
           let name = g.group_name;
           if (!name) {
@@ -122,7 +127,7 @@ export class MembersService {
             const hits = d?.searchGroups ? await d.searchGroups(g.ldap_group_dn, 1).catch(() => []) : [];
             name = hits[0]?.name ?? /^[^=]+=([^,]+)/.exec(g.ldap_group_dn)?.[1] ?? dn;
           }
-          group = await this.deps.db.userGroup.create({ data: { name, ldapDn: dn, groupType: 1 } });
+          group = await this.deps.users.createGroup({ name, ldapDn: dn });
         }
       }
       if (!group) throw new AppError('NOT_FOUND', undefined, { message: 'group not found' });
@@ -131,12 +136,12 @@ export class MembersService {
     } else {
       throw new AppError('BAD_REQUEST', undefined, { message: 'member_user or member_group is required' });
     }
-    const dup = await this.deps.db.member.findFirst({ where: { projectId: project.id, ...(userId ? { userId } : { groupId }) } });
-    if (dup) throw new AppError('CONFLICT', undefined, { message: `${label} is already a member` });
-    const m = await this.deps.db.member.create({ data: { projectId: project.id, userId, groupId, roleId } });
+    // Already a member: the unique (project, user) or (project, group) pair refuses it, also when two add at once.
+    const memberId = await this.deps.projects.addMember({ projectId: project.id, userId, groupId, roleId });
+    if (memberId === null) throw new AppError('CONFLICT', undefined, { message: `${label} is already a member` });
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'create', resource: `${project.name}:member:${label}` });
-    return m.id;
+    return memberId;
   }
 
   async updateRole(actor: Principal, project: { id: number; name: string }, memberId: number, roleId: unknown): Promise<void> {
@@ -147,7 +152,7 @@ export class MembersService {
     if (!actor.sysadmin && this.isSelf(actor, m)) throw new AppError('FORBIDDEN', undefined, { message: 'you cannot change your own role' });
     await this.checkMayGrant(actor, project, [m.roleId, roleId], 'change a member to or from');
     await this.checkKeepsAdmin(actor, project, m);
-    await this.deps.db.member.update({ where: { id: memberId }, data: { roleId } });
+    await this.deps.projects.setMemberRole(memberId, roleId);
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'update', resource: `${project.name}:member:${m.entityName}` });
   }
@@ -157,7 +162,7 @@ export class MembersService {
     if (!m) throw new AppError('NOT_FOUND', undefined, { message: 'member not found' });
     if (!this.isSelf(actor, m)) await this.checkMayGrant(actor, project, [m.roleId], 'remove a');
     await this.checkKeepsAdmin(actor, project, m);
-    await this.deps.db.member.delete({ where: { id: memberId } });
+    await this.deps.projects.removeMember(memberId);
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: actor.name, operation: 'delete', resource: `${project.name}:member:${m.entityName}` });
   }

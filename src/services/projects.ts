@@ -1,6 +1,6 @@
 // Projects: the first path segment of a repository name. Public or private, with members.
 import { mayCreateProjects } from '../access/roles.ts';
-import { dialectOf, type Db } from '../db/client.ts';
+import type { ProjectStore } from '../db/project-store.ts';
 import type { Principal } from '../access/principal.ts';
 import { Roles } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -21,7 +21,7 @@ export interface ProjectRecord {
 }
 
 export interface ProjectsDeps {
-  db: Db;
+  projects: ProjectStore;
   access: AccessService;
   /** 'adminonly' (default) or 'everyone': who may create projects. */
   creationRestriction: () => 'adminonly' | 'everyone';
@@ -39,59 +39,47 @@ export class ProjectsService {
     if (typeof name !== 'string' || name.length < 1 || name.length > 255 || !PROJECT_NAME_RE.test(name)) {
       throw new AppError('BAD_REQUEST', undefined, { message: 'project name must be lower-case letters, digits and ._- separators' });
     }
-    const exists = await this.deps.db.project.findUnique({ where: { name }, select: { id: true } });
-    if (exists) throw new AppError('CONFLICT', undefined, { message: `project ${name} already exists` });
+    if (await this.deps.projects.ref({ name })) throw new AppError('CONFLICT', undefined, { message: `project ${name} already exists` });
     const metadata = { ...(input.metadata ?? {}), public: String(!!input.public) };
-    const p = await this.deps.db.project.create({
-      data: {
-        name,
-        public: !!input.public,
-        ownerId: principal.kind === 'user' ? principal.id : null,
-        metadata: JSON.stringify(metadata),
-        ...(principal.kind === 'user' ? { members: { create: { userId: principal.id, roleId: Roles.projectAdmin } } } : {}),
-      },
+    const id = await this.deps.projects.create({
+      name,
+      public: !!input.public,
+      ownerId: principal.kind === 'user' ? principal.id : null,
+      metadata: JSON.stringify(metadata),
+      ...(principal.kind === 'user' ? { firstMember: { userId: principal.id, roleId: Roles.projectAdmin } } : {}),
     });
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'create', resource: name });
-    return (await this.get(p.id))!;
+    return (await this.get(id))!;
   }
 
   /** Ensures a project exists (the default `library`); used at start. */
   async ensure(name: string, isPublic: boolean): Promise<void> {
-    await this.deps.db.project.upsert({ where: { name }, create: { name, public: isPublic, metadata: JSON.stringify({ public: String(isPublic) }) }, update: { name } }); // a non-empty update makes it one native upsert: two nodes starting together cannot collide
+    await this.deps.projects.ensure(name, isPublic, JSON.stringify({ public: String(isPublic) }));
   }
 
   async get(nameOrId: string | number): Promise<ProjectRecord | null> {
     const where = typeof nameOrId === 'number' || /^\d+$/.test(String(nameOrId)) ? { id: Number(nameOrId) } : { name: String(nameOrId) };
-    const p = await this.deps.db.project.findFirst({ where, include: { _count: { select: { repositories: true } } } });
+    const p = await this.deps.projects.find(where);
     if (!p) return null;
-    const owner = p.ownerId ? await this.deps.db.user.findUnique({ where: { id: p.ownerId }, select: { username: true } }) : null;
     return {
       id: p.id,
       name: p.name,
       public: p.public,
       ownerId: p.ownerId,
-      ownerName: owner?.username ?? '',
+      ownerName: p.ownerName,
       metadata: { ...JSON.parse(p.metadata), public: String(p.public) },
       createdAt: p.createdAt,
       updatedAt: p.updatedAt,
-      repoCount: p._count.repositories,
+      repoCount: p.repoCount,
     };
   }
 
   /** Projects the principal may see, filtered by name substring and visibility, paged. */
   async list(principal: Principal | null, q: { name?: string; public?: boolean; page: number; pageSize: number }): Promise<{ total: number; items: ProjectRecord[] }> {
     const visible = await this.deps.access.visibleProjectIds(principal);
-    const where = {
-      ...(visible ? { id: { in: visible } } : {}),
-      ...(q.name ? { name: dialectOf(this.deps.db).contains(q.name) } : {}),
-      ...(q.public !== undefined ? { public: q.public } : {}),
-    };
-    const [total, rows] = await Promise.all([
-      this.deps.db.project.count({ where }),
-      this.deps.db.project.findMany({ where, orderBy: { name: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: { id: true } }),
-    ]);
-    const items = (await Promise.all(rows.map((r) => this.get(r.id)))).filter((p): p is ProjectRecord => !!p);
+    const { total, ids } = await this.deps.projects.page({ ids: visible, nameContains: q.name || undefined, public: q.public, page: q.page, pageSize: q.pageSize });
+    const items = (await Promise.all(ids.map((id) => this.get(id)))).filter((p): p is ProjectRecord => !!p);
     return { total, items };
   }
 
@@ -101,15 +89,14 @@ export class ProjectsService {
     if (input.metadata?.public !== undefined) isPublic = input.metadata.public === 'true';
     if (input.public !== undefined && input.public !== null) isPublic = !!input.public;
     metadata.public = String(isPublic);
-    await this.deps.db.project.update({ where: { id: project.id }, data: { public: isPublic, metadata: JSON.stringify(metadata) } });
+    await this.deps.projects.update(project.id, { public: isPublic, metadata: JSON.stringify(metadata) });
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'update', resource: project.name });
   }
 
   async delete(principal: Principal, project: ProjectRecord): Promise<void> {
     if (project.repoCount > 0) throw new AppError('PRECONDITION', undefined, { message: `project ${project.name} still has repositories` });
-    await this.deps.db.project.delete({ where: { id: project.id } });
-    await this.deps.db.robot.deleteMany({ where: { projectId: project.id } });
+    await this.deps.projects.delete(project.id); // its members and robots go with it
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'delete', resource: project.name });
   }

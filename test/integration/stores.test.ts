@@ -15,6 +15,7 @@ import { PullStats } from '../../src/services/pull-stats.ts';
 import { SettingStore } from '../../src/db/setting-store.ts';
 import { UserStore } from '../../src/db/user-store.ts';
 import { RobotStore } from '../../src/db/robot-store.ts';
+import { ProjectStore } from '../../src/db/project-store.ts';
 import { AppError } from '../../src/lib/errors.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
@@ -379,6 +380,102 @@ for (const engine of engines) {
       await robots.delete(a.id);
       assert.equal(await robots.find(a.id), null);
       await assert.rejects(robots.delete(a.id));
+    });
+
+    test('projects: a taken name is a CONFLICT (also when two create at once); ensure is idempotent under a race; found with owner and repository count', async () => {
+      const projects = new ProjectStore(db);
+      const users = new UserStore(db);
+      const bob = (await users.credentialsByName('bob'))!;
+      const id = await projects.create({ name: 'team-one', public: false, ownerId: bob.id, metadata: '{"public":"false"}', firstMember: { userId: bob.id, roleId: 1 } });
+      await assert.rejects(projects.create({ name: 'team-one', public: true, ownerId: null, metadata: '{}' }), conflict('project team-one already exists'));
+      const raced = await Promise.allSettled([1, 2, 3].map(() => projects.create({ name: 'raced', public: false, ownerId: null, metadata: '{}' })));
+      assert.equal(raced.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of raced) if (r.status === 'rejected') assert.ok(conflict('project raced already exists')(r.reason), String(r.reason));
+      await Promise.all([1, 2, 3].map(() => projects.ensure('library', true, '{"public":"true"}')));
+      await projects.ensure('library', false, '{}');
+      assert.deepEqual(await projects.ref({ name: 'library' }), { id: (await projects.ref({ name: 'library' }))!.id, name: 'library', public: true });
+      const p = (await projects.find({ id }))!;
+      assert.deepEqual([p.name, p.public, p.ownerId, p.ownerName, p.metadata, p.repoCount], ['team-one', false, bob.id, 'bob', '{"public":"false"}', 0]);
+      assert.deepEqual(await projects.find({ name: 'team-one' }), p);
+      assert.equal(await projects.find({ name: 'nope' }), null);
+      assert.equal(await projects.ref({ id: 999_999 }), null);
+      await new RegistryStore(db).ensureRepository('team-one/app', id);
+      assert.equal((await projects.find({ id }))!.repoCount, 1);
+      assert.equal((await projects.find({ name: 'raced' }))!.ownerName, '');
+      const m = (await db.member.findMany({ where: { projectId: id } }))[0];
+      assert.deepEqual([m.userId, m.roleId], [bob.id, 1]);
+      await projects.update(id, { public: true, metadata: '{"public":"true","x":"y"}' });
+      assert.deepEqual(await projects.ref({ id }), { id, name: 'team-one', public: true });
+      assert.equal((await projects.find({ id }))!.metadata, '{"public":"true","x":"y"}');
+    });
+
+    test('projects: pages by name among visible ids, name search ignores case, public filter', async () => {
+      const projects = new ProjectStore(db);
+      const ids: Record<string, number> = {};
+      for (const [name, pub] of [['web-app', true], ['WEB-legacy', false], ['tools', true], ['webhooks', false]] as const) {
+        ids[name] = await projects.create({ name: name.toLowerCase(), public: pub, ownerId: null, metadata: '{}' });
+      }
+      const names = async (q: Parameters<ProjectStore['page']>[0]) => {
+        const r = await projects.page(q);
+        return { total: r.total, names: await Promise.all(r.ids.map(async (i) => (await projects.ref({ id: i }))!.name)) };
+      };
+      assert.deepEqual(await names({ ids: null, nameContains: 'WEB', page: 1, pageSize: 2 }), { total: 3, names: ['web-app', 'web-legacy'] });
+      assert.deepEqual(await names({ ids: null, nameContains: 'WEB', page: 2, pageSize: 2 }), { total: 3, names: ['webhooks'] });
+      assert.deepEqual(await names({ ids: null, nameContains: 'web', public: false, page: 1, pageSize: 10 }), { total: 2, names: ['web-legacy', 'webhooks'] });
+      assert.deepEqual(await names({ ids: [ids['tools'], ids['webhooks']], page: 1, pageSize: 10 }), { total: 2, names: ['tools', 'webhooks'] });
+      assert.deepEqual(await names({ ids: [], page: 1, pageSize: 10 }), { total: 0, names: [] });
+      const pub = await projects.publicIds();
+      assert.ok(pub.includes(ids['web-app']) && pub.includes(ids['tools']) && !pub.includes(ids['webhooks']));
+      assert.deepEqual((await projects.idsNamed(['tools', 'webhooks', 'missing'])).sort((a, b) => a - b), [ids['tools'], ids['webhooks']].sort((a, b) => a - b));
+    });
+
+    test('members: one per user or group (a second add is null, also when two add at once); roles directly and through groups; role changes and removal', async () => {
+      const projects = new ProjectStore(db);
+      const users = new UserStore(db);
+      const pid = (await projects.ref({ name: 'tools' }))!.id;
+      const other = (await projects.ref({ name: 'webhooks' }))!.id;
+      const bob = (await users.credentialsByName('bob'))!;
+      const eve = (await users.credentialsByName('eve'))!;
+      const [dev] = await users.groupIdsOf(eve.id);
+      const raced = await Promise.all([1, 2, 3].map(() => projects.addMember({ projectId: pid, userId: bob.id, groupId: null, roleId: 1 })));
+      assert.equal(raced.filter((x) => x !== null).length, 1);
+      const bobM = raced.find((x) => x !== null)!;
+      assert.equal(await projects.addMember({ projectId: pid, userId: bob.id, groupId: null, roleId: 2 }), null);
+      const devM = (await projects.addMember({ projectId: pid, userId: null, groupId: dev, roleId: 2 }))!;
+      assert.equal(await projects.addMember({ projectId: pid, userId: null, groupId: dev, roleId: 3 }), null);
+      await projects.addMember({ projectId: other, userId: null, groupId: dev, roleId: 3 });
+      assert.deepEqual(await projects.member(pid, bobM), { id: bobM, projectId: pid, roleId: 1, userId: bob.id, groupId: null, user: { username: 'bob' }, group: null });
+      assert.deepEqual(await projects.member(pid, devM), { id: devM, projectId: pid, roleId: 2, userId: null, groupId: dev, user: null, group: { name: 'dev' } });
+      assert.equal(await projects.member(other, bobM), null);
+      assert.deepEqual(await projects.roleIds(pid, eve.id, [dev]), [2]);
+      assert.deepEqual(await projects.roleIds(pid, eve.id, []), []);
+      assert.deepEqual((await projects.memberProjectIds(eve.id, [dev])).sort((a, b) => a - b), [pid, other].sort((a, b) => a - b));
+      assert.equal(await projects.countWithRole(pid, 1, bobM), 0);
+      assert.equal(await projects.countWithRole(pid, 1, devM), 1);
+      await projects.setMemberRole(devM, 1);
+      assert.equal(await projects.countWithRole(pid, 1, bobM), 1);
+      await projects.removeMember(bobM);
+      assert.equal(await projects.member(pid, bobM), null);
+      await assert.rejects(projects.removeMember(bobM));
+    });
+
+    test('projects: a delete takes its members and robots with it, and nothing of other projects', async () => {
+      const projects = new ProjectStore(db);
+      const robots = new RobotStore(db);
+      const pid = (await projects.ref({ name: 'tools' }))!.id;
+      const other = (await projects.ref({ name: 'webhooks' }))!.id;
+      const base = { description: '', level: 'project', disabled: false, secretHash: 'h', expiresAt: null, permissions: '[]' };
+      await robots.create({ ...base, name: 'robot$tools+ci', projectId: pid });
+      await robots.create({ ...base, name: 'robot$webhooks+ci', projectId: other });
+      await projects.delete(pid);
+      assert.equal(await projects.ref({ id: pid }), null);
+      assert.equal(await db.member.count({ where: { projectId: pid } }), 0);
+      assert.equal(await robots.byName('robot$tools+ci'), null);
+      assert.ok(await robots.byName('robot$webhooks+ci'));
+      assert.equal(await db.member.count({ where: { projectId: other } }), 1);
+      // A project that is gone: the delete fails and takes nothing else.
+      await assert.rejects(projects.delete(pid));
+      assert.ok(await robots.byName('robot$webhooks+ci'));
     });
   });
 }
