@@ -1,0 +1,189 @@
+// The read path of proxy-cache projects: a pull of <project>/<path>:<ref> in a project whose
+// upstream is a registry endpoint is answered from what the project holds, fetched from the
+// upstream's <path> on first use and stored as normal artifacts of <project>/<path> (through
+// RegistryService's public methods: quota, GC interlock and caches apply as for a push).
+//
+// - By digest: served from the cache with no upstream request; fetched only when missing.
+// - By tag: a HEAD to the upstream (cheap for rate limits) says which digest the tag names now;
+//   the cached copy is used when it is that digest, otherwise the new manifest is fetched.
+// - Upstream unreachable or refusing: the cached copy is served (by tag and by digest), with a
+//   warning in the log; with nothing cached the pull fails naming the cause.
+// - Everything fetched is verified against its digest before it is stored (the upstream client's
+//   manifests are hashed whole, blobs stream through a verifying stream, and the blob commit
+//   checks the digest again); a lying upstream stores nothing.
+// - Concurrent pulls of the same missing manifest or blob fetch it once (per process).
+//
+// An image manifest is stored once all its blobs are; an index once all its children are (the
+// registry refuses a manifest that refers to what the repository lacks), so a first pull of an
+// index fetches every platform's layers.
+import type { Readable } from 'node:stream';
+import { AppError } from '../lib/errors.ts';
+import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
+import { parseManifest } from '../lib/manifest.ts';
+import type { UpstreamClient } from '../upstream/client.ts';
+import { UpstreamError } from '../upstream/errors.ts';
+import type { RegistryService, StoredManifest } from './registry-service.ts';
+
+/** What the proxy cache needs of the registry: reads, and the same writes a push makes. */
+export type ProxyRegistry = Pick<RegistryService, 'getManifest' | 'putManifest' | 'blobSize' | 'startUpload' | 'completeUpload' | 'cancelUpload'>;
+
+export interface ProxyCacheDeps {
+  registry: ProxyRegistry;
+  /** The client of a registry endpoint (RegistriesService.client). */
+  upstream: (registryId: number) => Promise<UpstreamClient>;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+/** A proxy-cache project: its name and its upstream registry endpoint. */
+export interface ProxyProject {
+  name: string;
+  registryId: number;
+}
+
+const SEP = '\u0000';
+const MAX_DEPTH = 8;
+
+export class ProxyCacheService {
+  private readonly inflight = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: ProxyCacheDeps) {}
+
+  /** The repository's path at the upstream: the local name without the project ("hub/library/alpine" → "library/alpine"). */
+  static upstreamName(project: ProxyProject, repository: string): string {
+    const prefix = project.name + '/';
+    if (!repository.startsWith(prefix) || repository.length === prefix.length) throw new AppError('NAME_INVALID', { repository }, { message: `a proxy cache pull names the image below the project: ${project.name}/<image>` });
+    return repository.slice(prefix.length);
+  }
+
+  /** Runs `fn` once for `key` at a time: concurrent callers share its outcome. */
+  private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const running = this.inflight.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const p = fn().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async local(repository: string, reference: string): Promise<StoredManifest | null> {
+    try {
+      return await this.deps.registry.getManifest(repository, reference);
+    } catch (e) {
+      if (e instanceof AppError && (e.code === 'MANIFEST_UNKNOWN' || e.code === 'NAME_UNKNOWN')) return null;
+      throw e;
+    }
+  }
+
+  /** The error a pull gets when the upstream cannot give what is not cached. */
+  private unavailable(project: ProxyProject, e: UpstreamError, what: 'manifest' | 'blob', ref: string): AppError {
+    if (e.kind === 'not-found') return new AppError(what === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', { reference: ref }, { message: `${what} unknown to the upstream registry of proxy cache project ${project.name}` });
+    return new AppError('UNAVAILABLE', undefined, { message: `the upstream registry of proxy cache project ${project.name} cannot be used, and ${ref} is not cached: ${e.message}` });
+  }
+
+  /**
+   * The manifest a pull of `repository:reference` gets in a proxy-cache project (a tag or a
+   * digest), from the cache or fetched from the upstream and stored.
+   */
+  async manifest(project: ProxyProject, repository: string, reference: string): Promise<StoredManifest> {
+    const upstreamName = ProxyCacheService.upstreamName(project, repository);
+    const byDigest = reference.includes(':');
+    const cached = await this.local(repository, reference);
+    if (byDigest && cached) return cached;
+    const client = await this.deps.upstream(project.registryId);
+    let digest: string;
+    try {
+      if (byDigest) digest = reference;
+      else {
+        const head = await client.headManifest(upstreamName, reference);
+        if (!head) throw new UpstreamError('not-found', `${upstreamName}:${reference} does not exist upstream`, 404);
+        digest = head.digest;
+        if (cached && cached.digest === digest) return cached;
+      }
+      await this.once(`m${SEP}${repository}${SEP}${digest}`, () => this.fetchManifest(client, upstreamName, repository, digest, 0));
+      if (!byDigest) await this.tag(client, upstreamName, repository, reference, digest);
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      if (cached && e.kind !== 'not-found') {
+        this.deps.log.warn({ project: project.name, repository, reference, kind: e.kind, err: e.message }, 'proxy cache upstream failed; serving the cached copy');
+        return cached;
+      }
+      if (e.kind === 'digest-mismatch') this.deps.log.warn({ project: project.name, repository, reference, err: e.message }, 'proxy cache upstream sent content that does not match its digest; refused');
+      throw this.unavailable(project, e, 'manifest', reference);
+    }
+    return this.deps.registry.getManifest(repository, reference);
+  }
+
+  /** Points the local tag at `digest` (the manifest is stored), as the upstream's tag does now. */
+  private async tag(client: UpstreamClient, upstreamName: string, repository: string, tag: string, digest: string): Promise<void> {
+    const m = await this.deps.registry.getManifest(repository, digest);
+    await this.deps.registry.putManifest(repository, tag, m.mediaType, m.bytes);
+    this.deps.log.info({ repository, tag, digest, upstream: upstreamName, registry: client.base.host }, 'proxy cache tag updated');
+  }
+
+  /** Fetches a manifest by digest and everything it refers to (children, blobs), then stores it. */
+  private async fetchManifest(client: UpstreamClient, upstreamName: string, repository: string, digest: string, depth: number): Promise<void> {
+    if (depth > MAX_DEPTH) throw new UpstreamError('protocol', `manifests nested deeper than ${MAX_DEPTH} levels at ${digest}`);
+    if (await this.local(repository, digest)) return;
+    const m = await client.getManifest(upstreamName, digest);
+    if (!m) throw new UpstreamError('not-found', `${upstreamName}@${digest} does not exist upstream`, 404);
+    let parsed;
+    try {
+      parsed = parseManifest(m.body, m.mediaType);
+    } catch (e) {
+      throw new UpstreamError('protocol', `${upstreamName}@${digest} from the upstream is not a manifest Berth stores: ${(e as Error).message}`);
+    }
+    if (parsed.isIndex) {
+      for (const child of parsed.manifests) await this.once(`m${SEP}${repository}${SEP}${child}`, () => this.fetchManifest(client, upstreamName, repository, child, depth + 1));
+    } else {
+      const raw = parsed.raw as { config?: { digest: string; size: number; urls?: string[] }; layers?: { digest: string; size: number; urls?: string[] }[] };
+      const sizes = new Map<string, number>();
+      for (const d of [...(raw.config ? [raw.config] : []), ...(raw.layers ?? [])]) if (!d.urls?.length) sizes.set(d.digest, d.size);
+      for (const b of parsed.blobs) if (sizes.has(b)) await this.ensureBlob(client, upstreamName, repository, b, sizes.get(b));
+    }
+    await this.deps.registry.putManifest(repository, digest, m.mediaType, m.body);
+    this.deps.log.info({ repository, digest, upstream: upstreamName, registry: client.base.host }, 'proxy cache manifest stored');
+  }
+
+  /** Stores the blob in the repository unless it is there: fetched once, verified, committed as an upload. */
+  private ensureBlob(client: UpstreamClient, upstreamName: string, repository: string, digest: string, size?: number): Promise<number> {
+    return this.once(`b${SEP}${repository}${SEP}${digest}`, async () => {
+      const have = await this.deps.registry.blobSize(repository, digest);
+      if (have !== null) return have;
+      const d = parseDigest(digest) as ParsedDigest;
+      const upload = await this.deps.registry.startUpload(repository, true);
+      let body: Readable | null = null;
+      // The upload receiver reports a failed body as its own error; the upstream's says why.
+      let upstreamFailure: unknown = null;
+      try {
+        body = (await client.getBlob(upstreamName, digest, size)).stream;
+        body.once('error', (e) => (upstreamFailure = e));
+        // The upstream client's stream errors unless the bytes hash to the digest; the commit checks again.
+        const n = await this.deps.registry.completeUpload(repository, upload.uuid, d, body);
+        this.deps.log.info({ repository, digest, size: n, upstream: upstreamName, registry: client.base.host }, 'proxy cache blob stored');
+        return n;
+      } catch (e) {
+        body?.destroy();
+        await this.deps.registry.cancelUpload(repository, upload.uuid).catch(() => undefined);
+        throw upstreamFailure instanceof UpstreamError ? upstreamFailure : e;
+      }
+    });
+  }
+
+  /**
+   * A blob a pull asks for in a proxy-cache project: its size once it is stored (fetched from the
+   * upstream when missing). For a blob no cached manifest listed yet (a client that read the
+   * manifest elsewhere).
+   */
+  async blob(project: ProxyProject, repository: string, digest: string): Promise<number> {
+    const have = await this.deps.registry.blobSize(repository, digest);
+    if (have !== null) return have;
+    if (!parseDigest(digest)) throw new AppError('DIGEST_INVALID', { digest });
+    const upstreamName = ProxyCacheService.upstreamName(project, repository);
+    const client = await this.deps.upstream(project.registryId);
+    try {
+      return await this.ensureBlob(client, upstreamName, repository, digest);
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      throw this.unavailable(project, e, 'blob', digest);
+    }
+  }
+}
