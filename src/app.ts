@@ -277,6 +277,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tmpDir,
       maxImportBytes: 64 * 1024 * 1024 * 1024,
       artifactCount: (projectId) => artifacts.projectArtifactCount(projectId),
+      audit,
       gc,
       quotas,
       tokens,

@@ -4,16 +4,17 @@
 import express from 'express';
 import fs from 'node:fs';
 import type { RequestHandler } from 'express';
-import { dialectOf, type Db } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Principal } from '../access/principal.ts';
 import type { Resource, Verb } from '../access/roles.ts';
 import type { AccessService, ProjectRef } from '../services/access-service.ts';
+import type { AuditEntry, AuditFilter, AuditMatch, AuditService } from '../services/audit.ts';
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
 import { QuotaService } from '../services/quotas.ts';
-import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+import { iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders, type HarborQuery } from './common.ts';
 import type { ArtifactDto, QuotaDto, RepositoryDto } from './responses.ts';
 import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
@@ -28,6 +29,7 @@ export interface RepositoryRouteDeps {
   /** Largest accepted archive upload, in bytes. */
   maxImportBytes: number;
   quotas: QuotaService;
+  audit: AuditService;
 }
 
 function repoDto(r: RepositoryRecord): RepositoryDto {
@@ -74,6 +76,16 @@ function projectRefGuard(deps: { access: AccessService }) {
     }
     return { project, principal };
   };
+}
+
+/** Harbor's audit-log `q` (username, operation, resource, resource_type: exact or ~part) as a filter. */
+export function auditQuery(q: HarborQuery, project?: string): AuditFilter {
+  const m = (x: { exact?: string; fuzzy?: string } | undefined): AuditMatch | undefined => (x ? (x.exact !== undefined ? { exact: x.exact } : { contains: x.fuzzy ?? '' }) : undefined);
+  return { username: m(q.username), operation: m(q.operation), resource: m(q.resource), resourceType: m(q.resource_type), project };
+}
+
+export function auditLogDto(a: AuditEntry): { id: number; username: string; resource: string; resource_type: string; operation: string; op_time: string } {
+  return { id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) };
 }
 
 export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
@@ -213,10 +225,9 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   route(r, 'get /projects/:p/logs', async (req, res, { params, query }) => {
     const { project } = await guard(res, params.p, 'log', 'list');
     const pg = paging(query);
-    const where = { AND: [{ OR: [{ resource: { startsWith: `${project.name}/` } }, { resource: { startsWith: `${project.name}:` } }, { resource: project.name }] }, auditFilter(query.q, (v) => dialectOf(deps.db).contains(v))] };
-    const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
-    setPageHeaders(req, res, total, pg);
-    res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
+    const result = await deps.audit.list(auditQuery(query.q, project.name), pg.page, pg.pageSize);
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map(auditLogDto));
   });
 
   route(r, 'get /search', async (_req, res, { query }) => {
