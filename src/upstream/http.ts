@@ -114,11 +114,15 @@ export class Transport {
       };
       const headerTimer = setTimeout(() => fail(new UpstreamError('timeout', `${safeUrl(url)} did not answer within ${Math.round(this.timeoutMs / 1000)} s`)), this.timeoutMs);
       headerTimer.unref();
-      // Idle sockets (either way) after the headers are cut: the body stream errors.
+      let response: http.IncomingMessage | null = null;
+      // Idle sockets (either way) after the headers are cut: the body stream errors with the cause.
       req.setTimeout(this.idleTimeoutMs, () => {
         const err = new UpstreamError('timeout', `${safeUrl(url)} stalled for ${Math.round(this.idleTimeoutMs / 1000)} s`);
         if (!settled) fail(err);
-        else req.destroy(err);
+        else {
+          response?.destroy(err);
+          req.destroy();
+        }
       });
       req.once('error', fail);
       req.once('response', (res) => {
@@ -127,6 +131,7 @@ export class Transport {
           return;
         }
         settled = true;
+        response = res;
         clearTimeout(headerTimer);
         // Errors of the body from here on belong to whoever reads it.
         req.removeListener('error', fail);

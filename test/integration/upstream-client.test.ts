@@ -364,6 +364,25 @@ describe('a lying or unusual upstream', { skip }, () => {
     }
   });
 
+  test('a blob body that stalls halfway errors with a timeout (the bytes so far are never taken for the blob)', async () => {
+    const reg = await listen((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(200, { 'content-length': String(good.length) });
+      res.write(good.subarray(0, 4));
+    });
+    try {
+      const c = client(reg.url, { idleTimeoutMs: 300 });
+      const b = await c.getBlob('app', sha256(good), good.length);
+      await rejectsUpstream(buffer(b.stream), 'timeout', /stalled for/);
+    } finally {
+      await close(reg.server);
+    }
+  });
+
+  test('anonymous access to a token-auth Berth: the ping passes (public repositories can be pulled)', async () => {
+    await client(berthUrl).ping();
+  });
+
   test('names and references outside the grammar are refused before any request', async () => {
     const c = client(liar.url);
     await rejectsUpstream(c.getManifest('../../etc', 'v1'), 'protocol', /invalid repository name/);
