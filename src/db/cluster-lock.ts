@@ -20,7 +20,7 @@ import type pg from 'pg';
 import type { WriteLock } from '../lib/rwlock.ts';
 
 /** Advisory lock space of the push/GC interlock ('gcwl'); key 0. */
-const WRITES_SPACE = 0x6763776c;
+export const WRITES_SPACE = 0x6763776c;
 /** Advisory lock space of one-at-a-time jobs ('runl'); the key names the job. */
 export const RUN_SPACE = 0x72756e6c;
 /** Keys in RUN_SPACE. */

@@ -692,7 +692,7 @@ class SweepQueue {
           ctx.sayObject(`untagged manifest ${op.sweep.repo.name}@${digest} deleted`);
         }
       });
-      this.deps.registry.forgetCollected(links, manifests);
+      await this.deps.registry.forgetCollected(links, manifests);
     });
     await ctx.pace();
   }
