@@ -34,11 +34,10 @@ export interface AuditEntry extends AuditRow {
   id: number;
 }
 
-/** What changes whenever entries are added or purged: the lowest and highest id, and when the newest was recorded. */
-export interface AuditSignature {
+/** The log's lowest id (changes with every purge, which deletes a prefix by id) and highest. */
+export interface AuditMarks {
   lo: number | null;
   hi: number | null;
-  newestAt: Date | null;
 }
 
 const COLUMNS: Record<Exclude<keyof AuditFilter, 'project'>, string> = { username: '"username"', operation: '"operation"', resource: '"resource"', resourceType: '"resourceType"' };
@@ -69,19 +68,33 @@ export class AuditStore {
     return { sql: parts.join(' AND '), args };
   }
 
-  /** Three index lookups: changes whenever an entry is added (hi) or the oldest are purged (lo). */
-  async signature(): Promise<AuditSignature> {
-    const rows = await listReader(this.db).all(
-      'SELECT (SELECT MIN("id") FROM "AuditLog") AS lo, (SELECT MAX("id") FROM "AuditLog") AS hi, (SELECT "createdAt" FROM "AuditLog" ORDER BY "id" DESC LIMIT 1) AS at',
-      [],
-    );
+  /** The lowest and highest id (two index lookups). */
+  async marks(): Promise<AuditMarks> {
+    const rows = await listReader(this.db).all('SELECT (SELECT MIN("id") FROM "AuditLog") AS lo, (SELECT MAX("id") FROM "AuditLog") AS hi', []);
     const r = rows[0] ?? {};
-    return { lo: r.lo == null ? null : Number(r.lo), hi: r.hi == null ? null : Number(r.hi), newestAt: r.at == null ? null : asDate(r.at) };
+    return { lo: r.lo == null ? null : Number(r.lo), hi: r.hi == null ? null : Number(r.hi) };
   }
 
-  async count(f: AuditFilter): Promise<number> {
+  /** The id of the newest entry recorded before `before` (one index lookup), or null. */
+  async lastBefore(before: Date): Promise<number | null> {
+    const rows = await listReader(this.db).all('SELECT "id" FROM "AuditLog" WHERE "createdAt" < ? ORDER BY "createdAt" DESC LIMIT 1', [dialectOf(this.db).date(before)]);
+    return rows.length ? Number(rows[0].id) : null;
+  }
+
+  /** How many entries match, optionally only those with an id above `above` and at most `upTo`. */
+  async count(f: AuditFilter, range: { above?: number | null; upTo?: number | null } = {}): Promise<number> {
     const w = this.where(f);
-    const rows = await listReader(this.db).all(`SELECT COUNT(*) AS n FROM "AuditLog"${w.sql ? ` WHERE ${w.sql}` : ''}`, w.args);
+    const parts = w.sql ? [w.sql] : [];
+    const args = [...w.args];
+    if (range.above != null) {
+      parts.push('"id" > ?');
+      args.push(range.above);
+    }
+    if (range.upTo != null) {
+      parts.push('"id" <= ?');
+      args.push(range.upTo);
+    }
+    const rows = await listReader(this.db).all(`SELECT COUNT(*) AS n FROM "AuditLog"${parts.length ? ` WHERE ${parts.join(' AND ')}` : ''}`, args);
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -139,7 +152,7 @@ export class AuditStore {
   async purge(cutoff: Date, maxRows: number): Promise<number> {
     // Deletes a prefix by id (up to the newest entry older than the cutoff; ids follow recording
     // order but for a second's skew between nodes' batches), so that any purge changes the lowest
-    // id: listings keep counts while the signature stays the same (AuditService.list).
+    // id: the lowest id then changes, which is how listings know their kept counts are void (AuditService.list).
     const old = await this.db.auditLog.aggregate({ where: { createdAt: { lt: cutoff } }, _max: { id: true } });
     let n = old._max.id === null ? 0 : (await this.db.auditLog.deleteMany({ where: { id: { lte: old._max.id } } })).count;
     const total = await this.db.auditLog.count();
