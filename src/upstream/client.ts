@@ -565,27 +565,45 @@ export class UpstreamClient {
    * registry has none (404), the fallback tag "sha256-<hex>" of the OCI distribution spec.
    */
   async referrers(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+    const viaApi = await this.referrersApi(name, digest, artifactType);
+    if (viaApi) return viaApi;
+    const index = await this.getManifest(name, referrersTag(digest));
+    const found = index ? descriptorsOf(index.body, `the referrers tag of ${digest} at ${safeUrl(this.base)}`) : [];
+    return artifactType ? found.filter((d) => d.artifactType === artifactType) : found;
+  }
+
+  /** What the referrers API answers, or null when the registry has none (a 404, as Distribution 2.8 answers). */
+  async referrersApi(name: string, digest: string, artifactType?: string): Promise<Descriptor[] | null> {
     const repo = this.repository(name);
     UpstreamClient.checkDigest(digest);
     const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
     const res = await this.request('GET', `/v2/${repo}/referrers/${digest}${q}`, { scopes: [repoScope(repo, 'pull')], headers: { accept: MediaTypes.ociIndex } });
-    let index: Buffer | null;
-    if (res.status === 200) index = await readBody(res, MAX_MANIFEST_BYTES);
-    else if (res.status === 404 || res.status === 400 || res.status === 405) {
+    if (res.status === 404 || res.status === 400 || res.status === 405) {
       await drain(res);
-      index = (await this.getManifest(name, digest.replace(':', '-')))?.body ?? null;
-    } else throw await this.fail(res, `referrers of ${repo}@${digest}`);
-    if (!index) return [];
-    let manifests: unknown;
-    try {
-      manifests = (JSON.parse(index.toString('utf8')) as { manifests?: unknown }).manifests;
-    } catch {
-      throw new UpstreamError('protocol', `referrers of ${repo}@${digest} at ${safeUrl(this.base)}: the index is not JSON`);
+      return null;
     }
-    if (!Array.isArray(manifests)) return [];
-    const out = manifests.filter((d): d is Descriptor => !!d && typeof d === 'object' && typeof (d as Descriptor).digest === 'string' && !!parseDigest((d as Descriptor).digest));
-    return artifactType ? out.filter((d) => d.artifactType === artifactType) : out;
+    if (res.status !== 200) throw await this.fail(res, `referrers of ${repo}@${digest}`);
+    const found = descriptorsOf(await readBody(res, MAX_MANIFEST_BYTES), `referrers of ${repo}@${digest} at ${safeUrl(this.base)}`);
+    // A registry that ignored the filter says so by leaving out OCI-Filters-Applied.
+    return artifactType && !String(res.headers['oci-filters-applied'] ?? '').includes('artifactType') ? found.filter((d) => d.artifactType === artifactType) : found;
   }
+}
+
+/** The fallback tag under which a registry without the referrers API lists a digest's referrers. */
+export function referrersTag(digest: string): string {
+  return digest.replace(':', '-');
+}
+
+/** The valid descriptors of an index's manifests list. */
+function descriptorsOf(index: Buffer, what: string): Descriptor[] {
+  let manifests: unknown;
+  try {
+    manifests = (JSON.parse(index.toString('utf8')) as { manifests?: unknown }).manifests;
+  } catch {
+    throw new UpstreamError('protocol', `${what}: the index is not JSON`);
+  }
+  if (!Array.isArray(manifests)) return [];
+  return manifests.filter((d): d is Descriptor => !!d && typeof d === 'object' && typeof (d as Descriptor).digest === 'string' && !!parseDigest((d as Descriptor).digest));
 }
 
 /** The bytes of a stream in pieces of exactly `size` (the last one shorter). */

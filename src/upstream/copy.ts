@@ -5,9 +5,9 @@
 // pushed is the source's exact bytes, so every digest (and so every signature and referrer) stays
 // valid. Blobs stream from source to destination through a verifying stream: a source that lies
 // about a digest fails the copy before the destination commits the blob.
-import { parseManifest } from '../lib/manifest.ts';
+import { MediaTypes, parseManifest, type Descriptor } from '../lib/manifest.ts';
 import { UpstreamError } from './errors.ts';
-import type { UpstreamClient } from './client.ts';
+import { referrersTag, type UpstreamClient } from './client.ts';
 
 export interface CopyEnd {
   client: UpstreamClient;
@@ -74,6 +74,28 @@ export async function copyArtifact(src: CopyEnd, dst: CopyEnd, reference: string
     await opts.onStep?.({ kind: 'blob', digest, size, action: 'uploaded' });
   };
 
+  // A destination without the referrers API finds a manifest's referrers under the fallback tag
+  // "sha256-<hex>" (OCI distribution spec), which whoever pushes a referrer there maintains.
+  let dstHasReferrersApi: boolean | undefined;
+  const listReferrer = async (subject: string, desc: Descriptor) => {
+    dstHasReferrersApi ??= (await dst.client.referrersApi(dst.repository, subject)) !== null;
+    if (dstHasReferrersApi) return;
+    const tag = referrersTag(subject);
+    const current = await dst.client.getManifest(dst.repository, tag);
+    let index: { schemaVersion?: number; mediaType?: string; manifests?: Descriptor[] } = { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] };
+    if (current) {
+      try {
+        index = JSON.parse(current.body.toString('utf8')) as typeof index;
+      } catch {
+        throw new UpstreamError('protocol', `the referrers tag ${tag} of ${dst.repository} at the destination is not JSON`);
+      }
+    }
+    if (!Array.isArray(index.manifests)) index.manifests = [];
+    if (index.manifests.some((d) => d.digest === desc.digest)) return;
+    index.manifests.push(Object.fromEntries(Object.entries(desc).filter(([, v]) => v !== undefined)) as unknown as Descriptor);
+    await dst.client.putManifest(dst.repository, tag, Buffer.from(JSON.stringify(index)), MediaTypes.ociIndex);
+  };
+
   const copyManifest = async (digest: string, known: { body: Buffer; mediaType: string } | null, depth: number): Promise<void> => {
     if (depth > MAX_DEPTH) throw new UpstreamError('protocol', `manifests nested deeper than ${MAX_DEPTH} levels at ${digest}`);
     if (seen.has(digest)) return;
@@ -101,6 +123,7 @@ export async function copyArtifact(src: CopyEnd, dst: CopyEnd, reference: string
         for (const b of blobs) if (!(b as { urls?: string[] }).urls?.length) await copyBlob(b.digest, b.size);
       }
       await dst.client.putManifest(dst.repository, digest, m.body, m.mediaType);
+      if (parsed.subject) await listReferrer(parsed.subject.digest, { mediaType: m.mediaType, digest, size: m.body.length, artifactType: parsed.artifactType ?? parsed.configType ?? undefined, annotations: parsed.annotations ?? undefined });
       result.manifestsPushed++;
       await opts.onStep?.({ kind: 'manifest', digest, action: 'pushed' });
     }

@@ -254,15 +254,22 @@ describe('images', { skip, timeout: 60_000 }, () => {
     assert.deepEqual(found.map((d) => d.digest), [sha256(sigManifest)]);
     assert.deepEqual(await berthClient.referrers('mirror/app', image.indexDigest, 'application/vnd.other'), []);
 
-    // Distribution: the copy of the signature lands, and the client finds it through the fallback tag
-    // (which whoever pushes to a registry without the API maintains: here, the test).
+    // Distribution 2.8 has no referrers API: the copy lists the signature under the fallback tag
+    // "sha256-<hex>", where the client (and cosign, oras, notation) look.
     const dist = client(open.url);
+    assert.equal(await dist.referrersApi('sig/app', image.indexDigest), null);
     const copied = await copyArtifact({ client: berthClient, repository: 'mirror/app' }, { client: dist, repository: 'sig/app' }, image.indexDigest, { referrers: true });
     assert.equal(copied.manifestsPushed, 4, 'index, two children and the signature');
-    assert.deepEqual(await dist.referrers('sig/app', image.indexDigest), []);
-    const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(sigManifest), size: sigManifest.length, artifactType: 'application/vnd.example.sig' }] }));
-    await dist.putManifest('sig/app', image.indexDigest.replace(':', '-'), fallback, OCI_INDEX);
-    assert.deepEqual((await dist.referrers('sig/app', image.indexDigest)).map((d) => d.digest), [sha256(sigManifest)]);
+    const listed = await dist.referrers('sig/app', image.indexDigest);
+    assert.deepEqual(listed, [{ mediaType: OCI_MANIFEST, digest: sha256(sigManifest), size: sigManifest.length, artifactType: 'application/vnd.example.sig' }]);
+    assert.deepEqual(await dist.referrers('sig/app', image.indexDigest, 'application/vnd.other'), []);
+    // Copied again, the fallback index does not list it twice; and back into Berth, digest for digest.
+    await copyArtifact({ client: berthClient, repository: 'mirror/app' }, { client: dist, repository: 'sig/app' }, image.indexDigest, { referrers: true });
+    assert.equal((await dist.referrers('sig/app', image.indexDigest)).length, 1);
+    const back = await copyArtifact({ client: dist, repository: 'sig/app' }, { client: berthClient, repository: 'other/signed' }, image.indexDigest, { referrers: true });
+    assert.equal(back.manifestsPushed, 4);
+    assert.deepEqual((await berthClient.referrers('other/signed', image.indexDigest)).map((d) => d.digest), [sha256(sigManifest)]);
+    assert.equal(await berthClient.headManifest('other/signed', image.indexDigest.replace(':', '-')), null, 'no fallback tag where the API exists');
   });
 
   test('docker-hub type: a single-name image lives under library/', async () => {
