@@ -391,9 +391,18 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
     });
 
     // Last: the cluster is one node short afterwards.
-    it('kill -9 of node 2: node 1 keeps serving through haproxy and reports itself healthy', async () => {
+    it('kill -9 of node 2: node 1 keeps serving through haproxy, continues an upload node 2 took chunks of, and reports itself healthy', async () => {
       const l = await layout('survivor');
       await push(n1.host, l, 'library/survivor:1');
+      // An upload whose last acknowledged chunk went to node 2.
+      const blob = noise('cluster-survivor-upload', 7 * MiB + 5);
+      const start = await call(n1.url, 'POST', '/v2/library/survivor/blobs/uploads/');
+      assert.equal(start.status, 202, start.text);
+      const half = 6 * MiB;
+      const first = await call(n2.url, 'PATCH', start.headers.get('location')!, { body: blob.subarray(0, half), headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${half - 1}` } });
+      assert.equal(first.status, 202, first.text);
+      const loc = first.headers.get('location')!;
+
       await n2.kill();
       assert.equal(n2.running(), false);
       // Right after the kill, before haproxy's check marks node 2 down: retried on node 1.
@@ -403,6 +412,13 @@ export function clusterSuite(getRgw: () => Rgw | undefined): void {
         assert.equal(r.headers.get('x-berth-node'), 'n1');
       }
       await pullSame(cluster.lb.host, 'library/survivor:1', l, 'pulled through the balancer with node 2 dead');
+      const rest = await call(cluster.lb.url, 'PATCH', loc, { body: blob.subarray(half), headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${half}-${blob.length - 1}` } });
+      assert.equal(rest.status, 202, `the upload continues through the balancer: ${rest.text}`);
+      const rl = rest.headers.get('location')!;
+      const done = await call(cluster.lb.url, 'PUT', `${rl}${rl.includes('?') ? '&' : '?'}digest=${sha256(blob)}`);
+      assert.equal(done.status, 201, done.text);
+      const got = await call(cluster.lb.url, 'GET', `/v2/library/survivor/blobs/${sha256(blob)}`);
+      assert.ok(got.status === 200 && got.body.equals(blob), 'the upload node 2 took part of is complete and exact');
       const lbNode = { ...n1, url: cluster.lb.url, name: 'the balancer' };
       const pushed = await pushImage(lbNode, 'library/survivor', '2', 'survivor-2');
       const back = await call(cluster.lb.url, 'GET', '/v2/library/survivor/manifests/2', { headers: { Accept: OCI_MANIFEST } });
