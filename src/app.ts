@@ -53,6 +53,8 @@ import { GcService } from './services/gc.ts';
 import { QuotaService } from './services/quotas.ts';
 import { GcStore } from './db/gc-store.ts';
 import { ClusterLocks, RUN_KEYS } from './db/cluster-lock.ts';
+import { JobStore } from './db/job-store.ts';
+import { JobRunner } from './services/jobs.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
 import { openDriver } from './storage/driver/open.ts';
@@ -82,6 +84,8 @@ export interface BerthApp {
   tokens: TokenSigner;
   uploads: UploadStore;
   gc: GcService;
+  /** Scheduled jobs, once per cluster (GC schedule, upkeep). */
+  jobs: JobRunner;
   pulls: PullStats;
   settings: SettingsService;
   /** Registry endpoints and their upstream clients (proxy cache, replication). */
@@ -212,7 +216,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
     },
   });
-  const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc) });
+  // Scheduled jobs run once per cluster: each node's timers fire, one node claims the slot.
+  const jobs = new JobRunner({ store: new JobStore(db), log });
+  const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc), once: (job, slot, fn) => jobs.runSlot(job, slot, fn), changes });
   await gc.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry });
@@ -304,13 +310,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     res.status(404).json({ errors: [{ code: 'NOT_FOUND', message: 'no such page' }] });
   });
 
-  // Background upkeep: expired upload sessions, audit retention.
-  const purge = setInterval(() => {
-    uploads.purgeExpired(config.uploadTtlSeconds).catch((err) => log.warn({ err }, 'upload purge failed'));
-    audit.purge().catch((err) => log.warn({ err }, 'audit purge failed'));
-    sessions.purgeExpired().catch((err) => log.warn({ err: (err as Error).message }, 'session purge failed'));
-  }, Math.min(config.uploadTtlSeconds * 1000, 3_600_000) / 4);
-  purge.unref();
+  // Background upkeep, once per cluster: expired upload sessions, audit retention, expired sessions.
+  const upkeepMs = Math.min(config.uploadTtlSeconds * 1000, 3_600_000) / 4;
+  jobs.every('uploads.expire', upkeepMs, () => uploads.purgeExpired(config.uploadTtlSeconds));
+  jobs.every('audit.purge', upkeepMs, () => audit.purge());
+  jobs.every('sessions.purge', upkeepMs, () => sessions.purgeExpired());
+  jobs.start();
 
   const bodyIdleMs = config.bodyTimeoutSeconds * 1000;
   const logAccess = accessLogger(log);
@@ -342,9 +347,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     registries,
     changes,
     gc,
+    jobs,
     metrics,
     async close() {
-      clearInterval(purge);
+      await jobs.close();
       await metrics?.close();
       await gc.close();
       registries.close();

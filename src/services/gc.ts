@@ -14,12 +14,14 @@
 // and every statement checks its condition again as it deletes (see sweepRepository). Rows go
 // before files; a crash between them leaves files without rows, which the next run deletes.
 import { Cron } from 'croner';
+import type { Changes } from '../db/changes.ts';
 import type { HeldLock, TryLock } from '../db/cluster-lock.ts';
 import type { GcManifestRow, GcReader, GcRunRow, GcRunUpdate, GcStore, GcSweep, Step } from '../db/gc-store.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Log } from '../http/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { cronSlot } from './jobs.ts';
 import type { RegistryService } from './registry-service.ts';
 
 export interface GcParameters {
@@ -64,6 +66,8 @@ export interface GcRunView {
 
 /** Harbor's crons for its fixed schedule types (seconds first). */
 const FIXED_CRON: Record<string, string> = { Hourly: '0 0 * * * *', Daily: '0 0 0 * * *', Weekly: '0 0 0 * * 0' };
+/** The schedule's key among the settings (announced on topic 'settings' when saved). */
+const SCHEDULE_SETTING = 'gc_schedule';
 const DEFAULT_PARAMETERS: GcParameters = { delete_untagged: false, dry_run: false, time_window: 2 };
 
 // Bounds on the work done between two turns of the event loop: pages of rows read, rows deleted
@@ -141,6 +145,13 @@ export interface GcDeps {
    * one process per data directory): one run per process is one run.
    */
   runLock?: TryLock;
+  /**
+   * Runs a scheduled slot on one node of the cluster (JobRunner.runSlot); absent: on this one.
+   * Every node's schedule fires; the slot is claimed once.
+   */
+  once?: (job: string, slot: Date, fn: () => Promise<unknown>) => Promise<boolean>;
+  /** A schedule saved on one node is armed on every node (topic 'settings', key 'gc_schedule'). */
+  changes?: Changes;
 }
 
 export class GcService {
@@ -149,13 +160,26 @@ export class GcService {
   private schedule: GcSchedule = { type: 'None', cron: '', parameters: DEFAULT_PARAMETERS };
   private done: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: GcDeps) {}
+  private closed = false;
+
+  constructor(private readonly deps: GcDeps) {
+    deps.changes?.subscribe('settings', (key, local) => {
+      if (local || (key !== null && key !== SCHEDULE_SETTING)) return;
+      this.loadSchedule().catch((err) => deps.log.warn({ err: (err as Error).message }, 'garbage collection schedule not reloaded'));
+    });
+  }
+
+  /** Reads the saved schedule and arms it (None when there is none). */
+  private async loadSchedule(): Promise<void> {
+    const saved = await this.deps.store.loadSchedule();
+    if (this.closed) return;
+    this.arm(saved ? (JSON.parse(saved) as GcSchedule) : { type: 'None', cron: '', parameters: DEFAULT_PARAMETERS });
+  }
 
   /** Reads the saved schedule, arms it, and marks runs interrupted by a restart (or a dead node) as stopped. */
   async start(): Promise<void> {
     await this.markInterrupted();
-    const saved = await this.deps.store.loadSchedule();
-    if (saved) this.arm(JSON.parse(saved) as GcSchedule);
+    await this.loadSchedule();
   }
 
   /**
@@ -544,6 +568,7 @@ export class GcService {
     const s: GcSchedule = { type: type as ScheduleType, cron: pattern, parameters };
     await this.deps.store.saveSchedule(JSON.stringify(s));
     this.arm(s);
+    await this.deps.changes?.publish('settings', SCHEDULE_SETTING);
   }
 
   private arm(s: GcSchedule): void {
@@ -552,12 +577,14 @@ export class GcService {
     this.schedule = s;
     if (s.type === 'None' || !s.cron) return;
     this.cron = new Cron(s.cron, { protect: true, unref: true }, () => {
-      this.trigger('SCHEDULE', s.parameters).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'scheduled garbage collection not started'));
+      const start = () => this.trigger('SCHEDULE', s.parameters);
+      (this.deps.once ? this.deps.once('gc.schedule', cronSlot(), start) : start()).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'scheduled garbage collection not started'));
     });
   }
 
   /** Stops the schedule and waits for a run in progress. */
   async close(): Promise<void> {
+    this.closed = true;
     this.cron?.stop();
     this.cron = null;
     if (this.current) this.current.stop = true;

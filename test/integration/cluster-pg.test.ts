@@ -239,4 +239,41 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       await close(e);
     });
   });
+
+  describe('scheduled jobs', () => {
+    let a: TestApp;
+    let b: TestApp;
+    before(async () => {
+      a = await node();
+      b = await node();
+    });
+
+    test('a slot runs on exactly one of two nodes, however many times each fires for it', async () => {
+      const ran: string[] = [];
+      const slots = Array.from({ length: 10 }, (_, i) => new Date(Date.UTC(2030, 0, 1, 0, i)));
+      const fire = (t: TestApp, name: string, slot: Date) => t.berth.jobs.runSlot('test.job', slot, async () => void ran.push(`${name} ${slot.toISOString()}`));
+      const results = await Promise.all(slots.flatMap((slot) => [fire(a, 'a', slot), fire(b, 'b', slot), fire(a, 'a', slot), fire(b, 'b', slot)]));
+      assert.equal(results.filter(Boolean).length, slots.length);
+      assert.equal(ran.length, slots.length, ran.join('\n'));
+      for (const slot of slots) assert.equal(ran.filter((r) => r.endsWith(slot.toISOString())).length, 1, slot.toISOString());
+      // A node that fires late, after the slot ran elsewhere, skips it too.
+      assert.equal(await fire(b, 'b', slots[0]), false);
+      const history = await sql.query(`SELECT "node" FROM "JobRun" WHERE "job" = 'test.job'`);
+      assert.equal(history.rowCount, slots.length);
+      assert.deepEqual(new Set(history.rows.map((r) => r.node)).size <= 2, true);
+      for (const r of history.rows) assert.ok([a.berth.jobs.node, b.berth.jobs.node].includes(r.node), r.node);
+    });
+
+    test('a GC schedule saved on one node is armed on the other', async () => {
+      assert.equal((await api(a, 'put', '/system/gc/schedule').send({ schedule: { type: 'Custom', cron: '0 30 2 * * 6' } })).status, 200);
+      let s = '';
+      for (let i = 0; i < 200 && s !== '0 30 2 * * 6'; i++) {
+        s = (await api(b, 'get', '/system/gc/schedule')).body.schedule.cron;
+        if (s !== '0 30 2 * * 6') await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(s, '0 30 2 * * 6');
+      assert.ok((await api(b, 'get', '/system/gc/schedule')).body.schedule.next_scheduled_time);
+      assert.equal((await api(b, 'put', '/system/gc/schedule').send({ schedule: { type: 'None' } })).status, 200);
+    });
+  });
 });
