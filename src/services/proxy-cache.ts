@@ -12,11 +12,14 @@
 //   manifests are hashed whole, blobs stream through a verifying stream, and the blob commit
 //   checks the digest again); a lying upstream stores nothing.
 // - Concurrent pulls of the same missing manifest or blob fetch it once (per process).
+// - A blob GET of a missing blob (openBlob) streams the upstream's bytes to the client while they
+//   are stored: the client's copy ends only when the bytes hashed to the digest; on a mismatch it is
+//   cut short (and nothing is stored), so no client ever receives a complete, unverified blob.
 //
 // An image manifest is stored once all its blobs are; an index once all its children are (the
 // registry refuses a manifest that refers to what the repository lacks), so a first pull of an
 // index fetches every platform's layers.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { AppError } from '../lib/errors.ts';
 import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { parseManifest } from '../lib/manifest.ts';
@@ -59,7 +62,9 @@ export class ProxyCacheService {
   private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key) as Promise<T> | undefined;
     if (running) return running;
-    const p = fn().finally(() => this.inflight.delete(key));
+    const p: Promise<T> = fn().finally(() => {
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
+    });
     this.inflight.set(key, p);
     return p;
   }
@@ -169,6 +174,89 @@ export class ProxyCacheService {
   }
 
   /**
+   * A blob GET in a proxy-cache project. Null when the blob is stored (serve it as any other,
+   * ranges included); otherwise the upstream's bytes as they arrive, stored at the same time: the
+   * stream ends only once they hashed to `digest` (it errors otherwise, and nothing is stored).
+   * A client that goes away does not stop the storing. A second pull of the same missing blob
+   * waits for the first one's fetch and then gets null. The stream moves at the pace of the
+   * slower of the client and the storage.
+   */
+  async openBlob(project: ProxyProject, repository: string, digest: string): Promise<{ size: number; stream: Readable } | null> {
+    if ((await this.deps.registry.blobSize(repository, digest)) !== null) return null;
+    const d = parseDigest(digest);
+    if (!d) throw new AppError('DIGEST_INVALID', { digest });
+    const upstreamName = ProxyCacheService.upstreamName(project, repository);
+    const key = `b${SEP}${repository}${SEP}${digest}`;
+    const running = this.inflight.get(key);
+    if (running) {
+      await running.catch((e: unknown) => {
+        throw e instanceof UpstreamError ? this.unavailable(project, e, 'blob', digest) : e;
+      });
+      return null;
+    }
+    // Claimed before the first await, so concurrent pulls join this fetch.
+    let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+    const stored = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+    stored.catch(() => undefined);
+    this.inflight.set(key, stored);
+    void stored
+      .finally(() => {
+        if (this.inflight.get(key) === stored) this.inflight.delete(key);
+      })
+      .catch(() => undefined);
+    let download;
+    let client;
+    try {
+      client = await this.deps.upstream(project.registryId);
+      download = await client.getBlob(upstreamName, digest);
+    } catch (e) {
+      settle.reject(e);
+      throw e instanceof UpstreamError ? this.unavailable(project, e, 'blob', digest) : e;
+    }
+    if (download.size === null) {
+      // Without a length the answer's headers cannot be written before the end: store, then serve.
+      download.stream.destroy();
+      this.inflight.delete(key);
+      try {
+        settle.resolve(await this.blob(project, repository, digest));
+      } catch (e) {
+        settle.reject(e);
+        throw e;
+      }
+      return null;
+    }
+    let upload;
+    try {
+      upload = await this.deps.registry.startUpload(repository, true);
+    } catch (e) {
+      download.stream.destroy();
+      settle.reject(e);
+      throw e;
+    }
+    const toClient = new PassThrough();
+    const toStore = new PassThrough();
+    let upstreamFailure: unknown = null;
+    download.stream.once('error', (e) => (upstreamFailure = e));
+    tee(download.stream, toClient, toStore);
+    const registry = client.base.host;
+    this.deps.registry.completeUpload(repository, upload.uuid, d, toStore).then(
+      (n) => {
+        this.deps.log.info({ repository, digest, size: n, upstream: upstreamName, registry }, 'proxy cache blob stored');
+        settle.resolve(n);
+      },
+      async (e: unknown) => {
+        const cause = upstreamFailure instanceof UpstreamError ? upstreamFailure : e;
+        toClient.destroy(cause as Error);
+        download.stream.destroy();
+        await this.deps.registry.cancelUpload(repository, upload.uuid).catch(() => undefined);
+        this.deps.log.warn({ repository, digest, upstream: upstreamName, registry, err: (cause as Error).message }, 'proxy cache blob not stored');
+        settle.reject(cause);
+      },
+    );
+    return { size: download.size, stream: toClient };
+  }
+
+  /**
    * A blob a pull asks for in a proxy-cache project: its size once it is stored (fetched from the
    * upstream when missing). For a blob no cached manifest listed yet (a client that read the
    * manifest elsewhere).
@@ -186,4 +274,36 @@ export class ProxyCacheService {
       throw this.unavailable(project, e, 'blob', digest);
     }
   }
+}
+
+/**
+ * Copies `src` into `a` (a client) and `b` (the storage) at the pace of the slower one; when `a` is
+ * destroyed (the client went away) `b` goes on alone. `src`'s end or error reaches both.
+ */
+function tee(src: Readable, a: PassThrough, b: PassThrough): void {
+  let aOpen = true;
+  const resume = () => {
+    if ((!aOpen || !a.writableNeedDrain) && !b.writableNeedDrain) src.resume();
+  };
+  a.once('close', () => {
+    if (!a.writableFinished) {
+      aOpen = false;
+      resume();
+    }
+  });
+  a.on('drain', resume);
+  b.on('drain', resume);
+  src.on('data', (chunk: Buffer) => {
+    const okB = b.write(chunk);
+    const okA = aOpen ? a.write(chunk) : true;
+    if (!okA || !okB) src.pause();
+  });
+  src.once('end', () => {
+    if (aOpen) a.end();
+    b.end();
+  });
+  src.once('error', (e) => {
+    if (aOpen) a.destroy(e);
+    b.destroy(e);
+  });
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { AppError } from '../../src/lib/errors.ts';
 import { ProxyCacheService, type ProxyProject } from '../../src/services/proxy-cache.ts';
@@ -212,6 +213,48 @@ describe('proxy cache read path', { skip }, () => {
     assert.equal((await pull(`hub-cache/team/liar/manifests/${lie.digest}`)).status, 404);
     // Once the upstream is honest again, the pull works.
     assert.equal((await proxy.manifest(project, 'hub-cache/team/liar', 'v1')).digest, lie.digest);
+  });
+
+  test('a missing blob GET streams to the client while it is stored; a concurrent pull waits for that fetch and is served from the cache', async () => {
+    const data = bytes(300_000, 41);
+    await upstream.pushBlob('team/stream', sha256(data), data.length, () => Readable.from([data]));
+    const before = count('GET', 'blob');
+    const first = await proxy.openBlob(project, 'hub-cache/team/stream', sha256(data));
+    assert.ok(first, 'the first pull streams from the upstream');
+    assert.equal(first.size, data.length);
+    const second = proxy.openBlob(project, 'hub-cache/team/stream', sha256(data));
+    assert.ok((await buffer(first.stream)).equals(data));
+    assert.equal(await second, null, 'the second pull is served from the cache');
+    assert.equal(await t.berth.registry.blobSize('hub-cache/team/stream', sha256(data)), data.length);
+    assert.equal(count('GET', 'blob') - before, 1);
+    assert.equal(await proxy.openBlob(project, 'hub-cache/team/stream', sha256(data)), null);
+    assert.ok((await pull(`hub-cache/team/stream/blobs/${sha256(data)}`)).body.equals(data));
+  });
+
+  test('a client that goes away mid-blob does not stop the storing', async () => {
+    const data = bytes(500_000, 42);
+    await upstream.pushBlob('team/gone', sha256(data), data.length, () => Readable.from([data]));
+    const got = await proxy.openBlob(project, 'hub-cache/team/gone', sha256(data));
+    assert.ok(got);
+    await new Promise<void>((resolve) => got.stream.once('data', () => resolve()));
+    got.stream.destroy();
+    assert.equal(await proxy.blob(project, 'hub-cache/team/gone', sha256(data)), data.length);
+    assert.ok((await pull(`hub-cache/team/gone/blobs/${sha256(data)}`)).body.equals(data));
+  });
+
+  test('a streamed blob with the wrong bytes: the client stream errors before its end, nothing is stored', async () => {
+    const data = bytes(200_000, 43);
+    await upstream.pushBlob('team/lie2', sha256(data), data.length, () => Readable.from([data]));
+    mode = 'lie';
+    try {
+      const got = await proxy.openBlob(project, 'hub-cache/team/lie2', sha256(data));
+      assert.ok(got);
+      await assert.rejects(buffer(got.stream), /hash to sha256:[0-9a-f]{64}, not sha256:[0-9a-f]{64}: refused/);
+      await rejectsApp(proxy.blob(project, 'hub-cache/team/lie2', sha256(data)), 'UNAVAILABLE', /hash to sha256:[0-9a-f]{64}, not sha256:[0-9a-f]{64}: refused/);
+    } finally {
+      mode = 'up';
+    }
+    assert.equal(await t.berth.registry.blobSize('hub-cache/team/lie2', sha256(data)), null);
   });
 
   test('a blob asked for directly is fetched once and then served from the cache', async () => {
