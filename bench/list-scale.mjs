@@ -4,7 +4,7 @@
 // Server CPU per list request at two sizes (issue 17). For each size N it starts Berth once on a
 // fresh data dir (to create the database), stops it, fills it straight through SQL (as bench/gc-scale.mjs
 // does): one repository library/big with N manifests, each with its own tag and config, pushed a
-// second apart, and N/4 repositories (250 and 5,000 at the default sizes) with one tagged manifest
+// second apart (each with its audit entry, as a push records), and N/4 repositories (250 and 5,000 at the default sizes) with one tagged manifest
 // each (config bytes as files, as pushes leave them). Then both instances run side by side and
 // every row is measured in alternating rounds: `reps` requests in a row, CPU time of the server
 // process (/proc) before and after, divided by reps; the median round is printed with the ratio
@@ -13,7 +13,8 @@
 // Rows: the /v2 tag list's first page (n=100) alone, and after a tag PUT (the tag sorting after
 // the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
 // with_tag) and repository list (page 1 and a deep page; and deep pages in turn, as a client that
-// jumps instead of following Link asks them). --root measures another checkout (an
+// jumps instead of following Link asks them); a project's audit log (page 1 and a deep page) and
+// the system's (page 1). --root measures another checkout (an
 // older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
 // its instances interleaved with the first's (a loaded machine then slows both alike), and prints
 // each row's CPU relative to it.
@@ -59,9 +60,11 @@ function fill(dataDir, n) {
   const content = db.prepare('INSERT INTO "ManifestContent" ("digest", "content") VALUES (?, ?) ON CONFLICT DO NOTHING');
   const manifest = db.prepare('INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "configType", "size", "refs", "pushedAt") VALUES (?, ?, ?, ?, ?, ?, ?)');
   const tag = db.prepare('INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?)');
+  const audit = db.prepare('INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") VALUES (?, ?, ?, ?, ?)');
   const layer = randomBytes(512);
   const layerDigest = sha(layer);
   let sample = null;
+  let big = 0;
   db.transaction(() => {
     const put = (repositoryId, i, tagName) => {
       const when = sqlDate(new Date(t0 + i * 1000));
@@ -79,9 +82,10 @@ function fill(dataDir, n) {
       fs.writeFileSync(path.join(dir, 'data'), config);
       manifest.run(repositoryId, digest, OCI_MANIFEST, CONFIG_TYPE, raw.length, JSON.stringify([sha(config), layerDigest]), when);
       tag.run(repositoryId, tagName, digest, when, when);
+      audit.run('admin', 'create', `${repositoryId === big ? BIG : `library/r${i}`}:${tagName}`, 'artifact', when);
       return raw;
     };
-    const big = repo.get(BIG, projectId, sqlDate(new Date(t0)), sqlDate(new Date(t0)));
+    big = repo.get(BIG, projectId, sqlDate(new Date(t0)), sqlDate(new Date(t0)));
     for (let i = 0; i < n; i++) {
       const raw = put(big, i, `t${String(i).padStart(6, '0')}`);
       if (i === 0) sample = raw;
@@ -123,6 +127,9 @@ function rows(inst) {
     [`artifacts deep page`]: api(`/projects/library/repositories/big/artifacts?page=${deep}&page_size=15&with_tag=true`),
     'repositories page 1 (15)': api(`/projects/library/repositories?page=1&page_size=15`),
     'repositories deep page': api(`/projects/library/repositories?page=${deepRepos}&page_size=15`),
+    'project logs page 1 (15)': api(`/projects/library/logs?page=1&page_size=15`),
+    'project logs deep page': api(`/projects/library/logs?page=${deep}&page_size=15`),
+    'audit logs page 1 (15)': api(`/audit-logs?page=1&page_size=15`),
     // A client that jumps (no Link followed): deep pages in turn, every other one (so none is the
     // page after the last), 15 and 4 of them, all within the small size's pages (the described
     // artifacts then fit the same caches at both sizes).

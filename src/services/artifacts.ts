@@ -1,8 +1,10 @@
 // Repositories and artifacts as the management API and the UI see them (Harbor's model): an
 // artifact is a manifest that is not a referrer and not an untagged child of an index in the same
 // repository (a child with its own tag, app:1.0-amd64, is one too), with its tags,
-// size, platforms and accessories (referrers). Reads go to the database with indexed paging;
-// changes go through the RegistryService so its caches stay right.
+// size, platforms and accessories (referrers). Reads go through the list store
+// (src/db/artifact-store.ts: prepared statements, pages in index order); changes go through the
+// RegistryService so its caches stay right, and what is kept here is valid while its
+// generations (contentGen, repositoriesGen) stay the same.
 import { ArtifactStore, type ArtifactRow, type RepositoryRow, type RepositorySort } from '../db/artifact-store.ts';
 import type { Db } from '../db/client.ts';
 import { parseDigest } from '../lib/digest.ts';
@@ -279,8 +281,9 @@ export class ArtifactsService {
    * Artifacts of a repository, newest first: manifests that are neither referrers (they show as
    * accessories) nor untagged children of an index in the same repository (they show as its
    * references). A child with a tag of its own (app:1.0-amd64 next to the index app:1.0) is an
-   * artifact too. One indexed query; the children set is built once by SQLite, whatever the
-   * repository's size, and only children look up their tags.
+   * artifact too. Unfiltered (the usual list): the count and the untagged children are kept per
+   * repository (see repoFacts) and a page is read in index order (see artifactPage); filtered: one
+   * query for the page and one for the count, over the matching manifests only.
    */
   async listArtifacts(repositoryId: number, q: { tag?: string; exactTag?: boolean; digest?: string; page: number; pageSize: number; withAccessories: boolean }): Promise<{ total: number; items: ArtifactRecord[] }> {
     const filtered = !!q.digest || (q.tag !== undefined && !!q.exactTag) || !!q.tag;
