@@ -201,7 +201,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const login: PasswordCheck = metrics ? metrics.wrapLogin(checkPassword) : checkPassword;
 
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
-  const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null });
+  const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null, changes });
   const registry = new RegistryService({
     store,
     blobs,

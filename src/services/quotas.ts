@@ -4,7 +4,9 @@
 // Enforced where a project gains bytes: an upload's commit, a mount, a manifest PUT. A blob the
 // project already holds costs nothing. The check and the write that adds the bytes run under one
 // lock per project (in this process, and on PostgreSQL also across nodes), so parallel pushes cannot
-// together overshoot the limit. Projects without a limit pay only a cached lookup.
+// together overshoot the limit. Projects without a limit pay only a cached lookup; the cached
+// limits are dropped on every node when one changes (topic 'quotas', key: the project id).
+import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
 import { QuotaStore } from '../db/quota-store.ts';
 import { AppError } from '../lib/errors.ts';
@@ -15,6 +17,8 @@ export interface QuotaDeps {
   db: Db;
   /** Project id by name (cached by the access service). */
   projectId: (name: string) => Promise<number | null>;
+  /** Announces limit changes to every node (default: this process only). */
+  changes?: Changes;
 }
 
 export class QuotaService {
@@ -22,16 +26,26 @@ export class QuotaService {
   private limits = new Map<number, number>();
   private locks = new KeyedMutex();
   private readonly store: QuotaStore;
+  private readonly changes: Changes;
 
   constructor(private readonly deps: QuotaDeps) {
     this.store = new QuotaStore(deps.db);
+    this.changes = deps.changes ?? new LocalChanges();
+    this.changes.subscribe('quotas', (key) => {
+      if (key === null) this.limits.clear();
+      else this.limits.delete(Number(key));
+    });
   }
 
   async limit(projectId: number): Promise<number> {
-    const hit = this.limits.get(projectId);
+    // While announcements may be missed, read through (src/db/changes.ts, rule 1).
+    const live = this.changes.live;
+    const hit = live ? this.limits.get(projectId) : undefined;
     if (hit !== undefined) return hit;
+    const gen = this.changes.generation('quotas');
     const limit = (await this.store.limit(projectId)) ?? -1;
-    this.limits.set(projectId, limit);
+    // Kept only if no change was announced during the read (rule 2).
+    if (live && this.changes.generation('quotas') === gen) this.limits.set(projectId, limit);
     return limit;
   }
 
@@ -44,7 +58,7 @@ export class QuotaService {
   /** Sets a project's storage limit in bytes (-1 for none; see parseLimit). */
   async setLimit(projectId: number, bytes: number): Promise<void> {
     await this.store.setLimit(projectId, bytes);
-    this.limits.set(projectId, bytes);
+    await this.changes.publish('quotas', String(projectId));
   }
 
   /** Bytes of the distinct blobs (and manifests) linked into the project's repositories. */
@@ -52,9 +66,10 @@ export class QuotaService {
     return this.store.usage(projectId);
   }
 
-  /** Drops a deleted project's cached limit. */
+  /** Drops a deleted project's cached limit (on every node). */
   forget(projectId: number): void {
     this.limits.delete(projectId);
+    void this.changes.publish('quotas', String(projectId)).catch(() => undefined);
   }
 
   /**

@@ -276,4 +276,49 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal((await api(b, 'put', '/system/gc/schedule').send({ schedule: { type: 'None' } })).status, 200);
     });
   });
+
+  describe('quotas', () => {
+    let a: TestApp;
+    let b: TestApp;
+    before(async () => {
+      a = await node();
+      b = await node();
+    });
+
+    const createProject = async (name: string, limit?: number) => {
+      const res = await api(a, 'post', '/projects').send({ project_name: name, metadata: { public: 'false' }, ...(limit !== undefined ? { storage_limit: limit } : {}) });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return Number(/(\d+)$/.exec(res.headers.location)![1]);
+    };
+    const post = (t: TestApp, repo: string, data: Buffer) =>
+      t.request.post(`/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`).set('Authorization', t.adminAuth).set('Content-Type', 'application/octet-stream').send(data);
+
+    test('parallel pushes to one project through two nodes cannot together overshoot its limit', async () => {
+      for (let round = 0; round < 5; round++) {
+        await createProject(`quota${round}`, 3000);
+        const [ra, rb] = await Promise.all([post(a, `quota${round}/x`, bytes(2000, 100 + round)), post(b, `quota${round}/y`, bytes(2000, 200 + round))]);
+        assert.deepEqual([ra.status, rb.status].sort(), [201, 403], `round ${round}: ${JSON.stringify(ra.body)} ${JSON.stringify(rb.body)}`);
+        const denied = ra.status === 403 ? ra : rb;
+        assert.equal(denied.body.errors[0].code, 'DENIED');
+      }
+    });
+
+    test('a limit set on one node holds on the other', async () => {
+      const id = await createProject('later');
+      // Node b pushes while the project has no limit (and keeps that in its cache)...
+      assert.equal((await post(b, 'later/app', bytes(1500, 300))).status, 201);
+      assert.equal((await api(b, 'get', `/quotas/${id}`)).body.hard.storage, -1);
+      // ...then an admin sets one through node a.
+      assert.equal((await api(a, 'put', `/quotas/${id}`).send({ hard: { storage: 2000 } })).status, 200);
+      let hard = -1;
+      for (let i = 0; i < 100 && hard !== 2000; i++) {
+        hard = (await api(b, 'get', `/quotas/${id}`)).body.hard.storage;
+        if (hard !== 2000) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(hard, 2000, 'node b sees the new limit within 2 s');
+      const over = await post(b, 'later/app', bytes(1000, 301));
+      assert.equal(over.status, 403, JSON.stringify(over.body));
+      assert.equal((await api(a, 'get', `/quotas/${id}`)).body.used.storage, 1500);
+    });
+  });
 });
