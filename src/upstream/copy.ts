@@ -5,9 +5,11 @@
 // pushed is the source's exact bytes, so every digest (and so every signature and referrer) stays
 // valid. Blobs stream from source to destination through a verifying stream: a source that lies
 // about a digest fails the copy before the destination commits the blob.
+import { pipeline } from 'node:stream';
 import { MediaTypes, parseManifest, type Descriptor } from '../lib/manifest.ts';
 import { UpstreamError } from './errors.ts';
 import { referrersTag, type UpstreamClient } from './client.ts';
+import { Throttle } from './throttle.ts';
 
 export interface CopyEnd {
   client: UpstreamClient;
@@ -21,6 +23,8 @@ export interface CopyOptions {
   chunkSize?: number;
   /** Also copy the manifests that refer to each copied manifest (signatures, SBOMs). */
   referrers?: boolean;
+  /** Bandwidth limit of each blob transfer (a policy's speed: see speedToBytesPerSecond). */
+  bytesPerSecond?: number | null;
   /** Called before each blob and manifest is handled (for task logs and stop checks). */
   onStep?: (step: CopyStep) => void | Promise<void>;
 }
@@ -63,7 +67,14 @@ export async function copyArtifact(src: CopyEnd, dst: CopyEnd, reference: string
     }
     // One POST: a mount when the candidate repository holds the blob, an upload session otherwise.
     const mountFrom = opts.mountFrom?.find((r) => r !== dst.repository);
-    const how = await dst.client.pushBlob(dst.repository, digest, size, async () => (await src.client.getBlob(src.repository, digest, size)).stream, { chunkSize: opts.chunkSize, mountFrom });
+    const source = async () => {
+      const blob = (await src.client.getBlob(src.repository, digest, size)).stream;
+      if (!opts.bytesPerSecond) return blob;
+      const slow = new Throttle(opts.bytesPerSecond);
+      pipeline(blob, slow, () => undefined);
+      return slow;
+    };
+    const how = await dst.client.pushBlob(dst.repository, digest, size, source, { chunkSize: opts.chunkSize, mountFrom });
     if (how === 'mounted') {
       result.blobsMounted++;
       await opts.onStep?.({ kind: 'blob', digest, size, action: 'mounted' });

@@ -216,11 +216,11 @@ describe('images', { skip, timeout: 60_000 }, () => {
     assert.equal((await dst.headManifest('other/app', 'v1'))?.digest, image.indexDigest);
   });
 
-  test('copy from Berth to anonymous Distribution by digest, no tag; tags and delete', async () => {
+  test('copy from Berth to anonymous Distribution by digest (through the throttle), no tag; tags and delete', async () => {
     const src = client(berthUrl, { credential: { username: 'admin', password: ADMIN_PASSWORD } });
     const dst = client(open.url);
     const image = img();
-    const r = await copyArtifact({ client: src, repository: 'mirror/app' }, { client: dst, repository: 'copy/app' }, image.indexDigest);
+    const r = await copyArtifact({ client: src, repository: 'mirror/app' }, { client: dst, repository: 'copy/app' }, image.indexDigest, { bytesPerSecond: 64 * 1024 * 1024 });
     assert.equal(r.manifestsPushed, 3);
     assert.equal((await dst.getManifest('copy/app', image.indexDigest))?.digest, image.indexDigest);
     assert.deepEqual(await dst.tags('copy/app'), []);
