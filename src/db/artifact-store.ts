@@ -78,6 +78,7 @@ function statements(d: Dialect) {
   const pageBase = `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL AND ${notIn}`;
   return {
     repoByName: `SELECT ${REPO_COLS} FROM "Repository" r WHERE r."name" = ?`,
+    repoIdsOf: 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?',
     nonReferrers: 'SELECT COUNT(*) AS n FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL',
     // Untagged children of the repository's indexes that are manifests of it (not referrers).
     excludedChildren: `SELECT DISTINCT j.value AS digest FROM ${childrenOf(d)} WHERE p."repositoryId" = ? AND p."mediaType" IN ${INDEX_TYPES_SQL}
@@ -142,6 +143,11 @@ export class ArtifactStore {
   async repository(name: string): Promise<RepositoryRow | null> {
     const rows = await this.sql.all(this.s.repoByName, [name]);
     return rows.length ? repositoryRow(rows[0]) : null;
+  }
+
+  /** Ids of the project's repositories. */
+  async repositoryIds(projectId: number): Promise<number[]> {
+    return (await this.sql.all(this.s.repoIdsOf, [projectId])).map((r) => num(r.id));
   }
 
   private repositoryWhere(scope: RepositoryScope): { where: string; args: ReadArg[] } {

@@ -100,6 +100,9 @@ export class ArtifactsService {
   private anchors = new Lru<string, number>(ANCHORS_MAX);
   /** Repository lists: total by scope, and the name before a page (see listRepositories). */
   private repoTotals = new Lru<string, number>(1_000);
+  /** Project summaries: the project's repository ids (per repositoriesGen), and its artifact count. */
+  private projectRepos = new Lru<number, { gen: number; ids: number[] }>(1_000, 8 * 1024 * 1024, (x) => 64 + x.ids.length * 8);
+  private projectCounts = new Lru<number, { repoGen: number; sum: number; count: number }>(1_000);
   private repoAnchors = new Lru<string, string>(ANCHORS_MAX);
 
   /**
@@ -388,8 +391,24 @@ export class ArtifactsService {
     return { publicProjects, publicRepos, privateProjects, privateRepos, storage };
   }
 
-  /** A project's artifact count: the sum of its repositories' counts, in one query. */
+  /**
+   * A project's artifact count (its summary): counted in one query, and kept while no repository is
+   * created or deleted and none of the project's repositories changes (the sum of their content
+   * generations, each only ever growing, stays the same).
+   */
   async projectArtifactCount(projectId: number): Promise<number> {
-    return this.store.projectArtifactCount(projectId);
+    const repoGen = this.deps.registry.repositoriesGen();
+    let ids = this.projectRepos.get(projectId);
+    if (!ids || ids.gen !== repoGen) {
+      ids = { gen: repoGen, ids: await this.store.repositoryIds(projectId) };
+      if (this.deps.registry.repositoriesGen() === repoGen) this.projectRepos.set(projectId, ids);
+    }
+    const contentSum = () => ids.ids.reduce((a, id) => a + this.deps.registry.contentGen(id), 0);
+    const sum = contentSum();
+    const hit = this.projectCounts.get(projectId);
+    if (hit && hit.repoGen === repoGen && hit.sum === sum) return hit.count;
+    const count = await this.store.projectArtifactCount(projectId);
+    if (repoGen >= 0 && this.deps.registry.repositoriesGen() === repoGen && contentSum() === sum) this.projectCounts.set(projectId, { repoGen, sum, count });
+    return count;
   }
 }
