@@ -14,7 +14,7 @@
 // the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
 // with_tag) and repository list (page 1 and a deep page; and deep pages in turn, as a client that
 // jumps instead of following Link asks them); a project's audit log (page 1 and a deep page) and
-// the system's (page 1). --root measures another checkout (an
+// the system's (page 1); the project's summary (its counts). --root measures another checkout (an
 // older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
 // its instances interleaved with the first's (a loaded machine then slows both alike), and prints
 // each row's CPU relative to it.
@@ -130,6 +130,7 @@ function rows(inst) {
     'project logs page 1 (15)': api(`/projects/library/logs?page=1&page_size=15`),
     'project logs deep page': api(`/projects/library/logs?page=${deep}&page_size=15`),
     'audit logs page 1 (15)': api(`/audit-logs?page=1&page_size=15`),
+    'project summary': api('/projects/library/summary'),
     // A client that jumps (no Link followed): deep pages in turn, every other one (so none is the
     // page after the last), 15 and 4 of them, all within the small size's pages (the described
     // artifacts then fit the same caches at both sizes).
