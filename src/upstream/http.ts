@@ -112,8 +112,16 @@ export class Transport {
         req.destroy();
         reject(networkError(err, url));
       };
-      const headerTimer = setTimeout(() => fail(new UpstreamError('timeout', `${safeUrl(url)} did not answer within ${Math.round(this.timeoutMs / 1000)} s`)), this.timeoutMs);
-      headerTimer.unref();
+      // The answer is due within timeoutMs of the request's end: an upload's body may take longer to
+      // send (a stall while sending is the idle timeout's).
+      let headerTimer: NodeJS.Timeout | undefined;
+      const armHeaderTimer = () => {
+        if (settled) return;
+        headerTimer = setTimeout(() => fail(new UpstreamError('timeout', `${safeUrl(url)} did not answer within ${Math.round(this.timeoutMs / 1000)} s`)), this.timeoutMs);
+        headerTimer.unref();
+      };
+      if (body && !Buffer.isBuffer(body)) req.once('finish', armHeaderTimer);
+      else armHeaderTimer();
       let response: http.IncomingMessage | null = null;
       // Idle sockets (either way) after the headers are cut: the body stream errors with the cause.
       req.setTimeout(this.idleTimeoutMs, () => {

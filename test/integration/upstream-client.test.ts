@@ -386,6 +386,29 @@ describe('a lying or unusual upstream', { skip }, () => {
     }
   });
 
+  test('an upload whose body takes longer than the answer timeout is not cut (the timeout counts from the end of the body)', async () => {
+    const data = Buffer.alloc(7 * 1024, 1);
+    const reg = await listen((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/app/blobs/uploads/u1' }).end();
+      const got: Buffer[] = [];
+      req.on('data', (c: Buffer) => got.push(c));
+      req.on('end', () => res.writeHead(Buffer.concat(got).equals(data) ? 201 : 400).end());
+    });
+    try {
+      const c = client(reg.url, { timeoutMs: 200, idleTimeoutMs: 5_000 });
+      const slowly = async function* () {
+        for (let i = 0; i < 7; i++) {
+          await new Promise((r) => setTimeout(r, 80));
+          yield data.subarray(i * 1024, (i + 1) * 1024);
+        }
+      };
+      assert.equal(await c.pushBlob('app', sha256(data), data.length, () => Readable.from(slowly())), 'uploaded');
+    } finally {
+      await close(reg.server);
+    }
+  });
+
   test('anonymous access to a token-auth Berth: the ping passes (public repositories can be pulled)', async () => {
     await client(berthUrl).ping();
   });
