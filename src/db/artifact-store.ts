@@ -73,10 +73,35 @@ function isArtifact(d: Dialect, set: string): string {
       OR EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = m."repositoryId" AND t."digest" = m."digest"))`;
 }
 
-function statements(d: Dialect) {
-  const notIn = `NOT (${d.inList('m."digest"', 'text')})`;
-  const pageBase = `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL AND ${notIn}`;
+/**
+ * The artifact list in list order, `cols` of each row: from the top, after a row, after an offset.
+ * With `excl`, the digests of one list parameter are left out (the untagged index children); without,
+ * the statement needs no manifest's digest (an index on (repositoryId, subject, pushedAt) covers it).
+ */
+function listStatements(d: Dialect, cols: string, excl: boolean) {
+  const base = `SELECT ${cols} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL${excl ? ` AND NOT (${d.inList('m."digest"', 'text')})` : ''}`;
   return {
+    first: `${base}${ART_ORDER} LIMIT ?`,
+    // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
+    after: `${base} AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)${ART_ORDER} LIMIT ?`,
+    offset: `${base}${ART_ORDER} LIMIT ? OFFSET ?`,
+  };
+}
+
+/** The artifact order is read in chunks of this many ids, other requests running in between. */
+const ORDER_CHUNK = 4_096;
+
+export interface ArtifactStoreOptions {
+  /** The SQLite file, when known (else found through the client). */
+  file?: string;
+  /** Ids per chunk of artifactOrder (default ORDER_CHUNK). */
+  orderChunk?: number;
+}
+
+function statements(d: Dialect) {
+  return {
+    rows: { excl: listStatements(d, ART_COLS, true), all: listStatements(d, ART_COLS, false) },
+    ids: { excl: listStatements(d, 'm."id"', true), all: listStatements(d, 'm."id"', false) },
     repoByName: `SELECT ${REPO_COLS} FROM "Repository" r WHERE r."name" = ?`,
     repoIdsOf: 'SELECT r."id" FROM "Repository" r WHERE r."projectId" = ?',
     nonReferrers: 'SELECT COUNT(*) AS n FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL',
@@ -84,11 +109,6 @@ function statements(d: Dialect) {
     excludedChildren: `SELECT DISTINCT j.value AS digest FROM ${childrenOf(d)} WHERE p."repositoryId" = ? AND p."mediaType" IN ${INDEX_TYPES_SQL}
       AND EXISTS (SELECT 1 FROM "Manifest" c WHERE c."repositoryId" = p."repositoryId" AND c."digest" = j.value AND c."subject" IS NULL)
       AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = p."repositoryId" AND t."digest" = j.value)`,
-    pageFirst: `${pageBase}${ART_ORDER} LIMIT ?`,
-    // A row value, so the index is entered at the anchor (an OR of the two cases scans from the top).
-    pageAfter: `${pageBase} AND (m."pushedAt", m."id") < (SELECT a."pushedAt", a."id" FROM "Manifest" a WHERE a."id" = ?)${ART_ORDER} LIMIT ?`,
-    pageOffset: `${pageBase}${ART_ORDER} LIMIT ? OFFSET ?`,
-    order: `SELECT m."id" FROM "Manifest" m WHERE m."repositoryId" = ? AND m."subject" IS NULL AND ${notIn}${ART_ORDER}`,
     byIds: `SELECT ${ART_COLS} FROM "Manifest" m WHERE ${d.inList('m."id"', 'int')}`,
     manifest: `SELECT ${ART_COLS} FROM "Manifest" m WHERE m."repositoryId" = ? AND m."digest" = ?`,
     tagDigest: 'SELECT "digest" FROM "Tag" WHERE "repositoryId" = ? AND "name" = ?',
@@ -131,9 +151,11 @@ export class ArtifactStore {
   private readonly d: Dialect;
   private readonly s: ReturnType<typeof statements>;
 
-  /** `file`: the SQLite file, when known (else found through the client). */
-  constructor(db: Db, file?: string) {
-    this.sql = listReader(db, file);
+  private readonly chunk: number;
+
+  constructor(db: Db, opts: ArtifactStoreOptions = {}) {
+    this.sql = listReader(db, opts.file);
+    this.chunk = opts.orderChunk ?? ORDER_CHUNK;
     this.d = this.sql.dialect;
     this.s = statements(this.d);
   }
@@ -210,22 +232,32 @@ export class ArtifactStore {
 
   /** A page of the repository's artifacts, newest first: its non-referrers except `excluded`. */
   async artifactPage(repositoryId: number, excluded: string[], start: PageStart, limit: number): Promise<ArtifactRow[]> {
-    const ex = this.d.listArg(excluded);
+    const st = excluded.length ? this.s.rows.excl : this.s.rows.all;
+    const pre: ReadArg[] = excluded.length ? [repositoryId, this.d.listArg(excluded)] : [repositoryId];
     const rows =
       'after' in start
-        ? await this.sql.all(this.s.pageAfter, [repositoryId, ex, start.after, limit])
+        ? await this.sql.all(st.after, [...pre, start.after, limit])
         : start.offset > 0
-          ? await this.sql.all(this.s.pageOffset, [repositoryId, ex, limit, start.offset])
-          : await this.sql.all(this.s.pageFirst, [repositoryId, ex, limit]);
+          ? await this.sql.all(st.offset, [...pre, limit, start.offset])
+          : await this.sql.all(st.first, [...pre, limit]);
     return rows.map(artifactRow);
   }
 
-  /** The ids of every artifact of the repository (its non-referrers except `excluded`), in list order. */
+  /**
+   * The ids of every artifact of the repository (its non-referrers except `excluded`), in list
+   * order: read in chunks, each from the last id of the one before, yielding in between (a long
+   * repository must not hold the event loop for one long statement).
+   */
   async artifactOrder(repositoryId: number, excluded: string[]): Promise<Int32Array> {
-    const rows = await this.sql.all(this.s.order, [repositoryId, this.d.listArg(excluded)]);
-    const out = new Int32Array(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = num(rows[i].id);
-    return out;
+    const st = excluded.length ? this.s.ids.excl : this.s.ids.all;
+    const pre: ReadArg[] = excluded.length ? [repositoryId, this.d.listArg(excluded)] : [repositoryId];
+    const ids: number[] = [];
+    for (;;) {
+      const rows = ids.length ? await this.sql.all(st.after, [...pre, ids[ids.length - 1], this.chunk]) : await this.sql.all(st.first, [...pre, this.chunk]);
+      for (const r of rows) ids.push(num(r.id));
+      if (rows.length < this.chunk) return Int32Array.from(ids);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** The artifacts with these ids, in the order given (ids not found are left out). */

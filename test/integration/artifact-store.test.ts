@@ -106,6 +106,10 @@ for (const engine of engines) {
       assert.deepEqual(digests(await store.artifactPage(repo, ex, { offset: 3 }, 10)), want.slice(3));
       const order = await store.artifactOrder(repo, ex);
       assert.equal(order.length, 6);
+      // read in chunks (of 2 and 4 here), each from the last id of the one before: the same order
+      for (const orderChunk of [2, 4]) assert.deepEqual(await new ArtifactStore(db, { orderChunk }).artifactOrder(repo, ex), order);
+      assert.deepEqual(Array.from(await new ArtifactStore(db, { orderChunk: 3 }).artifactOrder(repo, [])).length, 7);
+      assert.deepEqual(digests(await store.artifactsByIds(order)), want);
       const byIds = await store.artifactsByIds([order[4], order[1], 999_999]);
       assert.deepEqual(digests(byIds), [want[4], want[1]]);
       // nothing left out: the untagged child is a row like the others
