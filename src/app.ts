@@ -315,6 +315,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   jobs.every('uploads.expire', upkeepMs, () => uploads.purgeExpired(config.uploadTtlSeconds));
   jobs.every('audit.purge', upkeepMs, () => audit.purge());
   jobs.every('sessions.purge', upkeepMs, () => sessions.purgeExpired());
+  // Registry endpoints' status (healthy/unhealthy), as Harbor's regular health check keeps it.
+  jobs.every('registries.health', 5 * 60_000, () => registries.checkHealth());
   jobs.start();
 
   const bodyIdleMs = config.bodyTimeoutSeconds * 1000;

@@ -243,10 +243,17 @@ export class RegistriesService {
     if (!url) throw bad('url: required (or the id of a saved registry)');
     const cred = this.credentialOf(input, current);
     const asStored = !!current && url === current.url && cred.accessKey === current.accessKey && cred.accessSecret === current.accessSecret && input.insecure == null && input.ca_certificate == null;
+    let password = '';
+    try {
+      if (cred.credentialType === 'basic') password = this.open(cred.accessSecret);
+    } catch (e) {
+      if (asStored) await this.deps.store.setStatus(current.id, 'unhealthy');
+      throw e;
+    }
     const client = new UpstreamClient({
       url,
       type,
-      credential: cred.credentialType === 'basic' ? { username: cred.accessKey, password: this.open(cred.accessSecret) } : null,
+      credential: cred.credentialType === 'basic' ? { username: cred.accessKey, password } : null,
       insecure: input.insecure ?? current?.insecure ?? false,
       caCertificate: input.ca_certificate != null ? caOf(input.ca_certificate) : (current?.caCertificate ?? null),
       timeoutMs: this.deps.timeoutMs ?? 10_000,
@@ -262,6 +269,28 @@ export class RegistriesService {
       throw bad(`the registry is unhealthy: ${e.message}`);
     } finally {
       client.close();
+    }
+  }
+
+  /**
+   * Pings every saved endpoint and saves what it said (healthy or unhealthy), as Harbor's regular
+   * health check does; app.ts runs it every few minutes, once per cluster. Returns how many were
+   * checked.
+   */
+  async checkHealth(): Promise<number> {
+    let n = 0;
+    for (let page = 1; ; page++) {
+      const { items } = await this.deps.store.list({}, page, 100);
+      for (const r of items) {
+        n++;
+        try {
+          await this.ping({ id: r.id });
+        } catch (e) {
+          // The ping saved the status and logged why; an endpoint deleted meanwhile is no error.
+          if (!(e instanceof AppError)) this.deps.log.warn({ registry: r.name, err: (e as Error).message }, 'registry health check failed');
+        }
+      }
+      if (items.length < 100) return n;
     }
   }
 

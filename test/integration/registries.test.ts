@@ -11,6 +11,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { z } from 'zod';
 import { ROUTES, type RouteKey, type RouteSchema } from '../../src/api/schemas.ts';
+import { SecretBox } from '../../src/lib/secret-box.ts';
 import { ADMIN_PASSWORD, basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { missingDistribution, removeDistribution, startDistribution, type Distribution } from '../helpers/distribution.ts';
 
@@ -257,6 +258,30 @@ describe('registry endpoints', { skip }, () => {
     assert.equal(res.status, 412);
     assert.match(res.body.errors[0].message, /used by proxy cache project hub-cache/);
     await t.berth.db.project.update({ where: { name: 'hub-cache' }, data: { registryId: null } });
+  });
+
+  test('the regular health check saves each endpoint\'s status', async () => {
+    const down = await api('post', '/registries', { name: 'down', type: 'docker-registry', url: 'http://127.0.0.1:1' });
+    const downId = Number(String(down.headers.location).split('/').pop());
+    assert.equal((await api('get', `/registries/${downId}`)).body.status, 'unknown');
+    assert.ok((await t.berth.registries.checkHealth()) >= 2);
+    assert.equal((await api('get', `/registries/${downId}`)).body.status, 'unhealthy');
+    assert.equal((await api('get', `/registries/${id}`)).body.status, 'healthy');
+    assert.equal((await api('delete', `/registries/${downId}`)).status, 200);
+  });
+
+  test('a secret sealed with another key (the key file replaced): the ping says so, and the endpoint is unhealthy', async () => {
+    const res = await api('post', '/registries', { name: 'rekeyed', type: 'docker-registry', url: dist.url, credential: { type: 'basic', access_key: USER, access_secret: SECRET } });
+    const rid = Number(String(res.headers.location).split('/').pop());
+    const foreign = SecretBox.fromMaterial('another-key-material-0123456789-abcdef').seal(SECRET, 'registry.access_secret');
+    await t.berth.db.registry.update({ where: { id: rid }, data: { accessSecret: foreign } });
+    const ping = await api('post', '/registries/ping', { id: rid });
+    assert.equal(ping.status, 412);
+    assert.match(ping.body.errors[0].message, /saved secret cannot be decrypted .*save the credential again/);
+    assert.equal((await api('get', `/registries/${rid}`)).body.status, 'unhealthy');
+    assert.equal((await api('put', `/registries/${rid}`, { access_secret: SECRET })).status, 200);
+    assert.equal((await api('post', '/registries/ping', { id: rid })).status, 200);
+    assert.equal((await api('delete', `/registries/${rid}`)).status, 200);
   });
 
   test('changes are in the audit log', async () => {
