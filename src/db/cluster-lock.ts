@@ -18,6 +18,17 @@
 // holds a lock connection and needs a main-pool connection inside can never wait on itself.
 import type pg from 'pg';
 import type { WriteLock } from '../lib/rwlock.ts';
+import { DatabaseUnavailableError } from './client.ts';
+
+/**
+ * A lock that cannot be taken because the database cannot be reached (or refuses another
+ * connection) is the database's unavailability: the edges answer 503, and clients retry.
+ */
+function unavailable(e: unknown): never {
+  if (e instanceof DatabaseUnavailableError) throw e;
+  const x = e as { code?: unknown; message?: unknown };
+  throw new DatabaseUnavailableError(typeof x?.code === 'string' ? x.code : String(x?.message ?? e).split('\n')[0].slice(0, 100));
+}
 
 /** Advisory lock space of the push/GC interlock ('gcwl'); key 0. */
 export const WRITES_SPACE = 0x6763776c;
@@ -67,14 +78,14 @@ export class ClusterLocks {
 
   /** Runs fn holding the advisory lock (space, key), shared or exclusive, on a connection of its own. */
   private async hold<T>(mode: 'shared' | 'exclusive', space: number, key: number, fn: () => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    const c = await this.pool.connect().catch(unavailable);
     let healthy = true;
     const lost = () => (healthy = false);
     c.on('error', lost);
     try {
       await c.query(mode === 'shared' ? 'SELECT pg_advisory_lock_shared($1, $2)' : 'SELECT pg_advisory_lock($1, $2)', [space, key]).catch((e: unknown) => {
         healthy = false;
-        throw e;
+        unavailable(e);
       });
       try {
         return await fn();
@@ -104,13 +115,13 @@ export class ClusterLocks {
   tryLock(key: number): TryLock {
     return {
       tryAcquire: async () => {
-        const c = await this.pool.connect();
+        const c = await this.pool.connect().catch(unavailable);
         let got = false;
         try {
           got = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [RUN_SPACE, key])).rows[0]?.ok === true;
         } catch (e) {
           c.release(true);
-          throw e;
+          unavailable(e);
         }
         if (!got) {
           c.release();

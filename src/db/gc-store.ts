@@ -318,6 +318,11 @@ export class GcStore {
     return (await this.db.gcRun.updateMany({ where: { id, status: { in: ['Pending', 'Running'] } }, data: { status: 'Stopping' } })).count === 1;
   }
 
+  /** Whether any run is unfinished (Pending, Running or Stopping). */
+  async hasUnfinished(): Promise<boolean> {
+    return (await this.db.gcRun.findFirst({ where: { status: { in: UNFINISHED } }, select: { id: true } })) !== null;
+  }
+
   /** Marks every unfinished run as Stopped (the caller knows no node runs any of them). */
   async markInterrupted(exceptId?: number): Promise<number> {
     return (await this.db.gcRun.updateMany({ where: { status: { in: UNFINISHED }, ...(exceptId !== undefined ? { id: { not: exceptId } } : {}) }, data: { status: 'Stopped' } })).count;

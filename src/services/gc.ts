@@ -85,6 +85,8 @@ const BLOB_DELETE_BATCH = 100;
 const FILE_CONCURRENCY = 4;
 const SLICE_MS = 4;
 const PROGRESS_MS = 1000;
+/** How often a node looks for runs left unfinished by a node that died (several nodes only). */
+const DEAD_RUN_CHECK_MS = 60_000;
 const MAX_OBJECT_LINES = 10_000;
 
 interface Run {
@@ -161,6 +163,9 @@ export class GcService {
   private done: Promise<void> = Promise.resolve();
 
   private closed = false;
+  private deadRunTimer: NodeJS.Timeout | null = null;
+  /** A check for dead nodes' runs in progress (it holds the run lock for a moment). */
+  private checking: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: GcDeps) {
     deps.changes?.subscribe('settings', (key, local) => {
@@ -180,13 +185,31 @@ export class GcService {
   async start(): Promise<void> {
     await this.markInterrupted();
     await this.loadSchedule();
+    if (this.deps.runLock) {
+      // Several nodes: one that dies in a run leaves its row Running; a live node notices.
+      this.deadRunTimer = setInterval(() => void this.clearDeadRuns().catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'garbage collection runs not checked')), DEAD_RUN_CHECK_MS);
+      this.deadRunTimer.unref();
+    }
+  }
+
+  /**
+   * Marks runs that no node runs any more (their node died) as Stopped; a no-op while none is
+   * unfinished or this node runs one (its trigger marked the others already).
+   */
+  clearDeadRuns(): Promise<void> {
+    if (this.current) return Promise.resolve();
+    const check = (async () => {
+      if (await this.deps.store.hasUnfinished()) await this.markInterrupted();
+    })();
+    this.checking = check.catch(() => undefined);
+    return check;
   }
 
   /**
    * Marks unfinished runs that no node is running as Stopped. With a cluster lock: only while the
    * run lock is free (a node that died mid-run lost its lock with its connection); while another
-   * node holds it, its run is live, and the rows are left (that node's next run, or the next start
-   * after it, clears leftovers).
+   * node holds it, its run is live, and the rows are left (the next run clears leftovers, and so
+   * does every node's check once a minute, clearDeadRuns).
    */
   private async markInterrupted(): Promise<void> {
     if (!this.deps.runLock) {
@@ -225,6 +248,7 @@ export class GcService {
     let held: HeldLock | null = null;
     try {
       if (this.deps.runLock) {
+        await this.checking; // this node's own check holds the run lock for a moment
         held = await this.deps.runLock.tryAcquire();
         if (!held) throw new AppError('CONFLICT', undefined, { message: 'a garbage collection is still running (on another node)' });
         // Holding the cluster's run lock: any other unfinished run is a dead node's.
@@ -585,6 +609,7 @@ export class GcService {
   /** Stops the schedule and waits for a run in progress. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.deadRunTimer) clearInterval(this.deadRunTimer);
     this.cron?.stop();
     this.cron = null;
     if (this.current) this.current.stop = true;

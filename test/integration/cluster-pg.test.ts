@@ -170,6 +170,8 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal(await waitForStatus(a, id, 'Running'), 'Running');
       const c = await node(); // starts while a's run holds the cluster's run lock
       assert.equal((await api(c, 'get', `/system/gc/${id}`)).body.job_status, 'Running');
+      await b.berth.gc.clearDeadRuns(); // a live node's periodic check, too, leaves it
+      assert.equal((await api(c, 'get', `/system/gc/${id}`)).body.job_status, 'Running');
       hold.release();
       await hold.done;
       await a.berth.gc.idle();
@@ -180,6 +182,10 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       const d = await node();
       assert.equal((await api(d, 'get', `/system/gc/${dead}`)).body.job_status, 'Stopped');
       await close(d);
+      // Another dies; no node starts after it, but a live node's periodic check marks its run.
+      const dead2 = (await sql.query(`INSERT INTO "GcRun" ("kind", "status", "parameters", "updatedAt") VALUES ('SCHEDULE', 'Running', '{}', now()) RETURNING "id"`)).rows[0].id as number;
+      await b.berth.gc.clearDeadRuns();
+      assert.equal((await api(a, 'get', `/system/gc/${dead2}`)).body.job_status, 'Stopped');
     });
 
     test("a push on one node while another node's run collects keeps the image whole", async () => {
