@@ -45,6 +45,7 @@ import { RegistryService } from './services/registry-service.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { RegistriesService } from './services/registries.ts';
+import { ProxyCacheService } from './services/proxy-cache.ts';
 import { RegistryEndpointStore } from './db/registry-endpoint-store.ts';
 import { SecretBox, loadSecretKey } from './lib/secret-box.ts';
 import { privateDir } from './lib/private-files.ts';
@@ -90,6 +91,8 @@ export interface BerthApp {
   settings: SettingsService;
   /** Registry endpoints and their upstream clients (proxy cache, replication). */
   registries: RegistriesService;
+  /** The proxy-cache read path (pulls in projects whose upstream is a registry endpoint). */
+  proxyCache: ProxyCacheService;
   /** Change announcements between nodes: every cache subscribes, every change publishes (src/db/changes.ts). */
   changes: Changes;
   /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
@@ -218,6 +221,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   // Scheduled jobs run once per cluster: each node's timers fire, one node claims the slot.
   const jobs = new JobRunner({ store: new JobStore(db), log });
+  const proxyCache = new ProxyCacheService({ registry, upstream: (id) => registries.client(id), log });
   const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc), once: (job, slot, fn) => jobs.runSlot(job, slot, fn), changes });
   await gc.start();
   const policy = overrides.policy ?? access;
@@ -347,6 +351,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     pulls,
     settings,
     registries,
+    proxyCache,
     changes,
     gc,
     jobs,

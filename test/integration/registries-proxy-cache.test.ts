@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { AppError } from '../../src/lib/errors.ts';
-import { ProxyCacheService, type ProxyProject } from '../../src/services/proxy-cache.ts';
+import type { ProxyCacheService, ProxyProject } from '../../src/services/proxy-cache.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
 import { makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { missingDistribution, removeDistribution, startDistribution, type Distribution } from '../helpers/distribution.ts';
@@ -118,7 +118,7 @@ before(async () => {
   // Proxy-cache projects are created through POST /projects with registry_id later in issue 16.
   await t.berth.db.project.update({ where: { name: 'hub-cache' }, data: { registryId } });
   project = { name: 'hub-cache', registryId };
-  proxy = new ProxyCacheService({ registry: t.berth.registry, upstream: (id) => t.berth.registries.client(id), log: t.berth.log });
+  proxy = t.berth.proxyCache;
 });
 
 after(async () => {
