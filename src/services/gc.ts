@@ -19,7 +19,6 @@ import type { HeldLock, TryLock } from '../db/cluster-lock.ts';
 import type { GcManifestRow, GcReader, GcRunRow, GcRunUpdate, GcStore, GcSweep, Step } from '../db/gc-store.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
-import type { Log } from '../http/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { cronSlot } from './jobs.ts';
 import type { RegistryService } from './registry-service.ts';
@@ -137,11 +136,18 @@ function pacer(): () => Promise<void> {
   };
 }
 
+/** Where the service logs (pino's shape; services know no HTTP, so not its Log type). */
+interface ServiceLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export interface GcDeps {
   store: GcStore;
   registry: RegistryService;
   blobs: BlobStore;
-  log: Log;
+  log: ServiceLog;
   /**
    * One run for the whole cluster (PostgreSQL: an advisory lock held for the run). Absent (SQLite,
    * one process per data directory): one run per process is one run.

@@ -5,11 +5,15 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
 import type { JobStore } from '../db/job-store.ts';
-import type { Log } from '../http/logger.ts';
+
+/** Where the service logs (pino's shape; services know no HTTP, so not its Log type). */
+interface ServiceLog {
+  warn(obj: object, msg: string): void;
+}
 
 export interface JobDeps {
   store: JobStore;
-  log: Log;
+  log: ServiceLog;
   /** This node's name in the history (default: host, process id and a random suffix). */
   node?: string;
   /** How long the history of runs is kept (default 7 days). */
