@@ -87,8 +87,13 @@ function statements(d: Dialect) {
     contents: t(
       'SELECT c."digest", length(c."content") AS "bytes", (SELECT COUNT(*) FROM "Manifest" m WHERE m."digest" = c."digest") AS "manifests" FROM "ManifestContent" c WHERE c."digest" > ? ORDER BY c."digest" LIMIT ?',
     ),
-    // Dates are written by the app in the engine's form (dialect.date), so this compares in index order.
-    pushedSince: t('SELECT "digest", "refs", "subject" FROM "Manifest" WHERE "repositoryId" = ? AND "pushedAt" >= ?'),
+    // Dates are written by the app in the engine's form (dialect.date), so this compares in index
+    // order; new rows are also found by id (an index range of the primary key: only rows inserted
+    // since the run began), which holds whatever the clock of the node that wrote them.
+    pushedSince: t(
+      'SELECT "digest", "refs", "subject" FROM "Manifest" WHERE "repositoryId" = ? AND "pushedAt" >= ? UNION SELECT "digest", "refs", "subject" FROM "Manifest" WHERE "id" > ? AND "repositoryId" = ?',
+    ),
+    highestManifestId: t('SELECT COALESCE(MAX("id"), 0) AS "id" FROM "Manifest"'),
     deleteManifests: t(
       `DELETE FROM "Manifest" WHERE ${byIdInRepository} = ? AND ${d.inList('"id"', 'int')} AND ${d.dateBefore('"pushedAt"', '?')} AND NOT EXISTS (SELECT 1 FROM "Tag" t WHERE t."repositoryId" = "Manifest"."repositoryId" AND t."digest" = "Manifest"."digest") RETURNING "digest"`,
     ),
@@ -153,8 +158,11 @@ export class GcReader {
 
 /** The statements of a sweep, each a Step inside the caller's short transaction (see GcStore.sweep). */
 export interface GcSweep {
-  /** Manifests pushed (or pushed again) into the repository at or after `since`: an index range on Manifest(repositoryId, pushedAt). */
-  pushedSince(repositoryId: number, since: Date): Step<{ digest: string; refs: string[]; subject: string | null }[]>;
+  /**
+   * Manifests pushed (or pushed again) into the repository at or after `since`, or inserted with an
+   * id above `afterId`: an index range on Manifest(repositoryId, pushedAt), and one on the primary key.
+   */
+  pushedSince(repositoryId: number, since: Date, afterId: number): Step<{ digest: string; refs: string[]; subject: string | null }[]>;
   /** Deletes those manifests by id that are still older than the cutoff and untagged; returns their digests. */
   deleteManifests(repositoryId: number, ids: number[]): Step<string[]>;
   /** Deletes those links that are still older than the cutoff; returns their digests. */
@@ -261,8 +269,8 @@ export class GcStore {
   private sweeper(cutoff: string): GcSweep {
     const { sql, d } = this;
     return {
-      *pushedSince(repositoryId, since) {
-        const rows = yield* statement<{ digest: string; refs: string; subject: string | null }>(sql.pushedSince, [repositoryId, d.date(since)]);
+      *pushedSince(repositoryId, since, afterId) {
+        const rows = yield* statement<{ digest: string; refs: string; subject: string | null }>(sql.pushedSince, [repositoryId, d.date(since), afterId, repositoryId]);
         return rows.map((m) => ({ digest: m.digest, refs: JSON.parse(m.refs) as string[], subject: m.subject }));
       },
       *deleteManifests(repositoryId, ids) {
@@ -282,6 +290,12 @@ export class GcStore {
         return (yield* statement<{ digest: string; bytes: number | bigint }>(sql.deleteContents, [d.listArg(digests)])).map((r) => ({ digest: r.digest, bytes: Number(r.bytes) }));
       },
     };
+  }
+
+  /** The highest manifest id so far (0 when there is none). */
+  async highestManifestId(): Promise<number> {
+    const rows = this.pg ? (await this.pg.query<{ id: number }>(this.sql.highestManifestId, [])).rows : await this.db.$queryRawUnsafe<{ id: number | bigint }[]>(this.sql.highestManifestId);
+    return Number(rows[0]?.id ?? 0);
   }
 
   /** Which of the digests have a blob row (written again by a push since the plan was made). */

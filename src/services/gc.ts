@@ -103,6 +103,11 @@ interface RunContext {
   cutoff: Date;
   /** When the run began, taken under the exclusive lock: rows a push adds or renews later are dated at or after it. */
   since: Date;
+  /**
+   * The highest manifest id when the run began (taken with `since`): a row inserted later has a
+   * higher id whatever the clock of the node that wrote it says (nodes' clocks differ a little).
+   */
+  sinceId: number;
   progress: GcProgress;
   say: (msg: string) => void;
   sayObject: (msg: string) => void;
@@ -324,14 +329,14 @@ export class GcService {
       say(`progress: ${progress.phase}: ${progress.scanned} objects scanned; found ${progress.manifests} manifest(s), ${progress.blobs} blob(s), ${progress.bytes} bytes`);
       heed(await this.deps.store.updateRun(run.id, counts()));
     };
-    const ctx: RunContext = { run, p, cutoff: new Date(0), since: new Date(0), progress, say, sayObject, report, pace: pacer() };
+    const ctx: RunContext = { run, p, cutoff: new Date(0), since: new Date(0), sinceId: 0, progress, say, sayObject, report, pace: pacer() };
     try {
       say(`garbage collection started: delete_untagged=${p.delete_untagged} dry_run=${p.dry_run} time_window=${p.time_window}h`);
       if (!(await this.deps.store.markRunning(run.id, lines.join('\n') + '\n'))) run.stop = true; // stopped while pending
       ctx.cutoff = new Date(Date.now() - p.time_window * 3600_000);
       // Taken while no push is between its check and its write: every row a push adds or renews
       // from now on is dated at or after `since`, which is how the sweep recognizes it.
-      ctx.since = await this.deps.registry.writes.exclusive(async () => new Date());
+      [ctx.since, ctx.sinceId] = await this.deps.registry.writes.exclusive(async () => [new Date(), await this.deps.store.highestManifestId()] as const);
       heed(await this.deps.store.runStatus(run.id));
       const reader = await this.deps.store.reader(ctx.cutoff);
       try {
@@ -652,8 +657,8 @@ class RepositorySweep {
   }
 
   /** Reads back what was pushed into the repository since the run began, and spares what it reaches. */
-  *refresh(s: GcSweep, since: Date): Step<void> {
-    const fresh = (yield* s.pushedSince(this.repo.id, since)).filter((f) => !this.seenFresh.has(f.digest));
+  *refresh(s: GcSweep, since: Date, sinceId: number): Step<void> {
+    const fresh = (yield* s.pushedSince(this.repo.id, since, sinceId)).filter((f) => !this.seenFresh.has(f.digest));
     if (!fresh.length) return;
     for (const f of fresh) {
       this.seenFresh.add(f.digest);
@@ -715,7 +720,7 @@ class SweepQueue {
       const results = await this.deps.store.sweep(ctx.cutoff, function* (s) {
         const out: string[][] = [];
         for (const op of ops) {
-          yield* op.sweep.refresh(s, ctx.since);
+          yield* op.sweep.refresh(s, ctx.since, ctx.sinceId);
           if (op.manifests) {
             const deleted = new Set(yield* s.deleteManifests(op.sweep.repo.id, op.sweep.deletable(op.manifests)));
             // A doomed manifest that survives keeps what it lists (its links go later in this or a later transaction).

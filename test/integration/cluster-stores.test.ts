@@ -86,6 +86,21 @@ for (const engine of engines) {
       assert.equal((await gc.blobRowsOf([D('a'), D('b')])).size, 0);
     });
 
+    test("a sweep finds what was pushed since the run began, also when the pushing node's clock is behind", async () => {
+      const gc = new GcStore(db);
+      const repo = await db.repository.create({ data: { name: 'sweep/fresh' } });
+      const m = (c: string, pushedAt: Date) => db.manifest.create({ data: { repositoryId: repo.id, digest: D(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 1, refs: JSON.stringify([D('0')]), pushedAt } });
+      await m('c', new Date(Date.now() - 3 * 3600_000));
+      const since = new Date();
+      const sinceId = await gc.highestManifestId();
+      assert.ok(sinceId > 0);
+      await m('d', new Date(since.getTime() + 1000)); // a node whose clock agrees
+      await m('e', new Date(since.getTime() - 2000)); // a node whose clock is two seconds behind
+      const fresh = await gc.sweep(new Date(0), (s) => s.pushedSince(repo.id, since, sinceId));
+      assert.deepEqual(fresh.map((f) => f.digest).sort(), [D('d'), D('e')]);
+      assert.deepEqual(fresh[0].refs, [D('0')]);
+    });
+
     test('run rows: a stop asked for from anywhere, a run stopped while pending, dead runs marked Stopped', async () => {
       const gc = new GcStore(db);
       const id = await gc.createRun('MANUAL', '{}');
