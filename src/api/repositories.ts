@@ -4,7 +4,6 @@
 import express from 'express';
 import fs from 'node:fs';
 import type { RequestHandler } from 'express';
-import type { Db } from '../db/client.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Principal } from '../access/principal.ts';
 import type { Resource, Verb } from '../access/roles.ts';
@@ -20,7 +19,6 @@ import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
 
 export interface RepositoryRouteDeps {
-  db: Db;
   access: AccessService;
   projects: ProjectsService;
   artifacts: ArtifactsService;
@@ -237,7 +235,10 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const visible = await deps.access.visibleProjectIds(principal);
     const repos = await deps.artifacts.listRepositories({ projectIds: visible, name: q, page: 1, pageSize: 50 });
     const byId = new Map<number, { name: string; public: boolean }>();
-    for (const p of await deps.db.project.findMany({ where: { id: { in: repos.items.map((x) => x.projectId ?? 0) } }, select: { id: true, name: true, public: true } })) byId.set(p.id, p);
+    for (const id of new Set(repos.items.map((x) => x.projectId ?? 0))) {
+      const p = id ? await deps.access.project(id) : null;
+      if (p) byId.set(p.id, p);
+    }
     res.json({
       project: list.items.map((p) => ({ project_id: p.id, name: p.name, repo_count: p.repoCount, metadata: p.metadata })),
       repository: repos.items.map((x) => ({ project_id: x.projectId ?? 0, project_name: byId.get(x.projectId ?? 0)?.name ?? '', project_public: byId.get(x.projectId ?? 0)?.public ?? false, repository_name: x.name, pull_count: x.pullCount, artifact_count: x.artifactCount })),
