@@ -13,6 +13,14 @@
 // its rows are committed; inside it, what was pushed since the run began is read back and spared,
 // and every statement checks its condition again as it deletes (see sweepRepository). Rows go
 // before files; a crash between them leaves files without rows, which the next run deletes.
+//
+// Several nodes (PostgreSQL): the write lock is an advisory lock every node takes (src/db/
+// cluster-lock.ts), so a push on any node and a sweep on any other exclude each other the same
+// way; one run at a time for the whole cluster (the run lock, held for the run: a second start on
+// any node is a 409); a stop asked on another node reaches the running node through the run's
+// row ('Stopping', read back at each progress report and phase); a run whose node died (its row
+// still Running, its lock gone with its connection) is marked Stopped by the next start or by a
+// live node's check; the schedule fires on every node and runs on the one that claims the slot.
 import { Cron } from 'croner';
 import type { Changes } from '../db/changes.ts';
 import type { HeldLock, TryLock } from '../db/cluster-lock.ts';
@@ -684,7 +692,8 @@ type SweepOp = { sweep: RepositorySweep; manifests: GcManifestRow[]; links?: und
  *
  * Why nothing a push relies on is deleted, although pushes run between the transactions: a push
  * checks what it refers to and records its rows under the shared lock, and every row it adds or
- * renews is dated at or after `since` (taken under the exclusive lock before the mark). So inside
+ * renews is dated at or after `since` (taken under the exclusive lock before the mark), and every
+ * manifest row it inserts has an id above `sinceId` (whatever its node's clock). So inside
  * each transaction, for each repository in it, the manifests pushed since the run began are read
  * back (an index range) and everything they reach through the mark's graph is spared, with their
  * own digests and references. The statements themselves delete only rows still older than the
