@@ -274,7 +274,8 @@ export class ArtifactStore {
   }
 
   /** A page of the artifacts that match the filter, newest first, and how many match. */
-  async filteredArtifacts(repositoryId: number, f: ArtifactFilter, offset: number, limit: number): Promise<{ total: number; rows: ArtifactRow[] }> {
+  /** The ids of the artifacts that match the filter, in list order (newest first). */
+  async filteredOrder(repositoryId: number, f: ArtifactFilter): Promise<Int32Array> {
     const args: ReadArg[] = [repositoryId, repositoryId];
     let filter = '';
     if (f.digest) {
@@ -288,9 +289,8 @@ export class ArtifactStore {
       filter += ` AND m."digest" IN (SELECT t."digest" FROM "Tag" t WHERE t."repositoryId" = ? AND t."name" ${this.d.ilike} ? ESCAPE '\\')`;
       args.push(repositoryId, containsPattern(f.tag));
     }
-    const base = `FROM "Manifest" m WHERE ${isArtifact(this.d, '?')}${filter}`;
-    const [counted, rows] = await Promise.all([this.sql.all(`SELECT COUNT(*) AS n ${base}`, args), this.sql.all(`SELECT ${ART_COLS} ${base}${ART_ORDER} LIMIT ? OFFSET ?`, [...args, limit, offset])]);
-    return { total: num(counted[0]?.n ?? 0), rows: rows.map(artifactRow) };
+    const rows = await this.sql.all(`SELECT m."id" FROM "Manifest" m WHERE ${isArtifact(this.d, '?')}${filter}${ART_ORDER}`, args);
+    return Int32Array.from(rows, (r) => num(r.id));
   }
 
   async manifest(repositoryId: number, digest: string): Promise<ArtifactRow | null> {

@@ -100,6 +100,8 @@ export class ArtifactsService {
   private anchors = new Lru<string, number>(ANCHORS_MAX);
   /** Repository lists: total by scope, and the name before a page (see listRepositories). */
   private repoTotals = new Lru<string, number>(1_000);
+  /** repository, content generation, filter -> the ids of the matching artifacts in list order. */
+  private matches = new Lru<string, Int32Array>(1_000, 8 * 1024 * 1024, (ids) => 100 + ids.byteLength);
   /** Project summaries: the project's repository ids (per repositoriesGen), and its artifact count. */
   private projectRepos = new Lru<number, { gen: number; ids: number[] }>(1_000, 8 * 1024 * 1024, (x) => 64 + x.ids.length * 8);
   private projectCounts = new Lru<number, { repoGen: number; sum: number; count: number }>(1_000);
@@ -296,8 +298,18 @@ export class ArtifactsService {
       const rows = await this.artifactPage(repositoryId, f, q.page, q.pageSize);
       return { total: f.count, items: await this.describe(repositoryId, rows, q.withAccessories) };
     }
-    const { total, rows } = await this.store.filteredArtifacts(repositoryId, q, (q.page - 1) * q.pageSize, q.pageSize);
-    return { total, items: await this.describe(repositoryId, rows, q.withAccessories) };
+    // The matches' order is kept per filter while the repository's content is unchanged: the count
+    // and every page of a search are then slices of it.
+    const gen = this.deps.registry.contentGen(repositoryId);
+    const key = `${repositoryId}|${gen}|${q.digest ?? ''}|${q.exactTag ? '=' : '~'}${q.tag ?? ''}`;
+    let order = this.matches.get(key);
+    if (!order) {
+      order = await this.store.filteredOrder(repositoryId, { digest: q.digest, tag: q.tag, exactTag: q.exactTag });
+      if (key.length <= 2_000 && this.deps.registry.contentGen(repositoryId) === gen) this.matches.set(key, order);
+    }
+    const offset = (q.page - 1) * q.pageSize;
+    const rows = await this.store.artifactsByIds(order.subarray(offset, offset + q.pageSize));
+    return { total: order.length, items: await this.describe(repositoryId, rows, q.withAccessories) };
   }
 
   async getArtifact(repositoryId: number, reference: string): Promise<ArtifactRecord | null> {
