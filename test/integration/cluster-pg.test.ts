@@ -12,7 +12,7 @@ import { makeApp, type TestApp } from '../helpers/app.ts';
 import { Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, bytes, sha256 } from '../helpers/oci.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 import { FsDriver } from '../../src/storage/driver/fs.ts';
-import { WRITES_SPACE } from '../../src/db/cluster-lock.ts';
+import { RUN_SPACE, WRITES_SPACE } from '../../src/db/cluster-lock.ts';
 
 const SECRET = 'cluster-test-secret-key-0123456789abcdef';
 let pgServer: TestPostgres;
@@ -186,6 +186,24 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       const dead2 = (await sql.query(`INSERT INTO "GcRun" ("kind", "status", "parameters", "updatedAt") VALUES ('SCHEDULE', 'Running', '{}', now()) RETURNING "id"`)).rows[0].id as number;
       await b.berth.gc.clearDeadRuns();
       assert.equal((await api(a, 'get', `/system/gc/${dead2}`)).body.job_status, 'Stopped');
+    });
+
+    test('a run whose node lost its database connection stops, and another node may run', async () => {
+      const hold = await holdShared(a);
+      const res = await startGc(a);
+      assert.equal(res.status, 201);
+      const id = runId(res.headers.location);
+      assert.equal(await waitForStatus(a, id, 'Running'), 'Running');
+      // The connection holding the run lock dies (as when the node's network to the database breaks).
+      const killed = await sql.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1`, [RUN_SPACE]);
+      assert.equal(killed.rowCount, 1);
+      const other = await startGc(b); // the lock is free: b runs; a's run, told it lost the lock, stops at its next step
+      assert.equal(other.status, 201, JSON.stringify(other.body));
+      hold.release();
+      await hold.done;
+      await Promise.all([a.berth.gc.idle(), b.berth.gc.idle()]);
+      assert.equal((await api(b, 'get', `/system/gc/${id}`)).body.job_status, 'Stopped');
+      assert.equal((await api(a, 'get', `/system/gc/${runId(other.headers.location)}`)).body.job_status, 'Success');
     });
 
     test("a push on one node while another node's run collects keeps the image whole", async () => {
