@@ -117,3 +117,53 @@ export function asDateOrNull(v: unknown): Date | null {
 export function containsPattern(value: string): string {
   return `%${value.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
 }
+
+/** A project membership with the name of its user or group (the members' page). */
+export interface MemberListRow {
+  id: number;
+  projectId: number;
+  roleId: number;
+  userId: number | null;
+  groupId: number | null;
+  /** The user's name (userId set) or the group's. */
+  entityName: string;
+}
+
+/**
+ * A project's members, oldest membership first, optionally only those whose name contains a text
+ * (case-sensitive, as Harbor's entityname): one page and the count, each one indexed statement over
+ * the project's members only.
+ */
+export class MemberListStore {
+  private readonly sql: ListReader;
+  constructor(db: Db) {
+    this.sql = listReader(db);
+  }
+
+  private where(projectId: number, entityName: string | undefined): { sql: string; args: ReadArg[] } {
+    const name = 'COALESCE(u."username", g."name")';
+    // Case-sensitive substring on both engines (LIKE ignores case on SQLite).
+    const has = this.sql.dialect.engine === 'postgresql' ? `strpos(${name}, ?) > 0` : `instr(${name}, ?) > 0`;
+    return entityName ? { sql: `m."projectId" = ? AND ${has}`, args: [projectId, entityName] } : { sql: 'm."projectId" = ?', args: [projectId] };
+  }
+
+  async page(projectId: number, entityName: string | undefined, offset: number, limit: number): Promise<{ total: number; rows: MemberListRow[] }> {
+    const w = this.where(projectId, entityName);
+    const from = `FROM "Member" m LEFT JOIN "User" u ON u."id" = m."userId" LEFT JOIN "UserGroup" g ON g."id" = m."groupId" WHERE ${w.sql}`;
+    const [counted, rows] = await Promise.all([
+      this.sql.all(`SELECT COUNT(*) AS n ${from}`, w.args),
+      this.sql.all(`SELECT m."id", m."projectId", m."roleId", m."userId", m."groupId", COALESCE(u."username", g."name") AS "entityName" ${from} ORDER BY m."id" LIMIT ? OFFSET ?`, [...w.args, limit, offset]),
+    ]);
+    return {
+      total: Number(counted[0]?.n ?? 0),
+      rows: rows.map((r) => ({
+        id: Number(r.id),
+        projectId: Number(r.projectId),
+        roleId: Number(r.roleId),
+        userId: r.userId == null ? null : Number(r.userId),
+        groupId: r.groupId == null ? null : Number(r.groupId),
+        entityName: r.entityName as string,
+      })),
+    };
+  }
+}

@@ -1,5 +1,6 @@
 // Project members: users (local or from the directory) and LDAP groups, each with one of Harbor's roles.
 import type { Db } from '../db/client.ts';
+import { MemberListStore } from '../db/list-store.ts';
 import type { ProjectStore } from '../db/project-store.ts';
 import type { UserStore } from '../db/user-store.ts';
 import type { Principal } from '../access/principal.ts';
@@ -38,6 +39,8 @@ export interface MembersDeps {
  * project keeps at least one project admin once it has one.
  */
 export class MembersService {
+  private memberList: MemberListStore | null = null;
+
   constructor(private readonly deps: MembersDeps) {}
 
   /** Refuses unless the actor holds every permission of each role in the project. */
@@ -62,11 +65,12 @@ export class MembersService {
     return actor.kind === 'user' && m.entityType === 'u' && m.entityId === actor.id;
   }
 
+  /** One page of the project's members, oldest first (optionally those whose name contains `entityName`), and how many match. */
   async list(projectId: number, entityName?: string, page = 1, pageSize = 100): Promise<{ total: number; items: MemberRecord[] }> {
-    const rows = await this.deps.db.member.findMany({ where: { projectId }, include: { user: { select: { username: true } }, group: { select: { name: true } } }, orderBy: { id: 'asc' } });
-    let items = rows.map((m) => this.toRecord(m));
-    if (entityName) items = items.filter((m) => m.entityName.includes(entityName));
-    return { total: items.length, items: items.slice((page - 1) * pageSize, page * pageSize) };
+    this.memberList ??= new MemberListStore(this.deps.db);
+    const { total, rows } = await this.memberList.page(projectId, entityName || undefined, (page - 1) * pageSize, pageSize);
+    const items = rows.map((m) => this.toRecord({ ...m, user: m.userId ? { username: m.entityName } : null, group: m.userId ? null : { name: m.entityName } }));
+    return { total, items };
   }
 
   async get(projectId: number, memberId: number): Promise<MemberRecord | null> {

@@ -1,4 +1,5 @@
-// The list store of the Harbor API (src/db/artifact-store.ts) on SQLite and a real PostgreSQL, the
+// The list stores of the Harbor API (src/db/artifact-store.ts, and the members' page of
+// src/db/list-store.ts) on SQLite and a real PostgreSQL, the
 // way test/integration/stores.test.ts runs the registry store: the same cases on both engines, each
 // engine's database opened through openDatabase (migrations included). Rows are written as a push
 // writes them (RegistryStore) and read back through the prepared list statements.
@@ -9,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type Db } from '../../src/db/client.ts';
 import { ArtifactStore } from '../../src/db/artifact-store.ts';
-import { closeListReader } from '../../src/db/list-store.ts';
+import { closeListReader, MemberListStore } from '../../src/db/list-store.ts';
 import { RegistryStore, type NewManifest } from '../../src/db/registry-store.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 
@@ -173,6 +174,28 @@ for (const engine of engines) {
       assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, '-update_time', { offset: 0 }, 2)), ['library/c', 'loose/one']);
       const r = (await store.repository('library/c'))!;
       assert.equal(r.pullCount, 5);
+    });
+
+    test('members: one page oldest first, a case-sensitive name filter over users and groups, the count', async () => {
+      const pid = (await db.project.create({ data: { name: 'members' } })).id;
+      const user = async (username: string) => (await db.user.create({ data: { username } })).id;
+      const ids: number[] = [];
+      for (const name of ['ann', 'Bob', 'anna', 'carl']) ids.push((await db.member.create({ data: { projectId: pid, userId: await user(name), roleId: 2 } })).id);
+      const g = await db.userGroup.create({ data: { name: 'annex-team', ldapDn: 'cn=annex,dc=x' } });
+      await db.member.create({ data: { projectId: pid, groupId: g.id, roleId: 3 } });
+      await db.member.create({ data: { projectId: lib, userId: await user('annie'), roleId: 1 } }); // another project
+      const members = new MemberListStore(db);
+      const all = await members.page(pid, undefined, 0, 100);
+      assert.equal(all.total, 5);
+      assert.deepEqual(all.rows.map((m) => m.entityName), ['ann', 'Bob', 'anna', 'carl', 'annex-team']);
+      assert.deepEqual(all.rows.slice(0, 4).map((m) => m.id), ids);
+      assert.deepEqual([all.rows[4].userId, all.rows[4].groupId, all.rows[4].roleId], [null, g.id, 3]);
+      const page = await members.page(pid, undefined, 1, 2);
+      assert.deepEqual([page.total, page.rows.map((m) => m.entityName)], [5, ['Bob', 'anna']]);
+      const ann = await members.page(pid, 'ann', 1, 10);
+      assert.deepEqual([ann.total, ann.rows.map((m) => m.entityName)], [3, ['anna', 'annex-team']]);
+      assert.equal((await members.page(pid, 'BOB', 0, 10)).total, 0, 'the filter keeps case');
+      assert.equal((await members.page(pid, '%', 0, 10)).total, 0, 'and takes wildcards literally');
     });
   });
 }
