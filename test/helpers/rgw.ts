@@ -79,9 +79,9 @@ async function until(what: string, seconds: number, ok: () => boolean | Promise<
 }
 
 /**
- * Starts the cluster; a start whose OSD the monitor refuses (Ceph 16.2's memstore sometimes comes
- * up with another fsid than it was made with, more often on a loaded machine) is thrown away and
- * tried again, up to three times.
+ * Starts the cluster; a start that fails (Ceph 16.2's memstore sometimes comes up with another fsid
+ * than it was made with, or the monitor answers EPERM while settling; more often on a loaded
+ * machine) is stopped, thrown away and tried again, up to three times.
  */
 export async function startRgw(): Promise<Rgw> {
   // A second cluster never gets its OSD up while another runs: say so instead of timing out.
@@ -91,7 +91,10 @@ export async function startRgw(): Promise<Rgw> {
     try {
       return await startOnce();
     } catch (e) {
-      if (attempt >= 3 || !/wrong fsid/.test((e as Error).message)) throw e;
+      // Seen here: the OSD refused by the monitor (wrong fsid), or `osd new` answered EPERM while the
+      // monitor was still settling. A fresh cluster in a new directory starts.
+      if (attempt >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }
