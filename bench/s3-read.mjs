@@ -1,19 +1,28 @@
 #!/usr/bin/env node
-// node bench/s3-read.mjs [--n=100] [--modes=sdk,node-http,onread]
+// node bench/s3-read.mjs [--n=100] [--modes=sdk-await,sdk,http,http-onread,fetch,onread,berth]
 //
 // Where a blob GET's CPU goes on S3 (the pull row of `npm run bench -- --backend=pg-s3`): starts a
 // radosgw (bench/lib/engines.mjs), stores one 8 MiB object, and for each way of reading it starts a
 // small server (this script with --serve=<mode>) that answers GET /b by streaming the object to the
 // client, pulls it N times with 4 in flight and prints the server's CPU per MiB:
-//   sdk        GetObjectCommand, Body written chunk by chunk as src/http/raw.ts sendStream does (Berth today)
-//   node-http  the same bytes through node:http's client with a presigned URL: the SDK's own share
+//   sdk-await  GetObjectCommand, Body written one awaited write per chunk (Berth's sendStream before 2026-12-06)
+//   sdk        GetObjectCommand, Body sent by src/http/raw.ts sendStream (writes queued, corked per loop turn)
+//   http       node:http's client with a presigned URL (kept per object for a while), sendStream
+//   http-onread  as http, but the agent's sockets read with `onread` into one shared 1 MiB buffer and
+//              hand each read to the HTTP parser (which copies the body out), so a read takes up to
+//              1 MiB instead of libuv's 64 KiB
+//   sdk-onread GetObjectCommand through a NodeHttpHandler whose agent is http-onread's, sendStream
+//   fetch      Node's fetch (undici) with the presigned URL, Readable.fromWeb, sendStream
+//   berth      src/storage/driver/s3.ts S3Driver.reader + sendStream: what Berth does now
 //   onread     a keep-alive net.Socket per request in flight reading with `onread` into pooled 1 MiB
 //              buffers (no fresh Buffer per socket read), the request presigned by the SDK, each
 //              filled slice written to the client before the socket reads again
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
 import { cpuMs } from './lib/servers.mjs';
 
 const args = process.argv.slice(2);
@@ -100,26 +109,67 @@ async function serve(mode) {
     idle.push(c);
   }
 
+  // The modes that use Berth's own code run this script under tsx (see main).
+  const raw = mode === 'sdk-await' || mode === 'onread' ? null : await import('../src/http/raw.ts');
+  let cached = null;
+  const presignCached = async () => {
+    if (!cached || cached.until < Date.now()) cached = { url: await presign(), until: Date.now() + 300_000 };
+    return cached.url;
+  };
+  const shared = Buffer.allocUnsafe(1024 * 1024);
+  const onreadAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  onreadAgent.createConnection = (o, cb) => {
+    const socket = net.connect({ host: o.host, port: o.port, onread: { buffer: shared, callback: (n, buf) => void socket.emit('data', buf.subarray(0, n)) } });
+    return socket;
+  };
+  // The SDK with the same agent: its own requests, errors and retries, 1 MiB socket reads.
+  const sdkOnread = mode === 'sdk-onread' ? (await import('@smithy/node-http-handler')).NodeHttpHandler : null;
+  const s3o = sdkOnread ? new sdk.S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', requestHandler: new sdkOnread({ httpAgent: onreadAgent, connectionTimeout: 5_000, requestTimeout: 120_000 }) }) : null;
+  const driver = mode === 'berth' ? await (await import('../src/storage/driver/s3.ts')).S3Driver.create({ bucket: BUCKET, region: 'us-east-1', endpoint: env.endpoint, forcePathStyle: true, accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey, prefix: '' }) : null;
+
   const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-length': SIZE, 'content-type': 'application/octet-stream' });
-    if (mode === 'sdk') {
+    if (mode === 'sdk-await') {
       const r = await s3.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key: KEY, Range: `bytes=0-${SIZE - 1}` }));
       await sendStream(r.Body, res);
-    } else if (mode === 'node-http') {
-      const url = await presign();
-      const body = await new Promise((resolve, reject) => http.get({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent }, resolve).on('error', reject));
-      await sendStream(body, res);
+    } else if (mode === 'sdk') {
+      const r = await s3.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key: KEY, Range: `bytes=0-${SIZE - 1}` }));
+      await raw.sendStream(r.Body, res);
+    } else if (mode === 'sdk-onread') {
+      const r = await s3o.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key: KEY, Range: `bytes=0-${SIZE - 1}` }));
+      await raw.sendStream(r.Body, res);
+    } else if (mode === 'http' || mode === 'http-onread') {
+      const url = await presignCached();
+      const body = await new Promise((resolve, reject) =>
+        http.get({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent: mode === 'http' ? agent : onreadAgent, headers: { range: `bytes=0-${SIZE - 1}` } }, resolve).on('error', reject),
+      );
+      await raw.sendStream(body, res);
+    } else if (mode === 'fetch') {
+      const url = await presignCached();
+      const r = await fetch(url, { headers: { range: `bytes=0-${SIZE - 1}` } });
+      await raw.sendStream(Readable.fromWeb(r.body), res);
+    } else if (mode === 'berth') {
+      await raw.sendStream(await driver.reader(KEY, 0, SIZE - 1), res);
     } else {
       await onread(res);
     }
   });
+  process.on('SIGTERM', () => process.exit(0)); // so that --prof's profile is written
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+}
+
+/** Minor page faults of a process so far (fresh memory touched: a new buffer's pages, say). */
+function minorFaults(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
 async function main() {
   const { startRgw } = await import('./lib/engines.mjs');
   const N = Number(opt('n') ?? 100);
-  const modes = (opt('modes') ?? 'sdk,node-http,onread').split(',');
+  let ROUNDS = 2;
+  const PROF = opt('prof'); // a directory: each server (and tsx's loader thread) writes its .cpuprofile there
+  const modes = (opt('modes') ?? 'sdk-await,sdk,http,http-onread,fetch,onread,berth').split(',');
   const rgw = await startRgw({ memstoreBytes: 1024 * 1024 * 1024 });
   const results = [];
   try {
@@ -130,9 +180,10 @@ async function main() {
     for (let i = 0; i < SIZE; i += 4096) data.writeUInt32LE(i, i);
     await s3.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: data, ContentLength: SIZE }));
     s3.destroy();
-    for (const round of [0, 1]) {
-      for (const mode of round ? [...modes].reverse() : modes) {
-        const child = spawn(process.execPath, [fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    ROUNDS = Number(opt('rounds') ?? 2);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of round % 2 ? [...modes].reverse() : modes) {
+        const child = spawn(process.execPath, ['--import', 'tsx', ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}/${mode}-${round}`] : []), fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, NODE_NO_WARNINGS: '1', S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
         const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
         const agent = new http.Agent({ keepAlive: true });
         const get = () =>
@@ -147,6 +198,7 @@ async function main() {
           );
         for (let i = 0; i < 4; i++) await get();
         const c0 = cpuMs(child.pid);
+        const f0 = minorFaults(child.pid);
         const t0 = performance.now();
         let next = 0;
         await Promise.all(Array.from({ length: 4 }, async () => {
@@ -154,19 +206,20 @@ async function main() {
         }));
         const ms = performance.now() - t0;
         const cpu = cpuMs(child.pid) - c0;
+        const faults = minorFaults(child.pid) - f0;
         child.kill();
         agent.destroy();
-        results.push({ round, mode, cpuPerMiB: cpu / ((N * SIZE) / 2 ** 20), mbps: (N * SIZE) / 2 ** 20 / (ms / 1000) });
-        console.error(`[s3-read] ${mode}: ${results.at(-1).cpuPerMiB.toFixed(3)} ms CPU/MiB, ${results.at(-1).mbps.toFixed(0)} MB/s`);
+        results.push({ round, mode, cpuPerMiB: cpu / ((N * SIZE) / 2 ** 20), mbps: (N * SIZE) / 2 ** 20 / (ms / 1000), faultsPerMiB: faults / ((N * SIZE) / 2 ** 20) });
+        console.error(`[s3-read] ${mode}: ${results.at(-1).cpuPerMiB.toFixed(3)} ms CPU/MiB, ${results.at(-1).mbps.toFixed(0)} MB/s, ${results.at(-1).faultsPerMiB.toFixed(0)} page faults/MiB`);
       }
     }
   } finally {
     await rgw.stop();
   }
-  console.log(`\nserver CPU per MiB of a blob GET streamed from radosgw (8 MiB object, ${N} GETs, 4 in flight, two rounds):`);
+  console.log(`\nserver CPU per MiB of a blob GET streamed from radosgw (8 MiB object, ${N} GETs, 4 in flight, ${ROUNDS} rounds):`);
   for (const mode of modes) {
     const rs = results.filter((r) => r.mode === mode);
-    console.log(`  ${mode.padEnd(10)} ${rs.map((r) => r.cpuPerMiB.toFixed(3)).join(' / ')} ms CPU/MiB   ${rs.map((r) => r.mbps.toFixed(0)).join(' / ')} MB/s`);
+    console.log(`  ${mode.padEnd(11)} ${rs.map((r) => r.cpuPerMiB.toFixed(3)).join(' / ')} ms CPU/MiB   ${rs.map((r) => r.mbps.toFixed(0)).join(' / ')} MB/s   ${rs.map((r) => r.faultsPerMiB.toFixed(0)).join(' / ')} minor page faults/MiB`);
   }
 }
 

@@ -116,31 +116,89 @@ export function sendJsonText(res: ServerResponse, status: number, text: string |
 }
 
 /**
- * Streams a body to the response, one chunk at a time: the next chunk is written once the socket
- * has taken the previous one, which is then released back to its pool (when the stream pools its
- * chunks), so a blob download allocates nothing per chunk. Resolves when the response ended;
- * rejects (after destroying both sides) when either side failed or the client went away.
+ * Bytes a download may have queued on the socket (beyond what the kernel took) before reading from
+ * the body pauses until the socket drained. The socket's own highWaterMark (16 KiB) is smaller than
+ * one chunk, so honouring write()'s return value alone would serialize chunk after chunk.
  */
-export async function sendStream(body: Readable, res: ServerResponse): Promise<void> {
+const QUEUED_MAX = 2 * 1024 * 1024;
+
+/**
+ * Streams a body to the response without waiting for each write: chunks that arrive while the
+ * socket is busy queue up (to QUEUED_MAX, then the body pauses until 'drain') and go out together
+ * in one writev, and chunks that arrive in one turn of the event loop (the reads of one poll) are
+ * corked into one write. A chunk of a stream that pools its chunks is released back to its pool
+ * once the socket has taken it, so a blob download allocates nothing per chunk. Resolves when the
+ * response ended; rejects (after destroying both sides) when either side failed, the body ended
+ * early, or the client went away.
+ */
+export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
   const releasing = isReleasing(body) ? body : null;
-  let closed: (() => void) | null = null;
-  const gone = new Promise<never>((_, reject) => {
-    closed = () => reject(new Error('client went away'));
-    res.once('close', closed);
-  });
-  gone.catch(() => undefined);
-  const written = (chunk: Buffer) => new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
-  try {
-    for await (const chunk of body) {
-      await Promise.race([written(chunk as Buffer), gone]);
-      releasing?.release(chunk as Buffer);
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let ended = false;
+    let corked = false;
+    let waiting = false;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      res.uncork();
+    };
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', fail);
+      body.off('close', onBodyClose);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      res.off('error', fail);
+    };
+    function fail(e: Error): void {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      body.destroy();
+      res.destroy();
+      reject(e);
     }
-    await Promise.race([new Promise<void>((resolve) => res.end(resolve)), gone]);
-  } catch (e) {
-    body.destroy();
-    res.destroy();
-    throw e;
-  } finally {
-    if (closed) res.off('close', closed);
-  }
+    function onData(chunk: Buffer): void {
+      if (!corked) {
+        corked = true;
+        res.cork();
+        setImmediate(uncork);
+      }
+      if (releasing) res.write(chunk, (err) => err || releasing.release(chunk));
+      else res.write(chunk);
+      if (!waiting && res.writableLength > QUEUED_MAX) {
+        waiting = true;
+        body.pause();
+        res.once('drain', onDrain);
+      }
+    }
+    function onDrain(): void {
+      waiting = false;
+      body.resume();
+    }
+    function onEnd(): void {
+      ended = true;
+      uncork();
+      res.end(() => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        resolve();
+      });
+    }
+    function onBodyClose(): void {
+      if (!ended) fail(new Error('the body ended early'));
+    }
+    function onClose(): void {
+      fail(new Error('client went away'));
+    }
+    res.on('close', onClose);
+    res.on('error', fail);
+    body.on('error', fail);
+    body.on('close', onBodyClose);
+    body.on('end', onEnd);
+    body.on('data', onData);
+  });
 }
