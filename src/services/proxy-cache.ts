@@ -174,6 +174,30 @@ export class ProxyCacheService {
   }
 
   /**
+   * Before a referrers listing in a proxy-cache project: the upstream's referrers of `digest`
+   * (signatures, SBOMs; through its referrers API or the fallback tag) are fetched and stored, so
+   * the local listing includes them. Best effort: with the upstream unreachable the listing shows
+   * what is cached. Resolves with how many were fetched.
+   */
+  async referrers(project: ProxyProject, repository: string, digest: string): Promise<number> {
+    if (!parseDigest(digest)) return 0;
+    const upstreamName = ProxyCacheService.upstreamName(project, repository);
+    let fetched = 0;
+    try {
+      const client = await this.deps.upstream(project.registryId);
+      for (const r of await client.referrers(upstreamName, digest)) {
+        if (await this.local(repository, r.digest)) continue;
+        await this.once(`m${SEP}${repository}${SEP}${r.digest}`, () => this.fetchManifest(client, upstreamName, repository, r.digest, 0));
+        fetched++;
+      }
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      this.deps.log.warn({ project: project.name, repository, digest, kind: e.kind, err: e.message }, 'proxy cache referrers not refreshed; listing what is cached');
+    }
+    return fetched;
+  }
+
+  /**
    * A blob GET in a proxy-cache project. Null when the blob is stored (serve it as any other,
    * ranges included); otherwise the upstream's bytes as they arrive, stored at the same time: the
    * stream ends only once they hashed to `digest` (it errors otherwise, and nothing is stored).

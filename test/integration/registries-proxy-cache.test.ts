@@ -258,6 +258,39 @@ describe('proxy cache read path', { skip }, () => {
     assert.equal(await t.berth.registry.blobSize('hub-cache/team/lie2', sha256(data)), null);
   });
 
+  test('referrers of a cached image (a signature upstream) are fetched for the listing; with the upstream down the cached ones are listed', async () => {
+    const empty = Buffer.from('{}');
+    const sig = Buffer.from('{"sig":1}');
+    for (const b of [empty, sig]) await upstream.pushBlob('team/app', sha256(b), b.length, () => Readable.from([b]));
+    const v2 = (await proxy.manifest(project, 'hub-cache/team/app', 'v1')).digest;
+    const sigManifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.example.sig',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+        layers: [{ mediaType: 'application/vnd.example.sig.v1', digest: sha256(sig), size: sig.length }],
+        subject: { mediaType: OCI_INDEX, digest: v2, size: (await upstream.headManifest('team/app', v2))!.size },
+      }),
+    );
+    await upstream.putManifest('team/app', sha256(sigManifest), sigManifest, OCI_MANIFEST);
+    // Distribution 2.8 has no referrers API: the signature is listed under the fallback tag.
+    const fallback = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(sigManifest), size: sigManifest.length, artifactType: 'application/vnd.example.sig' }] }));
+    await upstream.putManifest('team/app', v2.replace(':', '-'), fallback, OCI_INDEX);
+
+    assert.deepEqual(await t.berth.registry.referrers('hub-cache/team/app', v2), []);
+    assert.equal(await proxy.referrers(project, 'hub-cache/team/app', v2), 1);
+    assert.deepEqual((await t.berth.registry.referrers('hub-cache/team/app', v2)).map((r) => r.digest), [sha256(sigManifest)]);
+    assert.equal(await proxy.referrers(project, 'hub-cache/team/app', v2), 0, 'already cached');
+    mode = 'down';
+    try {
+      assert.equal(await proxy.referrers(project, 'hub-cache/team/app', v2), 0);
+      assert.deepEqual((await t.berth.registry.referrers('hub-cache/team/app', v2)).map((r) => r.digest), [sha256(sigManifest)]);
+    } finally {
+      mode = 'up';
+    }
+  });
+
   test('a blob asked for directly is fetched once and then served from the cache', async () => {
     const data = Buffer.from('a loose blob');
     await upstream.pushBlob('team/loose', sha256(data), data.length, () => Readable.from([data]));
