@@ -244,6 +244,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   app.set('etag', false);
   const registryApi = registryHandler({
     registry,
+    proxy: {
+      cache: proxyCache,
+      project: async (repository) => {
+        const p = await access.project(projectOf(repository));
+        return p?.registryId ? { name: p.name, registryId: p.registryId } : null;
+      },
+    },
     authn,
     policy,
     log,

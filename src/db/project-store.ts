@@ -9,6 +9,8 @@ export interface ProjectRef {
   id: number;
   name: string;
   public: boolean;
+  /** The upstream registry endpoint of a proxy-cache project; null (or absent) for a normal project. */
+  registryId?: number | null;
 }
 
 export interface ProjectRow extends ProjectRef {
@@ -43,7 +45,7 @@ export interface MemberRow {
   group: { name: string } | null;
 }
 
-const REF = { id: true, name: true, public: true } as const;
+const REF = { id: true, name: true, public: true, registryId: true } as const;
 const MEMBER = { id: true, projectId: true, roleId: true, userId: true, groupId: true, user: { select: { username: true } }, group: { select: { name: true } } } as const;
 
 /** Members of a user, directly or through one of its groups. */

@@ -8,6 +8,7 @@ import { isValidName } from '../lib/reference.ts';
 import { hasBody, readBody } from '../http/body.ts';
 import { sendJson, sendJsonText, sendStream } from '../http/raw.ts';
 import type { ChunkRange } from '../storage/uploads.ts';
+import type { ProxyProject } from '../services/proxy-cache.ts';
 import { CATALOG_SCOPE, mayDo, type RegistryRouterDeps } from './router.ts';
 
 export interface Ctx {
@@ -21,6 +22,8 @@ export interface Ctx {
   query: URLSearchParams | undefined;
   req: IncomingMessage;
   res: ServerResponse;
+  /** Set when the repository is in a proxy-cache project: pulls go through the proxy cache. */
+  proxied?: ProxyProject | null;
 }
 
 function q(ctx: Ctx, key: string): string | undefined {
@@ -166,7 +169,7 @@ export const handlers = {
       throw new AppError(ctx.method === 'PUT' ? 'DIGEST_INVALID' : 'MANIFEST_UNKNOWN', { reference });
     }
     if (ctx.method === 'GET' || ctx.method === 'HEAD') {
-      const m = await registry.getManifest(name, reference);
+      const m = ctx.proxied ? await ctx.deps.proxy!.cache.manifest(ctx.proxied, name, reference) : await registry.getManifest(name, reference);
       checkAccept(req, m.mediaType);
       res.setHeader('Content-Type', m.mediaType);
       res.setHeader('Docker-Content-Digest', m.digest);
@@ -199,6 +202,22 @@ export const handlers = {
       await registry.deleteBlob(name, d);
       reply(res, 202);
       return;
+    }
+    if (ctx.proxied) {
+      // A blob not cached yet: a plain GET streams it while it is stored; HEAD and ranges wait for it.
+      const fresh = ctx.method === 'GET' && !req.headers.range ? await ctx.deps.proxy!.cache.openBlob(ctx.proxied, name, d.digest) : (await ctx.deps.proxy!.cache.blob(ctx.proxied, name, d.digest), null);
+      if (fresh) {
+        res.setHeader('Docker-Content-Digest', d.digest);
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Content-Length', fresh.size);
+        res.statusCode = 200;
+        try {
+          await sendStream(fresh.stream, res);
+        } catch {
+          // the client went away, or the upstream's bytes did not match (the answer is cut short)
+        }
+        return;
+      }
     }
     const size = await registry.statBlob(name, d);
     res.setHeader('Docker-Content-Digest', d.digest);
@@ -330,6 +349,8 @@ export const handlers = {
     const d = parseDigest(ctx.arg);
     if (!d) throw new AppError('DIGEST_INVALID', { digest: ctx.arg });
     const artifactType = q(ctx, 'artifactType');
+    // A proxy-cache project lists the upstream's referrers too (fetched and stored first).
+    if (ctx.proxied) await ctx.deps.proxy!.cache.referrers(ctx.proxied, ctx.name, d.digest);
     const list = await ctx.deps.registry.referrers(ctx.name, d.digest, artifactType);
     if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
     // A Buffer, not a string: res.send would append "; charset=utf-8" to the media type.

@@ -2,6 +2,7 @@
 // one place, and short handlers that parse, call the registry service and shape the response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Action, RepositoryPolicy } from '../access/principal.ts';
+import type { ProxyCacheService, ProxyProject } from '../services/proxy-cache.ts';
 import type { Authenticator, Identity } from '../auth/authenticator.ts';
 import { AppError } from '../lib/errors.ts';
 import { NAME_PATTERN, isValidName } from '../lib/reference.ts';
@@ -20,6 +21,8 @@ export interface RegistryRouterDeps {
   /** Audit hooks, called after a successful manifest GET / PUT (never awaited). */
   onPull?: (identity: Identity, repository: string, reference: string, digest?: string) => void;
   onPush?: (identity: Identity, repository: string, reference: string) => void;
+  /** Proxy-cache projects: which project a repository's pulls go through to an upstream (null: a normal project), and the read path. */
+  proxy?: { project(repository: string): Promise<ProxyProject | null>; cache: ProxyCacheService };
 }
 
 type Kind = 'base' | 'catalog' | 'tags' | 'manifest' | 'uploads' | 'upload' | 'blob' | 'referrers';
@@ -94,7 +97,10 @@ async function dispatch(deps: RegistryRouterDeps, req: IncomingMessage, res: Ser
   const scope = challengeScope(route.kind, route.name, action, query);
   const identity = await authenticate(deps, req, scope, action);
   if (action !== 'login') await authorize(deps, req, identity, route.name!, action, scope);
-  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', method, query, req, res };
+  // A proxy-cache project holds what its upstream has: nobody pushes or deletes there.
+  const proxied = route.name && deps.proxy ? await deps.proxy.project(route.name) : null;
+  if (proxied && action !== 'pull') throw new AppError('DENIED', undefined, { message: `project ${proxied.name} is a proxy cache of another registry: ${action === 'push' ? 'pushing into it' : 'deleting from it'} is not allowed` });
+  const ctx: Ctx = { deps, identity, name: route.name ?? '', arg: route.arg ?? '', method, query, req, res, proxied };
   await handlers[route.kind](ctx);
   if (route.kind === 'manifest' && res.statusCode < 300) {
     if (method === 'GET') deps.onPull?.(identity, ctx.name, ctx.arg, res.getHeader('Docker-Content-Digest') as string | undefined);

@@ -27,6 +27,7 @@ const NOT_CALLED: Partial<Record<RouteKey, string>> = {
   'get /ldap/users/search': 'needs a directory (test/integration/ldap-api.test.ts runs slapd)',
   'post /ldap/users/import': 'needs a directory (test/integration/ldap-api.test.ts runs slapd)',
   'get /ldap/groups/search': 'needs a directory (test/integration/ldap-api.test.ts runs slapd)',
+  'post /registries/ping': 'needs a registry that answers (test/integration/registries.test.ts pings Distribution and a second Berth and checks this reply)',
 };
 const checked = new Set<string>();
 
@@ -246,6 +247,18 @@ describe('answers fit the documented response schemas', () => {
     const rotated = fits('post /system/token-key/rotate', await api('post', '/system/token-key/rotate')).body;
     assert.equal(rotated.previous_kid, before.kid);
     assert.deepEqual(fits('get /system/token-key', await api('get', '/system/token-key')).body, rotated);
+  });
+
+  test('registry endpoints', async () => {
+    const created = fits('post /registries', await api('post', '/registries').send({ name: 'oa', type: 'docker-hub', credential: { type: 'basic', access_key: 'u', access_secret: 'S3cret-oa-1' } }));
+    const id = String(created.headers.location).split('/').pop();
+    assert.equal(fits('get /registries', await api('get', '/registries')).body[0].credential.access_secret, '*****');
+    fits('get /registries/:id', await api('get', `/registries/${id}`));
+    fits('put /registries/:id', await api('put', `/registries/${id}`).send({ description: 'd' }));
+    fits('get /registries/:id/info', await api('get', `/registries/${id}/info`));
+    fits('get /replication/adapters', await api('get', '/replication/adapters'));
+    fits('get /replication/adapterinfos', await api('get', '/replication/adapterinfos'));
+    fits('delete /registries/:id', await api('delete', `/registries/${id}`));
   });
 
   test('every route of the table was checked against a real answer (or is listed with the reason it is not)', () => {
