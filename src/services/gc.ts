@@ -619,9 +619,12 @@ export class GcService {
     this.cron = null;
     this.schedule = s;
     if (s.type === 'None' || !s.cron) return;
-    this.cron = new Cron(s.cron, { protect: true, unref: true }, () => {
+    this.cron = new Cron(s.cron, { protect: true, unref: true }, (self: Cron) => {
       const start = () => this.trigger('SCHEDULE', s.parameters);
-      (this.deps.once ? this.deps.once('gc.schedule', cronSlot(), start) : start()).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'scheduled garbage collection not started'));
+      // The slot is the scheduled time (the latest the pattern matches up to now), the same on
+      // every node however late its timer fired.
+      const slot = self.previousRuns(1, new Date(Date.now() + 1))[0] ?? cronSlot();
+      (this.deps.once ? this.deps.once('gc.schedule', slot, start) : start()).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'scheduled garbage collection not started'));
     });
   }
 

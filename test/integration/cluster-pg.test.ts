@@ -197,6 +197,12 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       // The connection holding the run lock dies (as when the node's network to the database breaks).
       const killed = await sql.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1`, [RUN_SPACE]);
       assert.equal(killed.rowCount, 1);
+      // The lock goes when the backend has exited (pg_terminate_backend only signals it).
+      for (let i = 0; i < 250; i++) {
+        const held = await sql.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1`, [RUN_SPACE]);
+        if (!held.rowCount) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const other = await startGc(b); // the lock is free: b runs; a's run, told it lost the lock, stops at its next step
       assert.equal(other.status, 201, JSON.stringify(other.body));
       hold.release();
@@ -286,6 +292,24 @@ describe('several nodes on one PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal(history.rowCount, slots.length);
       assert.deepEqual(new Set(history.rows.map((r) => r.node)).size <= 2, true);
       for (const r of history.rows) assert.ok([a.berth.jobs.node, b.berth.jobs.node].includes(r.node), r.node);
+    });
+
+    test('a GC schedule fires on both nodes and each of its slots is claimed once', async () => {
+      await Promise.all([a.berth.gc.idle(), b.berth.gc.idle()]);
+      const before = (await sql.query(`SELECT count(*)::int AS n FROM "GcRun" WHERE "kind" = 'SCHEDULE'`)).rows[0].n as number;
+      assert.equal((await api(a, 'put', '/system/gc/schedule').send({ schedule: { type: 'Custom', cron: '* * * * * *' }, parameters: { dry_run: true } })).status, 200);
+      let slots: { slot: Date; node: string }[] = [];
+      for (let i = 0; i < 300 && slots.length < 3; i++) {
+        slots = (await sql.query(`SELECT "slot", "node" FROM "JobRun" WHERE "job" = 'gc.schedule' ORDER BY "slot"`)).rows;
+        if (slots.length < 3) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal((await api(b, 'put', '/system/gc/schedule').send({ schedule: { type: 'None' } })).status, 200);
+      await Promise.all([a.berth.gc.idle(), b.berth.gc.idle()]);
+      assert.ok(slots.length >= 3, `slots: ${JSON.stringify(slots)}`);
+      for (const s of slots) assert.equal(new Date(s.slot).getUTCMilliseconds(), 0, 'a slot is the scheduled second');
+      const runs = (await sql.query(`SELECT count(*)::int AS n FROM "GcRun" WHERE "kind" = 'SCHEDULE'`)).rows[0].n - before;
+      const claimed = (await sql.query(`SELECT count(*)::int AS n FROM "JobRun" WHERE "job" = 'gc.schedule'`)).rows[0].n as number;
+      assert.ok(runs >= 1 && runs <= claimed, `${runs} runs for ${claimed} slots`);
     });
 
     test('a GC schedule saved on one node is armed on the other', async () => {
