@@ -45,6 +45,7 @@ import { RegistryService } from './services/registry-service.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { RegistriesService } from './services/registries.ts';
+import { AppError } from './lib/errors.ts';
 import { ProxyCacheService } from './services/proxy-cache.ts';
 import { RegistryEndpointStore } from './db/registry-endpoint-store.ts';
 import { SecretBox, loadSecretKey } from './lib/secret-box.ts';
@@ -183,7 +184,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   await startupStep(db, () => users.ensureAdmin(config.adminPassword));
   const onChange = (resourceType: string) => (e: { username: string; operation: string; resource: string }) => audit.record({ ...e, resourceType });
-  const projects = new ProjectsService({ projects: projectStore, access, creationRestriction: () => settings.projectCreationRestriction(), onChange: onChange('project') });
+  const projects = new ProjectsService({
+    projects: projectStore,
+    access,
+    creationRestriction: () => settings.projectCreationRestriction(),
+    registryExists: (id) => registries.get(id).then(() => true, (e: unknown) => { if (e instanceof AppError && e.code === 'NOT_FOUND') return false; throw e; }),
+    onChange: onChange('project'),
+  });
   await startupStep(db, () => projects.ensure('library', true));
   const members = new MembersService({ db, projects: projectStore, users: userStore, access, identity, directory: () => directory, onChange: onChange('member') });
   const robots = new RobotsService({ robots: robotStore, access, forgetCredentials: () => identity.forget(), onChange: onChange('robot') });

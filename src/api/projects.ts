@@ -27,7 +27,7 @@ async function projectDto(deps: ProjectRouteDeps, p: ProjectRecord, principal: P
     project_id: p.id,
     owner_id: p.ownerId ?? 0,
     name: p.name,
-    registry_id: 0,
+    registry_id: p.registryId ?? 0,
     creation_time: iso(p.createdAt),
     update_time: iso(p.updatedAt),
     deleted: false,
@@ -73,7 +73,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     const isPublic = body.public ?? body.metadata?.public === 'true';
     // Harbor's storage_limit (bytes, -1 unlimited) is for system admins; others get no limit.
     const limit = body.storage_limit ?? -1;
-    const p = await deps.projects.create(principal, { name: body.project_name, public: isPublic, metadata: body.metadata ?? undefined });
+    const p = await deps.projects.create(principal, { name: body.project_name, public: isPublic, metadata: body.metadata ?? undefined, registryId: body.registry_id ?? null });
     if (limit !== -1 && principal.sysadmin) await deps.quotas.setLimit(p.id, limit);
     res.setHeader('Location', `/api/v2.0/projects/${p.id}`);
     res.status(201).end();

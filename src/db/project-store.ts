@@ -32,6 +32,8 @@ export interface NewProject {
   metadata: string;
   /** A user made the project's first member with this role (its creator), if any. */
   firstMember?: { userId: number; roleId: number };
+  /** A proxy-cache project: the upstream registry endpoint it pulls through. */
+  registryId?: number | null;
 }
 
 /** A membership with the name of its user or group. */
@@ -108,7 +110,7 @@ export class ProjectStore {
   async create(p: NewProject): Promise<number> {
     const created = await conflictOnDuplicate(
       this.db.project.create({
-        data: { name: p.name, public: p.public, ownerId: p.ownerId, metadata: p.metadata, ...(p.firstMember ? { members: { create: p.firstMember } } : {}) },
+        data: { name: p.name, public: p.public, ownerId: p.ownerId, metadata: p.metadata, registryId: p.registryId ?? null, ...(p.firstMember ? { members: { create: p.firstMember } } : {}) },
         select: { id: true },
       }),
       `project ${p.name} already exists`,

@@ -18,6 +18,8 @@ export interface ProjectRecord {
   createdAt: Date;
   updatedAt: Date;
   repoCount: number;
+  /** A proxy-cache project's upstream registry endpoint; null for a normal project. */
+  registryId: number | null;
 }
 
 export interface ProjectsDeps {
@@ -25,19 +27,28 @@ export interface ProjectsDeps {
   access: AccessService;
   /** 'adminonly' (default) or 'everyone': who may create projects. */
   creationRestriction: () => 'adminonly' | 'everyone';
+  /** Whether a registry endpoint exists (for proxy-cache projects); without it none may be named. */
+  registryExists?: (id: number) => Promise<boolean>;
   onChange?: (e: { username: string; operation: string; resource: string }) => void;
 }
 
 export class ProjectsService {
   constructor(private readonly deps: ProjectsDeps) {}
 
-  async create(principal: Principal, input: { name: string; public: boolean; metadata?: Record<string, string> }): Promise<ProjectRecord> {
+  async create(principal: Principal, input: { name: string; public: boolean; metadata?: Record<string, string>; registryId?: number | null }): Promise<ProjectRecord> {
     if (!mayCreateProjects(principal, this.deps.creationRestriction())) {
       throw new AppError('FORBIDDEN', undefined, { message: 'only system administrators may create projects' });
     }
     const name = input.name;
     if (typeof name !== 'string' || name.length < 1 || name.length > 255 || !PROJECT_NAME_RE.test(name)) {
       throw new AppError('BAD_REQUEST', undefined, { message: 'project name must be lower-case letters, digits and ._- separators' });
+    }
+    // A proxy-cache project (Harbor's registry_id): created by system admins only, as in Harbor,
+    // for an endpoint that exists.
+    const registryId = input.registryId || null;
+    if (registryId !== null) {
+      if (!principal.sysadmin) throw new AppError('FORBIDDEN', undefined, { message: 'only system administrators may create proxy-cache projects' });
+      if (!(await this.deps.registryExists?.(registryId))) throw new AppError('BAD_REQUEST', undefined, { message: `registry ${registryId} does not exist` });
     }
     if (await this.deps.projects.ref({ name })) throw new AppError('CONFLICT', undefined, { message: `project ${name} already exists` });
     const metadata = { ...(input.metadata ?? {}), public: String(!!input.public) };
@@ -46,6 +57,7 @@ export class ProjectsService {
       public: !!input.public,
       ownerId: principal.kind === 'user' ? principal.id : null,
       metadata: JSON.stringify(metadata),
+      registryId,
       ...(principal.kind === 'user' ? { firstMember: { userId: principal.id, roleId: Roles.projectAdmin } } : {}),
     });
     await this.deps.access.invalidate();
@@ -72,6 +84,7 @@ export class ProjectsService {
       createdAt: p.createdAt,
       updatedAt: p.updatedAt,
       repoCount: p.repoCount,
+      registryId: p.registryId ?? null,
     };
   }
 

@@ -24,6 +24,7 @@ let t: TestApp;
 let server: http.Server;
 let host: string;
 let dir: string;
+let registryId: number;
 
 const skopeo = (...args: string[]) => run('skopeo', args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
 
@@ -37,8 +38,10 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-proxy-pull-'));
   const reg = await t.request.post('/api/v2.0/registries').set('Authorization', t.adminAuth).send({ name: 'up', type: 'docker-registry', url: dist.url, credential: { type: 'basic', access_key: 'u', access_secret: 'Upstream-pw-1' } });
   assert.equal(reg.status, 201);
-  assert.equal((await t.request.post('/api/v2.0/projects').set('Authorization', t.adminAuth).send({ project_name: 'hub-cache' })).status, 201);
-  await t.berth.db.project.update({ where: { name: 'hub-cache' }, data: { registryId: Number(String(reg.headers.location).split('/').pop()) } });
+  registryId = Number(String(reg.headers.location).split('/').pop());
+  // Harbor's way: a project created with registry_id is a proxy cache of that endpoint.
+  const created = await t.request.post('/api/v2.0/projects').set('Authorization', t.adminAuth).send({ project_name: 'hub-cache', registry_id: registryId });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
 });
 after(async () => {
   if (skip) return;
@@ -113,5 +116,28 @@ describe('pull through a proxy-cache project', { skip }, () => {
     assert.match(res.body.errors[0].message, /project hub-cache is a proxy cache of another registry: pushing into it is not allowed/);
     const del = await t.request.delete(`/v2/hub-cache/team/app/manifests/${indexDigest}`).set('Authorization', t.adminAuth);
     assert.equal(del.status, 403);
+  });
+});
+
+describe('creating a proxy-cache project', { skip }, () => {
+  test('the project answers with its registry_id; a normal project with 0', async () => {
+    const p = await t.request.get('/api/v2.0/projects/hub-cache').set('Authorization', t.adminAuth);
+    assert.equal(p.status, 200);
+    assert.equal(p.body.registry_id, registryId);
+    assert.equal((await t.request.get('/api/v2.0/projects/library').set('Authorization', t.adminAuth)).body.registry_id, 0);
+  });
+
+  test('an endpoint that does not exist is a 400; a user who is not a system admin gets 403; the registry cannot be deleted while used', async () => {
+    const missing = await t.request.post('/api/v2.0/projects').set('Authorization', t.adminAuth).send({ project_name: 'nowhere-cache', registry_id: 987654 });
+    assert.equal(missing.status, 400);
+    assert.match(JSON.stringify(missing.body), /registry 987654 does not exist/);
+    assert.equal((await t.request.head('/api/v2.0/projects?project_name=nowhere-cache').set('Authorization', t.adminAuth)).status, 404, 'nothing was created');
+    assert.equal((await t.request.post('/api/v2.0/users').set('Authorization', t.adminAuth).send({ username: 'dev-proxy', email: 'dev-proxy@example.com', realname: 'Dev', password: 'Dev-proxy-pw-1' })).status, 201);
+    assert.equal((await t.request.put('/api/v2.0/configurations').set('Authorization', t.adminAuth).send({ project_creation_restriction: 'everyone' })).status, 200);
+    const dev = 'Basic ' + Buffer.from('dev-proxy:Dev-proxy-pw-1').toString('base64');
+    const refused = await t.request.post('/api/v2.0/projects').set('Authorization', dev).send({ project_name: 'dev-cache', registry_id: registryId });
+    assert.equal(refused.status, 403);
+    assert.equal((await t.request.post('/api/v2.0/projects').set('Authorization', dev).send({ project_name: 'dev-plain' })).status, 201, 'a normal project is still allowed');
+    assert.equal((await t.request.delete(`/api/v2.0/registries/${registryId}`).set('Authorization', t.adminAuth)).status, 412);
   });
 });
