@@ -116,13 +116,18 @@ export class ClusterLocks {
     return {
       tryAcquire: async () => {
         const c = await this.pool.connect().catch(unavailable);
+        // A checked-out client's 'error' is its holder's to handle (unhandled, it ends the process).
+        const ignore = () => undefined;
+        c.on('error', ignore);
         let got = false;
         try {
           got = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [RUN_SPACE, key])).rows[0]?.ok === true;
         } catch (e) {
+          c.off('error', ignore);
           c.release(true);
           unavailable(e);
         }
+        c.off('error', ignore);
         if (!got) {
           c.release();
           return null;
