@@ -103,9 +103,15 @@ export function closeListReader(db: Db): void {
   readers.delete(db);
 }
 
-/** A DateTime column's value as a Date (SQLite keeps ISO text; PostgreSQL's pool and Prisma give Dates). */
+/**
+ * A DateTime column's value as a Date. SQLite keeps text: ISO with an offset as Prisma writes it,
+ * or SQL's CURRENT_TIMESTAMP form (UTC without a zone, from a column default), or unix milliseconds;
+ * PostgreSQL's pool and Prisma give Dates.
+ */
 export function asDate(v: unknown): Date {
-  return v instanceof Date ? v : new Date(typeof v === 'bigint' ? Number(v) : (v as string | number));
+  if (v instanceof Date) return v;
+  if (typeof v === 'string') return new Date(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?$/.test(v) ? `${v.replace(' ', 'T')}Z` : v);
+  return new Date(typeof v === 'bigint' ? Number(v) : (v as number));
 }
 
 /** A nullable DateTime column's value. */
