@@ -4,7 +4,7 @@
 // requestProtocol are the one trust-proxy rule (BERTH_TRUSTED_PROXIES) for every route, Express's too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { isReleasing } from '../lib/chunk-pool.ts';
 
@@ -135,7 +135,6 @@ export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
   const releasing = isReleasing(body) ? body : null;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
-    let ended = false;
     let corked = false;
     let waiting = false;
     const uncork = () => {
@@ -143,11 +142,12 @@ export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
       corked = false;
       res.uncork();
     };
+    // finished() knows every way a readable stops, also one that stopped before this call.
+    const unwatch = finished(body, { writable: false }, (err) => (err ? fail(err) : onEnd()));
     const cleanup = () => {
+      unwatch();
       body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', fail);
-      body.off('close', onBodyClose);
+      body.on('error', ignore); // a late error from a stream we no longer read must not crash
       res.off('drain', onDrain);
       res.off('close', onClose);
       res.off('error', fail);
@@ -179,26 +179,23 @@ export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
       body.resume();
     }
     function onEnd(): void {
-      ended = true;
       uncork();
-      res.end(() => {
+      res.end((err?: Error | null) => {
+        if (err) return fail(err);
         if (settled) return;
         settled = true;
         cleanup();
         resolve();
       });
     }
-    function onBodyClose(): void {
-      if (!ended) fail(new Error('the body ended early'));
-    }
     function onClose(): void {
       fail(new Error('client went away'));
     }
+    if (res.destroyed) return onClose();
     res.on('close', onClose);
     res.on('error', fail);
-    body.on('error', fail);
-    body.on('close', onBodyClose);
-    body.on('end', onEnd);
     body.on('data', onData);
   });
 }
+
+function ignore(): void {}
