@@ -203,7 +203,7 @@ export async function createMetrics(deps: MetricsDeps): Promise<Metrics> {
         let running = 0;
         for (const s of ['Success', 'Error', 'Stopped']) gcRuns.labels(s).inc(0);
         for (const row of byStatus) {
-          if (row.status === 'Running' || row.status === 'Pending') running += row._count._all;
+          if (row.status === 'Running' || row.status === 'Pending' || row.status === 'Stopping') running += row._count._all;
           else gcRuns.labels(row.status).inc(row._count._all);
         }
         gcRunning.set(running > 0 ? 1 : 0);

@@ -601,9 +601,11 @@ export class RegistryService {
     }
     const missingBlobs: string[] = [];
     const unknown: string[] = [];
-    const live = this.changes.live;
+    // Under the shared write lock: with several nodes (deps.writes is the cluster lock), a link cached
+    // here may have been collected by another node's GC a moment ago, its announcement still on the way.
+    const trust = this.changes.live && !this.deps.writes;
     for (const b of m.blobs) {
-      if (!live || this.links.get(`${id}${SEP}${b}`) === undefined) unknown.push(b);
+      if (!trust || this.links.get(`${id}${SEP}${b}`) === undefined) unknown.push(b);
     }
     if (unknown.length) {
       const present = await this.deps.store.linkedDigests(id, unknown);
