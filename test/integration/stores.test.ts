@@ -393,7 +393,7 @@ for (const engine of engines) {
       for (const r of raced) if (r.status === 'rejected') assert.ok(conflict('project raced already exists')(r.reason), String(r.reason));
       await Promise.all([1, 2, 3].map(() => projects.ensure('library', true, '{"public":"true"}')));
       await projects.ensure('library', false, '{}');
-      assert.deepEqual(await projects.ref({ name: 'library' }), { id: (await projects.ref({ name: 'library' }))!.id, name: 'library', public: true });
+      assert.deepEqual(await projects.ref({ name: 'library' }), { id: (await projects.ref({ name: 'library' }))!.id, name: 'library', public: true, registryId: null });
       const p = (await projects.find({ id }))!;
       assert.deepEqual([p.name, p.public, p.ownerId, p.ownerName, p.metadata, p.repoCount], ['team-one', false, bob.id, 'bob', '{"public":"false"}', 0]);
       assert.deepEqual(await projects.find({ name: 'team-one' }), p);
