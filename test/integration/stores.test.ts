@@ -405,7 +405,7 @@ for (const engine of engines) {
       const m = (await db.member.findMany({ where: { projectId: id } }))[0];
       assert.deepEqual([m.userId, m.roleId], [bob.id, 1]);
       await projects.update(id, { public: true, metadata: '{"public":"true","x":"y"}' });
-      assert.deepEqual(await projects.ref({ id }), { id, name: 'team-one', public: true });
+      assert.deepEqual(await projects.ref({ id }), { id, name: 'team-one', public: true, registryId: null });
       assert.equal((await projects.find({ id }))!.metadata, '{"public":"true","x":"y"}');
     });
 
