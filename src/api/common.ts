@@ -75,14 +75,3 @@ export function iso(d: Date | null | undefined): string {
   return d ? d.toISOString() : '';
 }
 
-/** Prisma filter for audit logs from Harbor's `q` (username, operation, resource, resource_type). */
-/** `contains` is the database's case-insensitive filter (dialectOf(db).contains). */
-export function auditFilter(q: HarborQuery, contains: (v: string) => object = (v) => ({ contains: v })): Record<string, unknown> {
-  const f = (x: { exact?: string; fuzzy?: string } | undefined) => (x ? (x.exact !== undefined ? x.exact : contains(x.fuzzy!)) : undefined);
-  const where: Record<string, unknown> = {};
-  if (q.username) where.username = f(q.username);
-  if (q.operation) where.operation = f(q.operation);
-  if (q.resource) where.resource = f(q.resource);
-  if (q.resource_type) where.resourceType = f(q.resource_type);
-  return where;
-}

@@ -2,14 +2,16 @@
 // and the caller's permissions.
 import express from 'express';
 import fs from 'node:fs';
-import { dialectOf, type Db } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
 import type { LdapConfig } from '../config/index.ts';
 import { rolePermissions } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
 import type { AccessService } from '../services/access-service.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { SettingsService } from '../services/settings.ts';
-import { auditFilter, iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
+import type { AuditService } from '../services/audit.ts';
+import { auditLogDto, auditQuery } from './repositories.ts';
+import { paging, principalOf, requireSysadmin, requireUser, setPageHeaders } from './common.ts';
 import { MAX_ID } from './schemas.ts';
 import { route } from './validate.ts';
 
@@ -32,6 +34,7 @@ export interface SystemRouteDeps {
   externalUrl?: string;
   /** The data directory, for the disk space report. */
   dataDir: string;
+  audit: AuditService;
 }
 
 const PING_KEYS = {
@@ -127,10 +130,10 @@ export function systemRouter(deps: SystemRouteDeps): express.Router {
   route(r, 'get /audit-logs', async (req, res, { query }) => {
     requireSysadmin(res);
     const pg = paging(query);
-    const where = auditFilter(query.q, (v) => dialectOf(deps.db).contains(v));
-    const [total, rows] = await Promise.all([deps.db.auditLog.count({ where }), deps.db.auditLog.findMany({ where, orderBy: { id: 'desc' }, skip: (pg.page - 1) * pg.pageSize, take: pg.pageSize })]);
-    setPageHeaders(req, res, total, pg);
-    res.json(rows.map((a) => ({ id: a.id, username: a.username, resource: a.resource, resource_type: a.resourceType, operation: a.operation, op_time: iso(a.createdAt) })));
+    // The audit store pages by id with a kept count (the log only grows; issue 17).
+    const result = await deps.audit.list(auditQuery(query.q), pg.page, pg.pageSize);
+    setPageHeaders(req, res, result.total, pg);
+    res.json(result.items.map(auditLogDto));
   });
 
   route(r, 'get /systeminfo/volumes', async (_req, res) => {
