@@ -12,12 +12,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ADMIN_PASSWORD, basic } from '../helpers/app.ts';
 import { largeLayerLayout, multiArchLayout, sha256, tempDir, type Layout } from '../helpers/oci-layout.ts';
 import { startServer, type ServerProcess } from '../helpers/server.ts';
 import { startSlapd, type Slapd } from '../helpers/slapd.ts';
+import { missingDistribution, removeDistribution, startDistribution, type Distribution } from '../helpers/distribution.ts';
+import { bytes as randomBytes, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../helpers/oci.ts';
+import { UpstreamClient } from '../../src/upstream/client.ts';
 import { missingTool } from '../helpers/tools.ts';
 import { PASSWORDS } from '../fixtures/ldap/directory.ts';
 import { ok } from './exec.ts';
@@ -31,7 +35,11 @@ const PROJECT = 'webteam';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-const skip = missingTool('chromium', 'skopeo');
+/** The password of the upstream Distribution's user: it must never reach the page. */
+const UPSTREAM_USER = 'mirror';
+const UPSTREAM_PASSWORD = 'Upstream-Secret-4711';
+
+const skip = missingTool('chromium', 'skopeo') || missingDistribution({ htpasswd: true });
 
 /** Builds web/dist when it is missing or older than any UI source file (CI builds it in `npm ci`). */
 function ensureWebBuilt(): void {
@@ -53,6 +61,7 @@ describe('web UI in Chromium', { skip }, () => {
   let page: Page;
   let multi: Layout;
   let archiveFile: string;
+  let dist: Distribution;
   const cleanup: string[] = [];
   const pageErrors: string[] = [];
   let env: Record<string, string>;
@@ -79,11 +88,13 @@ describe('web UI in Chromium', { skip }, () => {
     env = { REGISTRY_AUTH_FILE: path.join(work, 'auth.json') };
     fs.writeFileSync(env.REGISTRY_AUTH_FILE, '{"auths":{}}');
     let big: Layout;
-    [srv, multi, big] = await Promise.all([
+    [srv, multi, big, dist] = await Promise.all([
       startServer({ env: { BERTH_LOG_LEVEL: 'warn' } }),
       multiArchLayout({ dir: path.join(work, 'multi'), seed: `ui-${process.pid}` }),
       // Large enough that the throttled upload shows intermediate progress.
       largeLayerLayout({ dir: path.join(work, 'big'), seed: `ui-big-${process.pid}`, largeBytes: 3 * 1024 * 1024 }),
+      // The other registry: a registry endpoint and the upstream of a proxy-cache project.
+      startDistribution({ users: { [UPSTREAM_USER]: UPSTREAM_PASSWORD } }),
     ]);
     // The OCI image-layout tar the UI uploads.
     archiveFile = path.join(work, 'image-oci.tar');
@@ -106,6 +117,7 @@ describe('web UI in Chromium', { skip }, () => {
   after(async () => {
     await ctx?.close();
     await srv?.stop();
+    if (dist) await removeDistribution(dist);
     for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true });
     if (srv) fs.rmSync(srv.dataDir, { recursive: true, force: true });
   });
@@ -491,6 +503,140 @@ describe('web UI in Chromium', { skip }, () => {
     await shot('12c-admin-gc-result');
   });
 
+  test('registries: add an endpoint with a tested connection, test it from the list, edit it; the secret never reaches the page', async () => {
+    const noSecret = async (where: string) => assert.ok(!(await page.content()).includes(UPSTREAM_PASSWORD), `the upstream secret is not in the page (${where})`);
+    await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Registries' }).click();
+    await page.getByText('No registry endpoints yet.').waitFor();
+    await page.getByRole('button', { name: 'New endpoint' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New registry endpoint' });
+    await dialog.getByLabel('Provider').selectOption('docker-registry');
+    await dialog.getByLabel('Name').fill('upstream');
+    await dialog.getByLabel('Description').fill('Distribution on loopback');
+    await dialog.getByLabel('Endpoint URL').fill(dist.url);
+    await dialog.getByLabel('Access ID').fill(UPSTREAM_USER);
+    // A wrong secret: the test says so, in place, with the registry's reason.
+    await dialog.getByLabel('Access secret').fill('not-the-password');
+    let pinged = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/registries/ping'));
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    assert.equal((await pinged).status(), 400);
+    await dialog.getByRole('status').filter({ hasText: /^Connection failed: .*unhealthy/ }).waitFor();
+    await dialog.getByLabel('Access secret').fill(UPSTREAM_PASSWORD);
+    // Typing clears the old answer, so the next one is this test's.
+    await dialog.getByRole('status').waitFor({ state: 'detached' });
+    pinged = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/registries/ping'));
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    assert.equal((await pinged).status(), 200);
+    await dialog.getByRole('status').filter({ hasText: 'Connection works.' }).waitFor();
+    await shot('20-registry-new');
+    const created = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/registries'));
+    await dialog.getByRole('button', { name: 'Add endpoint' }).click();
+    assert.equal((await created).status(), 201);
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.getByRole('row').filter({ has: page.getByRole('button', { name: 'Edit registry endpoint upstream' }) });
+    await row.getByRole('cell', { name: dist.url }).waitFor();
+    await row.getByRole('cell', { name: UPSTREAM_USER, exact: true }).waitFor();
+    await row.getByText('not checked').waitFor();
+    const listed = (await (await api('GET', 'registries')).json()) as { id: number; name: string; url: string; credential: { type: string; access_key: string; access_secret?: string } }[];
+    assert.equal(listed.length, 1);
+    assert.deepEqual([listed[0].name, listed[0].url, listed[0].credential], ['upstream', dist.url, { type: 'basic', access_key: UPSTREAM_USER, access_secret: '*****' }]);
+    await noSecret('after adding');
+
+    // Test from the list: the saved endpoint as saved, and its status follows.
+    await row.getByRole('button', { name: 'Test connection to upstream' }).click();
+    await page.getByRole('status').filter({ hasText: 'upstream: Connection works.' }).waitFor();
+    await row.getByText('healthy', { exact: true }).waitFor();
+    await shot('21-registries');
+
+    // Edit: the secret field starts empty (a secret is saved, and kept unless one is typed).
+    await row.getByRole('button', { name: 'Edit registry endpoint upstream' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit registry endpoint' });
+    assert.equal(await edit.getByLabel('Access secret').inputValue(), '', 'the saved secret is not in the form');
+    assert.equal(await edit.getByLabel('Access ID').inputValue(), UPSTREAM_USER);
+    assert.equal(await edit.getByLabel('Endpoint URL').inputValue(), dist.url);
+    await edit.getByText('A secret is saved: leave the secret empty to keep it.').waitFor();
+    await noSecret('in the edit dialog');
+    // The test uses the saved secret.
+    pinged = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/registries/ping'));
+    await edit.getByRole('button', { name: 'Test connection' }).click();
+    assert.equal((await pinged).status(), 200);
+    await edit.getByRole('status').filter({ hasText: 'Connection works.' }).waitFor();
+    await edit.getByLabel('Name').fill('hub-mirror');
+    await edit.getByLabel('Description').fill('Distribution with htpasswd, on loopback');
+    await shot('22-registry-edit');
+    const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/api\/v2\.0\/registries\/\d+$/.test(r.url()));
+    await edit.getByRole('button', { name: 'Save' }).click();
+    assert.equal((await saved).status(), 200);
+    await edit.waitFor({ state: 'detached' });
+    await page.getByText('Distribution with htpasswd, on loopback').waitFor();
+    const after = (await (await api('GET', `registries/${listed[0].id}`)).json()) as { name: string; description: string; credential: { access_secret?: string } };
+    assert.equal(after.name, 'hub-mirror');
+    assert.equal(after.description, 'Distribution with htpasswd, on loopback');
+    assert.equal(after.credential.access_secret, '*****', 'the secret stays saved');
+    // The secret kept is the one that works.
+    const check = await api('POST', 'registries/ping', { id: listed[0].id });
+    assert.equal(check.status, 200);
+    await noSecret('after the edit');
+  });
+
+  test('a proxy-cache project: chosen in the new-project dialog with its endpoint, the pull path explained, and pulling through it works', async () => {
+    // Something to pull through: library/alpine:3.20 on the upstream.
+    const up = new UpstreamClient({ url: dist.url, credential: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD } });
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const layer = randomBytes(4096, 42);
+    for (const b of [config, layer]) await up.pushBlob('library/alpine', sha256(b), b.length, () => Readable.from([b]));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }] }));
+    await up.putManifest('library/alpine', '3.20', manifest, OCI_MANIFEST);
+    up.close();
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('button', { name: 'New project' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New project' });
+    await dialog.getByLabel('Project name').fill('hub-cache');
+    await dialog.getByLabel(/Proxy cache/).check();
+    const endpoint = dialog.getByLabel('Registry endpoint');
+    await endpoint.locator('option', { hasText: 'hub-mirror' }).waitFor({ state: 'attached' });
+    await endpoint.selectOption({ label: `hub-mirror (${dist.url})` });
+    const explained = dialog.getByTestId('proxy-cache-explanation');
+    await explained.getByText(`${srv.host}/hub-cache/library/alpine:3.20`).waitFor();
+    assert.match((await explained.textContent()) ?? '', new RegExp(`fetches library/alpine:3\\.20 from ${dist.url.replace(/[.]/g, '\\.')} the first time`));
+    await shot('23-proxy-cache-dialog');
+    await dialog.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: /hub-cache/ }).getByText('proxy cache').waitFor();
+    await page.getByText('Nothing cached yet.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Import image archive' }).count(), 0, 'no import into a proxy cache');
+    const { registry_id: used } = (await (await api('GET', 'projects/hub-cache')).json()) as { registry_id: number };
+    const [{ id }] = (await (await api('GET', 'registries')).json()) as { id: number }[];
+    assert.equal(used, id, 'the dialog sends registry_id');
+
+    // The path the dialog showed is the one that pulls.
+    const pulled = await fetch(`${srv.url}/v2/hub-cache/library/alpine/manifests/3.20`, { headers: { Authorization: basic('admin', ADMIN_PASSWORD), Accept: OCI_MANIFEST } });
+    assert.equal(pulled.status, 200);
+    assert.equal(sha256(Buffer.from(await pulled.arrayBuffer())), sha256(manifest), 'digest for digest');
+    await page.reload();
+    await page.getByRole('link', { name: 'hub-cache/library/alpine' }).waitFor();
+    await shot('24-proxy-cache-project');
+  });
+
+  test('registries: an endpoint in use is not deleted (the reason shows in place); an unused one is', async () => {
+    await api('POST', 'registries', { name: 'old-mirror', type: 'docker-registry', url: 'http://127.0.0.1:1' });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Administration' }).click();
+    await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Registries' }).click();
+    await page.getByRole('button', { name: 'Delete registry endpoint hub-mirror' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete registry endpoint' });
+    await confirm.getByRole('button', { name: 'Delete endpoint' }).click();
+    await confirm.getByRole('alert').filter({ hasText: /used by proxy cache project hub-cache/ }).waitFor();
+    await shot('25-registry-delete-refused');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Delete registry endpoint old-mirror' }).click();
+    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/api\/v2\.0\/registries\/\d+$/.test(r.url()));
+    await confirm.getByRole('button', { name: 'Delete endpoint' }).click();
+    assert.equal((await deleted).status(), 200);
+    await page.getByRole('button', { name: 'Delete registry endpoint old-mirror' }).waitFor({ state: 'detached' });
+    const left = (await (await api('GET', 'registries')).json()) as { name: string }[];
+    assert.deepEqual(left.map((r) => r.name), ['hub-mirror']);
+  });
+
   test('on a phone-sized screen (390 px) nothing scrolls sideways and the search box stays usable', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
@@ -506,6 +652,7 @@ describe('web UI in Chromium', { skip }, () => {
         ['admin-system', '/admin/system', () => page.getByRole('heading', { name: /Health/ }).waitFor()],
         ['admin-gc', '/admin/gc', () => page.getByRole('heading', { name: 'History' }).waitFor()],
         ['admin-ldap', '/admin/ldap', () => page.getByLabel('Server URL').waitFor()],
+        ['admin-registries', '/admin/registries', () => page.getByRole('cell', { name: /^hub-mirror/ }).waitFor()],
         ['profile', '/profile', () => page.getByRole('heading', { name: 'Personal access tokens' }).waitFor()],
       ];
       for (const [name, href, ready] of pages) {

@@ -7,6 +7,7 @@ import { match, navigate, useLocation } from './lib/router.ts';
 import { AdminGc } from './pages/admin-gc.tsx';
 import { AdminGroups } from './pages/admin-groups.tsx';
 import { AdminLdap } from './pages/admin-ldap.tsx';
+import { AdminRegistries } from './pages/admin-registries.tsx';
 import { AdminSystem } from './pages/admin-system.tsx';
 import { AdminUsers } from './pages/admin-users.tsx';
 import { Login } from './pages/login.tsx';
@@ -65,6 +66,7 @@ function Route({ path }: { path: string }) {
     if (path === '/admin/ldap') return <AdminLdap />;
     if (path === '/admin/system') return <AdminSystem />;
     if (path === '/admin/gc') return <AdminGc />;
+    if (path === '/admin/registries') return <AdminRegistries />;
   }
   return <NotFound />;
 }

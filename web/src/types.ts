@@ -9,6 +9,8 @@ export interface Project {
   current_user_role_id?: number;
   current_user_role_ids?: number[];
   repo_count?: number;
+  /** A proxy-cache project: the registry endpoint it pulls through (0 or absent: an ordinary project). */
+  registry_id?: number | null;
   metadata?: { public?: string; [k: string]: string | undefined };
 }
 
@@ -189,6 +191,26 @@ export interface GcHistory {
   freed_bytes?: number;
   manifests_deleted?: number;
 }
+
+/** A registry endpoint (GET /registries): another registry Berth pulls from or replicates to. */
+export interface RegistryEndpoint {
+  id: number;
+  name: string;
+  /** docker-registry, harbor, docker-hub, github-ghcr, quay */
+  type: string;
+  url: string;
+  description?: string;
+  /** type "basic" or "" (anonymous); the secret is never returned: "*****" when one is saved. */
+  credential?: { type?: string; access_key?: string; access_secret?: string };
+  insecure?: boolean;
+  ca_certificate?: string;
+  status?: 'healthy' | 'unhealthy' | 'unknown' | string;
+  creation_time?: string;
+  update_time?: string;
+}
+
+/** GET /replication/adapterinfos: the usual endpoints of the types that have them. */
+export type AdapterInfos = Record<string, { endpoint_pattern?: { endpoint_type?: string; endpoints?: { key: string; value: string }[] } }>;
 
 export const ROLES: { id: number; name: string }[] = [
   { id: 1, name: 'Project admin' },

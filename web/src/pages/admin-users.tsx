@@ -22,6 +22,7 @@ export function AdminPage({ current, children }: { current: string; children: Co
           { id: 'groups', label: 'Groups', href: '/admin/groups' },
           { id: 'ldap', label: 'LDAP', href: '/admin/ldap' },
           { id: 'system', label: 'System', href: '/admin/system' },
+          { id: 'registries', label: 'Registries', href: '/admin/registries' },
           { id: 'gc', label: 'Clean up', href: '/admin/gc' },
         ]}
       />

@@ -41,6 +41,11 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
         empty={
           q ? (
             <Empty>No repository matches “{q}”.</Empty>
+          ) : p.registry_id ? (
+            <Empty>
+              <p>Nothing cached yet. This project is a proxy cache: pull through it, and Berth fetches the image from its registry endpoint once and keeps a copy.</p>
+              <pre class="code">{`docker login ${registryHost()}\ndocker pull ${registryHost()}/${p.name}/library/alpine:3.20`}</pre>
+            </Empty>
           ) : (
             <Empty>
               <p>No repositories yet. Push one:</p>

@@ -65,7 +65,8 @@ export function ProjectHeader({ ctx, children }: { ctx: ProjectCtx; children?: C
           <Link href={`/projects/${p.project_id}`} class="plain">
             {p.name}
           </Link>{' '}
-          {p.metadata?.public === 'true' ? <Badge kind="ok">public</Badge> : <Badge kind="muted">private</Badge>}
+          {p.metadata?.public === 'true' ? <Badge kind="ok">public</Badge> : <Badge kind="muted">private</Badge>}{' '}
+          {!!p.registry_id && <Badge kind="info">proxy cache</Badge>}
         </h1>
         <p class="muted small">
           {role ? `Your role: ${roleName(role)}` : s.user?.sysadmin_flag ? 'You are a system administrator' : 'Public project'}
@@ -87,7 +88,8 @@ export function ProjectPage({ projectId, tab }: { projectId: string; tab: string
   return (
     <div class="page">
       <ProjectHeader ctx={c}>
-        {c.can('repository', 'push') && (
+        {/* Nobody pushes into a proxy cache: it fills itself from its registry endpoint. */}
+        {c.can('repository', 'push') && !c.project.registry_id && (
           <button type="button" class="btn" onClick={() => setImporting(true)}>
             Import image archive
           </button>
