@@ -57,6 +57,8 @@ import { GcStore } from './db/gc-store.ts';
 import { ClusterLocks, RUN_KEYS } from './db/cluster-lock.ts';
 import { JobStore } from './db/job-store.ts';
 import { JobRunner } from './services/jobs.ts';
+import { LocalEnd, ReplicationService } from './services/replication.ts';
+import { ReplicationStore } from './db/replication-store.ts';
 import { BlobStore } from './storage/blob-store.ts';
 import type { StorageDriver } from './storage/driver/driver.ts';
 import { openDriver } from './storage/driver/open.ts';
@@ -94,6 +96,8 @@ export interface BerthApp {
   registries: RegistriesService;
   /** The proxy-cache read path (pulls in projects whose upstream is a registry endpoint). */
   proxyCache: ProxyCacheService;
+  /** Replication policies, executions and their triggers. */
+  replication: ReplicationService;
   /** Change announcements between nodes: every cache subscribes, every change publishes (src/db/changes.ts). */
   changes: Changes;
   /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
@@ -212,6 +216,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
   const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null, changes });
+  let replicationHook: ReplicationService | null = null;
   const registry = new RegistryService({
     store,
     blobs,
@@ -224,6 +229,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     onEvent: (e) => {
       metrics?.registryEvent(e.type);
       if (e.type === 'delete') audit.record({ username: '', operation: e.type, resource: `${e.repository}${e.tag ? ':' + e.tag : e.digest ? '@' + e.digest : ''}`, resourceType: 'artifact' });
+      // Event-based replication (built below; never waits, never throws).
+      replicationHook?.onRegistryEvent(e);
     },
   });
   // Scheduled jobs run once per cluster: each node's timers fire, one node claims the slot.
@@ -231,6 +238,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const proxyCache = new ProxyCacheService({ registry, upstream: (id) => registries.client(id), log });
   const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc), once: (job, slot, fn) => jobs.runSlot(job, slot, fn), changes });
   await gc.start();
+  // Replication policies: executions on this node, schedules claimed once per cluster, dead nodes' runs failed.
+  const replicationStore = new ReplicationStore(db);
+  const replication = new ReplicationService({
+    store: replicationStore,
+    client: (id) => registries.client(id),
+    registryExists: async (id) => (await registries.get(id).catch(() => null)) !== null,
+    local: new LocalEnd(registry, (name) => projects.ensure(name, false)),
+    log,
+    node: jobs.node,
+    once: (job, slot, fn) => jobs.runSlot(job, slot, fn),
+    singleNode: !sql,
+    onChange: onChange('replication_policy'),
+  });
+  replicationHook = replication;
+  await replication.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry });
   const tmpDir = path.join(config.dataDir, 'tmp');
@@ -306,6 +328,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       quotas,
       tokens,
       registries,
+      replication,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
@@ -334,6 +357,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   jobs.every('audit.purge', upkeepMs, () => audit.purge());
   jobs.every('sessions.purge', upkeepMs, () => sessions.purgeExpired());
   // Registry endpoints' status (healthy/unhealthy), as Harbor's regular health check keeps it.
+  // Replication executions whose node stopped refreshing them are marked Failed (never stuck InProgress).
+  jobs.every('replication.reap', 60_000, () => replication.reap());
   jobs.every('registries.health', 5 * 60_000, () => registries.checkHealth());
   jobs.start();
 
@@ -366,11 +391,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     settings,
     registries,
     proxyCache,
+    replication,
     changes,
     gc,
     jobs,
     metrics,
     async close() {
+      await replication.close();
       await jobs.close();
       await metrics?.close();
       await gc.close();

@@ -309,6 +309,70 @@ export const RegistryProviderInfo = named(
   }),
 );
 
+// ---- replication ---------------------------------------------------------------------------------
+export const ReplicationFilter = named(
+  'ReplicationFilter',
+  'A filter of a replication policy: name (repository, doublestar glob like team/**), tag (v*; an untagged artifact is matched as ""), resource (image)',
+  z.object({ type: z.string(), value: z.string(), decoration: z.enum(['matches', 'excludes']) }),
+);
+export const ReplicationPolicy = named(
+  'ReplicationPolicy',
+  'A replication policy. The side that is this Berth is the registry with id 0 ("Local")',
+  z.object({
+    id: int,
+    name: z.string(),
+    description: z.string(),
+    src_registry: Registry,
+    dest_registry: Registry,
+    dest_namespace: z.string(),
+    dest_namespace_replace_count: int.describe('-1: legacy (flatten all levels: only the last component under dest_namespace); 0: prepend dest_namespace; n: replace the first n components'),
+    trigger: z.object({ type: z.enum(['manual', 'scheduled', 'event_based']), trigger_settings: z.object({ cron: z.string() }) }),
+    filters: z.array(ReplicationFilter),
+    replicate_deletion: z.boolean(),
+    deletion: z.boolean(),
+    override: z.boolean(),
+    enabled: z.boolean(),
+    speed: int.describe('KB/s per transfer; -1 or 0: no limit'),
+    copy_by_chunk: z.boolean(),
+    creation_time: time,
+    update_time: time,
+  }),
+);
+export const ReplicationExecution = named(
+  'ReplicationExecution',
+  'A run of a replication policy and its task counts',
+  z.object({
+    id: int,
+    policy_id: int,
+    status: z.enum(['InProgress', 'Succeed', 'Failed', 'Stopped']),
+    trigger: z.string(),
+    start_time: time,
+    end_time: time,
+    status_text: z.string(),
+    total: int,
+    failed: int,
+    succeed: int,
+    in_progress: int,
+    stopped: int,
+  }),
+);
+export const ReplicationTask = named(
+  'ReplicationTask',
+  'One artifact copied (or deleted) by an execution',
+  z.object({
+    id: int,
+    execution_id: int,
+    status: z.enum(['Pending', 'InProgress', 'Succeed', 'Failed', 'Stopped']),
+    job_id: z.string(),
+    operation: z.string(),
+    resource_type: z.string(),
+    src_resource: z.string(),
+    dst_resource: z.string(),
+    start_time: time,
+    end_time: time,
+  }),
+);
+
 // ---- replies ------------------------------------------------------------------------------------
 /** A route's successful answer (errors are Errors, documented for every route). */
 export interface Reply {
@@ -345,3 +409,6 @@ export type QuotaDto = z.output<typeof Quota>;
 export type AuditLogDto = z.output<typeof AuditLog>;
 export type GcHistoryDto = z.output<typeof GCHistory>;
 export type RegistryDto = z.output<typeof Registry>;
+export type ReplicationPolicyDto = z.output<typeof ReplicationPolicy>;
+export type ReplicationExecutionDto = z.output<typeof ReplicationExecution>;
+export type ReplicationTaskDto = z.output<typeof ReplicationTask>;

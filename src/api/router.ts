@@ -16,10 +16,11 @@ import { systemRouter, type SystemRouteDeps } from './system.ts';
 import { repositoriesRouter, type RepositoryRouteDeps } from './repositories.ts';
 import { gcRouter, type GcRouteDeps } from './gc.ts';
 import { registriesRouter, type RegistryRouteDeps } from './registries.ts';
+import { replicationRouter, type ReplicationRouteDeps } from './replication.ts';
 import { tokenKeyRouter, type TokenKeyRouteDeps } from './token-keys.ts';
 import { listRoutes, openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & {
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & ReplicationRouteDeps & {
   login: PasswordCheck;
   log: Log;
   sessions: SessionStore;
@@ -78,6 +79,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
   routes.use(systemRouter(deps));
   routes.use(gcRouter(deps));
   routes.use(registriesRouter(deps));
+  routes.use(replicationRouter(deps));
   routes.use(tokenKeyRouter(deps));
   // Every route takes its input through its schema (route() in validate.ts): one mounted any other
   // way would skip validation and be missing from the OpenAPI document, so it stops the start.

@@ -152,6 +152,28 @@ const registryPing = z.object({
   ca_certificate: z.string().max(65_536).nullish(),
 });
 
+// Replication: Harbor's ReplicationPolicy (create and update) and StartReplicationExecution.
+const registryRef = z.object({ id: idNumber.nullish() }).nullish();
+const replicationPolicyFields = {
+  description: str(1024).nullish(),
+  src_registry: registryRef,
+  dest_registry: registryRef,
+  dest_namespace: str().nullish(),
+  dest_namespace_replace_count: z.number().int().min(-1).max(127).nullish(),
+  trigger: z.object({ type: str(32).nullish(), trigger_settings: z.object({ cron: str(256).nullish() }).nullish() }).nullish(),
+  filters: z.array(z.object({ type: str(32).nullish(), value: z.unknown(), decoration: str(32).nullish() })).max(50).nullish(),
+  replicate_deletion: z.boolean().nullish(),
+  deletion: z.boolean().nullish(),
+  override: z.boolean().nullish(),
+  enabled: z.boolean().nullish(),
+  speed: z.number().int().min(-1).max(2_147_483_647).nullish(),
+  copy_by_chunk: z.boolean().nullish(),
+};
+const replicationPolicyCreate = z.object({ name: str().min(1), ...replicationPolicyFields });
+const replicationPolicyUpdate = z.object({ name: str().nullish(), ...replicationPolicyFields });
+const executionId = z.object({ id: idParam });
+const taskRef = z.object({ id: idParam, task_id: idParam });
+
 export interface RouteSchema {
   params?: z.ZodType;
   query?: z.ZodType;
@@ -275,6 +297,18 @@ export const ROUTES = {
   'get /registries/:id/info': { reply: R.json(O.RegistryInfo, 'What replication can do with the registry'), params: id },
   'get /replication/adapters': { reply: R.json(z.array(z.string()), 'The registry types Berth can talk to') },
   'get /replication/adapterinfos': { reply: R.json(z.record(z.string(), O.RegistryProviderInfo), 'Usual endpoints of the types that have them') },
+  // ---- replication (issue 16) ----
+  'get /replication/policies': { reply: R.page(O.ReplicationPolicy, 'Replication policies'), query: listQ({ name: str().optional(), sort: str(64).optional() }) },
+  'post /replication/policies': { reply: R.created('Created'), summary: 'Create a replication policy (src_registry or dest_registry: the other side is this Berth)', body: replicationPolicyCreate },
+  'get /replication/policies/:id': { reply: R.json(O.ReplicationPolicy, 'The policy'), params: id },
+  'put /replication/policies/:id': { reply: R.done('Saved'), summary: 'Change a replication policy (fields left out keep their value)', params: id, body: replicationPolicyUpdate },
+  'delete /replication/policies/:id': { reply: R.done('Deleted'), summary: 'Delete a replication policy and its executions (412 while one runs)', params: id },
+  'get /replication/executions': { reply: R.page(O.ReplicationExecution, 'Executions, newest first'), query: list({ policy_id: idParam.optional(), status: str(32).optional(), trigger: str(32).optional(), sort: str(64).optional() }) },
+  'post /replication/executions': { reply: R.created('Started (Location names the execution)'), summary: 'Run a policy now', body: z.object({ policy_id: idNumber }) },
+  'get /replication/executions/:id': { reply: R.json(O.ReplicationExecution, 'The execution'), params: executionId },
+  'put /replication/executions/:id': { reply: R.done('Stopped'), summary: 'Stop an execution (on whichever node runs it)', params: executionId },
+  'get /replication/executions/:id/tasks': { reply: R.page(O.ReplicationTask, 'The tasks of the execution (one per artifact)'), params: executionId, query: list({ status: str(32).optional(), resource_type: str(32).optional(), sort: str(64).optional() }) },
+  'get /replication/executions/:id/tasks/:task_id/log': { reply: R.text("The task's log"), params: taskRef },
   // ---- the token-signing key (Berth's addition) ----
   'get /system/token-key': { reply: R.json(tokenKey, 'The key ids in use on the node that answers'), summary: "The token-signing key's id, and the previous key's while its tokens are accepted (Berth's addition)" },
   'post /system/token-key/rotate': { reply: R.json(tokenKey, 'The new key id, and the previous key (accepted until the tokens it signed expire)'), summary: "Rotate the token-signing key on every node (Berth's addition)" },

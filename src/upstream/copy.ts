@@ -11,8 +11,11 @@ import { UpstreamError } from './errors.ts';
 import { referrersTag, type UpstreamClient } from './client.ts';
 import { Throttle } from './throttle.ts';
 
+/** What a copy needs of either end: an UpstreamClient, or this Berth's own registry behind the same methods (replication). */
+export type CopyClient = Pick<UpstreamClient, 'getManifest' | 'headManifest' | 'putManifest' | 'headBlob' | 'getBlob' | 'pushBlob' | 'referrers' | 'referrersApi'>;
+
 export interface CopyEnd {
-  client: UpstreamClient;
+  client: CopyClient;
   repository: string;
 }
 
