@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// node bench/s3-read.mjs [--n=100] [--modes=sdk-await,sdk,http,http-onread,fetch,onread,berth]
+// node bench/s3-read.mjs [--n=100] [--rounds=2] [--modes=sdk-await,sdk,http,http-onread,fetch,onread,berth]
+//                        [--start-flags] [--prof=DIR]
+// (--start-flags: the servers get npm start's node flags; --prof=DIR: a CPU profile per server)
 //
 // Where a blob GET's CPU goes on S3 (the pull row of `npm run bench -- --backend=pg-s3`): starts a
 // radosgw (bench/lib/engines.mjs), stores one 8 MiB object, and for each way of reading it starts a
@@ -13,17 +15,25 @@
 //              1 MiB instead of libuv's 64 KiB
 //   sdk-onread GetObjectCommand through a NodeHttpHandler whose agent is http-onread's, sendStream
 //   fetch      Node's fetch (undici) with the presigned URL, Readable.fromWeb, sendStream
-//   berth      src/storage/driver/s3.ts S3Driver.reader + sendStream: what Berth does now
+//   berth      src/storage/driver/s3.ts S3Driver.reader + sendStream: what Berth does now (http-onread)
 //   onread     a keep-alive net.Socket per request in flight reading with `onread` into pooled 1 MiB
 //              buffers (no fresh Buffer per socket read), the request presigned by the SDK, each
-//              filled slice written to the client before the socket reads again
+//              filled slice written to the client before the socket reads again. A prototype only:
+//              it parses the response head by hand (status and Content-Length; no chunked bodies,
+//              no Connection: close, no https), which Berth does not do.
+// S3_READ_BUFFER_KIB sets http-onread's read buffer (1024 by default; 128-4096 measured no better).
+//
+// Measured here (2 cores loaded by other work, 150 GETs, medians of 2-4 rounds): sdk-await 1.4-2.0
+// ms CPU/MiB, sdk 1.7-2.1, sdk-onread 1.4-1.5, http-onread and berth 1.0-1.3, fetch 1.4-2.0, onread
+// 0.75-0.9. What separates berth from onread: the HTTP parser copies every body byte into a fresh
+// buffer (~0.3 ms/MiB) and those buffers are garbage (~0.15 ms/MiB of collection).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
-import { cpuMs } from './lib/servers.mjs';
+import { cpuMs, startCommand } from './lib/servers.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -116,7 +126,7 @@ async function serve(mode) {
     if (!cached || cached.until < Date.now()) cached = { url: await presign(), until: Date.now() + 300_000 };
     return cached.url;
   };
-  const shared = Buffer.allocUnsafe(1024 * 1024);
+  const shared = Buffer.allocUnsafe(Number(process.env.S3_READ_BUFFER_KIB ?? 1024) * 1024);
   const onreadAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   onreadAgent.createConnection = (o, cb) => {
     const socket = net.connect({ host: o.host, port: o.port, onread: { buffer: shared, callback: (n, buf) => void socket.emit('data', buf.subarray(0, n)) } });
@@ -168,6 +178,8 @@ async function main() {
   const { startRgw } = await import('./lib/engines.mjs');
   const N = Number(opt('n') ?? 100);
   let ROUNDS = 2;
+  // --start-flags: the servers run with npm start's node flags and environment (as the benchmark's Berth).
+  const start = args.includes('--start-flags') ? startCommand(fileURLToPath(new URL('..', import.meta.url))) : { env: {}, nodeArgs: [] };
   const PROF = opt('prof'); // a directory: each server (and tsx's loader thread) writes its .cpuprofile there
   const modes = (opt('modes') ?? 'sdk-await,sdk,http,http-onread,fetch,onread,berth').split(',');
   const rgw = await startRgw({ memstoreBytes: 1024 * 1024 * 1024 });
@@ -183,7 +195,7 @@ async function main() {
     ROUNDS = Number(opt('rounds') ?? 2);
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of round % 2 ? [...modes].reverse() : modes) {
-        const child = spawn(process.execPath, ['--import', 'tsx', ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}/${mode}-${round}`] : []), fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, NODE_NO_WARNINGS: '1', S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [...start.nodeArgs, '--import', 'tsx', ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}/${mode}-${round}`] : []), fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, ...start.env, NODE_NO_WARNINGS: '1', S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
         const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
         const agent = new http.Agent({ keepAlive: true });
         const get = () =>
