@@ -96,7 +96,7 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
       developer_count: count(2),
       guest_count: count(3),
       limited_guest_count: count(5),
-      quota: { hard: { storage: await deps.quotas.limit(project.id) }, used: { storage: await deps.quotas.usage(project.id) } },
+      quota: { hard: { storage: await deps.quotas.limit(project.id) }, used: { storage: await deps.quotas.shownUsage(project.id) } },
     });
   });
 

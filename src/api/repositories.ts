@@ -266,7 +266,7 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     id: p.id,
     ref: { id: p.id, name: p.name, owner_name: p.ownerName },
     hard: { storage: await deps.quotas.limit(p.id) },
-    used: { storage: await deps.quotas.usage(p.id) },
+    used: { storage: await deps.quotas.shownUsage(p.id) },
     creation_time: iso(p.createdAt),
     update_time: iso(p.updatedAt),
   });

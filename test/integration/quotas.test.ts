@@ -107,4 +107,30 @@ describe('storage quotas', () => {
     assert.equal((await api('get', '/quotas/99999')).status, 404);
     assert.equal((await api('post', '/projects').send({ project_name: 'badlimit', storage_limit: 'lots' })).status, 400);
   });
+
+  test('the usage shown (summary, /quotas) follows pushes and garbage collection at once, in an unlimited project too', async () => {
+    assert.equal((await api('post', '/projects').send({ project_name: 'shown' })).status, 201);
+    const shown = async () => {
+      const summary = (await api('get', '/projects/shown/summary')).body.quota.used.storage as number;
+      const listed = ((await api('get', '/quotas')).body as { ref: { name: string }; used: { storage: number } }[]).find((q) => q.ref.name === 'shown')!.used.storage;
+      assert.equal(listed, summary, 'the list and the summary agree');
+      return summary;
+    };
+    assert.equal(await shown(), 0);
+    const layer = bytes(5000, 71);
+    const config = Buffer.from('{"shown":1}');
+    assert.equal((await push('shown/app', layer)).status, 201);
+    assert.equal(await shown(), 5000, 'a blob pushed shows at once (the cached usage is dropped)');
+    assert.equal((await push('shown/app', config)).status, 201);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }] }));
+    const put = await oci.putManifest('shown/app', sha256(manifest), manifest, OCI_MANIFEST);
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const withManifest = await shown();
+    assert.ok(withManifest > 5000 + config.length - 1, String(withManifest));
+    assert.equal((await oci.delete(`/v2/shown/app/manifests/${sha256(manifest)}`)).status, 202);
+    const run = await api('post', '/system/gc/schedule').send({ schedule: { type: 'Manual' }, parameters: { time_window: 0 } });
+    assert.equal(run.status, 201);
+    await t.berth.gc.idle();
+    assert.equal(await shown(), 0, 'what GC freed no longer shows');
+  });
 });
