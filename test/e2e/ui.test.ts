@@ -617,9 +617,91 @@ describe('web UI in Chromium', { skip }, () => {
     await shot('24-proxy-cache-project');
   });
 
-  test('registries: an endpoint in use is not deleted (the reason shows in place); an unused one is', async () => {
+  test('replication: a push-based policy to the registry endpoint, run now, its execution, tasks and a task log', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Administration' }).click();
+    await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Replications' }).click();
+    await page.getByText('No replication policies yet.').waitFor();
+    await page.getByText('No replication has run yet.').waitFor();
+    await page.getByRole('button', { name: 'New policy' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New replication policy' });
+    await dialog.getByLabel('Name', { exact: true }).fill('to-mirror');
+    await dialog.getByLabel('Description').fill('release images to the mirror');
+    await dialog.getByLabel(/Push-based/).check();
+    await dialog.getByLabel('Destination registry').selectOption({ label: `hub-mirror (${dist.url})` });
+    await dialog.getByLabel('Name filter').fill(`${PROJECT}/tools/**`);
+    await dialog.getByLabel('Tag filter', { exact: true }).fill('1.*');
+    await dialog.getByLabel('Destination namespace').fill('mirror');
+    await dialog.getByLabel('Flattening').selectOption('1');
+    await dialog.getByLabel('Trigger').selectOption('manual');
+    await shot('26-replication-policy');
+    const created = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/replication/policies'));
+    await dialog.getByRole('button', { name: 'Create policy' }).click();
+    assert.equal((await created).status(), 201);
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.getByRole('row').filter({ has: page.getByRole('button', { name: 'Run policy to-mirror now' }) });
+    await row.getByText('hub-mirror').waitFor();
+    const [policy] = (await (await api('GET', 'replication/policies')).json()) as { id: number; src_registry: { id: number }; dest_registry: { name: string }; dest_namespace: string; dest_namespace_replace_count: number; filters: { type: string; value: string; decoration: string }[]; trigger: { type: string } }[];
+    assert.equal(policy.src_registry.id, 0, 'push-based: the source is this Berth');
+    assert.equal(policy.dest_registry.name, 'hub-mirror');
+    assert.deepEqual([policy.dest_namespace, policy.dest_namespace_replace_count, policy.trigger.type], ['mirror', 1, 'manual']);
+    assert.deepEqual(policy.filters.map((f) => [f.type, f.value, f.decoration]), [['name', `${PROJECT}/tools/**`, 'matches'], ['tag', '1.*', 'matches']]);
+
+    const started = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/replication/executions'));
+    await row.getByRole('button', { name: 'Run policy to-mirror now' }).click();
+    const res = await started;
+    assert.equal(res.status(), 201);
+    const executionId = Number((await res.headerValue('location'))!.split('/').pop());
+    // The list refreshes itself until the execution ends.
+    const exec = page.getByRole('row').filter({ has: page.getByRole('button', { name: `Tasks of execution ${executionId}` }) });
+    await exec.getByText('Succeeded', { exact: true }).waitFor({ timeout: 60_000 });
+    const e = (await (await api('GET', `replication/executions/${executionId}`)).json()) as { status: string; total: number; succeed: number };
+    assert.equal(e.status, 'Succeed');
+    assert.ok(e.total >= 1 && e.succeed === e.total, JSON.stringify(e));
+    await exec.getByText(`${e.total} of ${e.total} task${e.total === 1 ? '' : 's'} done: ${e.total} succeeded, 0 failed`).waitFor();
+    assert.equal(await exec.getByRole('progressbar', { name: `Progress of execution ${executionId}` }).getAttribute('value'), String(e.total));
+    await shot('27-replication-executions');
+
+    // Its tasks, and a task's log as the server serves it.
+    await exec.getByRole('button', { name: `Tasks of execution ${executionId}` }).click();
+    const tasks = page.getByRole('dialog', { name: `Execution ${executionId}` });
+    const task = tasks.getByRole('row').filter({ hasText: `${PROJECT}/tools/multi:1.0` });
+    await task.getByText('mirror/tools/multi:1.0').waitFor();
+    await task.getByText('Succeeded', { exact: true }).waitFor();
+    const [t] = (await (await api('GET', `replication/executions/${executionId}/tasks`)).json()) as { id: number; src_resource: string }[];
+    await tasks.getByRole('button', { name: /^Log of task / }).first().click();
+    const log = tasks.locator('pre');
+    await log.waitFor();
+    const shown = (await log.textContent()) ?? '';
+    const first = tasks.getByRole('button', { name: /^Log of task / }).first();
+    const taskId = Number(((await first.getAttribute('aria-label')) ?? '').replace('Log of task ', ''));
+    const served = await (await api('GET', `replication/executions/${executionId}/tasks/${taskId}/log`)).text();
+    assert.ok(served.trim().length > 0, 'the task wrote a log');
+    assert.equal(shown.trim(), served.trim(), 'the dialog shows the log the server serves');
+    void t;
+    await shot('28-replication-task-log');
+    await tasks.getByRole('button', { name: 'Close' }).first().click();
+    await tasks.waitFor({ state: 'detached' });
+
+    // What the policy copied is at the destination, digest for digest.
+    const up = new UpstreamClient({ url: dist.url, credential: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD } });
+    try {
+      const there = await up.headManifest('mirror/tools/multi', '1.0');
+      assert.equal(there?.digest, multi.top.digest);
+    } finally {
+      up.close();
+    }
+  });
+
+  test('delete: a replication policy; a registry endpoint in use is not deleted (the reason shows in place), an unused one is', async () => {
     await api('POST', 'registries', { name: 'old-mirror', type: 'docker-registry', url: 'http://127.0.0.1:1' });
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Administration' }).click();
+    await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Replications' }).click();
+    await page.getByRole('button', { name: 'Delete policy to-mirror' }).click();
+    const policyGone = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/api\/v2\.0\/replication\/policies\/\d+$/.test(r.url()));
+    await page.getByRole('dialog', { name: 'Delete replication policy' }).getByRole('button', { name: 'Delete policy' }).click();
+    assert.equal((await policyGone).status(), 200);
+    await page.getByText('No replication policies yet.').waitFor();
+    assert.deepEqual(await (await api('GET', 'replication/policies')).json(), []);
     await page.getByRole('navigation', { name: 'Administration sections' }).getByRole('link', { name: 'Registries' }).click();
     await page.getByRole('button', { name: 'Delete registry endpoint hub-mirror' }).click();
     const confirm = page.getByRole('dialog', { name: 'Delete registry endpoint' });
@@ -653,6 +735,7 @@ describe('web UI in Chromium', { skip }, () => {
         ['admin-gc', '/admin/gc', () => page.getByRole('heading', { name: 'History' }).waitFor()],
         ['admin-ldap', '/admin/ldap', () => page.getByLabel('Server URL').waitFor()],
         ['admin-registries', '/admin/registries', () => page.getByRole('cell', { name: /^hub-mirror/ }).waitFor()],
+        ['admin-replications', '/admin/replications', () => page.getByText('No replication policies yet.').waitFor()],
         ['profile', '/profile', () => page.getByRole('heading', { name: 'Personal access tokens' }).waitFor()],
       ];
       for (const [name, href, ready] of pages) {

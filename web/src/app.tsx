@@ -8,6 +8,7 @@ import { AdminGc } from './pages/admin-gc.tsx';
 import { AdminGroups } from './pages/admin-groups.tsx';
 import { AdminLdap } from './pages/admin-ldap.tsx';
 import { AdminRegistries } from './pages/admin-registries.tsx';
+import { AdminReplications } from './pages/admin-replications.tsx';
 import { AdminSystem } from './pages/admin-system.tsx';
 import { AdminUsers } from './pages/admin-users.tsx';
 import { Login } from './pages/login.tsx';
@@ -67,6 +68,7 @@ function Route({ path }: { path: string }) {
     if (path === '/admin/system') return <AdminSystem />;
     if (path === '/admin/gc') return <AdminGc />;
     if (path === '/admin/registries') return <AdminRegistries />;
+    if (path === '/admin/replications') return <AdminReplications />;
   }
   return <NotFound />;
 }

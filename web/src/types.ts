@@ -212,6 +212,63 @@ export interface RegistryEndpoint {
 /** GET /replication/adapterinfos: the usual endpoints of the types that have them. */
 export type AdapterInfos = Record<string, { endpoint_pattern?: { endpoint_type?: string; endpoints?: { key: string; value: string }[] } }>;
 
+export interface ReplicationFilter {
+  /** name (repository glob, e.g. team/**), tag (v*), resource (image) */
+  type: string;
+  value: string;
+  decoration?: 'matches' | 'excludes' | string;
+}
+
+/** A replication policy: the side that is this Berth is the registry with id 0 ("Local"). */
+export interface ReplicationPolicy {
+  id: number;
+  name: string;
+  description?: string;
+  src_registry?: RegistryEndpoint | null;
+  dest_registry?: RegistryEndpoint | null;
+  dest_namespace?: string;
+  /** -1 flatten all levels, 0 prepend, n replace the first n components */
+  dest_namespace_replace_count?: number;
+  trigger?: { type: 'manual' | 'scheduled' | 'event_based' | string; trigger_settings?: { cron?: string } | null } | null;
+  filters?: ReplicationFilter[] | null;
+  replicate_deletion?: boolean;
+  override?: boolean;
+  enabled?: boolean;
+  /** KB/s; -1 or 0: no limit */
+  speed?: number;
+  creation_time?: string;
+  update_time?: string;
+}
+
+export type ReplicationStatus = 'InProgress' | 'Succeed' | 'Failed' | 'Stopped';
+
+export interface ReplicationExecution {
+  id: number;
+  policy_id: number;
+  status: ReplicationStatus | string;
+  trigger?: string;
+  start_time?: string;
+  end_time?: string;
+  status_text?: string;
+  total?: number;
+  failed?: number;
+  succeed?: number;
+  in_progress?: number;
+  stopped?: number;
+}
+
+export interface ReplicationTask {
+  id: number;
+  execution_id: number;
+  status: 'Pending' | ReplicationStatus | string;
+  operation?: string;
+  resource_type?: string;
+  src_resource?: string;
+  dst_resource?: string;
+  start_time?: string;
+  end_time?: string;
+}
+
 export const ROLES: { id: number; name: string }[] = [
   { id: 1, name: 'Project admin' },
   { id: 4, name: 'Maintainer' },

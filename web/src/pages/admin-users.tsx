@@ -23,6 +23,7 @@ export function AdminPage({ current, children }: { current: string; children: Co
           { id: 'ldap', label: 'LDAP', href: '/admin/ldap' },
           { id: 'system', label: 'System', href: '/admin/system' },
           { id: 'registries', label: 'Registries', href: '/admin/registries' },
+          { id: 'replications', label: 'Replications', href: '/admin/replications' },
           { id: 'gc', label: 'Clean up', href: '/admin/gc' },
         ]}
       />
