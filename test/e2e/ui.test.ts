@@ -645,6 +645,16 @@ describe('web UI in Chromium', { skip }, () => {
     assert.equal(policy.dest_registry.name, 'hub-mirror');
     assert.deepEqual([policy.dest_namespace, policy.dest_namespace_replace_count, policy.trigger.type], ['mirror', 1, 'manual']);
     assert.deepEqual(policy.filters.map((f) => [f.type, f.value, f.decoration]), [['name', `${PROJECT}/tools/**`, 'matches'], ['tag', '1.*', 'matches']]);
+    // Edit shows the policy as saved.
+    await row.getByRole('button', { name: 'Edit policy to-mirror' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit replication policy' });
+    assert.equal(await edit.getByLabel('Name filter').inputValue(), `${PROJECT}/tools/**`);
+    assert.equal(await edit.getByLabel('Tag filter', { exact: true }).inputValue(), '1.*');
+    assert.equal(await edit.getByLabel('Destination namespace').inputValue(), 'mirror');
+    assert.equal(await edit.getByLabel('Flattening').inputValue(), '1');
+    assert.ok(await edit.getByLabel(/Push-based/).isChecked());
+    await edit.getByRole('button', { name: 'Cancel' }).click();
+    await edit.waitFor({ state: 'detached' });
 
     const started = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/replication/executions'));
     await row.getByRole('button', { name: 'Run policy to-mirror now' }).click();
@@ -667,7 +677,6 @@ describe('web UI in Chromium', { skip }, () => {
     const task = tasks.getByRole('row').filter({ hasText: `${PROJECT}/tools/multi:1.0` });
     await task.getByText('mirror/tools/multi:1.0').waitFor();
     await task.getByText('Succeeded', { exact: true }).waitFor();
-    const [t] = (await (await api('GET', `replication/executions/${executionId}/tasks`)).json()) as { id: number; src_resource: string }[];
     await tasks.getByRole('button', { name: /^Log of task / }).first().click();
     const log = tasks.locator('pre');
     await log.waitFor();
@@ -677,7 +686,6 @@ describe('web UI in Chromium', { skip }, () => {
     const served = await (await api('GET', `replication/executions/${executionId}/tasks/${taskId}/log`)).text();
     assert.ok(served.trim().length > 0, 'the task wrote a log');
     assert.equal(shown.trim(), served.trim(), 'the dialog shows the log the server serves');
-    void t;
     await shot('28-replication-task-log');
     await tasks.getByRole('button', { name: 'Close' }).first().click();
     await tasks.waitFor({ state: 'detached' });
@@ -690,6 +698,33 @@ describe('web UI in Chromium', { skip }, () => {
     } finally {
       up.close();
     }
+  });
+
+  test('replication with a wrong password: the execution fails, and the task log names the cause', async () => {
+    const reg = await api('POST', 'registries', { name: 'wrong-pass', type: 'docker-registry', url: dist.url, credential: { type: 'basic', access_key: UPSTREAM_USER, access_secret: 'not-the-password' } });
+    const regId = Number(reg.headers.get('location')!.split('/').pop());
+    const pol = await api('POST', 'replication/policies', { name: 'bad-password', src_registry: { id: 0 }, dest_registry: { id: regId }, filters: [{ type: 'name', value: `${PROJECT}/tools/**` }, { type: 'tag', value: '1.0' }], trigger: { type: 'manual' } });
+    const policyId = Number(pol.headers.get('location')!.split('/').pop());
+    await page.reload();
+    const started = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v2.0/replication/executions'));
+    await page.getByRole('button', { name: 'Run policy bad-password now' }).click();
+    const res = await started;
+    assert.equal(res.status(), 201);
+    const executionId = Number((await res.headerValue('location'))!.split('/').pop());
+    const exec = page.getByRole('row').filter({ has: page.getByRole('button', { name: `Tasks of execution ${executionId}` }) });
+    await exec.getByText('Failed', { exact: true }).waitFor({ timeout: 60_000 });
+    await exec.getByRole('button', { name: `Tasks of execution ${executionId}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Execution ${executionId}` });
+    const task = dialog.getByRole('row').filter({ hasText: `${PROJECT}/tools/multi:1.0` });
+    await task.getByText('Failed', { exact: true }).waitFor();
+    await task.getByRole('button', { name: /^Log of task / }).click();
+    const log = dialog.locator('pre');
+    await log.filter({ hasText: /unauthorized|credential/i }).waitFor();
+    await shot('29-replication-failed-log');
+    await dialog.getByRole('button', { name: 'Close' }).first().click();
+    await dialog.waitFor({ state: 'detached' });
+    await api('DELETE', `replication/policies/${policyId}`);
+    await api('DELETE', `registries/${regId}`);
   });
 
   test('delete: a replication policy; a registry endpoint in use is not deleted (the reason shows in place), an unused one is', async () => {

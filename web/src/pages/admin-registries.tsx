@@ -173,8 +173,8 @@ export function AdminRegistries() {
           }}
         >
           <p>
-            Delete <strong>{deleting.name}</strong> (<code>{deleting.url}</code>)? Its saved credential goes with it. An endpoint that a proxy-cache project or a
-            replication policy uses cannot be deleted: delete those first.
+            Delete <strong>{deleting.name}</strong> (<code>{deleting.url}</code>)? Its saved credential goes with it. An endpoint that a proxy-cache project uses
+            cannot be deleted: delete the project first. Replication policies that copy to or from it stop working.
           </p>
         </ConfirmDialog>
       )}
