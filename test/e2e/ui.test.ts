@@ -3,7 +3,10 @@
 // member, browse a multi-arch image pushed by skopeo (platforms, signature, pull commands), create
 // a robot and see its secret once, import an image archive with upload progress, a storage quota
 // set on a new project and changed on its summary, the admin pages and a clean-up (garbage
-// collection) dry run and a real run, check what a developer sees, session expiry, a profile with
+// collection) dry run and a real run, registry endpoints against a real Distribution with htpasswd
+// (test connection, edit, the secret never in the page), a proxy-cache project from the new-project
+// dialog that pulls through, a replication policy run now with its execution, tasks and logs (and
+// one that fails on a wrong password), deletes, check what a developer sees, session expiry, a profile with
 // a password change and personal access tokens, the layout on a phone-sized screen, log out.
 // Screenshots go to test-output/screenshots/. A second, shorter journey runs against a real slapd:
 // a directory user's profile and tokens, and LDAP groups offered as members.
