@@ -51,7 +51,7 @@ async function serve(make: () => Readable, length: number, onSocket?: (s: Socket
 }
 
 test('chunks that are ready together leave in one writev, not one awaited write each', async () => {
-  const chunks = Array.from({ length: 8 }, () => randomBytes(64 * KiB));
+  const chunks = Array.from({ length: 6 }, () => randomBytes(32 * KiB));
   const batches: number[] = [];
   const r = await serve(
     () =>
@@ -61,7 +61,7 @@ test('chunks that are ready together leave in one writev, not one awaited write 
           this.push(null);
         },
       }),
-    8 * 64 * KiB,
+    6 * 32 * KiB,
     (socket) => {
       const writev = (socket as unknown as { _writev: (c: { chunk: Buffer }[], cb: () => void) => void })._writev.bind(socket);
       (socket as unknown as { _writev: typeof writev })._writev = (c, cb) => {
