@@ -33,7 +33,16 @@ export class PullStats {
       try {
         await this.store.add(batch, new Date());
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'pull statistics write failed');
+        // Kept for the next write (a busy or briefly unreachable database loses no counts).
+        for (const [name, e] of batch) {
+          const now = this.pending.get(name);
+          if (!now) this.pending.set(name, e);
+          else {
+            now.count += e.count;
+            for (const d of e.digests) now.digests.add(d);
+          }
+        }
+        this.log.warn({ err: (err as Error).message }, 'pull statistics write failed; kept for the next write');
       }
     });
     return this.flushing;

@@ -204,6 +204,21 @@ for (const engine of engines) {
       assert.equal(other!.pulledAt, null);
     });
 
+    test('pull counts whose write fails are kept and written with the next batch', async () => {
+      let failures = 1;
+      // The database refuses one batch (busy, unreachable), then works again.
+      const flaky = new Proxy(db, { get: (target, key, recv) => (key === '$transaction' && failures-- > 0 ? () => Promise.reject(new Error('database busy')) : Reflect.get(target, key, recv)) });
+      const pulls = new PullStats(flaky, quiet, 60_000);
+      const before = (await db.repository.findUnique({ where: { name: 'library/alpine' } }))!.pullCount;
+      pulls.record('library/alpine', D('a'));
+      pulls.record('library/alpine', D('a'));
+      await pulls.flush();
+      assert.equal((await db.repository.findUnique({ where: { name: 'library/alpine' } }))!.pullCount, before, 'the failed batch wrote nothing');
+      pulls.record('library/alpine', undefined);
+      await pulls.close();
+      assert.equal((await db.repository.findUnique({ where: { name: 'library/alpine' } }))!.pullCount, before + 3, 'nothing was lost');
+    });
+
     test('two starters at once apply the migrations once', async () => {
       const url = await engine.fresh();
       const [a, b] = await Promise.all([openDatabase(url), openDatabase(url)]);
