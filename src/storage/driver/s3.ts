@@ -97,7 +97,9 @@ class FastReads {
         return socket;
       }
     }
-    return new FastReads(http, new ReadAgent({ keepAlive: true, maxSockets: 50 }), sign);
+    // No socket limit: a download holds its socket while its client reads, so a cap would make the
+    // next download wait for the slowest client.
+    return new FastReads(http, new ReadAgent({ keepAlive: true }), sign);
   }
 
   close(): void {
@@ -153,11 +155,13 @@ class FastReads {
       }
       resolve(res);
     });
-    // As the SDK: 5 s to connect, then 120 s without a byte moving (mid-body: an error on the body).
-    const connecting = setTimeout(() => req.destroy(new Error('connection timeout')), 5_000);
+    // As the SDK: 5 s to connect a new socket, then 120 s without a byte moving (mid-body: an error
+    // on the body).
+    let connecting: NodeJS.Timeout | undefined;
     req.on('socket', (socket) => {
-      if (!socket.connecting) clearTimeout(connecting);
-      else socket.once('connect', () => clearTimeout(connecting));
+      if (!socket.connecting) return;
+      connecting = setTimeout(() => req.destroy(new Error('connection timeout')), 5_000);
+      socket.once('connect', () => clearTimeout(connecting));
     });
     req.on('timeout', () => req.destroy(new Error('socket timeout')));
     req.on('error', () => {
