@@ -72,13 +72,14 @@ export class RegistryEndpointStore {
     await this.db.registry.updateMany({ where: { id }, data: { status } });
   }
 
-  /** Deletes the row unless a project uses it; what stood in the way otherwise. */
-  async delete(id: number): Promise<{ deleted: boolean; usedBy: string[] }> {
+  /** Deletes the row unless a project or a replication policy uses it; what stood in the way otherwise. */
+  async delete(id: number): Promise<{ deleted: boolean; usedBy: string[]; policies: string[] }> {
     return this.db.$transaction(async (tx) => {
       const usedBy = (await tx.project.findMany({ where: { registryId: id }, select: { name: true }, orderBy: { name: 'asc' }, take: 10 })).map((p) => p.name);
-      if (usedBy.length) return { deleted: false, usedBy };
+      const policies = (await tx.replicationPolicy.findMany({ where: { OR: [{ srcRegistryId: id }, { destRegistryId: id }] }, select: { name: true }, orderBy: { name: 'asc' }, take: 10 })).map((p) => p.name);
+      if (usedBy.length || policies.length) return { deleted: false, usedBy, policies };
       const n = await tx.registry.deleteMany({ where: { id } });
-      return { deleted: n.count > 0, usedBy };
+      return { deleted: n.count > 0, usedBy, policies };
     });
   }
 

@@ -221,9 +221,13 @@ export class RegistriesService {
 
   async delete(actor: string, id: number): Promise<void> {
     const current = await this.row(id);
-    const { deleted, usedBy } = await this.deps.store.delete(id);
+    const { deleted, usedBy, policies } = await this.deps.store.delete(id);
     if (usedBy.length) {
       throw new AppError('PRECONDITION', undefined, { message: `registry ${id} is used by proxy cache project${usedBy.length > 1 ? 's' : ''} ${usedBy.join(', ')}: delete ${usedBy.length > 1 ? 'them' : 'it'} first` });
+    }
+    // As Harbor: an endpoint a replication policy copies from or to stays until the policy goes.
+    if (policies.length) {
+      throw new AppError('PRECONDITION', undefined, { message: `registry ${id} is used by replication polic${policies.length > 1 ? 'ies' : 'y'} ${policies.join(', ')}: delete ${policies.length > 1 ? 'them' : 'it'} first` });
     }
     if (!deleted) throw new AppError('NOT_FOUND', undefined, { message: `registry ${id} not found` });
     this.forget(id);

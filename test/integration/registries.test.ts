@@ -260,6 +260,15 @@ describe('registry endpoints', { skip }, () => {
     await t.berth.db.project.update({ where: { name: 'hub-cache' }, data: { registryId: null } });
   });
 
+  test('a registry a replication policy copies from or to cannot be deleted (412) until the policy goes', async () => {
+    const policy = await t.berth.db.replicationPolicy.create({ data: { name: 'to-up', destRegistryId: id } });
+    const res = await api('delete', `/registries/${id}`);
+    assert.equal(res.status, 412);
+    assert.match(res.body.errors[0].message, /used by replication policy to-up/);
+    assert.equal((await api('get', `/registries/${id}`)).status, 200, 'still there');
+    await t.berth.db.replicationPolicy.delete({ where: { id: policy.id } });
+  });
+
   test('the regular health check saves each endpoint\'s status', async () => {
     const down = await api('post', '/registries', { name: 'down', type: 'docker-registry', url: 'http://127.0.0.1:1' });
     const downId = Number(String(down.headers.location).split('/').pop());
