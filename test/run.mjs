@@ -25,7 +25,8 @@ if (!files.length) {
   console.error('no test files found for', wanted.join(', '));
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+// A test (or hook) that hangs fails after 10 minutes instead of holding CI until its limit.
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=600000', ...files], {
   stdio: 'inherit',
   env: { ...process.env, BERTH_LOG_LEVEL: process.env.BERTH_LOG_LEVEL ?? 'silent' },
 });
