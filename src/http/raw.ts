@@ -118,15 +118,18 @@ export function sendJsonText(res: ServerResponse, status: number, text: string |
 /**
  * Bytes a download may have queued on the socket (beyond what the kernel took) before reading from
  * the body pauses until the socket drained. The socket's own highWaterMark (16 KiB) is smaller than
- * one chunk, so honouring write()'s return value alone would serialize chunk after chunk. Kept
- * small: the filesystem's 1 MiB pooled chunks mostly go to the kernel whole, and more read-ahead
- * per download only took more buffers than the pool keeps (2 MiB measured ~5% more CPU per MiB).
+ * one chunk, so honouring write()'s return value alone would serialize chunk after chunk. A body
+ * whose chunks come from the read-buffer pool (the filesystem's 1 MiB chunks, which mostly go to the
+ * kernel whole) queues less: more read-ahead per download took more buffers than the pool keeps
+ * (2 MiB cost the filesystem pull ~5% more CPU per MiB), while a body of fresh buffers (S3's) paused
+ * and resumed its source more often with 256 KiB (~8% more CPU per MiB).
  */
-const QUEUED_MAX = 256 * 1024;
+const QUEUED_MAX = 2 * 1024 * 1024;
+const QUEUED_MAX_POOLED = 256 * 1024;
 
 /**
  * Streams a body to the response without waiting for each write: chunks that arrive while the
- * socket is busy queue up (to QUEUED_MAX, then the body pauses until 'drain') and go out together
+ * socket is busy queue up (to QUEUED_MAX or QUEUED_MAX_POOLED, then the body pauses until 'drain') and go out together
  * in one writev, and chunks that arrive in one turn of the event loop (the reads of one poll) are
  * corked into one write. A chunk of a stream that pools its chunks is released back to its pool
  * once the socket has taken it, so a blob download allocates nothing per chunk. Resolves when the
@@ -135,6 +138,7 @@ const QUEUED_MAX = 256 * 1024;
  */
 export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
   const releasing = isReleasing(body) ? body : null;
+  const queuedMax = releasing ? QUEUED_MAX_POOLED : QUEUED_MAX;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let corked = false;
@@ -170,7 +174,7 @@ export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
       }
       if (releasing) res.write(chunk, (err) => err || releasing.release(chunk));
       else res.write(chunk);
-      if (!waiting && res.writableLength > QUEUED_MAX) {
+      if (!waiting && res.writableLength > queuedMax) {
         waiting = true;
         body.pause();
         res.once('drain', onDrain);
