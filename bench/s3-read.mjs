@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // node bench/s3-read.mjs [--n=100] [--rounds=2] [--modes=sdk-await,sdk,http,http-onread,fetch,onread,berth]
-//                        [--start-flags] [--prof=DIR]
+//                        [--start-flags] [--prof=DIR] [--base=DIR]
 // (--start-flags: the servers get npm start's node flags; --prof=DIR: a CPU profile per server)
 //
 // Where a blob GET's CPU goes on S3 (the pull row of `npm run bench -- --backend=pg-s3`): starts a
@@ -16,6 +16,7 @@
 //   sdk-onread GetObjectCommand through a NodeHttpHandler whose agent is http-onread's, sendStream
 //   fetch      Node's fetch (undici) with the presigned URL, Readable.fromWeb, sendStream
 //   berth      src/storage/driver/s3.ts S3Driver.reader + sendStream: what Berth does now (http-onread)
+//   base       as berth, with the two files of another checkout (--base=DIR): before/after
 //   onread     a keep-alive net.Socket per request in flight reading with `onread` into pooled 1 MiB
 //              buffers (no fresh Buffer per socket read), the request presigned by the SDK, each
 //              filled slice written to the client before the socket reads again. A prototype only:
@@ -30,8 +31,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { cpuMs, startCommand } from './lib/servers.mjs';
 
@@ -120,7 +122,9 @@ async function serve(mode) {
   }
 
   // The modes that use Berth's own code run this script under tsx (see main).
-  const raw = mode === 'sdk-await' || mode === 'onread' ? null : await import('../src/http/raw.ts');
+  // base: the same as berth with another checkout's files (--base=DIR), for before/after.
+  const root = mode === 'base' ? pathToFileURL(process.env.S3_READ_BASE + '/').href : new URL('..', import.meta.url).href;
+  const raw = mode === 'sdk-await' || mode === 'onread' ? null : await import(new URL('src/http/raw.ts', root).href);
   let cached = null;
   const presignCached = async () => {
     if (!cached || cached.until < Date.now()) cached = { url: await presign(), until: Date.now() + 300_000 };
@@ -135,7 +139,7 @@ async function serve(mode) {
   // The SDK with the same agent: its own requests, errors and retries, 1 MiB socket reads.
   const sdkOnread = mode === 'sdk-onread' ? (await import('@smithy/node-http-handler')).NodeHttpHandler : null;
   const s3o = sdkOnread ? new sdk.S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', requestHandler: new sdkOnread({ httpAgent: onreadAgent, connectionTimeout: 5_000, requestTimeout: 120_000 }) }) : null;
-  const driver = mode === 'berth' ? await (await import('../src/storage/driver/s3.ts')).S3Driver.create({ bucket: BUCKET, region: 'us-east-1', endpoint: env.endpoint, forcePathStyle: true, accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey, prefix: '' }) : null;
+  const driver = mode === 'berth' || mode === 'base' ? await (await import(new URL('src/storage/driver/s3.ts', root).href)).S3Driver.create({ bucket: BUCKET, region: 'us-east-1', endpoint: env.endpoint, forcePathStyle: true, accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey, prefix: '' }) : null;
 
   const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-length': SIZE, 'content-type': 'application/octet-stream' });
@@ -158,7 +162,7 @@ async function serve(mode) {
       const url = await presignCached();
       const r = await fetch(url, { headers: { range: `bytes=0-${SIZE - 1}` } });
       await raw.sendStream(Readable.fromWeb(r.body), res);
-    } else if (mode === 'berth') {
+    } else if (mode === 'berth' || mode === 'base') {
       await raw.sendStream(await driver.reader(KEY, 0, SIZE - 1), res);
     } else {
       await onread(res);
@@ -195,7 +199,7 @@ async function main() {
     ROUNDS = Number(opt('rounds') ?? 2);
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of round % 2 ? [...modes].reverse() : modes) {
-        const child = spawn(process.execPath, [...start.nodeArgs, '--import', 'tsx', ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}/${mode}-${round}`] : []), fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, ...start.env, NODE_NO_WARNINGS: '1', S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [...start.nodeArgs, '--import', 'tsx', ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}/${mode}-${round}`] : []), fileURLToPath(import.meta.url), `--serve=${mode}`], { env: { ...process.env, ...start.env, NODE_NO_WARNINGS: '1', ...(opt('base') ? { S3_READ_BASE: path.resolve(opt('base')) } : {}), S3_READ_ENV: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'inherit'] });
         const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
         const agent = new http.Agent({ keepAlive: true });
         const get = () =>
