@@ -129,9 +129,9 @@ const QUEUED_MAX_POOLED = 256 * 1024;
 
 /**
  * Streams a body to the response without waiting for each write: chunks that arrive while the
- * socket is busy queue up (to QUEUED_MAX or QUEUED_MAX_POOLED, then the body pauses until 'drain') and go out together
- * in one writev, and chunks that arrive in one turn of the event loop (the reads of one poll) are
- * corked into one write. A chunk of a stream that pools its chunks is released back to its pool
+ * socket is busy queue up (to QUEUED_MAX or QUEUED_MAX_POOLED, then the body pauses until 'drain')
+ * and go out together in one writev, and chunks that arrive in one turn of the event loop (the
+ * reads of one poll) are corked into one write. A chunk of a stream that pools its chunks is released back to its pool
  * once the socket has taken it, so a blob download allocates nothing per chunk. Resolves when the
  * response ended; rejects (after destroying both sides) when either side failed, the body ended
  * early, or the client went away.
