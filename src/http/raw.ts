@@ -116,29 +116,24 @@ export function sendJsonText(res: ServerResponse, status: number, text: string |
 }
 
 /**
- * Bytes a download may have queued on the socket (beyond what the kernel took) before reading from
- * the body pauses until the socket drained. The socket's own highWaterMark (16 KiB) is smaller than
- * one chunk, so honouring write()'s return value alone would serialize chunk after chunk. A body
- * whose chunks come from the read-buffer pool (the filesystem's 1 MiB chunks, which mostly go to the
- * kernel whole) queues less: more read-ahead per download took more buffers than the pool keeps
- * (2 MiB cost the filesystem pull ~5% more CPU per MiB), while a body of fresh buffers (S3's) paused
- * and resumed its source more often with 256 KiB (~8% more CPU per MiB).
+ * Bytes a download of fresh buffers (S3's) may have queued on the socket (beyond what the kernel
+ * took) before reading from the body pauses until the socket drained. The socket's own
+ * highWaterMark (16 KiB) is smaller than one chunk, so honouring write()'s return value alone would
+ * serialize chunk after chunk (256 KiB here measured ~8% more CPU per MiB than 2 MiB).
  */
 const QUEUED_MAX = 2 * 1024 * 1024;
-const QUEUED_MAX_POOLED = 256 * 1024;
 
 /**
  * Streams a body to the response without waiting for each write: chunks that arrive while the
- * socket is busy queue up (to QUEUED_MAX or QUEUED_MAX_POOLED, then the body pauses until 'drain')
- * and go out together in one writev, and chunks that arrive in one turn of the event loop (the
- * reads of one poll) are corked into one write. A chunk of a stream that pools its chunks is released back to its pool
- * once the socket has taken it, so a blob download allocates nothing per chunk. Resolves when the
- * response ended; rejects (after destroying both sides) when either side failed, the body ended
- * early, or the client went away.
+ * socket is busy queue up (to QUEUED_MAX, then the body pauses until 'drain') and go out together
+ * in one writev, and chunks that arrive in one turn of the event loop (the reads of one poll) are
+ * corked into one write. A stream that pools its chunks (the filesystem's) sends one at a time
+ * and gets each back once the socket has taken it, so a download allocates nothing per chunk.
+ * Resolves when the response ended; rejects (after destroying both sides) when either side failed,
+ * the body ended early, or the client went away.
  */
 export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
   const releasing = isReleasing(body) ? body : null;
-  const queuedMax = releasing ? QUEUED_MAX_POOLED : QUEUED_MAX;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let corked = false;
@@ -167,14 +162,24 @@ export function sendStream(body: Readable, res: ServerResponse): Promise<void> {
       reject(e);
     }
     function onData(chunk: Buffer): void {
+      if (releasing) {
+        // Pooled chunks (the filesystem's 1 MiB ones, one read per loop turn): one at a time, the
+        // next read once the socket took this one, so a download holds two pool buffers at most.
+        body.pause();
+        res.write(chunk, (err) => {
+          if (err) return; // the response failed: 'close' ends this
+          releasing.release(chunk);
+          body.resume();
+        });
+        return;
+      }
       if (!corked) {
         corked = true;
         res.cork();
         setImmediate(uncork);
       }
-      if (releasing) res.write(chunk, (err) => err || releasing.release(chunk));
-      else res.write(chunk);
-      if (!waiting && res.writableLength > queuedMax) {
+      res.write(chunk);
+      if (!waiting && res.writableLength > QUEUED_MAX) {
         waiting = true;
         body.pause();
         res.once('drain', onDrain);
