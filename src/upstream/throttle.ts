@@ -25,12 +25,26 @@ export class Throttle extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.push(chunk);
-    const due = this.start + (this.bytes / this.bytesPerSecond) * 1000;
-    const wait = due - this.clock.now();
-    if (wait <= 0) return cb();
-    this.clock.sleep(wait).then(() => cb(), cb);
+    // In slices of at most a quarter second's worth: a source that reads a whole blob as one chunk
+    // (a file, a buffer) would otherwise pass it at once, and a receiver that knows the length
+    // would have it all before the wait.
+    const max = Math.max(1, Math.min(16 * 1024, Math.floor(this.bytesPerSecond / 4)));
+    let offset = 0;
+    const next = (): void => {
+      while (offset < chunk.length) {
+        const part = chunk.subarray(offset, offset + max);
+        offset += part.length;
+        this.bytes += part.length;
+        this.push(part);
+        const wait = this.start + (this.bytes / this.bytesPerSecond) * 1000 - this.clock.now();
+        if (wait > 0) {
+          this.clock.sleep(wait).then(next, cb);
+          return;
+        }
+      }
+      cb();
+    };
+    next();
   }
 }
 
