@@ -261,6 +261,28 @@ describe('answers fit the documented response schemas', () => {
     fits('delete /registries/:id', await api('delete', `/registries/${id}`));
   });
 
+  test('replication policies, executions, tasks and logs', async () => {
+    // A destination nobody answers at: the task retries until the execution is stopped.
+    const reg = fits('post /registries', await api('post', '/registries').send({ name: 'nowhere', type: 'docker-registry', url: 'http://127.0.0.1:1' }));
+    const registryId = Number(String(reg.headers.location).split('/').pop());
+    const created = fits('post /replication/policies', await api('post', '/replication/policies').send({ name: 'oa-rep', dest_registry: { id: registryId }, filters: [{ type: 'name', value: 'team/**' }, { type: 'tag', value: '1.0' }], trigger: { type: 'manual' } }));
+    const id = String(created.headers.location).split('/').pop();
+    assert.equal(fits('get /replication/policies', await api('get', '/replication/policies')).body[0].dest_registry.id, registryId);
+    fits('get /replication/policies/:id', await api('get', `/replication/policies/${id}`));
+    fits('put /replication/policies/:id', await api('put', `/replication/policies/${id}`).send({ description: 'd', speed: 100 }));
+    const started = fits('post /replication/executions', await api('post', '/replication/executions').send({ policy_id: Number(id) }));
+    const exec = String(started.headers.location).split('/').pop();
+    for (let i = 0; i < 200 && !(await api('get', `/replication/executions/${exec}/tasks`)).body.length; i++) await new Promise((r) => setTimeout(r, 50));
+    fits('get /replication/executions', await api('get', '/replication/executions'));
+    fits('put /replication/executions/:id', await api('put', `/replication/executions/${exec}`));
+    await t.berth.replication.settled(Number(exec));
+    assert.equal(fits('get /replication/executions/:id', await api('get', `/replication/executions/${exec}`)).body.status, 'Stopped');
+    const tasks = fits('get /replication/executions/:id/tasks', await api('get', `/replication/executions/${exec}/tasks`)).body;
+    assert.equal(tasks[0].src_resource, 'team/app:1.0');
+    assert.match(fits('get /replication/executions/:id/tasks/:task_id/log', await api('get', `/replication/executions/${exec}/tasks/${tasks[0].id}/log`)).text, /copying team\/app:1\.0/);
+    fits('delete /replication/policies/:id', await api('delete', `/replication/policies/${id}`));
+  });
+
   test('every route of the table was checked against a real answer (or is listed with the reason it is not)', () => {
     const missing = Object.keys(ROUTES).filter((k) => !checked.has(k) && !(k in NOT_CALLED));
     assert.deepEqual(missing, []);
