@@ -32,6 +32,8 @@ export class Throttle extends Transform {
     let offset = 0;
     const next = (): void => {
       while (offset < chunk.length) {
+        // Destroyed (the transfer was stopped or failed): no more waiting for the rest.
+        if (this.destroyed) return;
         const part = chunk.subarray(offset, offset + max);
         offset += part.length;
         this.bytes += part.length;
