@@ -127,6 +127,30 @@ export class ReplicationStore {
     return rows.map((r) => r.name);
   }
 
+  /**
+   * The untagged artifacts of a repository of this Berth, for a push-based run: manifests without a
+   * tag that are neither a referrer (copied with its subject) nor a child of an index there
+   * (copied with its index). Oldest first, at most `limit`.
+   */
+  async untaggedArtifacts(repository: string, limit = 10_000): Promise<string[]> {
+    const repo = await this.db.repository.findUnique({ where: { name: repository }, select: { id: true } });
+    if (!repo) return [];
+    const [manifests, tags] = await Promise.all([
+      this.db.manifest.findMany({ where: { repositoryId: repo.id, subject: null }, select: { digest: true, refs: true }, orderBy: { id: 'asc' }, take: 100_000 }),
+      this.db.tag.findMany({ where: { repositoryId: repo.id }, select: { digest: true } }),
+    ]);
+    const covered = new Set(tags.map((t) => t.digest));
+    const digests = new Set(manifests.map((m) => m.digest));
+    for (const m of manifests) {
+      try {
+        for (const r of JSON.parse(m.refs) as string[]) if (digests.has(r)) covered.add(r);
+      } catch {
+        /* refs are written as JSON by the registry store */
+      }
+    }
+    return manifests.filter((m) => !covered.has(m.digest)).slice(0, limit).map((m) => m.digest);
+  }
+
   // ---- executions ----------------------------------------------------------------------------
 
   async createExecution(policyId: number, trigger: string, node: string, now = new Date()): Promise<number> {

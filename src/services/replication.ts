@@ -652,6 +652,10 @@ export class ReplicationService {
     const out: Candidate[] = [];
     for (const repository of repositories) {
       for (const tag of (await src.tags(repository)).sort()) if (tags.test(tag)) out.push({ operation: 'copy', repository, reference: tag });
+      // Untagged artifacts count as the tag "" (as Harbor matches them); only this Berth can list them.
+      if (p.srcRegistryId === null && tags.test('')) {
+        for (const digest of await this.deps.store.untaggedArtifacts(repository)) out.push({ operation: 'copy', repository, reference: digest });
+      }
     }
     return out;
   }

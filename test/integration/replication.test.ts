@@ -241,6 +241,25 @@ describe('push-based replication to Distribution', { skip }, () => {
     assert.equal(task.operation, 'deletion');
   });
 
+  test('untagged artifacts go when the tag filter matches "" (no filter), not under v*', async () => {
+    assert.equal((await api('post', '/projects', { project_name: 'loose' })).status, 201);
+    const tagged = multiArch(4);
+    const loose = multiArch(5);
+    await pushImage(here(), 'loose/app', tagged, 'v1');
+    await pushImage(here(), 'loose/app', loose, 'tmp');
+    const del = await t.request.delete('/v2/loose/app/manifests/tmp').set('Authorization', t.adminAuth);
+    assert.equal(del.status, 202, del.text);
+    const onlyV = await createPolicy({ name: 'loose-v', dest_registry: { id: distId }, dest_namespace: 'v-only', dest_namespace_replace_count: 0, filters: [{ type: 'name', value: 'loose/**' }, { type: 'tag', value: 'v*' }] });
+    assert.equal((await ended(await run(onlyV))).total, 1);
+    assert.equal(await there().headManifest('v-only/loose/app', loose.digest), null);
+    const all = await createPolicy({ name: 'loose-all', dest_registry: { id: distId }, filters: [{ type: 'name', value: 'loose/**' }] });
+    const exec = await ended(await run(all));
+    assert.equal(exec.status, 'Succeed', exec.status_text);
+    assert.equal(exec.total, 2, 'the tag and the untagged index (its children go with it)');
+    assert.equal((await there().headManifest('loose/app', loose.digest))?.digest, loose.digest);
+    assert.equal((await there().headManifest('loose/app', 'v1'))?.digest, tagged.digest);
+  });
+
   test('a wrong password: the execution fails and the task log names the cause, never the password', async () => {
     const id = await createPolicy({ name: 'bad-password', dest_registry: { id: wrongId }, filters: [{ type: 'name', value: 'team/app' }] });
     const exec = await ended(await run(id));
