@@ -392,6 +392,8 @@ export class ReplicationService {
     const filters: ReplicationFilter[] = [];
     for (const [i, f] of (input.filters ?? current?.filters ?? []).entries()) {
       const ftype = f.type ?? '';
+      // Harbor's UI sends an empty label filter when no label is chosen: nothing to filter.
+      if (ftype === 'label' && (f.value === undefined || f.value === null || f.value === '' || (Array.isArray(f.value) && f.value.length === 0))) continue;
       if (ftype === 'label') throw bad(`filters.${i}.type: label filters are not supported`);
       if (!FILTER_TYPES.includes(ftype)) throw bad(`filters.${i}.type: "${String(ftype).slice(0, 32)}" is not supported (name, tag, resource)`);
       if (typeof f.value !== 'string') throw bad(`filters.${i}.value: a string is required`);
