@@ -753,6 +753,8 @@ export class ReplicationService {
         return end('Succeed');
       }
       log('INFO', `copying ${src} to ${dst}`);
+      // The log so far is readable while the task runs (a long copy is not a blank log).
+      await this.deps.store.updateTask(taskId, { log: lines.join('\n') + '\n' });
       if (!p.override && sep === ':') {
         const there = await withRetry(() => ends.dst.headManifest(dstRepo, c.reference), retry);
         const here = there && (await withRetry(() => ends.src.headManifest(c.repository, c.reference), retry));
