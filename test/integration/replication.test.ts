@@ -282,7 +282,9 @@ describe('push-based replication to Distribution', { skip }, () => {
     for (const how of ['api', 'row'] as const) {
       const execId = await run(id);
       await until('the task to start', async () => (await tasks(execId))[0]?.status === 'InProgress');
-      assert.match(await taskLog(execId, (await tasks(execId))[0].id), /copying slow\/app:v1/, 'the log is readable while the task runs');
+      const taskId = (await tasks(execId))[0].id;
+      await until('the log of the running task', async () => /copying slow\/app:v1/.test(await taskLog(execId, taskId)));
+      assert.equal((await tasks(execId))[0].status, 'InProgress', 'the log is readable while the task runs');
       if (how === 'api') fits('put /replication/executions/:id', await api('put', `/replication/executions/${execId}`));
       else assert.ok(await new ReplicationStore(t.berth.db).stopExecution(execId));
       await until('the task to stop', async () => (await tasks(execId))[0].status === 'Stopped');
