@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { ROUTES, type RouteKey, type RouteSchema } from '../../src/api/schemas.ts';
 import { SecretBox } from '../../src/lib/secret-box.ts';
 import { ADMIN_PASSWORD, basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 import { missingDistribution, removeDistribution, startDistribution, type Distribution } from '../helpers/distribution.ts';
 
 const skip = missingDistribution({ htpasswd: true, openssl: true });
@@ -88,6 +89,8 @@ describe('registry endpoints', { skip }, () => {
 
     const one = await api('get', `/registries/${id}`);
     fits('get /registries/:id', one);
+    assertHarborShape('Registry', one.body);
+    assertHarborShape('RegistryCredential', one.body.credential);
     assert.equal(one.body.name, 'dist');
     assert.equal(one.body.url, dist.url, 'the trailing slash is dropped');
     assert.equal(one.body.type, 'docker-registry');

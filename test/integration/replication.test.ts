@@ -15,6 +15,7 @@ import { UpstreamClient, referrersTag } from '../../src/upstream/client.ts';
 import { ReplicationStore } from '../../src/db/replication-store.ts';
 import { ROUTES, type RouteKey, type RouteSchema } from '../../src/api/schemas.ts';
 import { ADMIN_PASSWORD, basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 import { missingDistribution, removeDistribution, startDistribution, type Distribution } from '../helpers/distribution.ts';
 import { bytes, EMPTY_JSON, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.ts';
 
@@ -143,6 +144,7 @@ async function ended(id: number): Promise<{ status: string; status_text: string;
   return until(`execution ${id} to end`, async () => {
     const r = await api('get', `/replication/executions/${id}`);
     fits('get /replication/executions/:id', r);
+    assertHarborShape('ReplicationExecution', r.body);
     return r.body.status !== 'InProgress' && r.body;
   });
 }
@@ -150,6 +152,7 @@ async function ended(id: number): Promise<{ status: string; status_text: string;
 async function tasks(id: number): Promise<{ id: number; status: string; src_resource: string; dst_resource: string; operation: string }[]> {
   const r = await api('get', `/replication/executions/${id}/tasks`);
   fits('get /replication/executions/:id/tasks', r);
+  for (const task of r.body) assertHarborShape('ReplicationTask', task);
   return r.body;
 }
 
@@ -197,6 +200,14 @@ describe('push-based replication to Distribution', { skip }, () => {
     const id = await createPolicy({ name: 'to-dist', dest_registry: { id: distId }, filters: [{ type: 'name', value: 'team/**' }], trigger: { type: 'manual' } });
     const got = await api('get', `/replication/policies/${id}`);
     fits('get /replication/policies/:id', got);
+    // Harbor's field names and types, down to the nested registries, credentials, filters and trigger.
+    assertHarborShape('ReplicationPolicy', got.body);
+    for (const side of [got.body.src_registry, got.body.dest_registry]) {
+      assertHarborShape('Registry', side);
+      if (side.credential) assertHarborShape('RegistryCredential', side.credential);
+    }
+    for (const f of got.body.filters) assertHarborShape('ReplicationFilter', f);
+    assertHarborShape('ReplicationTrigger', got.body.trigger);
     assert.equal(got.body.src_registry.id, 0);
     assert.equal(got.body.dest_registry.credential.access_secret, '*****');
 
