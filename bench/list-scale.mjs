@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node bench/list-scale.mjs [--sizes=1000,20000] [--rounds=3] [--reps=200] [--root=DIR] [--base=DIR] [--tsx] [--keep] [--only=ROW,...]
+// node bench/list-scale.mjs [--sizes=1000,20000] [--rounds=3] [--reps=200] [--root=DIR] [--base=DIR] [--tsx] [--keep] [--only=ROW,...] [--backend=pg]
 //
 // Server CPU per list request at two sizes (issue 17). For each size N it starts Berth once on a
 // fresh data dir (to create the database), stops it, fills it straight through SQL (as bench/gc-scale.mjs
@@ -18,6 +18,12 @@
 // older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
 // its instances interleaved with the first's (a loaded machine then slows both alike), and prints
 // each row's CPU relative to it.
+//
+// --backend=pg: Berth on PostgreSQL (one throwaway server from bench/lib/engines.mjs, a database per
+// instance; blobs on local disk as by default), filled through `pg` with the same rows (batched with
+// unnest, then ANALYZE, as autovacuum would after such a load). On PostgreSQL the queries' CPU is
+// spent in the database's backends, not in Berth: a second table adds the PostgreSQL server's CPU
+// (all its processes; only one instance is measured at a time) to Berth's.
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { OCI_MANIFEST, bearer, makeTarget, request } from './lib/client.mjs';
+import { createDatabase, pgUnavailable, startPostgres, treePids } from './lib/engines.mjs';
 import { buildBerth, cpuMs, memMiB, startBerth } from './lib/servers.mjs';
 
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +44,8 @@ const SIZES = (opt('sizes') ?? '1000,20000').split(',').map(Number);
 const ROUNDS = Number(opt('rounds') ?? 3);
 const REPS = Number(opt('reps') ?? 200);
 const ONLY = opt('only')?.split(',');
+const BACKEND = opt('backend') ?? 'sqlite';
+if (!['sqlite', 'pg'].includes(BACKEND)) throw new Error(`--backend must be sqlite or pg, got ${BACKEND}`);
 const PASSWORD = 'bench-admin-' + randomBytes(6).toString('hex');
 const BASIC = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
 const CONFIG_TYPE = 'application/vnd.oci.image.config.v1+json';
@@ -99,6 +108,77 @@ function fill(dataDir, n) {
   return sample;
 }
 
+/** fill() on PostgreSQL: the same rows through `pg`, inserted in batches (unnest), then ANALYZE. */
+async function fillPg(url, dataDir, n) {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const t0 = Date.now() - 2 * 24 * 3600_000;
+    // TIMESTAMP(3) without time zone, UTC as Prisma writes it (the literal's zone is ignored)
+    const at = (ms) => new Date(ms).toISOString();
+    const projectId = (await c.query(`SELECT "id" FROM "Project" WHERE "name" = 'library'`)).rows[0].id;
+    await c.query('BEGIN');
+    const big = (await c.query('INSERT INTO "Repository" ("name", "projectId", "createdAt", "updatedAt") VALUES ($1, $2, $3, $3) RETURNING "id"', [BIG, projectId, at(t0)])).rows[0].id;
+    const repoNames = Array.from({ length: n / 4 }, (_, r) => `library/r${String(r).padStart(5, '0')}`);
+    const ids = new Map(
+      (
+        await c.query(
+          'INSERT INTO "Repository" ("name", "projectId", "createdAt", "updatedAt") SELECT u.n, $2, u.d, u.d FROM unnest($1::text[], $3::timestamp[]) WITH ORDINALITY AS u(n, d, o) ORDER BY u.o RETURNING "id", "name"',
+          [repoNames, projectId, repoNames.map((_, r) => at(t0 + r))],
+        )
+      ).rows.map((r) => [r.name, r.id]),
+    );
+    const cols = (k) => Array.from({ length: k }, () => []);
+    const T = { blob: cols(3), link: cols(3), content: cols(2), manifest: cols(7), tag: cols(5), audit: cols(5) };
+    const add = (t, ...v) => v.forEach((x, j) => T[t][j].push(x));
+    const layer = randomBytes(512);
+    const layerDigest = sha(layer);
+    const seen = new Set();
+    let sample = null;
+    const put = (repositoryId, i, tagName) => {
+      const when = at(t0 + i * 1000);
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { i: String(i) } } }));
+      const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: CONFIG_TYPE, digest: sha(config), size: config.length }, layers: [{ mediaType: LAYER_TYPE, digest: layerDigest, size: layer.length }] }));
+      const digest = sha(raw);
+      for (const [d, size] of [[sha(config), config.length], [layerDigest, layer.length], [digest, raw.length]]) {
+        if (!seen.has(d)) add('blob', d, size, when);
+        if (!seen.has(`${repositoryId}|${d}`)) add('link', repositoryId, d, when);
+        seen.add(d).add(`${repositoryId}|${d}`);
+      }
+      add('content', digest, raw);
+      const dir = path.join(dataDir, 'storage', 'blobs', 'sha256', sha(config).slice(7, 9), sha(config).slice(7));
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'data'), config);
+      add('manifest', repositoryId, digest, OCI_MANIFEST, CONFIG_TYPE, raw.length, JSON.stringify([sha(config), layerDigest]), when);
+      add('tag', repositoryId, tagName, digest, when, when);
+      add('audit', 'admin', 'create', `${repositoryId === big ? BIG : `library/r${i}`}:${tagName}`, 'artifact', when);
+      return raw;
+    };
+    for (let i = 0; i < n; i++) {
+      const raw = put(big, i, `t${String(i).padStart(6, '0')}`);
+      if (i === 0) sample = raw;
+    }
+    for (let r = 0; r < n / 4; r++) put(ids.get(repoNames[r]), n + r, 'latest');
+    const sql = {
+      blob: 'INSERT INTO "Blob" ("digest", "size", "createdAt") SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamp[]) ON CONFLICT DO NOTHING',
+      link: 'INSERT INTO "BlobLink" ("repositoryId", "digest", "createdAt") SELECT * FROM unnest($1::int[], $2::text[], $3::timestamp[]) ON CONFLICT DO NOTHING',
+      content: 'INSERT INTO "ManifestContent" ("digest", "content") SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING',
+      manifest: 'INSERT INTO "Manifest" ("repositoryId", "digest", "mediaType", "configType", "size", "refs", "pushedAt") SELECT a, b, c, d, e, f, g FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamp[]) WITH ORDINALITY AS u(a, b, c, d, e, f, g, o) ORDER BY o',
+      tag: 'INSERT INTO "Tag" ("repositoryId", "name", "digest", "createdAt", "updatedAt") SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamp[], $5::timestamp[])',
+      audit: 'INSERT INTO "AuditLog" ("username", "operation", "resource", "resourceType", "createdAt") SELECT a, b, c, d, e FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp[]) WITH ORDINALITY AS u(a, b, c, d, e, o) ORDER BY o',
+    };
+    for (const [t, q] of Object.entries(sql)) {
+      for (let k = 0; k < T[t][0].length; k += 2000) await c.query(q, T[t].map((col) => col.slice(k, k + 2000)));
+    }
+    await c.query('COMMIT');
+    await c.query('ANALYZE');
+    return sample;
+  } finally {
+    await c.end();
+  }
+}
+
 const expect = (res, status, what) => {
   if (res.status !== status) throw new Error(`${what}: ${res.status} ${res.body?.toString('utf8').slice(0, 300)}`);
   return res;
@@ -139,11 +219,22 @@ function rows(inst) {
   };
 }
 
+const treeCpuMs = (pid) => treePids(pid).reduce((sum, p) => {
+  try {
+    return sum + cpuMs(p);
+  } catch {
+    return sum; // gone meanwhile
+  }
+}, 0);
+
+/** CPU ms per request: [Berth's, Berth's + the PostgreSQL server's (with --backend=pg)]. */
 async function measure(inst, fn, reps) {
   for (let i = 0; i < 5; i++) await fn(); // warm: caches and JIT
   const c0 = cpuMs(inst.b.pid);
+  const p0 = inst.pgPid ? treeCpuMs(inst.pgPid) : 0;
   for (let i = 0; i < reps; i++) await fn();
-  return (cpuMs(inst.b.pid) - c0) / reps;
+  const berth = (cpuMs(inst.b.pid) - c0) / reps;
+  return [berth, berth + (inst.pgPid ? (treeCpuMs(inst.pgPid) - p0) / reps : 0)];
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -152,58 +243,74 @@ async function main() {
   const roots = BASE ? [ROOT, BASE] : [ROOT];
   const entries = new Map(roots.map((r) => [r, flag('tsx') ? undefined : buildBerth(r)]));
   const insts = [];
+  let pgServer = null;
   try {
-    for (const root of roots)
+    if (BACKEND === 'pg') {
+      const why = pgUnavailable();
+      if (why) throw new Error(`--backend=pg: ${why}`);
+      pgServer = await startPostgres();
+      log(`PostgreSQL on ${pgServer.url.replace(/\/[^/]*$/, '')} (pid ${pgServer.pid})`);
+    }
+    for (const [r, root] of roots.entries())
     for (const n of SIZES) {
       const entry = entries.get(root);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-lists-${n}-`));
+      const env = pgServer ? { BERTH_DATABASE_URL: await createDatabase(pgServer, `lists_${r}_${n}`), BERTH_SECRET_KEY: randomBytes(32).toString('base64') } : {};
       log(`size ${n}: creating the database`);
-      let b = await startBerth({ root, dir, password: PASSWORD, entry });
+      let b = await startBerth({ root, dir, password: PASSWORD, entry, env });
       await b.stop();
       const f0 = performance.now();
-      const sample = fill(path.join(dir, 'data'), n);
+      const sample = pgServer ? await fillPg(env.BERTH_DATABASE_URL, path.join(dir, 'data'), n) : fill(path.join(dir, 'data'), n);
       log(`size ${n}: filled in ${((performance.now() - f0) / 1000).toFixed(1)} s`);
-      b = await startBerth({ root, dir, password: PASSWORD, entry });
+      b = await startBerth({ root, dir, password: PASSWORD, entry, env });
       const t = makeTarget(b, { basic: BASIC });
       t.authz = await bearer(t, [`repository:${BIG}:pull,push`]);
-      insts.push({ root, n, dir, b, t, sample, seq: 0 });
+      insts.push({ root, n, dir, b, t, sample, seq: 0, pgPid: pgServer?.pid });
     }
     const names = Object.keys(rows(insts[0])).filter((r) => !ONLY || ONLY.some((o) => r.startsWith(o)));
     const results = new Map(names.map((r) => [r, insts.map(() => [])]));
+    const withPg = new Map(names.map((r) => [r, insts.map(() => [])]));
     // The tag PUTs last: each moves the tagged manifest to the top of the artifact list with one
     // more tag, which would change what the artifact rows measure.
     for (const phase of [names.filter((r) => !r.startsWith('tag PUT')), names.filter((r) => r.startsWith('tag PUT'))]) {
       for (let round = 0; round < ROUNDS; round++) {
         for (const name of phase) {
-          for (const [k, inst] of insts.entries()) results.get(name)[k].push(await measure(inst, rows(inst)[name], REPS));
+          for (const [k, inst] of insts.entries()) {
+            const [berth, total] = await measure(inst, rows(inst)[name], REPS);
+            results.get(name)[k].push(berth);
+            withPg.get(name)[k].push(total);
+          }
         }
         log(`round ${round + 1}/${ROUNDS} done`);
       }
     }
     const out = [];
     const medians = new Map();
+    const metrics = pgServer ? [['Berth', results], ['Berth + PostgreSQL', withPg]] : [['Server', results]];
+    for (const [metric, res] of metrics)
     for (const root of roots) {
       const mine = insts.map((inst, k) => [inst, k]).filter(([inst]) => inst.root === root);
-      console.log(`\nServer CPU ms per request (${root === HERE ? 'this checkout' : root}), median of ${ROUNDS} rounds of ${REPS}`);
+      console.log(`\n${metric} CPU ms per request (${root === HERE ? 'this checkout' : root}${pgServer ? ', on PostgreSQL' : ''}), median of ${ROUNDS} rounds of ${REPS}`);
       console.log(`${'request'.padEnd(36)}${mine.map(([i]) => String(i.n).padStart(10)).join('')}   growth${root === BASE ? '' : BASE ? '   vs base' : ''}`);
       for (const name of names) {
-        const m = mine.map(([, k]) => median(results.get(name)[k]));
-        medians.set(`${root}|${name}`, m);
-        const base = BASE && root !== BASE ? medians.get(`${BASE}|${name}`) ?? mine.map(([inst]) => median(results.get(name)[insts.findIndex((j) => j.root === BASE && j.n === inst.n)])) : null;
+        const m = mine.map(([, k]) => median(res.get(name)[k]));
+        medians.set(`${metric}|${root}|${name}`, m);
+        const base = BASE && root !== BASE ? medians.get(`${metric}|${BASE}|${name}`) ?? mine.map(([inst]) => median(res.get(name)[insts.findIndex((j) => j.root === BASE && j.n === inst.n)])) : null;
         const vs = base ? '   ' + m.map((x, j) => `${(x / Math.max(0.001, base[j])).toFixed(2)}x`).join(' ') : '';
         console.log(`${name.padEnd(36)}${m.map((x) => x.toFixed(3).padStart(10)).join('')}   ${(m.at(-1) / Math.max(0.001, m[0])).toFixed(2)}x${vs}`);
-        out.push({ root, name, sizes: mine.map(([i]) => i.n), ms: m, rounds: mine.map(([, k]) => results.get(name)[k]) });
+        out.push({ backend: BACKEND, metric, root, name, sizes: mine.map(([i]) => i.n), ms: m, rounds: mine.map(([, k]) => res.get(name)[k]) });
       }
     }
     for (const inst of insts) log(`${inst.root === ROOT ? '' : 'base '}size ${inst.n}: RSS ${memMiB(inst.b.pid).rss.toFixed(0)} MiB`);
     fs.mkdirSync(path.join(HERE, 'bench', 'results'), { recursive: true });
-    fs.writeFileSync(path.join(HERE, 'bench', 'results', 'list-scale.json'), JSON.stringify(out, null, 2));
+    fs.writeFileSync(path.join(HERE, 'bench', 'results', pgServer ? 'list-scale-pg.json' : 'list-scale.json'), JSON.stringify(out, null, 2));
   } finally {
     for (const inst of insts) {
       await inst.b.stop();
       if (!flag('keep')) fs.rmSync(inst.dir, { recursive: true, force: true });
       else log(`kept ${inst.dir}`);
     }
+    if (pgServer) await pgServer.stop();
   }
 }
 

@@ -262,3 +262,21 @@ export async function createBucket(rgw, bucket) {
     s3.destroy();
   }
 }
+
+/** Why a PostgreSQL-only bench (bench/list-scale.mjs --backend=pg) cannot run here, or null. */
+export function pgUnavailable() {
+  return pgBinDir() ? null : 'PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install -y postgresql)';
+}
+
+/** One more fresh database on a server from startPostgres(); returns its URL. */
+export async function createDatabase(server, name) {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: server.url.replace(/\/[^/]*$/, '/postgres') });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+  } finally {
+    await c.end();
+  }
+  return server.url.replace(/\/[^/]*$/, `/${name}`);
+}
