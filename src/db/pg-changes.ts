@@ -42,7 +42,18 @@ export interface PgChangesOptions {
   pollMs?: number;
   pingEveryMs?: number;
   pingTimeoutMs?: number;
+  /** How often the content caches (tags, manifests, repositories) are dropped whatever was heard (default 60 s). */
+  refreshMs?: number;
 }
+
+/**
+ * Topics flushed on a timer as the last net: an announcement goes out right after its change
+ * committed, so a node killed between the two leaves no trace for the version poll, and the other
+ * nodes would serve the old tag until it left their caches. The refresh bounds that to refreshMs,
+ * for the price of one database read per cached tag or manifest per period. (Credentials are not
+ * refreshed: a stale one means a password hash again, and they are cached for a minute anyway.)
+ */
+const REFRESHED: Topic[] = ['tags', 'manifests', 'repositories'];
 
 type Payload = [node: string, topic: string, key: string | null, version: number];
 
@@ -64,6 +75,7 @@ export class PgChanges implements Changes {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
   private pingDeadline: NodeJS.Timeout | null = null;
   private pingSeq = 0;
   private polling = false;
@@ -92,6 +104,10 @@ export class PgChanges implements Changes {
     c.pollTimer.unref();
     c.pingTimer = setInterval(() => c.ping(), opts.pingEveryMs ?? 5000);
     c.pingTimer.unref();
+    c.refreshTimer = setInterval(() => {
+      for (const t of REFRESHED) c.local.deliver(t, null, false);
+    }, opts.refreshMs ?? 60_000);
+    c.refreshTimer.unref();
     return c;
   }
 
@@ -124,7 +140,7 @@ export class PgChanges implements Changes {
     this.closed = true;
     this.listening = false;
     for (const t of [this.reconnectTimer, this.pingDeadline]) if (t) clearTimeout(t);
-    for (const t of [this.pollTimer, this.pingTimer]) if (t) clearInterval(t);
+    for (const t of [this.pollTimer, this.pingTimer, this.refreshTimer]) if (t) clearInterval(t);
     const c = this.client;
     this.client = null;
     await c?.end().catch(() => undefined);

@@ -88,6 +88,18 @@ describe('cluster caches on PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal(b.generation('tags'), genB + 1);
     });
 
+    test('content caches are dropped on a timer even when nothing was announced (a node killed between its commit and its announcement)', async () => {
+      const quiet = await PgChanges.open({ url, sql: pgSql(db)!, pollMs: 200, refreshMs: 150 });
+      try {
+        const heard: string[] = [];
+        for (const topic of ['tags', 'manifests', 'repositories', 'credentials', 'settings'] as Topic[]) quiet.subscribe(topic, (key) => heard.push(`${topic}:${key}`));
+        await eventually('a refresh', () => heard.includes('tags:null') && heard.includes('manifests:null') && heard.includes('repositories:null'));
+        assert.ok(!heard.some((h) => h.startsWith('credentials') || h.startsWith('settings')), `only content topics: ${heard.join(' ')}`);
+      } finally {
+        await quiet.close();
+      }
+    });
+
     test('an announcement from a process that does not listen (a command-line tool) reaches every node', async () => {
       seen.length = 0;
       await announce(pgSql(db)!, 'settings');
