@@ -310,7 +310,8 @@ async function main() {
       if (!flag('keep')) fs.rmSync(inst.dir, { recursive: true, force: true });
       else log(`kept ${inst.dir}`);
     }
-    if (pgServer) await pgServer.stop();
+    if (pgServer && !flag('keep')) await pgServer.stop();
+    else if (pgServer) log(`kept PostgreSQL ${pgServer.url.replace(/\/[^/]*$/, '')} (databases lists_<root>_<size>; stop: pg_ctl -D ${pgServer.dir}/data stop, then rm -r ${pgServer.dir})`);
   }
 }
 
