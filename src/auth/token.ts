@@ -141,13 +141,13 @@ function kidOf(token: string): string | undefined {
 
 export class TokenSigner {
   private keys!: KeySet;
-  private verified = new Lru<string, VerifiedToken>(5_000);
+  private verified = new Lru<string, VerifiedToken>(5_000, 8 * 1024 * 1024);
   /**
    * Tokens issued within the last `reuseSeconds`, by principal and granted access: docker and CI
    * jobs ask again for the same scope many times a minute, and handing out the same token (its
    * remaining lifetime in expires_in) skips the signature, most of a token request's CPU.
    */
-  private issued = new Lru<string, { token: string; iat: number; exp: number }>(5_000);
+  private issued = new Lru<string, { token: string; iat: number; exp: number }>(5_000, 8 * 1024 * 1024);
   private readonly reuseSeconds: number;
   private readonly service: string;
   private readonly ttlSeconds: number;

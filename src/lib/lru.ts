@@ -1,5 +1,6 @@
 /**
- * A small LRU cache bounded by entry count and, optionally, by a total weight (bytes).
+ * A small LRU cache bounded by entry count and by a total weight (bytes): `weigh` estimates what
+ * an entry costs (default: `approxBytes` of its key and value).
  * Map keeps insertion order, so re-inserting on read makes the first key the least recent.
  */
 export class Lru<K, V> {
@@ -11,7 +12,11 @@ export class Lru<K, V> {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxEntries: number, private readonly maxWeight = Infinity, private readonly weigh: (v: V) => number = () => 0) {}
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxWeight = Infinity,
+    private readonly weigh: (v: V, k: K) => number = (v, k) => ENTRY_BYTES + approxBytes(k) + approxBytes(v),
+  ) {}
 
   get(key: K): V | undefined {
     const e = this.map.get(key);
@@ -39,7 +44,7 @@ export class Lru<K, V> {
   }
 
   set(key: K, value: V): void {
-    const weight = this.weigh(value);
+    const weight = this.weigh(value, key);
     // Drop the old value first: a value too heavy to cache must not leave a stale one readable.
     this.delete(key);
     if (weight > this.maxWeight) return;
@@ -74,4 +79,30 @@ export class Lru<K, V> {
   get size(): number {
     return this.map.size;
   }
+}
+
+/** Per-entry bookkeeping of a Map entry and its holder object, in bytes (V8, 64-bit). */
+const ENTRY_BYTES = 80;
+
+/**
+ * A cheap estimate of what a cached key or value holds in memory: strings at two bytes a
+ * character, buffers and typed arrays by length, small arrays and plain objects by their members
+ * (one level deep; deeper members count a flat 64 bytes).
+ */
+export function approxBytes(x: unknown, depth = 0): number {
+  if (typeof x === 'string') return 16 + 2 * x.length;
+  if (typeof x === 'number' || typeof x === 'boolean' || x === null || x === undefined) return 8;
+  if (ArrayBuffer.isView(x)) return 64 + x.byteLength;
+  if (depth > 1) return 64;
+  if (Array.isArray(x)) {
+    let n = 32;
+    for (const e of x) n += approxBytes(e, depth + 1);
+    return n;
+  }
+  if (typeof x === 'object') {
+    let n = 32;
+    for (const [k, v] of Object.entries(x as Record<string, unknown>)) n += 16 + 2 * k.length + approxBytes(v, depth + 1);
+    return n;
+  }
+  return 64;
 }

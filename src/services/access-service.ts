@@ -26,10 +26,10 @@ const VISIBLE = new Set(['project:read', 'repository:list', 'repository:read', '
 const ACTION_VERB: Record<Action, Verb> = { pull: 'pull', push: 'push', delete: 'delete' };
 
 export class AccessService implements RepositoryPolicy {
-  private projects = new Lru<string, Timed<ProjectRef | null>>(10_000);
-  private grants = new Lru<string, Timed<ProjectGrant>>(20_000);
-  private groupIds = new Lru<number, Timed<number[]>>(10_000);
-  private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000);
+  private projects = new Lru<string, Timed<ProjectRef | null>>(10_000, 4 * 1024 * 1024);
+  private grants = new Lru<string, Timed<ProjectGrant>>(20_000, 8 * 1024 * 1024);
+  private groupIds = new Lru<number, Timed<number[]>>(10_000, 2 * 1024 * 1024);
+  private robots = new Lru<number, Timed<{ namespace: string; access: Permission[] }[] | null>>(10_000, 4 * 1024 * 1024);
 
   private readonly changes: Changes;
 

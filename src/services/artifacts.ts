@@ -97,15 +97,15 @@ export class ArtifactsService {
    * page (in list order), so a deep page (the next one of a walk, or one asked again) seeks by the
    * sort key from that row instead of skipping every row before it.
    */
-  private anchors = new Lru<string, number>(ANCHORS_MAX);
+  private anchors = new Lru<string, number>(ANCHORS_MAX, 4 * 1024 * 1024);
   /** Repository lists: total by scope, and the name before a page (see listRepositories). */
-  private repoTotals = new Lru<string, number>(1_000);
+  private repoTotals = new Lru<string, number>(1_000, 1024 * 1024);
   /** repository, content generation, filter -> the ids of the matching artifacts in list order. */
   private matches = new Lru<string, Int32Array>(1_000, 8 * 1024 * 1024, (ids) => 100 + ids.byteLength);
   /** Project summaries: the project's repository ids (per repositoriesGen), and its artifact count. */
   private projectRepos = new Lru<number, { gen: number; ids: number[] }>(1_000, 8 * 1024 * 1024, (x) => 64 + x.ids.length * 8);
-  private projectCounts = new Lru<number, { repoGen: number; sum: number; count: number }>(1_000);
-  private repoAnchors = new Lru<string, string>(ANCHORS_MAX);
+  private projectCounts = new Lru<number, { repoGen: number; sum: number; count: number }>(1_000, 1024 * 1024);
+  private repoAnchors = new Lru<string, string>(ANCHORS_MAX, 4 * 1024 * 1024);
 
   /**
    * config digest -> the image facts the list shows (extra_attrs), parsed once: content-addressed,

@@ -36,13 +36,13 @@ export class AuditService {
   private flushing: Promise<void> = Promise.resolve();
   private readonly store: AuditStore;
   /** filter -> its count up to a settled id. */
-  private kept = new Lru<string, KeptCount>(1_000);
+  private kept = new Lru<string, KeptCount>(1_000, 1024 * 1024);
   /**
    * lowest id, filter, rank -> the id of the entry with that rank counted from the oldest. Ranks
    * from the bottom stay put while entries are added at the top, so a page is found again (or the
    * next one of a walk) by the rank of the entry before it, whatever was added meanwhile.
    */
-  private ranks = new Lru<string, number>(20_000);
+  private ranks = new Lru<string, number>(20_000, 4 * 1024 * 1024);
 
   /** `settleMs`: on PostgreSQL, how old an entry must be before counts are kept up to it (SETTLE_MS). */
   constructor(private readonly db: Db, private readonly opts: { retentionDays: number; maxRows: number; log: { warn(o: object, m: string): void }; settleMs?: number }) {

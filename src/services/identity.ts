@@ -54,7 +54,7 @@ function sameHash(a: string, b: string): boolean {
 }
 
 export class IdentityService {
-  private cache = new Lru<string, { principal: Principal; expires: number }>(10_000);
+  private cache = new Lru<string, { principal: Principal; expires: number }>(10_000, 8 * 1024 * 1024);
   /** The last queued password check per (name, address) pair; see login(). */
   private checking = new Map<string, Promise<void>>();
   readonly throttle: LoginThrottle;

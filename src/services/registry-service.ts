@@ -61,11 +61,11 @@ const SMALL_BLOB_MAX = 64 * 1024;
  * a hot working set of thousands of repositories in memory.
  */
 export class RegistryService {
-  private repoIds = new Lru<string, number>(20_000);
+  private repoIds = new Lru<string, number>(20_000, 4 * 1024 * 1024);
   /** repoId SEP digest -> size, for blobs linked into a repository */
-  private links = new Lru<string, number>(100_000);
+  private links = new Lru<string, number>(100_000, 16 * 1024 * 1024);
   /** repoId SEP tag -> digest */
-  private tags = new Lru<string, string>(50_000);
+  private tags = new Lru<string, string>(50_000, 12 * 1024 * 1024);
   /** repoId SEP digest -> manifest bytes, bounded by total size */
   private manifests = new Lru<string, StoredManifest>(20_000, 16 * 1024 * 1024, (m) => m.bytes.length + 200);
   /**
@@ -81,7 +81,7 @@ export class RegistryService {
    */
   private smallBlobs = new Lru<string, Buffer>(4_096, 8 * 1024 * 1024, (b) => b.length + 100);
   /** digest -> size of blobs seen in the object store, for redirects (content-addressed: never stale while linked). */
-  private stored = new Lru<string, number>(10_000);
+  private stored = new Lru<string, number>(10_000, 2 * 1024 * 1024);
   /**
    * repoId SEP the page's query -> that tag-list page as the HTTP layer serialized it: a walk asks
    * for the same pages again, and serializing a page cost about a fifth of its CPU. A tag change

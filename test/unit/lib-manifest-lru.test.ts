@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/lib/errors.ts';
-import { Lru } from '../../src/lib/lru.ts';
+import { Lru, approxBytes } from '../../src/lib/lru.ts';
 import { MediaTypes, baseMediaType, parseManifest } from '../../src/lib/manifest.ts';
 import { KeyedMutex } from '../../src/lib/mutex.ts';
 
@@ -185,6 +185,27 @@ describe('Lru', () => {
     assert.equal(c.size, 0);
     c.set('y', 100);
     assert.equal(c.get('y'), 100);
+  });
+});
+
+describe('Lru bounded by bytes', () => {
+  test('by default an entry weighs its key and value: long keys evict by bytes long before the entry cap', () => {
+    const lru = new Lru<string, string>(100_000, 64 * 1024);
+    const long = (i: number) => `token-${i}-`.padEnd(2_000, 'x'); // ~4 KB each as a JS string
+    for (let i = 0; i < 100; i++) lru.set(long(i), 'v');
+    assert.ok(lru.size < 20, `kept ${lru.size} entries of ~4 KB in a 64 KiB budget`);
+    assert.equal(lru.get(long(99)), 'v', 'the newest stays');
+    assert.equal(lru.get(long(0)), undefined, 'the oldest went');
+    const short = new Lru<string, number>(100_000, 64 * 1024);
+    for (let i = 0; i < 100; i++) short.set(`k${i}`, i);
+    assert.equal(short.size, 100, 'small entries are not held back');
+  });
+
+  test('approxBytes counts strings, buffers, arrays and objects', () => {
+    assert.ok(approxBytes('a'.repeat(1000)) >= 2000);
+    assert.ok(approxBytes(Buffer.alloc(5000)) >= 5000);
+    assert.ok(approxBytes({ name: 'x'.repeat(500), groups: ['a', 'b'] }) >= 1000);
+    assert.ok(approxBytes([1, 2, 3]) > approxBytes([]));
   });
 });
 
