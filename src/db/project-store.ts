@@ -1,8 +1,9 @@
 // Projects and their members (tables "Project" and "Member"): the only place their SQL lives, but
 // for the members' page (src/db/list-store.ts) and storage quotas (quota-store.ts). Metadata is
 // kept as the JSON text of Harbor's API; roles are plain ids here (src/access/roles.ts names them).
-import { dialectOf, type Db } from './client.ts';
+import type { Db } from './client.ts';
 import { conflictOnDuplicate, isUniqueViolation } from './unique.ts';
+import { nameContains } from './search.ts';
 
 /** What access decisions need of a project. */
 export interface ProjectRef {
@@ -82,9 +83,11 @@ export class ProjectStore {
    */
   async page(q: { ids: readonly number[] | null; nameContains?: string; public?: boolean; page: number; pageSize: number }): Promise<{ total: number; ids: number[] }> {
     const where = {
-      ...(q.ids ? { id: { in: [...q.ids] } } : {}),
-      ...(q.nameContains ? { name: dialectOf(this.db).contains(q.nameContains) } : {}),
-      ...(q.public !== undefined ? { public: q.public } : {}),
+      AND: [
+        ...(q.ids ? [{ id: { in: [...q.ids] } }] : []),
+        ...(q.nameContains ? [await nameContains(this.db, 'Project', 'name', q.nameContains)] : []),
+        ...(q.public !== undefined ? [{ public: q.public }] : []),
+      ],
     };
     const [total, rows] = await Promise.all([
       this.db.project.count({ where }),

@@ -1,8 +1,9 @@
 // Users, their personal access tokens, and the user groups (LDAP groups known to Berth): the only
 // place their SQL lives. Plain rows out; hashing, validation and cache announcements are the
 // services' business (src/services/users.ts, identity.ts).
-import { dialectOf, type Db } from './client.ts';
+import type { Db } from './client.ts';
 import { conflictOnDuplicate } from './unique.ts';
+import { nameContains } from './search.ts';
 
 /** A user as the API shows it (no secrets). */
 export interface UserProfile {
@@ -91,7 +92,7 @@ export class UserStore {
 
   /** A page of users by name (ascending), optionally those whose name contains `nameContains` (any case); and how many match. */
   async page(q: { nameContains?: string; page: number; pageSize: number }): Promise<{ total: number; items: UserProfile[] }> {
-    const where = q.nameContains ? { username: dialectOf(this.db).contains(q.nameContains) } : {};
+    const where = q.nameContains ? await nameContains(this.db, 'User', 'username', q.nameContains) : {};
     const [total, items] = await Promise.all([
       this.db.user.count({ where }),
       this.db.user.findMany({ where, orderBy: { username: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: PROFILE }),
@@ -191,7 +192,7 @@ export class UserStore {
 
   /** A page of groups by id: the one with `ldapDn`, or those whose name contains `nameContains` (any case), or all; and how many match. */
   async groupPage(q: { ldapDn?: string; nameContains?: string; page: number; pageSize: number }): Promise<{ total: number; items: GroupRow[] }> {
-    const where = q.ldapDn !== undefined ? { ldapDn: q.ldapDn } : q.nameContains !== undefined ? { name: dialectOf(this.db).contains(q.nameContains) } : {};
+    const where = q.ldapDn !== undefined ? { ldapDn: q.ldapDn } : q.nameContains !== undefined ? await nameContains(this.db, 'UserGroup', 'name', q.nameContains) : {};
     const [total, items] = await Promise.all([
       this.db.userGroup.count({ where }),
       this.db.userGroup.findMany({ where, orderBy: { id: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: GROUP }),

@@ -292,6 +292,12 @@ for (const engine of engines) {
       const next = await users.page({ nameContains: 'ALI', page: 2, pageSize: 2 });
       assert.deepEqual([...names, ...next.items.map((u) => u.username)].map((n) => n.toLowerCase()).sort(), ['alice', 'aline', 'malice']);
       assert.ok(!('passwordHash' in hits.items[0]), 'a profile carries no password hash');
+      // LIKE's wildcards in a search are plain characters (Prisma's contains passes them through).
+      assert.equal((await users.page({ nameContains: '%', page: 1, pageSize: 100 })).total, 0, '% matches no name without a %');
+      assert.equal((await users.page({ nameContains: '_', page: 1, pageSize: 100 })).total, 0, '_ matches no name without a _');
+      await users.createLocal({ username: 'under_score', passwordHash: 'x' });
+      assert.deepEqual((await users.page({ nameContains: 'R_S', page: 1, pageSize: 100 })).items.map((u) => u.username), ['under_score'], 'a literal _ is found, any case');
+      await users.delete((await users.credentialsByName('under_score'))!.id);
       const bob = (await users.credentialsByName('bob'))!;
       assert.equal(bob.passwordHash, 'h-bob');
       assert.equal(bob.source, 'local');
@@ -436,6 +442,8 @@ for (const engine of engines) {
       };
       assert.deepEqual(await names({ ids: null, nameContains: 'WEB', page: 1, pageSize: 2 }), { total: 3, names: ['web-app', 'web-legacy'] });
       assert.deepEqual(await names({ ids: null, nameContains: 'WEB', page: 2, pageSize: 2 }), { total: 3, names: ['webhooks'] });
+      assert.deepEqual(await names({ ids: null, nameContains: '%', page: 1, pageSize: 10 }), { total: 0, names: [] }, 'a % in a search is a literal %');
+      assert.deepEqual(await names({ ids: null, nameContains: 'B_', page: 1, pageSize: 10 }), { total: 0, names: [] }, 'a _ in a search is a literal _');
       assert.deepEqual(await names({ ids: null, nameContains: 'web', public: false, page: 1, pageSize: 10 }), { total: 2, names: ['web-legacy', 'webhooks'] });
       assert.deepEqual(await names({ ids: [ids['tools'], ids['webhooks']], page: 1, pageSize: 10 }), { total: 2, names: ['tools', 'webhooks'] });
       assert.deepEqual(await names({ ids: [], page: 1, pageSize: 10 }), { total: 0, names: [] });
