@@ -23,7 +23,8 @@
 // instance; blobs on local disk as by default), filled through `pg` with the same rows (batched with
 // unnest, then ANALYZE, as autovacuum would after such a load). On PostgreSQL the queries' CPU is
 // spent in the database's backends, not in Berth: a second table adds the PostgreSQL server's CPU
-// (all its processes; only one instance is measured at a time) to Berth's.
+// (all its processes; only one instance is measured at a time) to Berth's. With --keep the server
+// stays up too (for EXPLAIN ANALYZE on databases lists_<root index>_<size>).
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
