@@ -50,14 +50,23 @@ function readStatements(d: Dialect) {
     reposInFirst: { sql: `SELECT "name" FROM "Repository" WHERE ${d.inList('"projectId"', 'int')} ORDER BY "name" LIMIT ?`, pluck: true },
     reposInAfter: { sql: `SELECT "name" FROM "Repository" WHERE "name" > ? AND ${d.inList('"projectId"', 'int')} ORDER BY "name" LIMIT ?`, pluck: true },
     content: { sql: 'SELECT "content" FROM "ManifestContent" WHERE "digest" = ?', pluck: true },
-    linkedIn: { sql: `SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
-    manifestsIn: { sql: `SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
+    // PostgreSQL: one index lookup per digest (the list comes first). A named statement runs on a
+    // generic plan after five uses, and that plan scanned every link of the repository and filtered
+    // by digest (8-11 ms per push at 20,000 links); the repository id must stay a direct parameter
+    // inside the lateral subquery, or the planner picks the digest index and scans a shared layer's links.
+    linkedIn: { sql: d.engine === 'postgresql' ? listFirst('BlobLink') : `SELECT "digest" FROM "BlobLink" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
+    manifestsIn: { sql: d.engine === 'postgresql' ? listFirst('Manifest') : `SELECT "digest" FROM "Manifest" WHERE "repositoryId" = ? AND ${d.inList('"digest"', 'text')}`, pluck: true },
     withBlob: { sql: 'SELECT r."name" AS name, b."size" AS size FROM "BlobLink" l JOIN "Repository" r ON r."id" = l."repositoryId" JOIN "Blob" b ON b."digest" = l."digest" WHERE l."digest" = ? LIMIT ?', pluck: false },
     referrers: { sql: 'SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? ORDER BY "id"', pluck: false },
     referrersOfType: { sql: 'SELECT "digest", "mediaType", "artifactType", "size", "subject", "annotations" FROM "Manifest" WHERE "repositoryId" = ? AND "subject" = ? AND "artifactType" = ? ORDER BY "id"', pluck: false },
   };
 }
 type ReadKey = keyof ReturnType<typeof readStatements>;
+
+/** PostgreSQL: which of a list of digests (first parameter) a repository (second) has in `table`. */
+function listFirst(table: 'BlobLink' | 'Manifest'): string {
+  return `SELECT b."digest" FROM (SELECT DISTINCT u.v FROM unnest(?::text[]) AS u(v)) l CROSS JOIN LATERAL (SELECT "digest" FROM "${table}" WHERE "repositoryId" = ? AND "digest" = l.v OFFSET 0) b`;
+}
 
 /** The prepared reads of one engine: synchronous on SQLite, a round trip on PostgreSQL. */
 interface Reader {
@@ -318,11 +327,17 @@ export class RegistryStore {
     return rows.map((r) => ({ name: r.repository.name, size: Number(r.blob.size) }));
   }
 
+  /** The arguments of linkedIn/manifestsIn: on PostgreSQL the list comes first (listFirst). */
+  private inRepository(repositoryId: number, digests: string[]): [Arg, Arg] {
+    const list = this.dialect.listArg(digests) as Arg;
+    return this.dialect.engine === 'postgresql' ? [list, repositoryId] : [repositoryId, list];
+  }
+
   /** Which of the digests are linked into the repository. */
   async linkedDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
     const r = await this.r();
-    if (r) return new Set((await r.all('linkedIn', repositoryId, this.dialect.listArg(digests))) as string[]);
+    if (r) return new Set((await r.all('linkedIn', ...this.inRepository(repositoryId, digests))) as string[]);
     const rows = await this.db.blobLink.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
@@ -330,7 +345,7 @@ export class RegistryStore {
   async manifestDigests(repositoryId: number, digests: string[]): Promise<Set<string>> {
     if (!digests.length) return new Set();
     const r = await this.r();
-    if (r) return new Set((await r.all('manifestsIn', repositoryId, this.dialect.listArg(digests))) as string[]);
+    if (r) return new Set((await r.all('manifestsIn', ...this.inRepository(repositoryId, digests))) as string[]);
     const rows = await this.db.manifest.findMany({ where: { repositoryId, digest: { in: digests } }, select: { digest: true } });
     return new Set(rows.map((r) => r.digest));
   }
