@@ -164,7 +164,10 @@ export class ArtifactStore {
 
   private readonly chunk: number;
 
-  constructor(db: Db, opts: ArtifactStoreOptions = {}) {
+  constructor(
+    private readonly db: Db,
+    opts: ArtifactStoreOptions = {},
+  ) {
     this.sql = listReader(db, opts.file);
     this.chunk = opts.orderChunk ?? ORDER_CHUNK;
     this.d = this.sql.dialect;
@@ -172,6 +175,32 @@ export class ArtifactStore {
   }
 
   // ---- repositories -------------------------------------------------------------------------
+
+  /** Sets a repository's description; false when there is no such repository. */
+  async setDescription(name: string, description: string): Promise<boolean> {
+    return (await this.db.repository.updateMany({ where: { name }, data: { description } })).count > 0;
+  }
+
+  /** Deletes a repository with its manifests, tags and links (cascades); false when there was none. */
+  async deleteRepository(name: string): Promise<boolean> {
+    return (await this.db.repository.deleteMany({ where: { name } })).count > 0;
+  }
+
+  /**
+   * Harbor's /statistics counts: public projects and their repositories; private ones among
+   * `privateScope` (null: all); the bytes of every blob when asked.
+   */
+  async statistics(privateScope: number[] | null, withStorage: boolean): Promise<{ publicProjects: number; publicRepos: number; privateProjects: number; privateRepos: number; storage: number }> {
+    const scope = privateScope ? { id: { in: privateScope } } : {};
+    const [publicProjects, publicRepos, privateProjects, privateRepos] = await Promise.all([
+      this.db.project.count({ where: { public: true } }),
+      this.db.repository.count({ where: { project: { public: true } } }),
+      this.db.project.count({ where: { ...scope, public: false } }),
+      this.db.repository.count({ where: { project: { ...scope, public: false } } }),
+    ]);
+    const storage = withStorage ? Number((await this.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0) : 0;
+    return { publicProjects, publicRepos, privateProjects, privateRepos, storage };
+  }
 
   async repository(name: string): Promise<RepositoryRow | null> {
     const rows = await this.sql.all(this.s.repoByName, [name]);

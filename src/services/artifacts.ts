@@ -269,15 +269,14 @@ export class ArtifactsService {
   }
 
   async updateRepository(name: string, description: string): Promise<void> {
-    const n = await this.deps.db.repository.updateMany({ where: { name }, data: { description } });
-    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
+    if (!(await this.store.setDescription(name, description))) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
   }
 
   /** Deletes a repository with all its artifacts and tags (blob bytes stay for garbage collection). */
   async deleteRepository(name: string): Promise<void> {
-    const n = await this.deps.db.repository.deleteMany({ where: { name } });
+    const deleted = await this.store.deleteRepository(name);
     await this.deps.registry.forgetRepository(name);
-    if (!n.count) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
+    if (!deleted) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });
   }
 
   // ---- artifacts ----------------------------------------------------------------------------
@@ -392,15 +391,7 @@ export class ArtifactsService {
    * storage only when asked (system admins).
    */
   async statistics(privateScope: number[] | null, withStorage: boolean): Promise<{ publicProjects: number; publicRepos: number; privateProjects: number; privateRepos: number; storage: number }> {
-    const scope = privateScope ? { id: { in: privateScope } } : {};
-    const [publicProjects, publicRepos, privateProjects, privateRepos] = await Promise.all([
-      this.deps.db.project.count({ where: { public: true } }),
-      this.deps.db.repository.count({ where: { project: { public: true } } }),
-      this.deps.db.project.count({ where: { ...scope, public: false } }),
-      this.deps.db.repository.count({ where: { project: { ...scope, public: false } } }),
-    ]);
-    const storage = withStorage ? Number((await this.deps.db.blob.aggregate({ _sum: { size: true } }))._sum.size ?? 0) : 0;
-    return { publicProjects, publicRepos, privateProjects, privateRepos, storage };
+    return this.store.statistics(privateScope, withStorage);
   }
 
   /**
