@@ -2,7 +2,7 @@
 // which projects use one as their proxy-cache upstream. The credential's secret arrives here
 // already sealed (src/lib/secret-box.ts) and leaves sealed: the store never sees it in plain text.
 import type { Db } from './client.ts';
-import { dialectOf } from './client.ts';
+import { nameContains } from './search.ts';
 import { conflictOnDuplicate } from './unique.ts';
 
 export interface RegistryEndpointRow {
@@ -36,15 +36,14 @@ export interface RegistryEndpointFilter {
 export class RegistryEndpointStore {
   constructor(private readonly db: Db) {}
 
-  private where(f: RegistryEndpointFilter): Record<string, unknown> {
-    const d = dialectOf(this.db);
-    const match = (m?: { exact?: string; fuzzy?: string }) => (m ? (m.exact !== undefined ? m.exact : d.contains(m.fuzzy ?? '')) : undefined);
-    return { ...(f.name ? { name: match(f.name) } : {}), ...(f.url ? { url: match(f.url) } : {}), ...(f.type ? { type: f.type } : {}) };
+  private async where(f: RegistryEndpointFilter): Promise<Record<string, unknown>> {
+    const match = async (column: 'name' | 'url', m?: { exact?: string; fuzzy?: string }) => (!m ? [] : [m.exact !== undefined ? { [column]: m.exact } : await nameContains(this.db, 'Registry', column, m.fuzzy ?? '')]);
+    return { AND: [...(await match('name', f.name)), ...(await match('url', f.url)), ...(f.type ? [{ type: f.type }] : [])] };
   }
 
   /** One page, by id (or by `sort`: name, -name, creation_time, -creation_time…), and the total. */
   async list(f: RegistryEndpointFilter, page: number, pageSize: number, sort: { field: 'id' | 'name' | 'createdAt' | 'updatedAt'; desc: boolean } = { field: 'id', desc: false }): Promise<{ total: number; items: RegistryEndpointRow[] }> {
-    const where = this.where(f);
+    const where = await this.where(f);
     const [total, items] = await Promise.all([
       this.db.registry.count({ where }),
       this.db.registry.findMany({ where, orderBy: [{ [sort.field]: sort.desc ? 'desc' : 'asc' }, { id: 'asc' }], skip: (page - 1) * pageSize, take: pageSize }),

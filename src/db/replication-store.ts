@@ -5,7 +5,7 @@
 // Every status change of a running execution is conditional on it still being InProgress, so a
 // stop is never overwritten by the runner's own end.
 import type { Db } from './client.ts';
-import { dialectOf } from './client.ts';
+import { nameContains } from './search.ts';
 import { conflictOnDuplicate } from './unique.ts';
 
 export interface ReplicationPolicyRow {
@@ -82,8 +82,7 @@ export class ReplicationStore {
   // ---- policies ------------------------------------------------------------------------------
 
   async listPolicies(f: { name?: { exact?: string; fuzzy?: string } }, page: number, pageSize: number): Promise<{ total: number; items: ReplicationPolicyRow[] }> {
-    const d = dialectOf(this.db);
-    const where = f.name ? { name: f.name.exact !== undefined ? f.name.exact : d.contains(f.name.fuzzy ?? '') } : {};
+    const where = f.name ? (f.name.exact !== undefined ? { name: f.name.exact } : await nameContains(this.db, 'ReplicationPolicy', 'name', f.name.fuzzy ?? '')) : {};
     const [total, items] = await Promise.all([
       this.db.replicationPolicy.count({ where }),
       this.db.replicationPolicy.findMany({ where, orderBy: { id: 'asc' }, skip: (page - 1) * pageSize, take: pageSize }),
