@@ -254,7 +254,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   replicationHook = replication;
   await replication.start();
   const policy = overrides.policy ?? access;
-  const artifacts = new ArtifactsService({ db, blobs, registry });
+  const artifacts = new ArtifactsService({ db, blobs, registry, changes });
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({

@@ -39,7 +39,21 @@ export interface RepositoryScope {
   /** Only names containing this (case-insensitive). */
   name?: string;
 }
-export type RepositorySort = 'name' | '-update_time' | '-pull_count';
+/**
+ * A repository list's order (Harbor's `sort`): by name, creation (the id: ids grow with creation
+ * time), update time or pull count, ascending or descending; ties among equal values go by id in
+ * the same direction, so every order is total and a page can seek from the row before it.
+ */
+export interface RepositorySort {
+  by: 'name' | 'creation' | 'update' | 'pulls';
+  desc: boolean;
+}
+
+/** Where a repository page starts in its order: just after this row's sort key (see repositoryCursor). */
+export interface RepositoryCursor {
+  value: ReadArg;
+  id: number;
+}
 
 /** Where an artifact page starts: after the row with this id (in list order), or after `offset` rows. */
 export type PageStart = { after: number } | { offset: number };
@@ -236,20 +250,37 @@ export class ArtifactStore {
     return num(rows[0]?.n ?? 0);
   }
 
+  /** The position just after `row` in `sort`'s order, for repositoryPage's `after`. */
+  repositoryCursor(row: RepositoryRow, sort: RepositorySort): RepositoryCursor {
+    const value = sort.by === 'name' ? row.name : sort.by === 'update' ? this.d.date(row.updatedAt) : sort.by === 'pulls' ? row.pullCount : row.id;
+    return { value, id: row.id };
+  }
+
   /**
-   * A page of repositories: by name (ascending) after `afterName` when given (keyset on the name
-   * index, or (projectId, name) for one project), else after `offset` rows; by update time or pull
-   * count (descending, newest id first among equals) after `offset` rows.
+   * A page of repositories in `sort`'s order: after a cursor (keyset: one index range, whatever the
+   * depth; the indexes are (name), (projectId, name), (updatedAt, id), (projectId, updatedAt, id),
+   * (pullCount, id), (projectId, pullCount, id) and the id itself), or after `offset` rows.
    */
-  async repositoryPage(scope: RepositoryScope, sort: RepositorySort, start: { afterName: string } | { offset: number }, limit: number): Promise<RepositoryRow[]> {
+  async repositoryPage(scope: RepositoryScope, sort: RepositorySort, start: { after: RepositoryCursor } | { offset: number }, limit: number): Promise<RepositoryRow[]> {
     const { where, args } = this.repositoryWhere(scope);
+    const dir = sort.desc ? 'DESC' : 'ASC';
+    const cmp = sort.desc ? '<' : '>';
+    const col = sort.by === 'update' ? 'r."updatedAt"' : sort.by === 'pulls' ? 'r."pullCount"' : null;
     let sql = `SELECT ${REPO_COLS} FROM "Repository" r${where}`;
-    if ('afterName' in start) {
-      if (sort !== 'name') throw new Error('only name-sorted pages seek by name');
-      sql += `${where ? ' AND' : ' WHERE'} r."name" > ?`;
-      args.push(start.afterName);
+    if ('after' in start) {
+      const and = where ? ' AND' : ' WHERE';
+      if (sort.by === 'name') {
+        sql += `${and} r."name" ${cmp} ?`;
+        args.push(start.after.value);
+      } else if (col) {
+        sql += `${and} (${col}, r."id") ${cmp} (?, ?)`;
+        args.push(start.after.value, start.after.id);
+      } else {
+        sql += `${and} r."id" ${cmp} ?`;
+        args.push(start.after.id);
+      }
     }
-    sql += sort === 'name' ? ' ORDER BY r."name"' : sort === '-update_time' ? ' ORDER BY r."updatedAt" DESC, r."id" DESC' : ' ORDER BY r."pullCount" DESC, r."id" DESC';
+    sql += sort.by === 'name' ? ` ORDER BY r."name" ${dir}` : col ? ` ORDER BY ${col} ${dir}, r."id" ${dir}` : ` ORDER BY r."id" ${dir}`;
     sql += ' LIMIT ?';
     args.push(limit);
     if ('offset' in start && start.offset > 0) {

@@ -5,7 +5,8 @@
 // (src/db/artifact-store.ts: prepared statements, pages in index order); changes go through the
 // RegistryService so its caches stay right, and what is kept here is valid while its
 // generations (contentGen, repositoriesGen) stay the same.
-import { ArtifactStore, type ArtifactRow, type RepositoryRow, type RepositorySort } from '../db/artifact-store.ts';
+import { ArtifactStore, type ArtifactRow, type RepositoryCursor, type RepositoryRow, type RepositorySort } from '../db/artifact-store.ts';
+import type { Changes } from '../db/changes.ts';
 import type { Db } from '../db/client.ts';
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
@@ -87,6 +88,36 @@ interface ManifestFacts {
   config: { digest: string; size: number } | null;
 }
 
+/** Harbor's /statistics counts. */
+export interface Statistics {
+  publicProjects: number;
+  publicRepos: number;
+  privateProjects: number;
+  privateRepos: number;
+  storage: number;
+}
+
+/** How long /statistics answers are kept at most (see ArtifactsService.statistics). */
+const STATISTICS_MS = 5_000;
+
+/**
+ * How long a position in a repository order that moves without an announcement (update time and
+ * pull count change with pulls, written by every node in batches) is kept.
+ */
+const MOVING_ORDER_MS = 10_000;
+
+/**
+ * Harbor's `sort` for repositories: `name`, `creation_time`, `update_time` or `pull_count`, `-` in
+ * front for descending; of a list (`a,-b`) the first key. Anything else: by name.
+ */
+export function repositorySort(sort: string | undefined): RepositorySort {
+  const first = (sort ?? '').split(',')[0].trim();
+  const desc = first.startsWith('-');
+  const key = desc ? first.slice(1) : first;
+  const by = key === 'creation_time' ? 'creation' : key === 'update_time' ? 'update' : key === 'pull_count' ? 'pulls' : key === 'name' ? 'name' : null;
+  return by ? { by, desc } : { by: 'name', desc: false };
+}
+
 /** Artifacts whose pages are cached as keys: pages past this many rows seek from a remembered row. */
 const ANCHORS_MAX = 20_000;
 
@@ -105,7 +136,7 @@ export class ArtifactsService {
   /** Project summaries: the project's repository ids (per repositoriesGen), and its artifact count. */
   private projectRepos = new Lru<number, { gen: number; ids: number[] }>(1_000, 8 * 1024 * 1024, (x) => 64 + x.ids.length * 8);
   private projectCounts = new Lru<number, { repoGen: number; sum: number; count: number }>(1_000, 1024 * 1024);
-  private repoAnchors = new Lru<string, string>(ANCHORS_MAX, 4 * 1024 * 1024);
+  private repoAnchors = new Lru<string, RepositoryCursor>(ANCHORS_MAX, 4 * 1024 * 1024, (c) => 200 + (typeof c.value === 'string' ? c.value.length * 2 : 8));
 
   /**
    * config digest -> the image facts the list shows (extra_attrs), parsed once: content-addressed,
@@ -119,7 +150,10 @@ export class ArtifactsService {
   /** digest -> what the list shows of the manifest's bytes (see manifestFacts): content-addressed, never stale. */
   private manifestFactsCache = new Lru<string, ManifestFacts>(20_000, 8 * 1024 * 1024, (f) => 200 + f.references.length * 250);
 
-  constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService; store?: ArtifactStore }) {
+  /** /statistics answers by caller scope, with the generations they were read at (see statistics). */
+  private stats = new Lru<string, { gen: string; at: number; value: Statistics }>(1_000, 1024 * 1024);
+
+  constructor(private readonly deps: { db: Db; blobs: BlobStore; registry: RegistryService; store?: ArtifactStore; changes?: Changes }) {
     this.store = deps.store ?? new ArtifactStore(deps.db);
   }
 
@@ -219,31 +253,38 @@ export class ArtifactsService {
 
   async listRepositories(q: { projectIds: number[] | null; name?: string; page: number; pageSize: number; sort?: string }): Promise<{ total: number; items: RepositoryRecord[] }> {
     const scope = { projectIds: q.projectIds, name: q.name || undefined };
-    const sort: RepositorySort = q.sort === '-update_time' || q.sort === '-pull_count' ? q.sort : 'name';
-    const byName = sort === 'name';
-    // The total and, by name, the name before each page are kept while no repository is created or
-    // deleted: a deep page seeks by name from there instead of skipping every repository before it.
-    // (Update times and pull counts change without that: those orders page by offset.)
+    const sort = repositorySort(q.sort);
+    // The total is kept while no repository is created or deleted; the row before each page (its
+    // sort key) while the order is unchanged, so a deep page seeks from there instead of skipping
+    // every repository before it. Names and ids never change; update times and pull counts change
+    // with pushes and deletions (announced) and with pulls (written by each node in batches, not
+    // announced): positions in those orders are kept only briefly.
     const gen = this.deps.registry.repositoriesGen();
     const scopeKey = `${gen}|${q.projectIds?.join(',') ?? '*'}|${scope.name ?? ''}`;
-    const cacheable = scopeKey.length <= 2_000;
-    const anchorKey = (p: number) => `${scopeKey}|${q.pageSize}|${p}`;
+    const cacheable = scopeKey.length <= 2_000 && gen >= 0;
+    const orderKey = sort.by === 'name' || sort.by === 'creation' ? '' : `|${this.contentTick()}|${Math.floor(Date.now() / MOVING_ORDER_MS)}`;
+    const anchorKey = (p: number) => `${scopeKey}|${sort.by}${sort.desc ? '-' : '+'}${orderKey}|${q.pageSize}|${p}`;
     const offset = (q.page - 1) * q.pageSize;
-    const anchor = cacheable && byName && q.page > 1 ? this.repoAnchors.get(anchorKey(q.page)) : undefined;
+    const anchor = cacheable && q.page > 1 ? this.repoAnchors.get(anchorKey(q.page)) : undefined;
     const cachedTotal = cacheable ? this.repoTotals.get(scopeKey) : undefined;
-    // By name without an anchor, one row more in front: the name before the page, kept for next time.
-    const lead = anchor === undefined && byName && offset > 0 ? 1 : 0;
+    // Without an anchor, one row more in front: the row before the page, kept for next time.
+    const lead = anchor === undefined && offset > 0 ? 1 : 0;
     const [total, found] = await Promise.all([
       cachedTotal ?? this.store.countRepositories(scope),
-      this.store.repositoryPage(scope, sort, anchor !== undefined ? { afterName: anchor } : { offset: offset - lead }, q.pageSize + lead),
+      this.store.repositoryPage(scope, sort, anchor !== undefined ? { after: anchor } : { offset: offset - lead }, q.pageSize + lead),
     ]);
     const rows = lead ? found.slice(1) : found;
     if (cacheable && this.deps.registry.repositoriesGen() === gen) {
       if (cachedTotal === undefined) this.repoTotals.set(scopeKey, total);
-      if (lead && found.length) this.repoAnchors.set(anchorKey(q.page), found[0].name);
-      if (byName && rows.length === q.pageSize) this.repoAnchors.set(anchorKey(q.page + 1), rows[rows.length - 1].name);
+      if (lead && found.length) this.repoAnchors.set(anchorKey(q.page), this.store.repositoryCursor(found[0], sort));
+      if (rows.length === q.pageSize) this.repoAnchors.set(anchorKey(q.page + 1), this.store.repositoryCursor(rows[rows.length - 1], sort));
     }
     return { total, items: await this.withCounts(rows) };
+  }
+
+  /** A number that changes whenever any repository's manifests or tags change, on any node. */
+  private contentTick(): number {
+    return this.deps.registry.anyContentGen();
   }
 
   /** A repository with its artifact count (the number its artifact list pages through). */
@@ -390,8 +431,22 @@ export class ArtifactsService {
    * private projects and repositories among `privateScope` (null: all of them, for system admins);
    * storage only when asked (system admins).
    */
-  async statistics(privateScope: number[] | null, withStorage: boolean): Promise<{ publicProjects: number; publicRepos: number; privateProjects: number; privateRepos: number; storage: number }> {
-    return this.store.statistics(privateScope, withStorage);
+  async statistics(privateScope: number[] | null, withStorage: boolean): Promise<Statistics> {
+    // Counted once, then kept while no repository is created or deleted and no project changes
+    // (both announced to every node), for a few seconds at most: the bytes stored change with
+    // uploads, which are not announced.
+    const key = `${withStorage ? 's' : ''}|${privateScope?.join(',') ?? '*'}`;
+    const cacheable = key.length <= 2_000;
+    const gen = this.statisticsGen();
+    const hit = cacheable ? this.stats.get(key) : undefined;
+    if (hit && hit.gen === gen && Date.now() - hit.at < STATISTICS_MS) return hit.value;
+    const value = await this.store.statistics(privateScope, withStorage);
+    if (cacheable && !gen.includes('-') && this.statisticsGen() === gen) this.stats.set(key, { gen, at: Date.now(), value });
+    return value;
+  }
+
+  private statisticsGen(): string {
+    return `${this.deps.registry.repositoriesGen()}|${this.deps.changes?.generation('access') ?? 0}`;
   }
 
   /**

@@ -96,6 +96,8 @@ export class RegistryService {
   private repoListGen = 0;
   /** repoId -> count of changes of its manifests or tags, for caches of facts derived from them (artifact counts). */
   private contentGens = new Map<number, number>();
+  /** Count of changes of any one repository's content (see anyContentGen). */
+  private anyContent = 0;
   /** Count of changes of every repository's content at once (a flush): added to each contentGen. */
   private allContentGen = 0;
   /** Count of tag-list flushes of every repository: added to each tagGen. */
@@ -279,8 +281,15 @@ export class RegistryService {
     return (this.contentGens.get(repositoryId) ?? 0) + this.allContentGen;
   }
 
+  /** A number that changes whenever any repository's content changes (the sum of every contentGen's changes). */
+  anyContentGen(): number {
+    if (!this.changes.live) return -++this.unique;
+    return this.anyContent + this.allContentGen;
+  }
+
   private contentChanged(id: number): void {
     this.contentGens.set(id, (this.contentGens.get(id) ?? 0) + 1);
+    this.anyContent++;
   }
 
   private tagGenOf(id: number): number {

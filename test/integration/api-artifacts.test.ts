@@ -157,6 +157,64 @@ describe('repositories and artifacts', () => {
   });
 });
 
+describe('repository lists in every Harbor sort', () => {
+  type Repo = { id: number; name: string; pull_count: number; update_time: string; creation_time: string };
+  const SORTS = ['name', '-name', 'creation_time', '-creation_time', 'update_time', '-update_time', 'pull_count', '-pull_count'];
+  const keyOf = (r: Repo, sort: string): (string | number)[] => {
+    const k = sort.replace(/^-/, '');
+    return k === 'name' ? [r.name] : k === 'creation_time' ? [r.id] : k === 'update_time' ? [Date.parse(r.update_time), r.id] : [r.pull_count, r.id];
+  };
+  const ordered = (rows: Repo[], sort: string) =>
+    [...rows].sort((a, b) => {
+      const [x, y] = [keyOf(a, sort), keyOf(b, sort)];
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return (x[i] < y[i] ? -1 : 1) * (sort.startsWith('-') ? -1 : 1);
+      return 0;
+    });
+  const page = async (sort: string, n: number, size = 2) => {
+    const res = await api('get', `/projects/sorted/repositories?sort=${encodeURIComponent(sort)}&page=${n}&page_size=${size}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-total-count'], '7');
+    return (res.body as Repo[]).map((r) => r.name);
+  };
+  const walk = async (sort: string, order: number[]) => {
+    const pages = new Map<number, string[]>();
+    for (const n of order) pages.set(n, await page(sort, n));
+    return [...pages.keys()].sort((a, b) => a - b).flatMap((n) => pages.get(n)!);
+  };
+
+  before(async () => {
+    assert.equal((await api('post', '/projects').send({ project_name: 'sorted', metadata: { public: 'true' } })).status, 201);
+    // Created in an order that is neither alphabetical nor reversed.
+    for (const [i, n] of ['m', 'c', 'x', 'a', 'q', 'e', 'k'].entries()) await oci.pushImage(`sorted/${n}`, 'v1', 400 + i);
+    for (const [n, pulls] of [['c', 3], ['x', 1], ['a', 3], ['k', 2]] as const) for (let i = 0; i < pulls; i++) assert.equal((await oci.get(`/v2/sorted/${n}/manifests/v1`)).status, 200);
+    await t.berth.pulls.flush();
+  });
+
+  test('every page of every sort, walked forwards, backwards and again, is the whole list in that order', async () => {
+    for (const sort of SORTS) {
+      const whole = (await api('get', `/projects/sorted/repositories?sort=${encodeURIComponent(sort)}&page_size=100`)).body as Repo[];
+      const expected = ordered(whole, sort).map((r) => r.name);
+      assert.deepEqual(whole.map((r) => r.name), expected, `${sort}: one page`);
+      assert.deepEqual(await walk(sort, [1, 2, 3, 4]), expected, `${sort}: forwards`);
+      assert.deepEqual(await walk(sort, [4, 3, 2, 1]), expected, `${sort}: backwards`);
+      assert.deepEqual(await walk(sort, [3, 1, 4, 2]), expected, `${sort}: again, out of order`);
+      assert.deepEqual(await page(sort, 5), [], `${sort}: past the end`);
+    }
+    // A list of keys: the first decides. An unknown key: by name, as before.
+    assert.deepEqual(await page('-pull_count,name', 1, 7), await page('-pull_count', 1, 7));
+    assert.deepEqual(await page('size', 1, 7), await page('name', 1, 7));
+  });
+
+  test('a push moves its repository to the top of -update_time at once; the deep pages follow', async () => {
+    for (const n of [1, 2, 3, 4]) await page('-update_time', n); // positions remembered
+    await oci.pushImage('sorted/m', 'v2', 420);
+    const whole = (await api('get', '/projects/sorted/repositories?sort=-update_time&page_size=100')).body as Repo[];
+    assert.equal(whole[0].name, 'sorted/m');
+    assert.deepEqual(await walk('-update_time', [4, 3, 2, 1]), whole.map((r) => r.name));
+    assert.deepEqual(await walk('update_time', [4, 3, 2, 1]), [...whole].reverse().map((r) => r.name));
+  });
+});
+
 describe('artifacts as people push them', () => {
   // Per-architecture tags next to a multi-arch tag: app:1.0 is the index, app:1.0-amd64 its amd64
   // image; the arm64 image has no tag of its own.
@@ -267,6 +325,26 @@ describe('statistics', () => {
 
   test('anonymous callers must sign in (Harbor requires authentication here)', async () => {
     assert.equal((await stats(null)).status, 401);
+  });
+
+  test('the counts follow new projects, repositories, visibility changes and deletions at once', async () => {
+    const admin = (m: 'post' | 'put' | 'delete', p: string) => s.request[m](`/api/v2.0${p}`).set('Authorization', s.adminAuth);
+    const counts = async (auth: string) => {
+      const { total_storage_consumption: _, ...c } = (await stats(auth)).body;
+      return c;
+    };
+    const base = { public_project_count: 1, public_repo_count: 2, private_project_count: 2, private_repo_count: 3, total_project_count: 3, total_repo_count: 5 };
+    assert.deepEqual(await counts(s.adminAuth), base);
+    assert.equal((await admin('post', '/projects').send({ project_name: 'p3', metadata: { public: 'false' } })).status, 201);
+    assert.deepEqual(await counts(s.adminAuth), { ...base, private_project_count: 3, total_project_count: 4 });
+    await new Oci(s.request, s.adminAuth).pushImage('p3/new', 'v1', 260);
+    assert.deepEqual(await counts(s.adminAuth), { ...base, private_project_count: 3, private_repo_count: 4, total_project_count: 4, total_repo_count: 6 });
+    assert.equal((await admin('put', '/projects/p3').send({ metadata: { public: 'true' } })).status, 200);
+    assert.deepEqual(await counts(s.adminAuth), { public_project_count: 2, public_repo_count: 3, private_project_count: 2, private_repo_count: 3, total_project_count: 4, total_repo_count: 6 });
+    assert.deepEqual((await counts(basic('bob', PW))).public_repo_count, 3);
+    assert.equal((await admin('delete', '/projects/p3/repositories/new')).status, 200);
+    assert.equal((await admin('delete', '/projects/p3')).status, 200);
+    assert.deepEqual(await counts(s.adminAuth), base);
   });
 });
 

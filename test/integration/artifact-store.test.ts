@@ -163,17 +163,58 @@ for (const engine of engines) {
       assert.equal(await store.countRepositories({ projectIds: [] }), 0);
       assert.equal(await store.countRepositories({ projectIds: [lib], name: 'B_' }), 1, 'the name filter ignores case and takes _ literally');
       const all = ['library/app', 'library/b_x', 'library/bax', 'library/c'];
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { offset: 0 }, 10)), all);
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { offset: 1 }, 2)), all.slice(1, 3));
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, 'name', { afterName: 'library/b_x' }, 10)), all.slice(2));
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib, other] }, 'name', { afterName: 'library/bax' }, 10)), ['library/c', 'other/app']);
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, 'name', { afterName: 'library/c' }, 10)), ['loose/one', 'other/app']);
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: null, name: 'AP' }, 'name', { offset: 0 }, 10)), ['library/app', 'other/app']);
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, '-pull_count', { offset: 0 }, 1)), ['library/c']);
+      const byName = { by: 'name', desc: false } as const;
+      const after = (name: string) => ({ after: { value: name, id: 0 } });
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, byName, { offset: 0 }, 10)), all);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, byName, { offset: 1 }, 2)), all.slice(1, 3));
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, byName, after('library/b_x'), 10)), all.slice(2));
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib, other] }, byName, after('library/bax'), 10)), ['library/c', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, byName, after('library/c'), 10)), ['loose/one', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null, name: 'AP' }, byName, { offset: 0 }, 10)), ['library/app', 'other/app']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: [lib] }, { by: 'pulls', desc: true }, { offset: 0 }, 1)), ['library/c']);
       // newest update first: the one whose pull count was just written, then the one created last
-      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, '-update_time', { offset: 0 }, 2)), ['library/c', 'loose/one']);
+      assert.deepEqual(names(await store.repositoryPage({ projectIds: null }, { by: 'update', desc: true }, { offset: 0 }, 2)), ['library/c', 'loose/one']);
       const r = (await store.repository('library/c'))!;
       assert.equal(r.pullCount, 5);
+    });
+
+    test('repositories: every sort pages by cursor exactly as by offset, ties by id, in one project or many', async () => {
+      const pid = (await db.project.create({ data: { name: 'sorts' } })).id;
+      const names: string[] = [];
+      for (let i = 0; i < 23; i++) {
+        const n = `sorts/r${String((i * 7) % 23).padStart(2, '0')}`;
+        names.push(n);
+        await reg.ensureRepository(n, pid);
+      }
+      // Equal pull counts and equal update times in runs, so ties must be broken by id.
+      const same = new Date(Date.now() - 60_000);
+      for (let i = 0; i < names.length; i++) await db.repository.update({ where: { name: names[i] }, data: { pullCount: i % 4, updatedAt: i % 3 === 0 ? same : new Date(Date.now() - i * 1000) } });
+      const key = (r: { id: number; name: string; pullCount: number; updatedAt: Date }, by: string) =>
+        by === 'name' ? [r.name] : by === 'creation' ? [r.id] : by === 'update' ? [r.updatedAt.getTime(), r.id] : [r.pullCount, r.id];
+      const cmp = (a: (string | number)[], b: (string | number)[]) => {
+        for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+        return 0;
+      };
+      for (const scope of [{ projectIds: [pid] }, { projectIds: [pid, lib] }, { projectIds: null }]) {
+        for (const by of ['name', 'creation', 'update', 'pulls'] as const) {
+          for (const desc of [false, true]) {
+            const sort = { by, desc };
+            const whole = await store.repositoryPage(scope, sort, { offset: 0 }, 1_000);
+            const expected = [...whole].sort((a, b) => (desc ? -1 : 1) * cmp(key(a, by), key(b, by)));
+            assert.deepEqual(whole.map((r) => r.name), expected.map((r) => r.name), `${by} ${desc ? 'desc' : 'asc'} is in order`);
+            for (const size of [1, 4, 5]) {
+              const walked: string[] = [];
+              let page = await store.repositoryPage(scope, sort, { offset: 0 }, size);
+              for (let n = 1; page.length; n++) {
+                assert.deepEqual(page.map((r) => r.name), (await store.repositoryPage(scope, sort, { offset: (n - 1) * size }, size)).map((r) => r.name), `${by} ${desc} page ${n} of ${size}`);
+                walked.push(...page.map((r) => r.name));
+                page = await store.repositoryPage(scope, sort, { after: store.repositoryCursor(page[page.length - 1], sort) }, size);
+              }
+              assert.deepEqual(walked, whole.map((r) => r.name), `${by} ${desc ? 'desc' : 'asc'} walked by cursor, ${size} a page`);
+            }
+          }
+        }
+      }
     });
 
     test('members: one page oldest first, a case-sensitive name filter over users and groups, the count', async () => {
