@@ -5,11 +5,7 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
 import type { JobStore } from '../db/job-store.ts';
-
-/** Where the service logs (pino's shape; services know no HTTP, so not its Log type). */
-interface ServiceLog {
-  warn(obj: object, msg: string): void;
-}
+import type { ServiceLog } from '../lib/log.ts';
 
 export interface JobDeps {
   store: JobStore;

@@ -7,7 +7,7 @@
 import { LocalChanges, type Changes } from '../db/changes.ts';
 import type { SettingStore } from '../db/setting-store.ts';
 import type { Config, LdapConfig } from '../config/index.ts';
-import type { Log } from '../http/logger.ts';
+import type { ServiceLog } from '../lib/log.ts';
 import { AppError } from '../lib/errors.ts';
 import { SecretBox } from '../lib/secret-box.ts';
 
@@ -53,7 +53,7 @@ export class SettingsService {
   constructor(
     private readonly store: SettingStore,
     private readonly base: Config,
-    private readonly secrets: { box: SecretBox; log?: Log },
+    private readonly secrets: { box: SecretBox; log?: ServiceLog },
     changes?: Changes,
   ) {
     this.changes = changes ?? new LocalChanges();

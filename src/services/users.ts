@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GroupRow, UserProfile, UserStore } from '../db/user-store.ts';
-import type { Log } from '../http/logger.ts';
+import type { ServiceLog } from '../lib/log.ts';
 import type { Principal } from '../access/principal.ts';
 import { AppError } from '../lib/errors.ts';
 import { normalizeDn } from '../lib/dn.ts';
@@ -83,7 +83,7 @@ export class UsersService {
       endSessions?: (userId: number, keep?: Principal) => void | Promise<void>;
       /** The data directory: holds INITIAL_ADMIN_PASSWORD_FILE. */
       dataDir: string;
-      log?: Log;
+      log?: ServiceLog;
     },
   ) {}
 
@@ -120,7 +120,7 @@ export class UsersService {
       throw e;
     }
     if (passwordFile) log?.info({ file: passwordFile }, 'admin user created; its generated password is in this file until the admin changes it');
-    else log?.info('admin user created with the password from BERTH_ADMIN_PASSWORD');
+    else log?.info({}, 'admin user created with the password from BERTH_ADMIN_PASSWORD');
     return { created: true, passwordFile };
   }
 
