@@ -13,9 +13,10 @@
 //   object and copies it server-side to its content address (radosgw copies by reference).
 //
 // The running sha256 is kept in memory, as each chunk arrives. When it is missing (a restart, or
-// a session another process received), it is recomputed by re-reading what was stored: on disk
-// the data file; on object storage the parts cannot be read before completion, so the multipart
-// object is completed, read back (hashed) into a fresh multipart object, and continued from there.
+// a session another process received, with no saved state to continue), it is recomputed by
+// re-reading what was stored: on disk the data file; on object storage the parts cannot be read
+// before completion, so the multipart object is completed, read back (hashed) into a fresh
+// multipart object, and continued from there.
 //
 // Where records live decides the mode:
 // - one node (StoredSessionRecords, info.json in the storage): this process's copy of a session
@@ -25,13 +26,19 @@
 //   never write one session at once), and ends with a check-and-set write of the new state. The
 //   running hash is kept only while the record is still what this node last wrote (object
 //   storage: its version; a disk: the data file's size, which only ever grows); otherwise the node
-//   continues from the record, re-reading the stored bytes for the hash. Each write also stores
-//   the sha256 digest of the bytes so far, so a PUT without a body (what real clients send after
-//   their one PATCH) completes on any node without re-reading anything.
-import { randomUUID, type Hash } from 'node:crypto';
+//   continues from the record. Each write also stores the hash of the bytes so far: a chunk sent
+//   with Content-Range (a chunked upload: OCI conformance, containerd, oras) is hashed with a
+//   SHA-256 whose state can be saved (src/lib/running-hash.ts), and that state is stored, so the
+//   next chunk continues it on any node without reading earlier bytes; otherwise (the one PATCH of
+//   docker, podman and skopeo) Node's faster native hash runs and its digest is stored, so a PUT
+//   without a body completes on any node without re-reading anything. A record with neither (an
+//   older one, a state that fails its checks, a format this node does not know) is continued by
+//   re-reading the stored bytes.
+import { randomUUID } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { finished as streamFinished } from 'node:stream/promises';
-import { newHash, type DigestAlgorithm, type ParsedDigest } from '../lib/digest.ts';
+import type { DigestAlgorithm, ParsedDigest } from '../lib/digest.ts';
+import { nativeHash, RESUMABLE_SHA256_FORMAT, resumableSha256, resumeSha256, type RunningHash } from '../lib/running-hash.ts';
 import { AppError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/mutex.ts';
 import { bodyBytesReceived } from '../lib/young-gc.ts';
@@ -107,7 +114,10 @@ export interface SessionState {
   multipartId?: string;
   parts: (PartInfo & { size: number })[];
   tail: number;
-  /** The hash of the first `offset` bytes in `hashFormat` (DIGEST_FORMAT), or null: unknown. */
+  /**
+   * The hash of the first `offset` bytes in `hashFormat`: a finished digest (DIGEST_FORMAT) or a
+   * state to continue (RESUMABLE_SHA256_FORMAT); null: unknown.
+   */
   hashState?: Buffer | null;
   hashFormat?: string | null;
 }
@@ -152,6 +162,22 @@ function isShared(r: SessionRecords | SharedSessionRecords | undefined): r is Sh
 
 /** hashFormat of a stored digest: the sha256 of the record's first `offset` bytes (it verifies, it cannot continue). */
 const DIGEST_FORMAT = 'sha256-digest';
+
+/** A record's hash of its first `offset` bytes, as stored (checked when used). */
+interface SavedHash {
+  offset: number;
+  format: typeof DIGEST_FORMAT | typeof RESUMABLE_SHA256_FORMAT;
+  value: Buffer;
+}
+
+/** The record's hash, when in a format this node knows (a state is checked fully when continued). */
+function savedHash(record: SessionState): SavedHash | undefined {
+  const value = record.hashState;
+  if (!value) return undefined;
+  if (record.hashFormat === DIGEST_FORMAT && value.length === 32) return { offset: record.offset, format: DIGEST_FORMAT, value };
+  if (record.hashFormat === RESUMABLE_SHA256_FORMAT) return { offset: record.offset, format: RESUMABLE_SHA256_FORMAT, value };
+  return undefined;
+}
 
 function lostSession(uuid: string): AppError {
   return new AppError('BLOB_UPLOAD_INVALID', { uuid, reason: 'the upload session was taken over by another request' }, {
@@ -230,11 +256,14 @@ class Lease {
 interface LiveSession {
   info: UploadInfo;
   /** The running sha256 of the first `offset` bytes. */
-  hash?: { hash: Hash; offset: number };
+  hash?: { hash: RunningHash; offset: number };
   /** Shared records: the record's version this copy matches (-1: none, rebuild from the record). */
   version?: number;
-  /** Shared records: the stored sha256 digest of the first `offset` bytes (verifies a PUT without re-reading). */
-  digest?: { offset: number; value: Buffer };
+  /**
+   * Shared records: the stored hash of the first `offset` bytes (a digest verifies a PUT without
+   * re-reading; a state also continues the hash).
+   */
+  saved?: SavedHash;
   /** Object storage: the session's parts and tail. */
   parts?: PartsState;
   /** A single-request push: never written down, cancelled by its request when it fails. */
@@ -327,6 +356,12 @@ export interface Upload {
 
 abstract class BaseUpload implements Upload {
   ended = false;
+  /**
+   * Shared records: this request is a chunk of a chunked upload (a PATCH with Content-Range), whose
+   * next chunk may reach another node: a hash started here (no running one, no saved state) is one
+   * whose state can be saved. Otherwise the native hash (about 5x cheaper in CPU) is used.
+   */
+  continuable = false;
   constructor(
     protected readonly driver: StorageDriver,
     protected readonly blobs: BlobStore,
@@ -355,17 +390,33 @@ abstract class BaseUpload implements Upload {
   protected digestInvalid(d: ParsedDigest, actual: string): AppError {
     return new AppError('DIGEST_INVALID', { expected: d.digest, actual: `${d.algorithm}:${actual}` });
   }
-  /** Shared records: the hex sha256 of the first `size` bytes as the record stores it, when it covers exactly those. */
-  protected storedDigest(size: number): string | undefined {
-    const known = this.session.digest;
-    return known && known.offset === size ? known.value.toString('hex') : undefined;
+  /** Shared records: the hex sha256 of the first `size` bytes from the record's hash, when it covers exactly those. */
+  protected async storedDigest(size: number): Promise<string | undefined> {
+    const saved = this.session.saved;
+    if (!saved || saved.offset !== size) return undefined;
+    if (saved.format === DIGEST_FORMAT) return saved.value.toString('hex');
+    return (await this.resumed(size))?.digest().toString('hex');
   }
-  /** Shared records: the digest fields to store with a state of `size` bytes (the running hash's, or the one read). */
-  protected digestFields(size: number): Pick<SessionState, 'hashState' | 'hashFormat'> {
+  /** Shared records: the record's saved sha256 state of the first `size` bytes, continued; undefined when there is none or it fails its checks. */
+  protected async resumed(size: number): Promise<RunningHash | undefined> {
+    const saved = this.session.saved;
+    if (!saved || saved.offset !== size || saved.format !== RESUMABLE_SHA256_FORMAT) return undefined;
+    return (await resumeSha256(saved.value, size)) ?? undefined;
+  }
+  /** A new hash for a re-read (or a first chunk): a saveable sha256 for a chunk that another node may continue. */
+  protected async freshHash(algorithm: DigestAlgorithm): Promise<RunningHash> {
+    return algorithm === 'sha256' && this.continuable ? resumableSha256() : nativeHash(algorithm);
+  }
+  /** Shared records: the hash fields to store with a state of `size` bytes (the running hash's state or digest, or the one read). */
+  protected hashFields(size: number): Pick<SessionState, 'hashState' | 'hashFormat'> {
     const running = this.session.hash;
-    const value = running && running.offset === size ? running.hash.copy().digest() : this.session.digest?.offset === size ? this.session.digest.value : null;
-    this.session.digest = value ? { offset: size, value } : undefined;
-    return value ? { hashState: value, hashFormat: DIGEST_FORMAT } : { hashState: null, hashFormat: null };
+    let saved: SavedHash | undefined;
+    if (running && running.offset === size) {
+      const state = running.hash.save();
+      saved = state ? { offset: size, format: RESUMABLE_SHA256_FORMAT, value: state } : { offset: size, format: DIGEST_FORMAT, value: running.hash.digest() };
+    } else if (this.session.saved?.offset === size) saved = this.session.saved;
+    this.session.saved = saved;
+    return saved ? { hashState: saved.value, hashFormat: saved.format } : { hashState: null, hashFormat: null };
   }
 }
 
@@ -435,9 +486,9 @@ class FileUpload extends BaseUpload {
 
   async verify(d: ParsedDigest): Promise<number> {
     const size = this.shared ? await this.openShared() : await this.size();
-    // Shared records: the digest another node stored spares re-reading the file, when it covers all of it.
-    const stored = this.shared && d.algorithm === 'sha256' && this.session.hash?.offset !== size ? this.storedDigest(size) : undefined;
-    const actual = stored ?? (await this.hashAt(size, d.algorithm)).copy().digest('hex');
+    // Shared records: the hash another node stored spares re-reading the file, when it covers all of it.
+    const stored = this.shared && d.algorithm === 'sha256' && this.session.hash?.offset !== size ? await this.storedDigest(size) : undefined;
+    const actual = stored ?? (await this.hashAt(size, d.algorithm)).digest().toString('hex');
     if (actual !== d.hex) throw this.digestInvalid(d, actual);
     // With a body, the writer that received it is the one fsynced: no second open.
     const w = this.writer ?? (await this.files.writer(paths.uploadData(this.uuid), true));
@@ -469,7 +520,7 @@ class FileUpload extends BaseUpload {
     // Shared records: the file's size (after a failed write: what it holds) and the digest, under the lease.
     if (this.lease?.held && !this.ended) {
       const size = w ? w.size() : ((await this.driver.stat(paths.uploadData(this.uuid)))?.size ?? 0);
-      await this.lease.write({ offset: size, parts: [], tail: 0, ...this.digestFields(size) }, true);
+      await this.lease.write({ offset: size, parts: [], tail: 0, ...this.hashFields(size) }, true);
     }
   }
 
@@ -477,11 +528,19 @@ class FileUpload extends BaseUpload {
     await this.driver.delete(paths.uploadDir(this.uuid));
   }
 
-  /** The hash of the first `size` bytes, from the running state or by re-reading the file (after a restart). */
-  private async hashAt(size: number, algorithm: DigestAlgorithm): Promise<Hash> {
+  /**
+   * The hash of the first `size` bytes: the running one, the record's saved state (another node
+   * received them), or by re-reading the file (after a restart, or with no usable state).
+   */
+  private async hashAt(size: number, algorithm: DigestAlgorithm): Promise<RunningHash> {
     const state = this.session.hash;
     if (algorithm === 'sha256' && state && state.offset === size) return state.hash;
-    const hash = newHash(algorithm);
+    const resumed = algorithm === 'sha256' && this.shared ? await this.resumed(size) : undefined;
+    if (resumed) {
+      this.session.hash = { hash: resumed, offset: size };
+      return resumed;
+    }
+    const hash = await this.freshHash(algorithm);
     if (size > 0) {
       const r = await this.driver.reader(paths.uploadData(this.uuid), 0, size - 1);
       for await (const chunk of r) hash.update(chunk as Buffer);
@@ -533,10 +592,11 @@ class PartsUpload extends BaseUpload {
   }
 
   /**
-   * Takes the stored tail into `pending` and makes sure the running hash covers everything (a
-   * re-read when it is missing or of another algorithm).
+   * Takes the stored tail into `pending` and makes sure the running hash covers everything: this
+   * node's, or the record's saved state continued, or else a re-read (the hash is missing, or of
+   * another algorithm).
    */
-  private async load(algorithm: DigestAlgorithm = 'sha256'): Promise<Hash> {
+  private async load(algorithm: DigestAlgorithm = 'sha256'): Promise<RunningHash> {
     const st = this.st;
     const stored = partsBytes(st) + st.tail;
     const tail = await this.loadTail();
@@ -545,9 +605,15 @@ class PartsUpload extends BaseUpload {
       if (tail) this.keep(tail);
       return running.hash;
     }
+    const resumed = algorithm === 'sha256' && this.shared ? await this.resumed(stored) : undefined;
+    if (resumed) {
+      if (tail) this.keep(tail);
+      this.session.hash = { hash: resumed, offset: stored };
+      return resumed;
+    }
     // Re-read: the parts become readable only as a completed object; it is read back, hashed,
     // into a fresh multipart object under the same key, which the session continues.
-    const hash = newHash(algorithm);
+    const hash = await this.freshHash(algorithm);
     this.session.hash = undefined;
     if (st.parts.length) {
       const recorded = partsBytes(st);
@@ -603,7 +669,7 @@ class PartsUpload extends BaseUpload {
   }
 
   /** Hashes and keeps a chunk, uploading a part whenever a part's worth is pending. */
-  private async write(hash: Hash, chunk: Buffer): Promise<void> {
+  private async write(hash: RunningHash, chunk: Buffer): Promise<void> {
     hash.update(chunk);
     this.keep(chunk);
     if (this.pendingBytes >= this.partSize) await this.flushPart();
@@ -632,7 +698,7 @@ class PartsUpload extends BaseUpload {
   private async saveState(st: PartsState, final: boolean): Promise<void> {
     if (!this.lease) return this.records.write({ ...this.info, ...st }, true);
     const offset = partsBytes(st) + st.tail;
-    await this.lease.write({ offset, multipartId: st.multipartId, parts: st.parts, tail: st.tail, ...this.digestFields(offset) }, final);
+    await this.lease.write({ offset, multipartId: st.multipartId, parts: st.parts, tail: st.tail, ...this.hashFields(offset) }, final);
   }
 
   async receive(body: Readable, range?: ChunkRange): Promise<number> {
@@ -667,9 +733,9 @@ class PartsUpload extends BaseUpload {
 
   async verify(d: ParsedDigest): Promise<number> {
     let hash = this.loaded && d.algorithm === 'sha256' ? this.session.hash!.hash : undefined;
-    // Shared records: the digest the last writer stored covers every byte: compare it, read only the tail (for place()).
+    // Shared records: the hash the last writer stored covers every byte: compare it, read only the tail (for place()).
     if (!hash && !this.loaded && this.shared && d.algorithm === 'sha256' && this.session.hash?.offset !== (await this.size())) {
-      const stored = this.storedDigest(await this.size());
+      const stored = await this.storedDigest(await this.size());
       if (stored !== undefined) {
         const tail = await this.loadTail();
         if (tail) this.keep(tail);
@@ -686,7 +752,7 @@ class PartsUpload extends BaseUpload {
       }
       hash = await this.load(d.algorithm);
     }
-    const actual = hash.copy().digest('hex');
+    const actual = hash.digest().toString('hex');
     if (actual !== d.hex) throw this.digestInvalid(d, actual);
     return this.size(); // parts are durable once uploaded; the rest is in memory until place()
   }
@@ -803,7 +869,7 @@ export class UploadStore {
     // disk, no fsync: a session survives a restart of the process (the page cache does), and after
     // a power loss a client simply starts a new one. Durability is paid once, at completion.
     if (!transient) void this.locks.run(uuid, () => this.records.write(info, false)).catch(() => undefined); // a store that cannot take it fails the first chunk as well
-    this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
+    this.track(uuid, { info, hash: { hash: nativeHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), ...(transient ? { transient } : {}) });
     return { ...info, size: 0 };
   }
 
@@ -836,7 +902,7 @@ export class UploadStore {
       }
     }
     // A copy is kept only for a single-request push: any node starts a new session's hash for free.
-    if (transient) this.track(uuid, { info, hash: { hash: newHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), transient });
+    if (transient) this.track(uuid, { info, hash: { hash: nativeHash(), offset: 0 }, ...(this.driver.files ? {} : { parts: { parts: [], tail: 0 } }), transient });
     return { ...info, size: 0 };
   }
 
@@ -919,6 +985,7 @@ export class UploadStore {
           }
           lease?.startRenewing();
           upload = this.handle(session, lease);
+          upload.continuable = !!lease && chunk?.range !== undefined;
           result = await fn(upload);
           await upload.settle();
         } catch (e) {
@@ -1089,7 +1156,7 @@ export class UploadStore {
 
   // ---- shared records ----------------------------------------------------------------------
 
-  /** A copy of a session as its shared record describes it (no running hash: re-read to continue). */
+  /** A copy of a session as its shared record describes it (no running hash: continued from the record's state, or re-read). */
   private fromRecord(record: SharedSessionRecord): LiveSession {
     const info: UploadInfo = { uuid: record.uuid, repository: record.repository, startedAt: record.startedAt, ...(record.owner ? { owner: record.owner } : {}) };
     const session: LiveSession = { info, version: -1 };
@@ -1104,15 +1171,15 @@ export class UploadStore {
    * an equal size means nobody appended), which is what the upload does anyway.
    */
   private sync(session: LiveSession, record: SharedSessionRecord): void {
-    const digest = record.hashFormat === DIGEST_FORMAT && record.hashState?.length === 32 ? { offset: record.offset, value: record.hashState } : undefined;
+    const saved = savedHash(record);
     if (this.driver.files) {
-      session.digest = digest;
+      session.saved = saved;
       return;
     }
     if (session.version === record.version) return; // this node wrote it last: its copy is the record
     session.version = record.version;
     session.hash = undefined;
-    session.digest = digest;
+    session.saved = saved;
     session.parts = { multipartId: record.multipartId, parts: record.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size })), tail: record.tail };
   }
 
