@@ -21,6 +21,19 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-uploads-shared-'));
 
 const withDigest = (loc: string, digest: string) => `${loc}${loc.includes('?') ? '&' : '?'}digest=${digest}`;
 
+/** The shared storage as one node sees it, with a count of its reads of stored bytes (what a node re-read). */
+function counting(driver: StorageDriver): { driver: StorageDriver; reads: () => number } {
+  let reads = 0;
+  const wrapped = new Proxy(driver, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'reader') return (...args: unknown[]) => ((reads++, (v as (...a: unknown[]) => unknown).apply(target, args)));
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { driver: wrapped, reads: () => reads };
+}
+
 describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() }, () => {
   before(async () => {
     pgServer = await startPostgres();
@@ -39,11 +52,15 @@ describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() 
       let b: TestApp;
       let oa: Oci;
       let ob: Oci;
+      let readsA: () => number;
+      let readsB: () => number;
       before(async () => {
         const url = await pgServer.createDatabase();
         const driver = makeDriver();
-        a = await makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, { driver });
-        b = await makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, { driver });
+        const [da, db] = [counting(driver), counting(driver)];
+        [readsA, readsB] = [da.reads, db.reads];
+        a = await makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, { driver: da.driver });
+        b = await makeApp({ BERTH_DATABASE_URL: url, BERTH_SECRET_KEY: SECRET }, { driver: db.driver });
         oa = new Oci(a.request, a.adminAuth);
         ob = new Oci(b.request, b.adminAuth);
       });
@@ -70,6 +87,30 @@ describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() 
         assert.equal(done.status, 201, JSON.stringify(done.body));
         for (const o of [oa, ob]) assert.ok((await o.getBytes(`/v2/library/chunked/blobs/${sha256(data)}`)).body.equals(data));
         assert.equal((await ob.get(loc)).status, 404, 'the session is gone on the other node too');
+      });
+
+      test('a chunked upload through a round-robin balancer: no node reads back the bytes before its chunk, nor at the PUT', async () => {
+        const data = bytes(12 * MiB + 5, 7);
+        let loc = await oa.startUpload('library/round-robin');
+        const cuts = [0, 3 * MiB, 6 * MiB + 1, 9 * MiB + 7, 11 * MiB, data.length];
+        const nodes = [[ob, readsB], [oa, readsA], [ob, readsB], [oa, readsA], [ob, readsB]] as const;
+        for (let i = 0; i < nodes.length; i++) {
+          const [node, reads] = nodes[i];
+          const before = reads();
+          const r = await node.patch(loc).set('Content-Type', 'application/octet-stream').set('Content-Range', `${cuts[i]}-${cuts[i + 1] - 1}`).send(data.subarray(cuts[i], cuts[i + 1]));
+          assert.equal(r.status, 202, JSON.stringify(r.body));
+          assert.equal(r.headers.range, `0-${cuts[i + 1] - 1}`);
+          assert.equal(reads() - before, 0, `chunk ${i} read none of the ${cuts[i]} bytes before it`);
+          loc = r.headers.location;
+        }
+        const before = readsA();
+        const wrong = await oa.put(withDigest(loc, sha256(data.subarray(1))));
+        assert.equal(wrong.status, 400);
+        assert.equal(wrong.body.errors[0].code, 'DIGEST_INVALID');
+        const done = await oa.put(withDigest(loc, sha256(data)));
+        assert.equal(done.status, 201, JSON.stringify(done.body));
+        assert.equal(readsA() - before, 0, 'the PUT was verified from the saved state');
+        for (const o of [oa, ob]) assert.ok((await o.getBytes(`/v2/library/round-robin/blobs/${sha256(data)}`)).body.equals(data));
       });
 
       test('what skopeo sends: POST on one node, one PATCH on the other, PUT back on the first', async () => {
