@@ -235,7 +235,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   });
   // Scheduled jobs run once per cluster: each node's timers fire, one node claims the slot.
   const jobs = new JobRunner({ store: new JobStore(db), log });
-  const proxyCache = new ProxyCacheService({ registry, upstream: (id) => registries.client(id), log });
+  const proxyCache = new ProxyCacheService({
+    registry,
+    upstream: (id) => registries.client(id),
+    log,
+    // A blob larger than what the project's quota has left is refused before it is downloaded.
+    room: async (repo) => {
+      const p = await access.project(projectOf(repo));
+      const limit = p ? await quotas.limit(p.id) : -1;
+      return p && limit >= 0 ? Math.max(0, limit - (await quotas.usage(p.id))) : null;
+    },
+  });
   const gc = new GcService({ store: new GcStore(db), registry, blobs, log, runLock: clusterLocks?.tryLock(RUN_KEYS.gc), once: (job, slot, fn) => jobs.runSlot(job, slot, fn), changes });
   await gc.start();
   // Replication policies: executions on this node, schedules claimed once per cluster, dead nodes' runs failed.

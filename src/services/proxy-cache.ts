@@ -11,6 +11,11 @@
 // - Everything fetched is verified against its digest before it is stored (the upstream client's
 //   manifests are hashed whole, blobs stream through a verifying stream, and the blob commit
 //   checks the digest again); a lying upstream stores nothing.
+// - Every blob fetched has a size announced before its bytes are read (the manifest's descriptor, or
+//   the upstream's Content-Length) and is cut at that size; one larger than the room left in the
+//   project's quota is refused before it is downloaded, one of unknown size is not fetched at all
+//   (an upstream's endless body never fills the disk).
+// - A reference outside the tag or digest grammar is unknown, without an upstream request.
 // - Concurrent pulls of the same missing manifest or blob fetch it once (per process).
 // - A blob GET of a missing blob (openBlob) streams the upstream's bytes to the client while they
 //   are stored: the client's copy ends only when the bytes hashed to the digest; on a mismatch it is
@@ -23,6 +28,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { AppError } from '../lib/errors.ts';
 import { parseDigest, type ParsedDigest } from '../lib/digest.ts';
 import { parseManifest } from '../lib/manifest.ts';
+import { isValidTag } from '../lib/reference.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { RegistryService, StoredManifest } from './registry-service.ts';
@@ -35,6 +41,11 @@ export interface ProxyCacheDeps {
   /** The client of a registry endpoint (RegistriesService.client). */
   upstream: (registryId: number) => Promise<UpstreamClient>;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /**
+   * Bytes the repository's project may still take under its quota (null: no limit). A blob larger
+   * than that is refused on its announced size, before a byte of it is downloaded.
+   */
+  room?: (repository: string) => Promise<number | null>;
 }
 
 /** A proxy-cache project: its name and its upstream registry endpoint. */
@@ -91,6 +102,8 @@ export class ProxyCacheService {
   async manifest(project: ProxyProject, repository: string, reference: string): Promise<StoredManifest> {
     const upstreamName = ProxyCacheService.upstreamName(project, repository);
     const byDigest = reference.includes(':');
+    // A reference outside the grammar names nothing, here or upstream: unknown, and no upstream request.
+    if (byDigest ? !parseDigest(reference) : !isValidTag(reference)) throw new AppError('MANIFEST_UNKNOWN', { reference: reference.slice(0, 200) });
     const cached = await this.local(repository, reference);
     if (byDigest && cached) return cached;
     const client = await this.deps.upstream(project.registryId);
@@ -148,26 +161,45 @@ export class ProxyCacheService {
     this.deps.log.info({ repository, digest, upstream: upstreamName, registry: client.base.host }, 'proxy cache manifest stored');
   }
 
+  /** Refuses a blob of `size` bytes when the project's quota has less room left (before any download). */
+  private async checkRoom(repository: string, digest: string, size: number): Promise<void> {
+    const room = this.deps.room ? await this.deps.room(repository) : null;
+    if (room !== null && size > room) {
+      throw new AppError('DENIED', { digest, size, room }, { message: `Quota exceeded: blob ${digest} of ${mib(size)} from the upstream registry does not fit the ${mib(room)} left in the quota of project ${repository.split('/')[0]}.` });
+    }
+  }
+
+  /** The size a blob download announced (Content-Length), or the refusal of a blob of unknown size. */
+  private static announced(client: UpstreamClient, digest: string, size: number | null): number {
+    if (size === null) throw new UpstreamError('protocol', `${client.base.host} did not announce the size of blob ${digest} (no Content-Length): a blob of unknown size is not fetched`);
+    return size;
+  }
+
   /** Stores the blob in the repository unless it is there: fetched once, verified, committed as an upload. */
   private ensureBlob(client: UpstreamClient, upstreamName: string, repository: string, digest: string, size?: number): Promise<number> {
     return this.once(`b${SEP}${repository}${SEP}${digest}`, async () => {
       const have = await this.deps.registry.blobSize(repository, digest);
       if (have !== null) return have;
       const d = parseDigest(digest) as ParsedDigest;
-      const upload = await this.deps.registry.startUpload(repository, true);
       let body: Readable | null = null;
+      let upload: { uuid: string } | null = null;
       // The upload receiver reports a failed body as its own error; the upstream's says why.
       let upstreamFailure: unknown = null;
       try {
-        body = (await client.getBlob(upstreamName, digest, size)).stream;
+        if (size !== undefined) await this.checkRoom(repository, digest, size);
+        const download = await client.getBlob(upstreamName, digest, size);
+        body = download.stream;
         body.once('error', (e) => (upstreamFailure = e));
+        // The stream is cut at the announced size (VerifyingStream), so the announcement bounds it.
+        if (size === undefined) await this.checkRoom(repository, digest, ProxyCacheService.announced(client, digest, download.size));
+        upload = await this.deps.registry.startUpload(repository, true);
         // The upstream client's stream errors unless the bytes hash to the digest; the commit checks again.
         const n = await this.deps.registry.completeUpload(repository, upload.uuid, d, body);
         this.deps.log.info({ repository, digest, size: n, upstream: upstreamName, registry: client.base.host }, 'proxy cache blob stored');
         return n;
       } catch (e) {
         body?.destroy();
-        await this.deps.registry.cancelUpload(repository, upload.uuid).catch(() => undefined);
+        if (upload) await this.deps.registry.cancelUpload(repository, upload.uuid).catch(() => undefined);
         throw upstreamFailure instanceof UpstreamError ? upstreamFailure : e;
       }
     });
@@ -237,25 +269,14 @@ export class ProxyCacheService {
       settle.reject(e);
       throw e instanceof UpstreamError ? this.unavailable(project, e, 'blob', digest) : e;
     }
-    if (download.size === null) {
-      // Without a length the answer's headers cannot be written before the end: store, then serve.
-      download.stream.destroy();
-      this.inflight.delete(key);
-      try {
-        settle.resolve(await this.blob(project, repository, digest));
-      } catch (e) {
-        settle.reject(e);
-        throw e;
-      }
-      return null;
-    }
     let upload;
     try {
+      await this.checkRoom(repository, digest, ProxyCacheService.announced(client, digest, download.size));
       upload = await this.deps.registry.startUpload(repository, true);
     } catch (e) {
       download.stream.destroy();
       settle.reject(e);
-      throw e;
+      throw e instanceof UpstreamError ? this.unavailable(project, e, 'blob', digest) : e;
     }
     const toClient = new PassThrough();
     const toStore = new PassThrough();
@@ -277,7 +298,7 @@ export class ProxyCacheService {
         settle.reject(cause);
       },
     );
-    return { size: download.size, stream: toClient };
+    return { size: download.size as number, stream: toClient };
   }
 
   /**
@@ -330,4 +351,8 @@ function tee(src: Readable, a: PassThrough, b: PassThrough): void {
     if (aOpen) a.destroy(e);
     b.destroy(e);
   });
+}
+
+function mib(n: number): string {
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }

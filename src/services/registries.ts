@@ -103,6 +103,24 @@ function caOf(pem: string | null | undefined): string | null {
   return pem.trim() + '\n';
 }
 
+/** Whether the input carries a secret of its own (not absent, not the placeholder). */
+function givesSecret(input: RegistryInput): boolean {
+  return typeof input.access_secret === 'string' && input.access_secret !== '' && input.access_secret !== SECRET_PLACEHOLDER;
+}
+
+/**
+ * Refuses to send a saved secret to another host: whoever changes where the endpoint points (or
+ * pings it elsewhere) gives the secret again, so a saved secret can only go where it was meant to
+ * go (a system admin cannot read it out by pointing the endpoint at a server of theirs).
+ */
+function keepSecretHome(current: RegistryEndpointRow, url: string, type: RegistryType, input: RegistryInput, credentialType: string): void {
+  if (credentialType !== 'basic' || current.credentialType !== 'basic' || givesSecret(input)) return;
+  const origin = (u: string, t: RegistryType) => UpstreamClient.baseUrl(u, t).origin;
+  if (origin(url, type) !== origin(current.url, current.type as RegistryType)) {
+    throw bad('access_secret: required again to use the saved credential with another registry URL (the saved secret is only sent where it was saved for)');
+  }
+}
+
 function nameOf(n: string): string {
   const name = n.trim();
   if (!name) throw bad('name: required');
@@ -145,7 +163,8 @@ export class RegistriesService {
   }
 
   private async row(id: number): Promise<RegistryEndpointRow> {
-    const r = await this.deps.store.get(id);
+    // An id no row can have (the column is 32-bit) names none, without asking the database.
+    const r = Number.isSafeInteger(id) && id >= 1 && id <= 2_147_483_647 ? await this.deps.store.get(id) : null;
     if (!r) throw new AppError('NOT_FOUND', undefined, { message: `registry ${id} not found` });
     return r;
   }
@@ -212,6 +231,7 @@ export class RegistriesService {
       ...(input.ca_certificate !== undefined && input.ca_certificate !== null ? { caCertificate: caOf(input.ca_certificate) } : {}),
       ...this.credentialOf(input, current),
     };
+    if (fields.url !== undefined) keepSecretHome(current, fields.url, type, input, fields.credentialType ?? current.credentialType);
     // What the last ping said no longer holds for another address or credential.
     if (fields.url !== undefined || fields.accessKey !== current.accessKey || fields.accessSecret !== current.accessSecret || fields.insecure !== undefined || fields.caCertificate !== undefined) fields.status = 'unknown';
     if (!(await this.deps.store.update(id, fields))) throw new AppError('NOT_FOUND', undefined, { message: `registry ${id} not found` });
@@ -246,6 +266,7 @@ export class RegistriesService {
     const url = input.url ? urlOf(input.url, type) : (current?.url ?? DEFAULT_URL[type]);
     if (!url) throw bad('url: required (or the id of a saved registry)');
     const cred = this.credentialOf(input, current);
+    if (current) keepSecretHome(current, url, type, input, cred.credentialType);
     const asStored = !!current && url === current.url && cred.accessKey === current.accessKey && cred.accessSecret === current.accessSecret && input.insecure == null && input.ca_certificate == null;
     let password = '';
     try {

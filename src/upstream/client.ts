@@ -215,7 +215,14 @@ export class UpstreamClient {
     const c = this.challenge;
     if (!c) return undefined;
     if (c.scheme === 'basic') return this.basicHeader();
-    return `Bearer ${await this.token(c, scopes)}`;
+    try {
+      return `Bearer ${await this.token(c, scopes)}`;
+    } catch (err) {
+      // A challenge whose token service fails or refuses (a registry that sent a broken one once) is
+      // learnt again at the next request, instead of failing every request until the endpoint is edited.
+      if (this.challenge === c) this.challenge = undefined;
+      throw err;
+    }
   }
 
   private async token(c: { realm: string; service?: string }, scopes: string[]): Promise<string> {

@@ -1,0 +1,492 @@
+// Attacks on what session 6 added: proxy-cache projects (anonymous pulls through a public proxy
+// project against a malicious upstream: plain node:http servers on loopback that lie, stall,
+// redirect, send endless bodies and broken challenges), registry endpoints (URL checks, secrets),
+// replication policies (pathological filters, namespaces, cron, speed), token-key rotation and
+// browser sessions. Each case states what an attacker tries and what Berth must answer.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { globMatcher } from '../../src/services/replication.ts';
+import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { binary, bytes, Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.ts';
+
+const SECRET = 'Evil-Upstream-S3cret-7f3';
+const PW = 'Dev-Passw0rd-77';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A registry on loopback whose every answer the test decides (default: an open /v2/, 404 for the rest). */
+class EvilRegistry {
+  handler: Handler | null = null;
+  readonly seen: { method: string; url: string; auth?: string }[] = [];
+  private server = http.createServer((req, res) => {
+    this.seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization });
+    req.resume();
+    res.on('error', () => undefined);
+    if (this.handler) return this.handler(req, res);
+    if (req.url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}');
+  });
+  url = '';
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Requests other than the discovery GET /v2/. */
+  calls(): { method: string; url: string; auth?: string }[] {
+    return this.seen.filter((s) => s.url !== '/v2/');
+  }
+
+  reset(h: Handler | null = null): void {
+    this.handler = h;
+    this.seen.length = 0;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** An image the evil registry may serve: config, one layer, the manifest. */
+function image(seed: number, layerSize = 1000) {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed }));
+  const layer = bytes(layerSize, seed);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length }, layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }] }));
+  return { config, layer, manifest, digest: sha256(manifest) };
+}
+
+let t: TestApp;
+let evil: EvilRegistry;
+let other: EvilRegistry;
+const logLines: string[] = [];
+
+async function api(method: 'get' | 'post' | 'put' | 'delete', path: string, body?: object, auth = t.adminAuth) {
+  const r = t.request[method](`/api/v2.0${path}`).set('Authorization', auth);
+  return body ? r.send(body) : r;
+}
+
+/** An anonymous caller's bearer token for pulls of `repo` (as docker gets one). */
+async function anonToken(repo: string): Promise<string> {
+  const res = await t.request.get(`/service/token?service=berth-registry&scope=${encodeURIComponent(`repository:${repo}:pull`)}`);
+  assert.equal(res.status, 200, res.text);
+  return `Bearer ${res.body.token as string}`;
+}
+
+/** An anonymous pull through Berth's /v2. */
+async function anonPull(path: string, method: 'get' | 'head' = 'get') {
+  const repo = path.replace(/\/(manifests|blobs)\/.*$/, '');
+  return t.request[method](`/v2/${path}`).set('Authorization', await anonToken(repo)).set('Accept', OCI_MANIFEST).buffer(true).parse(binary);
+}
+
+function errorOf(res: { body: unknown }): { code: string; message: string } {
+  const b = res.body as Buffer | { errors?: { code: string; message: string }[] };
+  const parsed = Buffer.isBuffer(b) ? (JSON.parse(b.toString() || '{}') as { errors?: { code: string; message: string }[] }) : b;
+  return parsed.errors?.[0] ?? { code: '', message: '' };
+}
+
+before(async () => {
+  evil = new EvilRegistry();
+  other = new EvilRegistry();
+  await evil.start();
+  await other.start();
+  const log = pino({ level: 'info' }, { write: (s: string) => void logLines.push(s) });
+  t = await makeApp({}, { ...REAL_ACCESS, log });
+  const reg = await api('post', '/registries', { name: 'evil', type: 'docker-registry', url: evil.url });
+  assert.equal(reg.status, 201, reg.text);
+  const registryId = Number(String(reg.headers.location).split('/').pop());
+  const proj = await api('post', '/projects', { project_name: 'evil', registry_id: registryId, metadata: { public: 'true' } });
+  assert.equal(proj.status, 201, proj.text);
+  const withCred = await api('post', '/registries', { name: 'evil-auth', type: 'docker-registry', url: other.url, credential: { type: 'basic', access_key: 'robot', access_secret: SECRET } });
+  assert.equal(withCred.status, 201, withCred.text);
+  const credId = Number(String(withCred.headers.location).split('/').pop());
+  assert.equal((await api('post', '/projects', { project_name: 'evilauth', registry_id: credId, metadata: { public: 'true' } })).status, 201);
+  assert.equal((await api('post', '/users', { username: 'dev', password: PW, email: 'dev@example.com', realname: 'Dev' })).status, 201);
+});
+
+after(async () => {
+  await t?.close();
+  await evil?.stop();
+  await other?.stop();
+});
+
+describe('anonymous pulls through a public proxy-cache project', () => {
+  test('a tag outside the grammar is refused as unknown (404) before any upstream request, not a 503', async () => {
+    evil.reset();
+    for (const ref of ['bad!tag', '-leading', 'a'.repeat(129), '%2e%2e']) {
+      const res = await anonPull(`evil/x/manifests/${ref}`);
+      assert.equal(res.status, 404, `${ref}: ${res.status} ${String(res.body)}`);
+      assert.equal(errorOf(res).code, 'MANIFEST_UNKNOWN');
+    }
+    assert.deepEqual(evil.calls(), []);
+  });
+
+  test('an upstream 5xx is a clean 503 naming the upstream; nothing is cached', async () => {
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"boom"}]}');
+    });
+    const res = await anonPull('evil/lib/app/manifests/latest');
+    assert.equal(res.status, 503);
+    assert.equal(errorOf(res).code, 'UNAVAILABLE');
+    assert.match(errorOf(res).message, /proxy cache project evil/);
+    evil.reset();
+    assert.equal((await anonPull('evil/lib/app/manifests/latest')).status, 404);
+  });
+
+  test('a manifest whose bytes are not the digest the tag named is refused and not stored', async () => {
+    const real = image(1);
+    const fake = image(2);
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.includes('/manifests/')) {
+        // HEAD names the real digest; every GET sends other bytes.
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': real.digest, 'content-length': req.method === 'HEAD' ? real.manifest.length : fake.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : fake.manifest);
+      }
+      res.writeHead(404).end();
+    });
+    const res = await anonPull('evil/swap/manifests/v1');
+    assert.equal(res.status, 503, String(res.body));
+    assert.match(errorOf(res).message, /hash|digest/);
+    for (const d of [real.digest, fake.digest]) {
+      evil.reset();
+      assert.equal((await anonPull(`evil/swap/manifests/${d}`)).status, 404, 'nothing was stored under either digest');
+    }
+    assert.ok(logLines.some((l) => l.includes('does not match its digest')));
+  });
+
+  test('an endless manifest body is cut at the manifest limit: a clean 503, the server keeps serving', async () => {
+    const before = process.memoryUsage().rss;
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.method === 'HEAD') return void res.writeHead(200, { 'content-type': OCI_MANIFEST }).end();
+      res.writeHead(200, { 'content-type': OCI_MANIFEST });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    const res = await anonPull('evil/endless/manifests/latest');
+    assert.equal(res.status, 503);
+    assert.match(errorOf(res).message, /more than the \d+ bytes accepted/);
+    assert.ok(process.memoryUsage().rss - before < 256 * 1024 * 1024, 'memory stays bounded');
+    evil.reset();
+    assert.equal((await t.request.get('/api/v2.0/ping')).status, 200);
+  });
+
+  test('broken WWW-Authenticate challenges are clean 503s (unsupported scheme, no realm, file: realm, garbage, huge)', async () => {
+    const challenges = ['Negotiate', 'Bearer', 'Bearer realm="file:///etc/passwd"', 'Bearer realm="ht!tp://x y"', '\u00ff\u00fe==,,,', `Bearer realm="http://127.0.0.1:1/t",${'x=y,'.repeat(2000)}`];
+    for (const c of challenges) {
+      evil.reset((_req, res) => void res.writeHead(401, { 'www-authenticate': c }).end());
+      // The registry endpoint's client learns the challenge anew after an edit (a fresh client).
+      const res = await anonPull(`evil/chal/manifests/t${challenges.indexOf(c)}`);
+      assert.ok(res.status === 503 || res.status === 404, `${c.slice(0, 40)}: ${res.status}`);
+      assert.notEqual(res.status, 500);
+    }
+    evil.reset();
+  });
+
+  test('a blob redirected to another host goes there without the registry credential; a redirect to file: is refused', async () => {
+    const img = image(3);
+    other.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(401, { 'www-authenticate': 'Basic realm="x"' }).end();
+      if (req.url === `/v2/app/manifests/v1`) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (req.url === `/v2/app/manifests/${img.digest}`) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'content-length': img.manifest.length }).end(img.manifest);
+      if (req.url === `/v2/app/blobs/${sha256(img.config)}`) return void res.writeHead(307, { location: `${evil.url}/cdn/config?sig=abc` }).end();
+      if (req.url === `/v2/app/blobs/${sha256(img.layer)}`) return void res.writeHead(307, { location: `${evil.url}/cdn/layer` }).end();
+      res.writeHead(404).end();
+    });
+    evil.reset((req, res) => {
+      if (req.url?.startsWith('/cdn/config')) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (req.url === '/cdn/layer') return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    const res = await anonPull('evilauth/app/manifests/v1');
+    assert.equal(res.status, 200, String(res.body));
+    assert.ok(other.seen.some((s) => s.auth === basic('robot', SECRET)), 'the registry itself got the credential');
+    assert.ok(evil.seen.length >= 2 && evil.seen.every((s) => s.auth === undefined), 'the CDN host got no Authorization');
+    // A redirect to another scheme is not followed.
+    const img2 = image(4);
+    other.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(401, { 'www-authenticate': 'Basic realm="x"' }).end();
+      if (req.url?.includes('/manifests/')) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img2.digest, 'content-length': img2.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img2.manifest);
+      }
+      res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+    });
+    const res2 = await anonPull('evilauth/app2/manifests/v1');
+    assert.equal(res2.status, 503);
+    assert.match(errorOf(res2).message, /unsupported scheme/);
+    other.reset();
+    evil.reset();
+  });
+});
+
+describe('proxy-cache bounds: blob sizes against the quota, blobs of unknown size', () => {
+  let small: number;
+  before(async () => {
+    const reg = await api('get', '/registries?q=name%3Devil');
+    const created = await api('post', '/projects', { project_name: 'evilsmall', registry_id: reg.body[0].id, metadata: { public: 'true' }, storage_limit: 1_000_000 });
+    assert.equal(created.status, 201, created.text);
+    small = Number(String(created.headers.location).split('/').pop());
+  });
+
+  test('a layer the manifest says is larger than the room left in the quota is refused before it is downloaded', async () => {
+    const img = image(5, 1_500_000);
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.includes('/manifests/')) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (req.url?.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (req.url?.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    const res = await anonPull('evilsmall/big/manifests/v1');
+    assert.equal(res.status, 403, String(res.body));
+    assert.equal(errorOf(res).code, 'DENIED');
+    assert.match(errorOf(res).message, /[Qq]uota/);
+    assert.ok(!evil.calls().some((c) => c.method === 'GET' && c.url.endsWith(sha256(img.layer))), 'the layer was never requested');
+    // A blob asked for directly, announced larger than the room: refused on the announcement.
+    const direct = await anonPull(`evilsmall/big/blobs/${sha256(img.layer)}`);
+    assert.equal(direct.status, 403);
+    const quota = await api('get', `/quotas/${small}`);
+    assert.ok(quota.body.used.storage < img.layer.length, `only the small config may be stored (${quota.body.used.storage})`);
+  });
+
+  test('a blob with no announced size (no Content-Length, not listed by a cached manifest) is refused, not stored without bound', async () => {
+    const digest = sha256('never');
+    let finished = false;
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.endsWith(digest)) {
+        // Chunked: 32 MiB, then the end (an endless body in all but name).
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        let left = 512;
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            left--;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) {
+            finished = true;
+            res.end();
+          }
+        };
+        pump();
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    for (const method of ['get', 'head'] as const) {
+      finished = false;
+      const res = await anonPull(`evil/sizeless/blobs/${digest}`, method);
+      assert.ok(res.status === 503 || res.status === 404, `${method}: ${res.status}`);
+      if (method === 'get') assert.match(errorOf(res).message, /size/);
+      assert.equal(finished, false, `${method}: Berth stopped reading the sizeless body`);
+    }
+    evil.reset();
+  });
+});
+
+describe('writes into a proxy-cache project', () => {
+  test('a project robot with push on the proxy project still cannot push there; nobody makes a project a proxy cache with PUT', async () => {
+    const robot = await api('post', '/robots', { name: 'pusher', level: 'project', duration: -1, permissions: [{ kind: 'project', namespace: 'evil', access: [{ resource: 'repository', action: 'push' }, { resource: 'repository', action: 'pull' }] }] });
+    assert.equal(robot.status, 201, robot.text);
+    const auth = basic(robot.body.name, robot.body.secret);
+    const tok = await t.request.get(`/service/token?service=berth-registry&scope=${encodeURIComponent('repository:evil/x:pull,push')}`).set('Authorization', auth);
+    assert.equal(tok.status, 200);
+    const up = await t.request.post('/v2/evil/x/blobs/uploads/').set('Authorization', `Bearer ${tok.body.token as string}`);
+    assert.equal(up.status, 403);
+    assert.equal(up.body.errors[0].code, 'DENIED');
+    const put = await api('put', '/projects/library', { registry_id: 1, metadata: { registry_id: '1' } });
+    assert.equal(put.status, 200);
+    assert.equal((await api('get', '/projects/library')).body.registry_id, 0, 'PUT does not make a project a proxy cache');
+    const unset = await api('put', '/projects/evil', { registry_id: 0 });
+    assert.equal(unset.status, 200);
+    assert.notEqual((await api('get', '/projects/evil')).body.registry_id, 0, 'PUT does not turn a proxy cache into a normal project');
+  });
+
+  test('a registry_id no database can hold is a 400, not a 500', async () => {
+    for (const id of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER, -5]) {
+      const res = await api('post', '/projects', { project_name: `huge-${String(id).replace('-', 'm')}`, registry_id: id });
+      assert.equal(res.status, 400, `${id}: ${res.status} ${res.text}`);
+    }
+  });
+});
+
+describe('registry endpoints', () => {
+  test('only http(s) URLs without credentials, and no oversized field, are accepted', async () => {
+    const urls = ['ftp://127.0.0.1/', 'file:///etc/passwd', 'javascript:alert(1)', 'http://user:pw@127.0.0.1:5000', 'http://[::1', ' ', 'gopher://127.0.0.1:70/_x', `http://${'a'.repeat(3000)}.example`];
+    for (const url of urls) {
+      const res = await api('post', '/registries', { name: `u${urls.indexOf(url)}`, type: 'docker-registry', url });
+      assert.equal(res.status, 400, `${url.slice(0, 40)}: ${res.status} ${res.text}`);
+    }
+    for (const body of [{ name: 'x'.repeat(300), type: 'docker-registry', url: evil.url }, { name: 'ok', type: 'docker-registry', url: evil.url, description: 'd'.repeat(5000) }, { name: 'ok', type: 'other', url: evil.url }, { name: 'ok', type: 'docker-registry', url: evil.url, credential: { type: 'basic', access_key: 'k', access_secret: 's'.repeat(5000) } }]) {
+      assert.equal((await api('post', '/registries', body)).status, 400);
+    }
+    const dup = await api('post', '/registries', { name: 'evil', type: 'docker-registry', url: evil.url });
+    assert.equal(dup.status, 409, dup.text);
+  });
+
+  test('a developer, a robot and an anonymous caller cannot read, change or ping endpoints', async () => {
+    const dev = basic('dev', PW);
+    for (const [m, p] of [['get', '/registries'], ['get', '/registries/1'], ['post', '/registries/ping'], ['put', '/registries/1'], ['delete', '/registries/1'], ['get', '/replication/policies'], ['post', '/replication/policies']] as const) {
+      assert.equal((await api(m, p, m === 'get' || m === 'delete' ? undefined : { id: 1, name: 'x' }, dev)).status, 403, `${m} ${p}`);
+      const anon = m === 'get' || m === 'delete' ? await t.request[m](`/api/v2.0${p}`) : await t.request[m](`/api/v2.0${p}`).send({ id: 1, name: 'x', dest_registry: { id: 1 } });
+      assert.equal(anon.status, 401, `anonymous ${m} ${p}`);
+    }
+  });
+
+  test('the saved secret is never sent to another URL: ping of a saved endpoint with another URL, or a URL change without the secret, is refused', async () => {
+    const list = await api('get', '/registries?q=name%3Devil-auth');
+    const id = list.body[0].id as number;
+    evil.reset();
+    const ping = await api('post', '/registries/ping', { id, url: evil.url });
+    assert.equal(ping.status, 400, ping.text);
+    assert.match(ping.body.errors[0].message, /access_secret/);
+    const put = await api('put', `/registries/${id}`, { url: evil.url });
+    assert.equal(put.status, 400, put.text);
+    assert.ok(evil.seen.every((s) => !String(s.auth ?? '').startsWith('Basic')), 'no credential went to the other URL');
+    // With the secret given again, both are fine (the caller knows it).
+    evil.reset();
+    const again = await api('post', '/registries/ping', { id, url: evil.url, access_key: 'robot', access_secret: SECRET });
+    assert.equal(again.status, 200, again.text);
+    evil.reset();
+  });
+
+  test('the secret appears in no answer, no log line and no audit entry', async () => {
+    const all = [JSON.stringify((await api('get', '/registries')).body), JSON.stringify((await api('get', '/audit-logs?page_size=100')).body), logLines.join('\n')];
+    const list = await api('get', '/registries?q=name%3Devil-auth');
+    all.push(JSON.stringify((await api('get', `/registries/${list.body[0].id as number}`)).body));
+    const pol = await api('post', '/replication/policies', { name: 'to-evil-auth', dest_registry: { id: list.body[0].id }, filters: [{ type: 'name', value: 'library/none' }] });
+    assert.equal(pol.status, 201, pol.text);
+    all.push(JSON.stringify((await api('get', '/replication/policies')).body));
+    for (const text of all) {
+      assert.ok(!text.includes(SECRET), 'the secret leaked');
+      assert.ok(!text.includes(Buffer.from(`robot:${SECRET}`).toString('base64')), 'the Basic header leaked');
+    }
+    assert.match(all[0], /\*\*\*\*\*/);
+  });
+});
+
+describe('replication policies', () => {
+  let destId: number;
+  before(async () => {
+    destId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+  });
+
+  test('pathological filter patterns match in linear time (no catastrophic backtracking)', { timeout: 60_000 }, () => {
+    const cases: [string, string, boolean][] = [
+      ['*a'.repeat(40) + 'b', 'a'.repeat(250), false],
+      ['**/'.repeat(40) + 'x', 'a/'.repeat(120) + 'y', false],
+      ['{a,a}*'.repeat(30) + 'z', 'a'.repeat(250), false],
+      ['**a**a**a**a**a**a**a**a**a**a**a**a**b', 'a'.repeat(250), false],
+      ['library/**', 'library/a/b/c', true],
+      ['library/*', 'library/a/b', false],
+      ['{team,ops}/app-?', 'ops/app-1', true],
+      ['[!a-c]x', 'dx', true],
+      ['[!a-c]x', 'bx', false],
+      ['a/**/b', 'a/b', true],
+      ['a/**/b', 'a/x/y/b', true],
+      ['v1.*', 'v1x2', false],
+      ['v1.*', 'v1.2', true],
+      ['\\*', '*', true],
+      ['\\d', 'd', true],
+    ];
+    for (const [pattern, s, want] of cases) assert.equal(globMatcher(pattern)(s), want, `${pattern} ~ ${s.slice(0, 30)}`);
+  });
+
+  test('a push into a repository an event-based policy with a pathological pattern watches completes', { timeout: 60_000 }, async () => {
+    const pol = await api('post', '/replication/policies', { name: 'redos', dest_registry: { id: destId }, enabled: true, trigger: { type: 'event_based' }, filters: [{ type: 'name', value: '**a'.repeat(30) + '**b' }] });
+    assert.equal(pol.status, 201, pol.text);
+    const oci = new Oci(t.request, t.adminAuth);
+    const pushed = await oci.pushImage(`library/${'a'.repeat(200)}`, 'v1', 9);
+    assert.match(pushed.digest, /^sha256:/);
+    assert.equal((await api('delete', `/replication/policies/${Number(String(pol.headers.location).split('/').pop())}`)).status, 200);
+  });
+
+  test('namespaces outside the grammar, a cron firing more often than once a minute, speeds out of range and odd filters are 400s', async () => {
+    const base = { dest_registry: { id: destId }, filters: [{ type: 'name', value: 'library/x' }] };
+    const bad: object[] = [
+      { dest_namespace: '..' },
+      { dest_namespace: 'a/../b' },
+      { dest_namespace: 'Upper' },
+      { dest_namespace: '/abs' },
+      { dest_namespace: 'x'.repeat(300) },
+      { trigger: { type: 'scheduled', trigger_settings: { cron: '* * * * * *' } } },
+      { trigger: { type: 'scheduled', trigger_settings: { cron: '*/5 * * * * *' } } },
+      { trigger: { type: 'scheduled', trigger_settings: { cron: '0-59 * * * * *' } } },
+      { trigger: { type: 'scheduled', trigger_settings: { cron: '0 * * * *' } } },
+      { speed: 2 ** 31 },
+      { speed: -2 },
+      { speed: 1.5 },
+      { filters: [{ type: 'name', value: { $ne: 1 } }] },
+      { filters: [{ type: 'name', value: 'a{b' }] },
+      { filters: [{ type: 'name', value: '[z-a]' }] },
+      { filters: [{ type: 'label', value: ['x'] }] },
+      { filters: Array.from({ length: 51 }, () => ({ type: 'name', value: 'a' })) },
+      { dest_namespace_replace_count: 1000 },
+    ];
+    for (const [i, extra] of bad.entries()) {
+      const res = await api('post', '/replication/policies', { name: `bad-${i}`, ...base, ...extra });
+      assert.equal(res.status, 400, `${JSON.stringify(extra).slice(0, 80)}: ${res.status} ${res.text}`);
+    }
+    const ok = await api('post', '/replication/policies', { name: 'every-minute', ...base, trigger: { type: 'scheduled', trigger_settings: { cron: '0 * * * * *' } } });
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal((await api('delete', `/replication/policies/${Number(String(ok.headers.location).split('/').pop())}`)).status, 200);
+  });
+});
+
+describe('token-key rotation and browser sessions', () => {
+  test('only a system admin rotates the token key: a developer, a robot, an anonymous caller and a session without the CSRF token cannot', async () => {
+    const before = (await api('get', '/system/token-key')).body.kid as string;
+    assert.equal((await api('post', '/system/token-key/rotate', {}, basic('dev', PW))).status, 403);
+    assert.equal((await api('get', '/system/token-key', undefined, basic('dev', PW))).status, 403);
+    assert.equal((await t.request.post('/api/v2.0/system/token-key/rotate')).status, 401);
+    const robot = await api('post', '/robots', { name: 'sysbot', level: 'system', duration: -1, permissions: [{ kind: 'project', namespace: '*', access: [{ resource: 'repository', action: 'pull' }] }] });
+    assert.equal(robot.status, 201, robot.text);
+    assert.equal((await api('post', '/system/token-key/rotate', {}, basic(robot.body.name, robot.body.secret))).status, 403);
+    const login = await t.request.post('/c/login').type('form').send({ principal: 'admin', password: 'Harbor12345' });
+    assert.equal(login.status, 200);
+    const cookies = (login.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]);
+    const csrf = cookies.find((c) => c.startsWith('__csrf='))!.slice('__csrf='.length);
+    const cookie = cookies.join('; ');
+    assert.equal((await t.request.post('/api/v2.0/system/token-key/rotate').set('Cookie', cookie)).status, 403);
+    assert.equal((await t.request.post('/api/v2.0/system/token-key/rotate').set('Cookie', cookie).set('X-Harbor-CSRF-Token', csrf + 'x')).status, 403);
+    assert.equal((await api('get', '/system/token-key')).body.kid, before, 'no refused request rotated the key');
+    const ok = await t.request.post('/api/v2.0/system/token-key/rotate').set('Cookie', cookie).set('X-Harbor-CSRF-Token', csrf);
+    assert.equal(ok.status, 200);
+    assert.notEqual(ok.body.kid, before);
+  });
+
+  test('a session id chosen by an attacker is never adopted: login issues a fresh one and the chosen one authenticates nothing', async () => {
+    const chosen = 'attacker-chosen-session-id-0123456789';
+    const login = await t.request.post('/c/login').set('Cookie', `berth_session=${chosen}; __csrf=known`).type('form').send({ principal: 'dev', password: PW });
+    assert.equal(login.status, 200);
+    const cookies = (login.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]);
+    const session = cookies.find((c) => c.startsWith('berth_session='))!;
+    assert.notEqual(session, `berth_session=${chosen}`);
+    assert.ok(!cookies.includes('__csrf=known'));
+    const mine = await t.request.get('/api/v2.0/users/current').set('Cookie', `berth_session=${chosen}`);
+    assert.equal(mine.status, 401);
+    // The CSRF token of one session does not work for another.
+    const other = await t.request.post('/c/login').type('form').send({ principal: 'dev', password: PW });
+    const otherCsrf = (other.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).find((c) => c.startsWith('__csrf='))!.slice(7);
+    const cross = await t.request.post('/api/v2.0/users/current/tokens').set('Cookie', session).set('X-Harbor-CSRF-Token', otherCsrf).send({ name: 'x' });
+    assert.equal(cross.status, 403);
+  });
+});
