@@ -606,7 +606,7 @@ class PartsUpload extends BaseUpload {
       return running.hash;
     }
     const resumed = algorithm === 'sha256' && this.shared ? await this.resumed(stored) : undefined;
-    if (resumed) {
+    if (resumed && (await this.onlyRecordedParts(st))) {
       if (tail) this.keep(tail);
       this.session.hash = { hash: resumed, offset: stored };
       return resumed;
@@ -624,6 +624,24 @@ class PartsUpload extends BaseUpload {
     if (tail) await this.write(hash, tail);
     if (algorithm === 'sha256') this.session.hash = { hash, offset: stored };
     return hash;
+  }
+
+  /**
+   * Whether the multipart object holds exactly the recorded parts. A request that died (or lost its
+   * lease) after uploading parts it never recorded leaves more; continuing past them would number
+   * new parts among them, and radosgw refuses a completion that leaves an uploaded part out. Such
+   * a session is re-read instead (completeForReading takes those parts in). One ListParts request.
+   */
+  private async onlyRecordedParts(st: PartsState): Promise<boolean> {
+    if (!st.multipartId) return true;
+    let uploaded: (PartInfo & { size: number })[];
+    try {
+      uploaded = await this.driver.listParts(this.dataPath, st.multipartId);
+    } catch (e) {
+      if (e instanceof InvalidPartError) return false; // gone: the re-read says what is left
+      throw e;
+    }
+    return uploaded.length === st.parts.length && st.parts.every((p, i) => uploaded[i].partNumber === p.partNumber && uploaded[i].etag === p.etag);
   }
 
   /** Reads the stored tail (not yet kept) and marks the session loaded. */
