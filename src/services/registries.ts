@@ -89,6 +89,8 @@ function urlOf(u: string, type: RegistryType): string {
   } catch (e) {
     throw bad(`url: ${(e as Error).message}`);
   }
+  // The URL is shown in answers and log lines: no query or fragment (where tokens are put) is kept.
+  if (/[?#]/.test(url)) throw bad('url: the registry URL must not have a query or a fragment');
   return url;
 }
 

@@ -21,7 +21,7 @@ import type { ExecutionCounts, ExecutionStatus, NewTask, ReplicationExecutionRow
 import { parseDigest } from '../lib/digest.ts';
 import { AppError } from '../lib/errors.ts';
 import { parseManifest, type Descriptor } from '../lib/manifest.ts';
-import { isValidName, projectOf } from '../lib/reference.ts';
+import { isValidName, isValidTag, projectOf } from '../lib/reference.ts';
 import { copyArtifact, type CopyClient, type CopyResult } from '../upstream/copy.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { withRetry } from '../upstream/retry.ts';
@@ -726,10 +726,12 @@ export class ReplicationService {
     const nameFilters = p.filters.filter((f) => f.type === 'name' && f.value);
     // An exact name (no pattern) needs no catalog, which Docker Hub and others do not offer.
     const exact = nameFilters.length === 1 && nameFilters[0].decoration === 'matches' && !GLOB_CHARS.test(nameFilters[0].value) ? [nameFilters[0].value] : null;
-    const repositories = (exact ?? (await src.catalog())).filter((r) => names.test(r)).sort();
+    // Names and tags outside the grammar (a remote's catalog may list anything) name nothing to copy:
+    // skipped, so one odd entry does not fail the whole run.
+    const repositories = (exact ?? (await src.catalog())).filter((r) => isValidName(r) && names.test(r)).sort();
     const out: Candidate[] = [];
     for (const repository of repositories) {
-      for (const tag of (await src.tags(repository)).sort()) if (tags.test(tag)) out.push({ operation: 'copy', repository, reference: tag });
+      for (const tag of (await src.tags(repository)).sort()) if (isValidTag(tag) && tags.test(tag)) out.push({ operation: 'copy', repository, reference: tag });
       // Untagged artifacts count as the tag "" (as Harbor matches them); only this Berth can list them.
       if (p.srcRegistryId === null && tags.test('')) {
         for (const digest of await this.deps.store.untaggedArtifacts(repository)) out.push({ operation: 'copy', repository, reference: digest });

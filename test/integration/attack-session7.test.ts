@@ -490,3 +490,85 @@ describe('token-key rotation and browser sessions', () => {
     assert.equal(cross.status, 403);
   });
 });
+
+describe('more: pull replication from a lying remote, URLs with a query, odd logins, concurrent rotations, redirect loops', () => {
+  test('a remote catalog or tag list with names outside the grammar: those are skipped, the valid ones replicate', { timeout: 60_000 }, async () => {
+    const img = image(11);
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u.startsWith('/v2/_catalog')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ repositories: ['good/app', '../../etc', 'Bad/Name', '', 'x'.repeat(300), 7] }));
+      if (u.startsWith('/v2/good/app/tags/list')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: 'good/app', tags: ['v1', '../x', 'has space', '-dash'] }));
+      if (u === '/v2/good/app/manifests/v1' || u === `/v2/good/app/manifests/${img.digest}`) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (u.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (u.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    const srcId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    const pol = await api('post', '/replication/policies', { name: 'pull-lies', src_registry: { id: srcId }, dest_namespace: 'mirror', dest_namespace_replace_count: 0, filters: [{ type: 'name', value: '**' }] });
+    assert.equal(pol.status, 201, pol.text);
+    const run = await api('post', '/replication/executions', { policy_id: Number(String(pol.headers.location).split('/').pop()) });
+    assert.equal(run.status, 201, run.text);
+    const execId = Number(String(run.headers.location).split('/').pop());
+    let exec: { status: string; status_text: string; total: number; succeed: number };
+    for (;;) {
+      exec = (await api('get', `/replication/executions/${execId}`)).body;
+      if (exec.status !== 'InProgress') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(exec.status, 'Succeed', exec.status_text);
+    assert.equal(exec.total, 1);
+    const pulled = await t.request.get(`/v2/mirror/good/app/manifests/v1`).set('Authorization', t.adminAuth).set('Accept', OCI_MANIFEST).buffer(true).parse(binary);
+    assert.equal(sha256(pulled.body as Buffer), img.digest);
+    evil.reset();
+  });
+
+  test('a registry URL with a query or a fragment (where tokens hide) is refused', async () => {
+    for (const url of [`${evil.url}/?token=abc`, `${evil.url}/#frag`]) {
+      const res = await api('post', '/registries', { name: `q${url.length}`, type: 'docker-registry', url });
+      assert.equal(res.status, 400, `${url}: ${res.text}`);
+    }
+  });
+
+  test('a private proxy-cache project pulls nothing for an anonymous caller, and never asks its upstream', async () => {
+    const reg = await api('get', '/registries?q=name%3Devil');
+    assert.equal((await api('post', '/projects', { project_name: 'evilprivate', registry_id: reg.body[0].id, metadata: { public: 'false' } })).status, 201);
+    evil.reset();
+    const res = await anonPull('evilprivate/app/manifests/v1');
+    assert.equal(res.status, 401);
+    assert.deepEqual(evil.calls(), []);
+  });
+
+  test('odd login bodies are 4xx: oversized, malformed JSON, non-string fields', async () => {
+    assert.equal((await t.request.post('/c/login').set('Content-Type', 'application/json').send(`{"principal":"${'a'.repeat(20_000)}"}`)).status, 413);
+    assert.equal((await t.request.post('/c/login').set('Content-Type', 'application/json').send('{"principal":')).status, 400);
+    assert.equal((await t.request.post('/c/login').send({ principal: ['admin'], password: { a: 1 } })).status, 400);
+    assert.equal((await t.request.post('/c/login').send({ principal: 'admin', password: 'wrong' })).status, 401);
+  });
+
+  test('concurrent key rotations: each one succeeds or is a clean 409, and tokens signed now verify', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => api('post', '/system/token-key/rotate', {})));
+    for (const r of results) assert.ok(r.status === 200 || r.status === 409, `${r.status} ${r.text}`);
+    const now = (await api('get', '/system/token-key')).body as { kid: string; previous_kid: string };
+    assert.ok(results.some((r) => r.status === 200 && r.body.kid === now.kid));
+    const tok = await t.request.get(`/service/token?service=berth-registry&scope=${encodeURIComponent('repository:library/x:pull')}`).set('Authorization', t.adminAuth);
+    assert.equal((await t.request.get('/v2/').set('Authorization', `Bearer ${tok.body.token as string}`)).status, 200);
+  });
+
+  test('a blob redirect loop ends after a few hops with a clean 503', async () => {
+    const digest = sha256('loop');
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.endsWith(digest)) return void res.writeHead(302, { location: req.url }).end();
+      res.writeHead(404).end();
+    });
+    const res = await anonPull(`evil/loop/blobs/${digest}`);
+    assert.equal(res.status, 503);
+    assert.match(errorOf(res).message, /too many redirects/);
+    assert.ok(evil.calls().length <= 12, `${evil.calls().length} requests`);
+    evil.reset();
+  });
+});
