@@ -357,9 +357,12 @@ export interface Upload {
 abstract class BaseUpload implements Upload {
   ended = false;
   /**
-   * Shared records: this request is a chunk of a chunked upload (a PATCH with Content-Range), whose
-   * next chunk may reach another node: a hash started here (no running one, no saved state) is one
-   * whose state can be saved. Otherwise the native hash (about 5x cheaper in CPU) is used.
+   * Shared records: this request is a chunk of a chunked upload (a PATCH with Content-Range, or a
+   * PATCH after the first), whose next chunk may reach another node: a hash started here (no
+   * running one, no saved state to continue) is one whose state can be saved. Otherwise the native
+   * hash (5-7x cheaper in CPU) is used. Once a session's hash is saveable it stays so (it is
+   * continued); a native one goes on while its chunks reach the same node, and the first chunk
+   * on another node re-reads the bytes once, into a saveable hash.
    */
   continuable = false;
   constructor(
@@ -993,17 +996,22 @@ export class UploadStore {
         let lease: Lease | undefined;
         let session: LiveSession | undefined;
         let result: T;
+        /** Shared records: a chunk that another chunk may follow, on any node (see BaseUpload.continuable). */
+        let chunked = false;
         try {
           if (this.shared) {
             const found = await this.sharedSession(uuid, repository);
             session = found.session;
             if (found.record) lease = await this.claim(found.session, found.record, chunk);
+            // A PATCH with Content-Range, or one that is not the session's first: a client that chunks.
+            // (docker, podman and skopeo send one PATCH without Content-Range, then the PUT.)
+            chunked = !!lease && !!chunk && (chunk.range !== undefined || (found.record?.offset ?? 0) > 0);
           } else {
             session = await this.session(uuid, repository);
           }
           lease?.startRenewing();
           upload = this.handle(session, lease);
-          upload.continuable = !!lease && chunk?.range !== undefined;
+          upload.continuable = chunked;
           result = await fn(upload);
           await upload.settle();
         } catch (e) {

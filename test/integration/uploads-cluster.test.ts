@@ -307,6 +307,29 @@ for (const engine of engines) {
         if (driver instanceof MemoryDriver) assert.equal(driver.openMultiparts(), 0);
       });
 
+      test('PATCHes without Content-Range alternating between the nodes: the first is hashed natively, the next node re-reads once, then the state is continued', async () => {
+        const { driver, a, b, records } = await cluster();
+        const data = bytes(4 * PART + 900, 15);
+        const s = await a.uploads.create('r');
+        const cuts = [0, PART + 300, 2 * PART + 10, 3 * PART + 700, data.length];
+        const reads: number[] = [];
+        const nodes = [a, b, a, b];
+        for (let i = 0; i < nodes.length; i++) {
+          const before = nodes[i].reads();
+          assert.equal((await nodes[i].uploads.append(s.uuid, 'r', body(data.subarray(cuts[i], cuts[i + 1])))).size, cuts[i + 1]);
+          reads.push(nodes[i].reads() - before);
+          if (i === 0) assert.equal((await records.read(s.uuid))!.hashFormat, 'sha256-digest', 'one PATCH, as docker sends it: the native hash');
+        }
+        assert.equal(reads[0], 0);
+        assert.ok(reads[1] > 0, 'the second PATCH, on the other node, re-read the first');
+        assert.deepEqual(reads.slice(2), [0, 0], 'later PATCHes continue the saved state');
+        assert.equal((await records.read(s.uuid))!.hashFormat, 'sha256-wasm-state-v1');
+        const d = digest(data);
+        assert.equal(await complete(a.uploads, s.uuid, d), data.length);
+        await settled();
+        assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
+      });
+
       test('a saved state that fails its checks, or in a format this node does not know: re-read once, right digest, wrong one refused, then continued again', async () => {
         for (const [what, spoil] of [
           ['one bit flipped', (r: { hashState?: Buffer | null; hashFormat?: string | null }) => ({ hashState: Buffer.from(r.hashState!.map((x, i) => (i === 9 ? x ^ 1 : x))), hashFormat: r.hashFormat })],
