@@ -19,6 +19,8 @@
 // (batched with unnest, in the same order, then ANALYZE). Results go to gc-scale-pg.json instead
 // of gc-scale.json, and each run also reports the CPU time the PostgreSQL server (all its
 // processes) spent meanwhile. Berth's CPU during a run includes the sampled requests'.
+// --pg-log-ms=N logs every statement that takes N ms or more in the server's log (with --keep, it
+// stays in <server dir>/pg.log; N = 0 logs all of them, for counting statements per run).
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -249,6 +251,15 @@ async function main() {
     if (why) throw new Error(`--backend=pg: ${why}`);
     pgServer = await startPostgres();
     log(`PostgreSQL on ${pgServer.url.replace(/\/[^/]*$/, '')} (pid ${pgServer.pid})`);
+    if (opt('pg-log-ms')) {
+      // Every statement slower than this goes to the server's log (kept with --keep: <dir>/pg.log).
+      const { default: pg } = await import('pg');
+      const c = new pg.Client({ connectionString: pgServer.url });
+      await c.connect();
+      await c.query(`ALTER SYSTEM SET log_min_duration_statement = ${Number(opt('pg-log-ms'))}`);
+      await c.query('SELECT pg_reload_conf()');
+      await c.end();
+    }
   }
   try {
     for (const n of SIZES) {
