@@ -12,8 +12,9 @@
 //
 // Rows: the /v2 tag list's first page (n=100) alone, and after a tag PUT (the tag sorting after
 // the first page, and on it); the Harbor API's artifact list (page 1 and a deep page, 15 a page,
-// with_tag) and repository list (page 1 and a deep page; and deep pages in turn, as a client that
-// jumps instead of following Link asks them); a project's audit log (page 1 and a deep page) and
+// with_tag) and repository list (page 1 and a deep page, by name and in the moving orders; all
+// repositories by creation; and deep pages in turn, as a client that jumps instead of following
+// Link asks them); /statistics; a project's audit log (page 1 and a deep page) and
 // the system's (page 1); the project's summary (its counts). --root measures another checkout (an
 // older commit, for before/after figures); --base=DIR measures a second checkout in the same run,
 // its instances interleaved with the first's (a loaded machine then slows both alike), and prints
@@ -208,6 +209,10 @@ function rows(inst) {
     [`artifacts deep page`]: api(`/projects/library/repositories/big/artifacts?page=${deep}&page_size=15&with_tag=true`),
     'repositories page 1 (15)': api(`/projects/library/repositories?page=1&page_size=15`),
     'repositories deep page': api(`/projects/library/repositories?page=${deepRepos}&page_size=15`),
+    'repositories deep page (-update_time)': api(`/projects/library/repositories?page=${deepRepos}&page_size=15&sort=-update_time`),
+    'repositories deep page (-pull_count)': api(`/projects/library/repositories?page=${deepRepos}&page_size=15&sort=-pull_count`),
+    'all repositories deep page (-creation_time)': api(`/repositories?page=${deepRepos}&page_size=15&sort=-creation_time`),
+    statistics: api('/statistics'),
     'project logs page 1 (15)': api(`/projects/library/logs?page=1&page_size=15`),
     'project logs deep page': api(`/projects/library/logs?page=${deep}&page_size=15`),
     'audit logs page 1 (15)': api(`/audit-logs?page=1&page_size=15`),
