@@ -26,14 +26,15 @@
 //   never write one session at once), and ends with a check-and-set write of the new state. The
 //   running hash is kept only while the record is still what this node last wrote (object
 //   storage: its version; a disk: the data file's size, which only ever grows); otherwise the node
-//   continues from the record. Each write also stores the hash of the bytes so far: a chunk sent
-//   with Content-Range (a chunked upload: OCI conformance, containerd, oras) is hashed with a
-//   SHA-256 whose state can be saved (src/lib/running-hash.ts), and that state is stored, so the
-//   next chunk continues it on any node without reading earlier bytes; otherwise (the one PATCH of
-//   docker, podman and skopeo) Node's faster native hash runs and its digest is stored, so a PUT
-//   without a body completes on any node without re-reading anything. A record with neither (an
-//   older one, a state that fails its checks, a format this node does not know) is continued by
-//   re-reading the stored bytes.
+//   continues from the record. Each write also stores the hash of the bytes so far: a chunk (a
+//   PATCH with Content-Range, as the OCI conformance suite and oras send them, or any PATCH after
+//   the session's first) is hashed with a SHA-256 whose state can be saved
+//   (src/lib/running-hash.ts), and that state is stored, so the next chunk continues it on any node
+//   without reading earlier bytes; otherwise (the one PATCH of docker, podman and skopeo) Node's
+//   faster native hash runs and its digest is stored, so a PUT without a body completes on any
+//   node without re-reading anything. A record with neither (an older one, a state that fails its
+//   checks, a format this node does not know, parts nobody recorded) is continued by re-reading
+//   the stored bytes, once: the re-read of a chunk makes a state that can be saved.
 import { randomUUID } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { finished as streamFinished } from 'node:stream/promises';
