@@ -9,6 +9,14 @@ import type { Log } from '../http/logger.ts';
 
 export function sessionRouter(deps: { login: PasswordCheck; sessions: SessionStore; log: Log; secureCookies: boolean }): express.Router {
   const r = express.Router();
+  // Login CSRF: a form on another site posting someone's own credentials here would sign the
+  // victim's browser into that account (the session cookie is set by the answer). Browsers say
+  // where a request comes from (Sec-Fetch-Site); one started by another site neither signs in nor
+  // out. Clients that are not browsers send no such header.
+  r.use((req, _res, next) => {
+    if (req.headers['sec-fetch-site'] === 'cross-site') throw new AppError('FORBIDDEN', undefined, { message: 'signing in or out from another site is not allowed' });
+    next();
+  });
   r.post('/login', express.urlencoded({ extended: false, limit: '16kb' }), express.json({ limit: '16kb' }), async (req, res) => {
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const name = body.principal ?? body.username ?? '';

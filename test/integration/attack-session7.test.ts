@@ -572,3 +572,16 @@ describe('more: pull replication from a lying remote, URLs with a query, odd log
     evil.reset();
   });
 });
+
+describe('login CSRF', () => {
+  test('a sign-in or sign-out started by another site (Sec-Fetch-Site: cross-site) is refused and sets no cookie; same-origin works', async () => {
+    const cross = await t.request.post('/c/login').set('Sec-Fetch-Site', 'cross-site').set('Origin', 'https://evil.example').type('form').send({ principal: 'dev', password: PW });
+    assert.equal(cross.status, 403);
+    assert.equal(cross.headers['set-cookie'], undefined);
+    const same = await t.request.post('/c/login').set('Sec-Fetch-Site', 'same-origin').type('form').send({ principal: 'dev', password: PW });
+    assert.equal(same.status, 200);
+    const cookie = (same.headers['set-cookie'] as unknown as string[]).map((c) => c.split(';')[0]).join('; ');
+    assert.equal((await t.request.get('/c/log_out').set('Cookie', cookie).set('Sec-Fetch-Site', 'cross-site')).status, 403);
+    assert.equal((await t.request.get('/api/v2.0/users/current').set('Cookie', cookie)).status, 200, 'the session survived the cross-site sign-out');
+  });
+});
