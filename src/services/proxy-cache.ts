@@ -69,6 +69,20 @@ export class ProxyCacheService {
     return repository.slice(prefix.length);
   }
 
+  /**
+   * The project's upstream client. An endpoint that cannot be used (deleted under the project, or
+   * its secret unreadable) counts as an upstream that cannot be reached: the cached copy is served,
+   * otherwise the pull fails naming the cause (never a non-OCI error code on /v2).
+   */
+  private async client(project: ProxyProject): Promise<UpstreamClient> {
+    try {
+      return await this.deps.upstream(project.registryId);
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      throw new UpstreamError('protocol', `its registry endpoint ${project.registryId} cannot be used: ${e.message}`);
+    }
+  }
+
   /** Runs `fn` once for `key` at a time: concurrent callers share its outcome. */
   private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key) as Promise<T> | undefined;
@@ -106,9 +120,9 @@ export class ProxyCacheService {
     if (byDigest ? !parseDigest(reference) : !isValidTag(reference)) throw new AppError('MANIFEST_UNKNOWN', { reference: reference.slice(0, 200) });
     const cached = await this.local(repository, reference);
     if (byDigest && cached) return cached;
-    const client = await this.deps.upstream(project.registryId);
     let digest: string;
     try {
+      const client = await this.client(project);
       if (byDigest) digest = reference;
       else {
         const head = await client.headManifest(upstreamName, reference);
@@ -216,7 +230,7 @@ export class ProxyCacheService {
     const upstreamName = ProxyCacheService.upstreamName(project, repository);
     let fetched = 0;
     try {
-      const client = await this.deps.upstream(project.registryId);
+      const client = await this.client(project);
       for (const r of await client.referrers(upstreamName, digest)) {
         if (await this.local(repository, r.digest)) continue;
         await this.once(`m${SEP}${repository}${SEP}${r.digest}`, () => this.fetchManifest(client, upstreamName, repository, r.digest, 0));
@@ -263,7 +277,7 @@ export class ProxyCacheService {
     let download;
     let client;
     try {
-      client = await this.deps.upstream(project.registryId);
+      client = await this.client(project);
       download = await client.getBlob(upstreamName, digest);
     } catch (e) {
       settle.reject(e);
@@ -311,8 +325,8 @@ export class ProxyCacheService {
     if (have !== null) return have;
     if (!parseDigest(digest)) throw new AppError('DIGEST_INVALID', { digest });
     const upstreamName = ProxyCacheService.upstreamName(project, repository);
-    const client = await this.deps.upstream(project.registryId);
     try {
+      const client = await this.client(project);
       return await this.ensureBlob(client, upstreamName, repository, digest);
     } catch (e) {
       if (!(e instanceof UpstreamError)) throw e;

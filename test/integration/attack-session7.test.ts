@@ -585,3 +585,16 @@ describe('login CSRF', () => {
     assert.equal((await t.request.get('/api/v2.0/users/current').set('Cookie', cookie)).status, 200, 'the session survived the cross-site sign-out');
   });
 });
+
+describe('a proxy-cache project whose registry endpoint is gone (the outcome of a create/delete race)', () => {
+  test('pulls are a clean 503 naming the missing endpoint, not a 500 or a bare 404', async () => {
+    assert.equal((await api('post', '/projects', { project_name: 'orphan', metadata: { public: 'true' } })).status, 201);
+    await t.berth.db.project.update({ where: { name: 'orphan' }, data: { registryId: 999_999 } });
+    await t.berth.access.invalidate();
+    for (const path of ['orphan/app/manifests/v1', `orphan/app/blobs/${sha256('x')}`]) {
+      const res = await anonPull(path);
+      assert.equal(res.status, 503, `${path}: ${res.status} ${String(res.body)}`);
+      assert.match(errorOf(res).message, /registry endpoint/);
+    }
+  });
+});
