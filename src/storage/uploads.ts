@@ -645,7 +645,9 @@ class PartsUpload extends BaseUpload {
       if (e instanceof InvalidPartError) return false; // gone: the re-read says what is left
       throw e;
     }
-    return uploaded.length === st.parts.length && st.parts.every((p, i) => uploaded[i].partNumber === p.partNumber && uploaded[i].etag === p.etag);
+    // The ETag (an MD5 of the part on S3) too: a part replaced under a recorded number holds other bytes than the state hashed.
+    const tag = (etag: string) => etag.replace(/"/g, '');
+    return uploaded.length === st.parts.length && st.parts.every((p, i) => uploaded[i].partNumber === p.partNumber && tag(uploaded[i].etag) === tag(p.etag));
   }
 
   /** Reads the stored tail (not yet kept) and marks the session loaded. */

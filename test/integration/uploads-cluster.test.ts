@@ -392,6 +392,18 @@ for (const engine of engines) {
           assert.ok((await new BlobStore(driver).getBytes(d))!.equals(data));
           assert.deepEqual(await objects(driver), [paths.blobData(d)]);
         });
+
+        test('a recorded part replaced by other bytes under its number: the saved state is not continued over it, and no blob is stored under the digest', async () => {
+          const { driver, a, b, records } = await cluster(undefined, { leaseSeconds: 30 }, strictCompletion);
+          const data = bytes(2 * PART + 500, 16);
+          const s = await a.uploads.create('r');
+          const cut = PART + 100;
+          await a.uploads.append(s.uuid, 'r', body(data.subarray(0, cut)), { start: 0, end: cut - 1 });
+          const r = (await records.read(s.uuid))!;
+          await driver.uploadPart(paths.uploadData(s.uuid), r.multipartId!, 1, Buffer.alloc(PART, 0xee));
+          await assert.rejects(b.uploads.append(s.uuid, 'r', body(data.subarray(cut)), { start: cut, end: data.length - 1 }), code('BLOB_UPLOAD_UNKNOWN'));
+          assert.equal(await new BlobStore(driver).getBytes(digest(data)), null);
+        });
       }
 
       test('a stale chunk on the other node is RANGE_INVALID and leaves the session unchanged', async () => {
