@@ -84,6 +84,9 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   return { scheme: m[1].toLowerCase(), params };
 }
 
+/** Tokens kept per client (one per scope), least recently used dropped first. */
+const MAX_TOKENS = 512;
+
 /** The scope a token for repository work asks for. */
 export const repoScope = (repo: string, actions: 'pull' | 'pull,push' | 'delete' | '*') => `repository:${repo}:${actions}`;
 
@@ -228,12 +231,28 @@ export class UpstreamClient {
   private async token(c: { realm: string; service?: string }, scopes: string[]): Promise<string> {
     const key = [...scopes].sort().join(' ');
     const cached = this.tokens.get(key);
-    if (cached && cached.expires > Date.now()) return cached.token;
+    if (cached && cached.expires > Date.now()) {
+      // Most recently used last: the bound below drops the least recently used.
+      this.tokens.delete(key);
+      this.tokens.set(key, cached);
+      return cached.token;
+    }
     let pending = this.fetching.get(key);
     if (!pending) {
       pending = this.fetchToken(c, scopes)
         .then(({ token, expires }) => {
+          this.tokens.delete(key);
           this.tokens.set(key, { token, expires });
+          // One token per repository scope: pulls of ever new names (anonymous ones, through a
+          // public proxy-cache project) must not grow the cache without bound.
+          if (this.tokens.size > MAX_TOKENS) {
+            const now = Date.now();
+            for (const [k, v] of this.tokens) if (v.expires <= now) this.tokens.delete(k);
+            for (const k of this.tokens.keys()) {
+              if (this.tokens.size <= MAX_TOKENS) break;
+              this.tokens.delete(k);
+            }
+          }
           return token;
         })
         .finally(() => this.fetching.delete(key));

@@ -53,10 +53,14 @@ export class Transport {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.userAgent = opts.userAgent ?? 'berth';
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // No cap on sockets in use: a blob stream moves at the pace of the client it is served to (a
+    // proxy-cache pull), so a pool of N would let N slow anonymous readers hold every connection to
+    // the registry and stall everyone else's pulls (Distribution's proxy has no cap either). Idle
+    // kept-alive sockets stay capped.
+    this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 16 });
     this.httpsAgent = new https.Agent({
       keepAlive: true,
-      maxSockets: 16,
+      maxFreeSockets: 16,
       rejectUnauthorized: !opts.insecure,
       // A private CA joins the system's roots, so a redirect to a public S3 or CDN host still verifies.
       ...(opts.caCertificate ? { ca: [...tls.rootCertificates, opts.caCertificate] } : {}),

@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { globMatcher } from '../../src/services/replication.ts';
+import { UpstreamClient } from '../../src/upstream/client.ts';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
 import { binary, bytes, Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.ts';
 
@@ -595,6 +596,100 @@ describe('a proxy-cache project whose registry endpoint is gone (the outcome of 
       const res = await anonPull(path);
       assert.equal(res.status, 503, `${path}: ${res.status} ${String(res.body)}`);
       assert.match(errorOf(res).message, /registry endpoint/);
+    }
+  });
+});
+
+describe('names that collide, ids that do not exist, filters on listings', () => {
+  test('a duplicate policy or endpoint name (create or rename) is a 409; unknown ids are 404s; odd listing filters are 4xx or empty, never 500', async () => {
+    const destId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    const a = await api('post', '/replication/policies', { name: 'dup-a', dest_registry: { id: destId }, filters: [{ type: 'name', value: 'library/x' }] });
+    assert.equal(a.status, 201);
+    assert.equal((await api('post', '/replication/policies', { name: 'dup-a', dest_registry: { id: destId } })).status, 409);
+    const b = await api('post', '/replication/policies', { name: 'dup-b', dest_registry: { id: destId } });
+    assert.equal(b.status, 201);
+    assert.equal((await api('put', `/replication/policies/${Number(String(b.headers.location).split('/').pop())}`, { name: 'dup-a' })).status, 409);
+    assert.equal((await api('put', `/registries/${destId}`, { name: 'evil-auth' })).status, 409);
+    for (const path of ['/replication/policies/2147483647', '/replication/executions/2147483647', '/replication/executions/2147483647/tasks', '/replication/executions/2147483647/tasks/1/log', '/registries/2147483647', '/registries/2147483647/info']) {
+      assert.equal((await api('get', path)).status, 404, path);
+    }
+    assert.equal((await api('post', '/registries/ping', { id: 2147483647 })).status, 404);
+    assert.equal((await api('post', '/replication/executions', { policy_id: 2147483647 })).status, 400);
+    for (const q of ['status=%27%3B--', 'trigger=x', 'policy_id=abc', 'sort=-%27', 'page_size=1000', 'policy_id=99999999999999']) {
+      const res = await api('get', `/replication/executions?${q}`);
+      assert.ok(res.status === 200 || res.status === 400, `${q}: ${res.status}`);
+    }
+    for (const q of ['q=name%3D~%25', 'q=url%3D~_', 'sort=bogus', 'q=type%3D%27']) {
+      const res = await api('get', `/registries?${q}`);
+      assert.ok(res.status === 200 || res.status === 400, `${q}: ${res.status}`);
+    }
+  });
+});
+
+describe('what anonymous pulls through a bearer-token upstream can make Berth hold', () => {
+  test('the upstream client keeps a bounded number of tokens, whatever the number of repositories pulled', { timeout: 120_000 }, async () => {
+    let tokenRequests = 0;
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      const u = new URL(req.url ?? '/', 'http://x');
+      if (u.pathname === '/token') tokenRequests++;
+      if (u.pathname === '/token') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't'.repeat(2000) + u.searchParams.get('scope'), expires_in: 300 }));
+      if (!String(req.headers.authorization ?? '').startsWith('Bearer ')) return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="evil"` }).end();
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const client = new UpstreamClient({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` });
+    try {
+      for (let i = 0; i < 1500; i++) assert.equal(await client.headManifest(`r${i}/app`, 'latest'), null);
+      const held = (client as unknown as { tokens: Map<string, unknown> }).tokens.size;
+      assert.ok(held <= 1000, `${held} tokens held`);
+      // Still works, and a token in use is reused (one token request for two pulls of the same repository).
+      const before = tokenRequests;
+      assert.equal(await client.headManifest('again/app', 'v1'), null);
+      assert.equal(await client.headManifest('again/app', 'v2'), null);
+      assert.equal(tokenRequests - before, 1);
+    } finally {
+      client.close();
+      srv.closeAllConnections();
+      srv.close();
+    }
+  });
+
+  test('blob streams a slow reader holds do not starve the upstream connections of everyone else', { timeout: 60_000 }, async () => {
+    // 8 MiB each: more than the socket buffers between the two take, so an unread stream holds its connection.
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const size = 128 * chunk.length;
+    const digest = sha256(Buffer.concat(Array.from({ length: 128 }, () => chunk)));
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      res.on('error', () => undefined);
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.includes('/blobs/')) {
+        res.writeHead(200, { 'content-length': size });
+        let left = 128;
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            left--;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        return pump();
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const client = new UpstreamClient({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` });
+    try {
+      // 20 downloads whose readers never read (a slow anonymous client each), then one more.
+      const stalled = await Promise.all(Array.from({ length: 20 }, (_, i) => client.getBlob(`slow/r${i}`, digest)));
+      const next = await client.getBlob('other/app', digest);
+      assert.equal(next.size, size);
+      for (const d of [...stalled, next]) d.stream.destroy();
+    } finally {
+      client.close();
+      srv.closeAllConnections();
+      srv.close();
     }
   });
 });
