@@ -205,6 +205,8 @@ export function replicationRouter(deps: ReplicationRouteDeps): express.Router {
 
   route(r, 'get /replication/executions/:id/tasks/:task_id/log', async (_req, res, { params }) => {
     requireSysadmin(res);
+    // The log quotes what the other registry answered: never let a browser take it for HTML.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     res.type('text/plain').send(await deps.replication.taskLog(params.id, params.task_id));
   });
 

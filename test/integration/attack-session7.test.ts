@@ -522,6 +522,11 @@ describe('more: pull replication from a lying remote, URLs with a query, odd log
     }
     assert.equal(exec.status, 'Succeed', exec.status_text);
     assert.equal(exec.total, 1);
+    const [task] = (await api('get', `/replication/executions/${execId}/tasks`)).body as { id: number }[];
+    const log = await api('get', `/replication/executions/${execId}/tasks/${task.id}/log`);
+    assert.equal(log.status, 200);
+    assert.match(String(log.headers['content-type']), /^text\/plain/);
+    assert.equal(log.headers['x-content-type-options'], 'nosniff', 'a log quoting the remote is never sniffed as HTML');
     const pulled = await t.request.get(`/v2/mirror/good/app/manifests/v1`).set('Authorization', t.adminAuth).set('Accept', OCI_MANIFEST).buffer(true).parse(binary);
     assert.equal(sha256(pulled.body as Buffer), img.digest);
     evil.reset();
