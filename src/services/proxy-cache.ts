@@ -56,6 +56,8 @@ export interface ProxyProject {
 
 const SEP = '\u0000';
 const MAX_DEPTH = 8;
+/** Referrers one listing fetches from the upstream at most. */
+const MAX_REFERRERS_FETCHED = 64;
 
 export class ProxyCacheService {
   private readonly inflight = new Map<string, Promise<unknown>>();
@@ -232,6 +234,12 @@ export class ProxyCacheService {
     try {
       const client = await this.client(project);
       for (const r of await client.referrers(upstreamName, digest)) {
+        // Anyone may attach referrers to a public image upstream: one listing (an anonymous one,
+        // in a public project) fetches a bounded number of them; the next listing goes on.
+        if (fetched >= MAX_REFERRERS_FETCHED) {
+          this.deps.log.warn({ project: project.name, repository, digest, limit: MAX_REFERRERS_FETCHED }, 'proxy cache referrers: more upstream than one listing fetches');
+          break;
+        }
         if (await this.local(repository, r.digest)) continue;
         await this.once(`m${SEP}${repository}${SEP}${r.digest}`, () => this.fetchManifest(client, upstreamName, repository, r.digest, 0));
         fetched++;

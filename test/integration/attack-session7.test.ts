@@ -698,3 +698,29 @@ describe('what anonymous pulls through a bearer-token upstream can make Berth ho
     }
   });
 });
+
+describe('referrers through a public proxy-cache project', () => {
+  test('an upstream listing hundreds of referrers: one anonymous listing fetches a bounded number of them', { timeout: 60_000 }, async () => {
+    const subject = image(21);
+    const empty = Buffer.from('{}');
+    const refs = Array.from({ length: 200 }, (_, i) =>
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sig', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 }, layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 }], subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.manifest.length }, annotations: { n: String(i) } })),
+    );
+    const byDigest = new Map(refs.map((r) => [sha256(r), r]));
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: refs.map((r) => ({ mediaType: OCI_MANIFEST, digest: sha256(r), size: r.length, artifactType: 'application/vnd.example.sig' })) }));
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u.startsWith(`/v2/sigs/referrers/`)) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(index);
+      const m = /\/manifests\/(sha256:[0-9a-f]{64})$/.exec(u);
+      if (m && byDigest.has(m[1])) return void res.writeHead(200, { 'content-type': OCI_MANIFEST, 'content-length': byDigest.get(m[1])!.length }).end(byDigest.get(m[1]));
+      if (u.endsWith(sha256(empty))) return void res.writeHead(200, { 'content-length': 2 }).end(empty);
+      res.writeHead(404).end();
+    });
+    const res = await t.request.get(`/v2/evil/sigs/referrers/${subject.digest}`).set('Authorization', await anonToken('evil/sigs'));
+    assert.equal(res.status, 200);
+    const fetched = evil.calls().filter((c) => c.method === 'GET' && /\/manifests\/sha256:/.test(c.url)).length;
+    assert.ok(fetched > 0 && fetched <= 100, `${fetched} referrers fetched by one listing`);
+    evil.reset();
+  });
+});
