@@ -56,6 +56,8 @@ export interface ProxyProject {
 
 const SEP = '\u0000';
 const MAX_DEPTH = 8;
+/** Manifests one pull fetches from the upstream at most (an index's children, theirs, ...). */
+const MAX_MANIFESTS = 1024;
 /** Referrers one listing fetches from the upstream at most. */
 const MAX_REFERRERS_FETCHED = 64;
 
@@ -132,7 +134,7 @@ export class ProxyCacheService {
         digest = head.digest;
         if (cached && cached.digest === digest) return cached;
       }
-      await this.once(`m${SEP}${repository}${SEP}${digest}`, () => this.fetchManifest(client, upstreamName, repository, digest, 0));
+      await this.once(`m${SEP}${repository}${SEP}${digest}`, () => this.fetchManifest(client, upstreamName, repository, digest, 0, { left: MAX_MANIFESTS }));
       if (!byDigest) await this.tag(client, upstreamName, repository, reference, digest);
     } catch (e) {
       if (!(e instanceof UpstreamError)) throw e;
@@ -154,7 +156,7 @@ export class ProxyCacheService {
   }
 
   /** Fetches a manifest by digest and everything it refers to (children, blobs), then stores it. */
-  private async fetchManifest(client: UpstreamClient, upstreamName: string, repository: string, digest: string, depth: number): Promise<void> {
+  private async fetchManifest(client: UpstreamClient, upstreamName: string, repository: string, digest: string, depth: number, budget: { left: number }): Promise<void> {
     if (depth > MAX_DEPTH) throw new UpstreamError('protocol', `manifests nested deeper than ${MAX_DEPTH} levels at ${digest}`);
     if (await this.local(repository, digest)) return;
     const m = await client.getManifest(upstreamName, digest);
@@ -166,7 +168,11 @@ export class ProxyCacheService {
       throw new UpstreamError('protocol', `${upstreamName}@${digest} from the upstream is not a manifest Berth stores: ${(e as Error).message}`);
     }
     if (parsed.isIndex) {
-      for (const child of parsed.manifests) await this.once(`m${SEP}${repository}${SEP}${child}`, () => this.fetchManifest(client, upstreamName, repository, child, depth + 1));
+      // One pull fetches a bounded number of manifests (an index of thousands, or indexes of
+      // indexes, would make one anonymous request fetch without end): refused before any child.
+      budget.left -= parsed.manifests.length;
+      if (budget.left < 0) throw new UpstreamError('protocol', `${upstreamName}@${digest} from the upstream refers to more than ${MAX_MANIFESTS} manifests: not cached`);
+      for (const child of parsed.manifests) await this.once(`m${SEP}${repository}${SEP}${child}`, () => this.fetchManifest(client, upstreamName, repository, child, depth + 1, budget));
     } else {
       const raw = parsed.raw as { config?: { digest: string; size: number; urls?: string[] }; layers?: { digest: string; size: number; urls?: string[] }[] };
       const sizes = new Map<string, number>();
@@ -241,7 +247,7 @@ export class ProxyCacheService {
           break;
         }
         if (await this.local(repository, r.digest)) continue;
-        await this.once(`m${SEP}${repository}${SEP}${r.digest}`, () => this.fetchManifest(client, upstreamName, repository, r.digest, 0));
+        await this.once(`m${SEP}${repository}${SEP}${r.digest}`, () => this.fetchManifest(client, upstreamName, repository, r.digest, 0, { left: MAX_MANIFESTS }));
         fetched++;
       }
     } catch (e) {

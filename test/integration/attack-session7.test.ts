@@ -724,3 +724,25 @@ describe('referrers through a public proxy-cache project', () => {
     evil.reset();
   });
 });
+
+describe('an index of thousands', () => {
+  test('an upstream index referring to more manifests than one pull fetches is refused before any child is fetched', async () => {
+    const children = Array.from({ length: 1100 }, (_, i) => ({ mediaType: OCI_MANIFEST, digest: sha256(`child-${i}`), size: 100 }));
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: children }));
+    const digest = sha256(index);
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u === '/v2/wide/manifests/v1' || u === `/v2/wide/manifests/${digest}`) {
+        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': digest, 'content-length': index.length });
+        return void res.end(req.method === 'HEAD' ? undefined : index);
+      }
+      res.writeHead(404).end();
+    });
+    const res = await anonPull('evil/wide/manifests/v1');
+    assert.equal(res.status, 503, String(res.body));
+    assert.match(errorOf(res).message, /more than \d+ manifests/);
+    assert.ok(!evil.calls().some((c) => children.some((ch) => c.url.endsWith(ch.digest))), 'no child was requested');
+    evil.reset();
+  });
+});
