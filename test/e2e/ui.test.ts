@@ -319,6 +319,24 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByText(`Repository ${PROJECT}/scratch2 deleted`).waitFor();
   });
 
+  test('the repository list sorts by name, recent update and creation, and keeps the order in the address', async () => {
+    await pushTiny(srv, `${PROJECT}/zz-newest`, 'v1');
+    await page.getByRole('link', { name: 'Repositories' }).click();
+    const first = page.locator('table tbody tr').first();
+    await page.getByLabel('Sort by').selectOption('-creation_time');
+    await page.waitForURL(/sort=-creation_time/);
+    await first.getByRole('link', { name: `${PROJECT}/zz-newest` }).waitFor();
+    await page.getByLabel('Sort by').selectOption('name');
+    await page.waitForURL((u) => !u.search.includes('sort='));
+    await page.locator('table tbody tr').last().getByRole('link', { name: `${PROJECT}/zz-newest` }).waitFor();
+    assert.notEqual(await first.getByRole('link').first().textContent(), `${PROJECT}/zz-newest`);
+    await page.getByLabel('Sort by').selectOption('-update_time');
+    await first.getByRole('link', { name: `${PROJECT}/zz-newest` }).waitFor();
+    await page.reload();
+    assert.equal(await page.getByLabel('Sort by').inputValue(), '-update_time');
+    await first.getByRole('link', { name: `${PROJECT}/zz-newest` }).waitFor();
+  });
+
   test('storage quota: set in the new-project dialog, shown on the summary, changed with Edit quota', async () => {
     const name = 'quota-team';
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();

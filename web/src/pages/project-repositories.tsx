@@ -9,16 +9,25 @@ import { registryHost } from '../session.ts';
 import type { Repository } from '../types.ts';
 import type { ProjectCtx } from './project.tsx';
 
+/** The orders the list offers (Harbor's `sort`; each pages by index on the server, at any depth). */
+const SORTS = [
+  { value: 'name', label: 'Name' },
+  { value: '-update_time', label: 'Recently updated' },
+  { value: '-pull_count', label: 'Most pulled' },
+  { value: '-creation_time', label: 'Newest' },
+];
+
 export function Repositories({ ctx }: { ctx: ProjectCtx }) {
   const p = ctx.project;
   const loc = useLocation();
   const page = Number(loc.query.get('page') ?? 1) || 1;
   const pageSize = Number(loc.query.get('page_size') ?? 15) || 15;
+  const sort = SORTS.find((s) => s.value === loc.query.get('sort'))?.value ?? 'name';
   const [name, setName] = useState(loc.query.get('q') ?? '');
   const q = useDebounced(name.trim(), 250);
   const list = useAsync(
-    (signal) => getPage<Repository>(`projects/${enc(p.name)}/repositories`, { page, page_size: pageSize, q: q ? `name=~${q}` : undefined }, signal),
-    [p.name, page, pageSize, q],
+    (signal) => getPage<Repository>(`projects/${enc(p.name)}/repositories`, { page, page_size: pageSize, q: q ? `name=~${q}` : undefined, sort }, signal),
+    [p.name, page, pageSize, q, sort],
   );
   const [deleting, setDeleting] = useState<Repository>();
   const mayDelete = ctx.can('repository', 'delete');
@@ -34,6 +43,16 @@ export function Repositories({ ctx }: { ctx: ProjectCtx }) {
             setQuery({ q: v || undefined, page: undefined });
           }}
         />
+        <label class="inline">
+          <span>Sort by</span>
+          <select value={sort} onChange={(e) => setQuery({ sort: (e.target as HTMLSelectElement).value === 'name' ? undefined : (e.target as HTMLSelectElement).value, page: undefined })}>
+            {SORTS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </label>
       </div>
       <PagedTable
         list={list}
