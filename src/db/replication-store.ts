@@ -74,6 +74,9 @@ export interface ReplicationTaskRow {
 
 export type NewTask = Pick<ReplicationTaskRow, 'resourceType' | 'srcResource' | 'dstResource' | 'operation'>;
 
+/** Tasks created per transaction. */
+const TASK_BATCH = 250;
+
 const taskSelect = { id: true, executionId: true, resourceType: true, srcResource: true, dstResource: true, operation: true, status: true, startedAt: true, endedAt: true } as const;
 
 export class ReplicationStore {
@@ -222,12 +225,19 @@ export class ReplicationStore {
 
   // ---- tasks ---------------------------------------------------------------------------------
 
-  /** Adds tasks (Pending) in order; their ids in the same order. */
+  /**
+   * Adds tasks (Pending) in order; their ids in the same order. One INSERT per few hundred: one
+   * transaction of a create per task held PostgreSQL's interactive transaction past its 5 s limit
+   * for a source with tens of thousands of tags (20,000 failed there), and SQLite's write lock as
+   * long (every push waiting).
+   */
   async createTasks(executionId: number, tasks: NewTask[], now = new Date()): Promise<number[]> {
     const ids: number[] = [];
-    await this.db.$transaction(async (tx) => {
-      for (const t of tasks) ids.push((await tx.replicationTask.create({ data: { executionId, ...t, status: 'Pending', startedAt: now }, select: { id: true } })).id);
-    });
+    for (let i = 0; i < tasks.length; i += TASK_BATCH) {
+      const rows = await this.db.replicationTask.createManyAndReturn({ data: tasks.slice(i, i + TASK_BATCH).map((t) => ({ executionId, ...t, status: 'Pending', startedAt: now })), select: { id: true } });
+      // One INSERT numbers its rows in the order given.
+      ids.push(...rows.map((r) => r.id).sort((a, b) => a - b));
+    }
     return ids;
   }
 

@@ -756,6 +756,22 @@ export class ReplicationService {
       if (!(await this.deps.store.finishExecution(id, status, text, counts))) await this.deps.store.setCounts(id, counts);
       this.deps.log.info({ execution: id, policy: p.name, status, ...counts }, 'replication execution ended');
     };
+    try {
+      return await this.work(id, p, given, signal, counts, finish);
+    } catch (e) {
+      // Whatever failed outside a task (the database, most likely): the execution ends Failed
+      // instead of staying InProgress with its heartbeat running, which no reaper would end and
+      // which would keep the policy from being deleted.
+      this.deps.log.warn({ execution: id, err: describe(e) }, 'replication execution failed');
+      try {
+        await finish('Failed', `the execution failed: ${describe(e)}`.slice(0, 1000));
+      } finally {
+        clearInterval(beat);
+      }
+    }
+  }
+
+  private async work(id: number, p: PolicyView, given: Candidate[] | null, signal: AbortSignal, counts: ExecutionCounts, finish: (status: ExecutionStatus, text: string) => Promise<void>): Promise<void> {
     let candidates: Candidate[];
     let ends: { src: ReplicationEnd; dst: ReplicationEnd };
     try {

@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { globMatcher } from '../../src/services/replication.ts';
+import { ReplicationStore, type ReplicationPolicyRow } from '../../src/db/replication-store.ts';
+import { globMatcher, ReplicationService, type ReplicationEnd } from '../../src/services/replication.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
+import { startPostgres } from '../helpers/pg.ts';
 import { binary, bytes, Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.ts';
 
 const SECRET = 'Evil-Upstream-S3cret-7f3';
@@ -744,5 +746,63 @@ describe('an index of thousands', () => {
     assert.match(errorOf(res).message, /more than \d+ manifests/);
     assert.ok(!evil.calls().some((c) => children.some((ch) => c.url.endsWith(ch.digest))), 'no child was requested');
     evil.reset();
+  });
+});
+
+describe('a source with tens of thousands of tags', () => {
+  test('PostgreSQL: 20,000 tasks of one execution are recorded (one transaction for all of them outlived the 5 s limit)', { timeout: 180_000 }, async () => {
+    const pg = await startPostgres();
+    const app = await makeApp({ BERTH_DATABASE_URL: await pg.createDatabase() });
+    try {
+      const reg = await app.request.post('/api/v2.0/registries').set('Authorization', app.adminAuth).send({ name: 'r', type: 'docker-registry', url: 'http://127.0.0.1:1' });
+      const pol = await app.request.post('/api/v2.0/replication/policies').set('Authorization', app.adminAuth).send({ name: 'p', dest_registry: { id: Number(String(reg.headers.location).split('/').pop()) } });
+      assert.equal(pol.status, 201, pol.text);
+      const store = new ReplicationStore(app.berth.db);
+      const exec = await store.createExecution(Number(String(pol.headers.location).split('/').pop()), 'manual', 'test');
+      const tasks = Array.from({ length: 20_000 }, (_, i) => ({ resourceType: 'image', operation: 'copy', srcResource: `a/b:t${i}`, dstResource: `a/b:t${i}` }));
+      const ids = await store.createTasks(exec, tasks);
+      assert.equal(ids.length, 20_000);
+      assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]), 'ids in the order of the tasks');
+      assert.equal((await store.listTasks(exec, {}, 1, 1)).total, 20_000);
+    } finally {
+      await app.close();
+      await pg.stop();
+    }
+  });
+
+  test('an execution whose bookkeeping fails ends Failed and stops its heartbeat (it stayed InProgress for ever)', async () => {
+    const now = new Date();
+    const row: ReplicationPolicyRow = { id: 1, name: 'p', description: '', srcRegistryId: null, destRegistryId: 7, destNamespace: '', destNamespaceReplaceCount: -1, trigger: '{"type":"manual"}', filters: '[{"type":"name","value":"team/app","decoration":"matches"}]', replicateDeletion: false, override: true, enabled: true, speed: -1, copyByChunk: false, createdAt: now, updatedAt: now };
+    const finished: string[] = [];
+    const statusTexts: string[] = [];
+    let beats = 0;
+    // A fake store: everything a run records, with createTasks failing as the database did.
+    const store = {
+      allPolicies: async () => [row],
+      failStale: async () => [],
+      getPolicy: async () => row,
+      untaggedArtifacts: async () => [],
+      createExecution: async () => 41,
+      beat: async () => (beats++, 'InProgress'),
+      createTasks: async () => {
+        throw new Error('Transaction API error: the transaction expired');
+      },
+      finishExecution: async (_id: number, status: string, text: string) => (finished.push(status), statusTexts.push(text), true),
+      setCounts: async () => undefined,
+      updateTask: async () => true,
+    } as unknown as ReplicationStore;
+    const end = { tags: async () => ['v1'], catalog: async () => ['team/app'] } as unknown as ReplicationEnd;
+    const service = new ReplicationService({ store, client: async () => end, registryExists: async () => true, local: end, log: { info: () => undefined, warn: () => undefined }, node: 'n', once: async () => false, heartbeatMs: 5 });
+    try {
+      const id = await service.startManual(1);
+      await service.settled(id);
+      assert.deepEqual(finished, ['Failed']);
+      assert.ok(statusTexts[0]?.includes('transaction expired'), statusTexts[0]);
+      const seen = beats;
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(beats, seen, 'the heartbeat stopped');
+    } finally {
+      await service.close();
+    }
   });
 });
