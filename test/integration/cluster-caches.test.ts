@@ -229,6 +229,28 @@ describe('cluster caches on PostgreSQL', { skip: missingPostgres() }, () => {
       assert.equal(Number((await api(b, 'get', '/projects/library/repositories?page_size=1')).headers['x-total-count']), total - 1);
     });
 
+    test('a push on one node reorders the other node\'s remembered pages by update time at once; its statistics follow', async () => {
+      assert.equal((await api(a, 'post', '/projects').send({ project_name: 'order', metadata: { public: 'false' } })).status, 201);
+      for (const [i, n] of ['s', 'q', 't', 'p', 'r'].entries()) await onA.pushImage(`order/${n}`, 'v1', 40 + i); // created in this order
+      const pageOn = async (t: TestApp, sort: string, n: number) =>
+        ((await api(t, 'get', `/projects/order/repositories?sort=${sort}&page=${n}&page_size=2`)).body as { name: string }[]).map((r) => r.name);
+      const walk = async (t: TestApp, sort: string) => [...(await pageOn(t, sort, 3)), ...(await pageOn(t, sort, 2)), ...(await pageOn(t, sort, 1))];
+      assert.deepEqual(await walk(b, '-update_time'), ['order/s', 'order/t', 'order/q', 'order/r', 'order/p']); // pages 3, 2, 1
+      assert.deepEqual(await walk(b, '-update_time'), ['order/s', 'order/t', 'order/q', 'order/r', 'order/p'], 'again, from the remembered positions');
+      const stats = async () => (await api(b, 'get', '/statistics')).body as { private_repo_count: number; private_project_count: number };
+      const before = await stats();
+      await onA.pushImage('order/p', 'v2', 50);
+      await onA.pushImage('order/u', 'v1', 51);
+      await eventually('B lists the pushed repositories first', async () => JSON.stringify(await pageOn(b, '-update_time', 1)) === JSON.stringify(['order/u', 'order/p']));
+      assert.deepEqual(await walk(b, '-update_time'), ['order/q', 'order/s', 'order/r', 'order/t', 'order/u', 'order/p']);
+      assert.deepEqual(await walk(b, 'creation_time'), ['order/r', 'order/u', 'order/t', 'order/p', 'order/s', 'order/q']);
+      await eventually('B counts the new repository', async () => (await stats()).private_repo_count === before.private_repo_count + 1);
+      assert.equal((await api(a, 'delete', '/projects/order/repositories/u')).status, 200);
+      await eventually('B counts the deletion', async () => (await stats()).private_repo_count === before.private_repo_count);
+      await eventually('B no longer lists it', async () => JSON.stringify(await pageOn(b, '-update_time', 1)) === JSON.stringify(['order/p', 'order/r']));
+      assert.deepEqual(await walk(b, '-update_time'), ['order/s', 'order/t', 'order/q', 'order/p', 'order/r']);
+    });
+
     test('a project made private on one node: anonymous pulls through the other are refused', async () => {
       assert.equal((await api(a, 'post', '/projects').send({ project_name: 'open', metadata: { public: 'true' } })).status, 201);
       const img = await onA.pushImage('open/app', 'v1', 7);
