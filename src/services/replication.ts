@@ -149,6 +149,11 @@ export function globMatcher(pattern: string): (s: string) => boolean {
 
 const GLOB_CHARS = /[*?{[\\]/;
 
+/** Whether a six-field cron fires at most once a minute: its seconds field names one second. */
+function atMostOncePerMinute(cron: string): boolean {
+  return /^[0-5]?\d$/.test(cron.trim().split(/\s+/)[0] ?? '');
+}
+
 export interface ReplicationFilter {
   type: 'name' | 'tag' | 'resource';
   value: string;
@@ -456,8 +461,9 @@ export class ReplicationService {
       cron = (t.cron ?? '').trim();
       const parts = cron.split(/\s+/);
       if (parts.length !== 6) throw bad('trigger.trigger_settings.cron: six fields required (second minute hour day-of-month month day-of-week)');
-      // As Harbor: at most once a minute (every second would start an execution a second).
-      if (parts[0] !== '0') throw bad('trigger.trigger_settings.cron: the 1st field (seconds) must be 0');
+      // At most once a minute (every second would start an execution a second): the seconds field
+      // is one number (Harbor asks for 0; another second of the minute is as harmless).
+      if (!atMostOncePerMinute(cron)) throw bad('trigger.trigger_settings.cron: the 1st field (seconds) must be a single second, e.g. 0');
       try {
         new Cron(cron, { paused: true }).stop();
       } catch (e) {
@@ -607,6 +613,11 @@ export class ReplicationService {
     }
     for (const [id, p] of wanted) {
       if (this.crons.has(id)) continue;
+      // A schedule saved before the once-a-minute rule is not armed to fire every second.
+      if (!atMostOncePerMinute(p.trigger.cron)) {
+        this.deps.log.warn({ policy: p.name, cron: p.trigger.cron }, 'replication schedule fires more than once a minute: not armed (save it with one second in the first field)');
+        continue;
+      }
       const cron = new Cron(p.trigger.cron, { unref: true }, () => void this.fireSchedule(id, cronSlot()));
       this.crons.set(id, { key: p.trigger.cron, cron });
     }

@@ -433,6 +433,7 @@ describe('replication policies', () => {
       { trigger: { type: 'scheduled', trigger_settings: { cron: '* * * * * *' } } },
       { trigger: { type: 'scheduled', trigger_settings: { cron: '*/5 * * * * *' } } },
       { trigger: { type: 'scheduled', trigger_settings: { cron: '0-59 * * * * *' } } },
+      { trigger: { type: 'scheduled', trigger_settings: { cron: '0,30 * * * * *' } } },
       { trigger: { type: 'scheduled', trigger_settings: { cron: '0 * * * *' } } },
       { speed: 2 ** 31 },
       { speed: -2 },
@@ -448,9 +449,11 @@ describe('replication policies', () => {
       const res = await api('post', '/replication/policies', { name: `bad-${i}`, ...base, ...extra });
       assert.equal(res.status, 400, `${JSON.stringify(extra).slice(0, 80)}: ${res.status} ${res.text}`);
     }
-    const ok = await api('post', '/replication/policies', { name: 'every-minute', ...base, trigger: { type: 'scheduled', trigger_settings: { cron: '0 * * * * *' } } });
-    assert.equal(ok.status, 201, ok.text);
-    assert.equal((await api('delete', `/replication/policies/${Number(String(ok.headers.location).split('/').pop())}`)).status, 200);
+    for (const cron of ['0 * * * * *', '30 0 3 * * *']) {
+      const ok = await api('post', '/replication/policies', { name: `at-${cron}`, ...base, trigger: { type: 'scheduled', trigger_settings: { cron } } });
+      assert.equal(ok.status, 201, ok.text);
+      assert.equal((await api('delete', `/replication/policies/${Number(String(ok.headers.location).split('/').pop())}`)).status, 200);
+    }
   });
 });
 
@@ -804,5 +807,22 @@ describe('a source with tens of thousands of tags', () => {
     } finally {
       await service.close();
     }
+  });
+});
+
+describe('a schedule saved before the once-a-minute rule', () => {
+  test('is not armed to fire every second (an older row with "* * * * * *" starts no execution)', { timeout: 30_000 }, async () => {
+    const destId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    const pol = await api('post', '/replication/policies', { name: 'old-every-second', dest_registry: { id: destId }, filters: [{ type: 'name', value: 'library/none' }], trigger: { type: 'scheduled', trigger_settings: { cron: '0 0 3 * * *' } } });
+    assert.equal(pol.status, 201, pol.text);
+    const id = Number(String(pol.headers.location).split('/').pop());
+    await t.berth.db.replicationPolicy.update({ where: { id }, data: { trigger: JSON.stringify({ type: 'scheduled', trigger_settings: { cron: '* * * * * *' } }) } });
+    await t.berth.replication.reload();
+    await new Promise((r) => setTimeout(r, 2500));
+    const runs = await api('get', `/replication/executions?policy_id=${id}`);
+    assert.deepEqual(runs.body, []);
+    assert.ok(logLines.some((l) => l.includes('fires more than once a minute')));
+    await t.berth.db.replicationPolicy.delete({ where: { id } });
+    await t.berth.replication.reload();
   });
 });
