@@ -63,7 +63,8 @@ export function projectsRouter(deps: ProjectRouteDeps): express.Router {
     const q = query.q;
     const name = query.name ?? q.name?.exact ?? q.name?.fuzzy;
     const pub = query.public ?? q.public?.exact;
-    const result = await deps.projects.list(principalOf(res), { name, public: pub === undefined ? undefined : pub === 'true', ...pg });
+    const owner = query.owner ?? q.owner?.exact;
+    const result = await deps.projects.list(principalOf(res), { name, public: pub === undefined ? undefined : pub === 'true', owner, sort: query.sort, ...pg });
     setPageHeaders(req, res, result.total, pg);
     res.json(await Promise.all(result.items.map((p) => projectDto(deps, p, principalOf(res)))));
   });

@@ -6,6 +6,12 @@ import { conflictOnDuplicate, isUniqueViolation } from './unique.ts';
 import { nameContains } from './search.ts';
 
 /** What access decisions need of a project. */
+
+/** A project list's order (Harbor's `sort`: name, creation_time, update_time; `-` for descending). */
+export interface ProjectSort {
+  by: 'name' | 'creation' | 'update';
+  desc: boolean;
+}
 export interface ProjectRef {
   id: number;
   name: string;
@@ -82,20 +88,25 @@ export class ProjectStore {
   }
 
   /**
-   * Ids of a page of projects by name (ascending), and how many match: among `ids` (null: all),
-   * whose name contains `nameContains` (any case), public or not.
+   * Ids of a page of projects in `sort`'s order (default by name), and how many match: among `ids`
+   * (null: all), whose name contains `nameContains` (any case), public or not, owned by `owner`.
    */
-  async page(q: { ids: readonly number[] | null; nameContains?: string; public?: boolean; page: number; pageSize: number }): Promise<{ total: number; ids: number[] }> {
+  async page(q: { ids: readonly number[] | null; nameContains?: string; public?: boolean; owner?: string; sort?: ProjectSort; page: number; pageSize: number }): Promise<{ total: number; ids: number[] }> {
     const where = {
       AND: [
         ...(q.ids ? [{ id: { in: [...q.ids] } }] : []),
         ...(q.nameContains ? [await nameContains(this.db, 'Project', 'name', q.nameContains)] : []),
         ...(q.public !== undefined ? [{ public: q.public }] : []),
+        ...(q.owner !== undefined ? [{ ownerId: (await this.db.user.findUnique({ where: { username: q.owner }, select: { id: true } }))?.id ?? -1 }] : []),
       ],
     };
+    const sort = q.sort ?? { by: 'name', desc: false };
+    const dir: 'asc' | 'desc' = sort.desc ? 'desc' : 'asc';
+    // Creation order is the id's (ids grow with creation time); ties in update time go by id.
+    const orderBy = sort.by === 'name' ? [{ name: dir }] : sort.by === 'creation' ? [{ id: dir }] : [{ updatedAt: dir }, { id: dir }];
     const [total, rows] = await Promise.all([
       this.db.project.count({ where }),
-      this.db.project.findMany({ where, orderBy: { name: 'asc' }, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: { id: true } }),
+      this.db.project.findMany({ where, orderBy, skip: (q.page - 1) * q.pageSize, take: q.pageSize, select: { id: true } }),
     ]);
     return { total, ids: rows.map((r) => r.id) };
   }

@@ -1,6 +1,6 @@
 // Projects: the first path segment of a repository name. Public or private, with members.
 import { mayCreateProjects } from '../access/roles.ts';
-import type { ProjectStore } from '../db/project-store.ts';
+import type { ProjectSort, ProjectStore } from '../db/project-store.ts';
 import type { Principal } from '../access/principal.ts';
 import { Roles } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -89,9 +89,9 @@ export class ProjectsService {
   }
 
   /** Projects the principal may see, filtered by name substring and visibility, paged. */
-  async list(principal: Principal | null, q: { name?: string; public?: boolean; page: number; pageSize: number }): Promise<{ total: number; items: ProjectRecord[] }> {
+  async list(principal: Principal | null, q: { name?: string; public?: boolean; owner?: string; sort?: string; page: number; pageSize: number }): Promise<{ total: number; items: ProjectRecord[] }> {
     const visible = await this.deps.access.visibleProjectIds(principal);
-    const { total, ids } = await this.deps.projects.page({ ids: visible, nameContains: q.name || undefined, public: q.public, page: q.page, pageSize: q.pageSize });
+    const { total, ids } = await this.deps.projects.page({ ids: visible, nameContains: q.name || undefined, public: q.public, owner: q.owner || undefined, sort: projectSort(q.sort), page: q.page, pageSize: q.pageSize });
     const items = (await Promise.all(ids.map((id) => this.get(id)))).filter((p): p is ProjectRecord => !!p);
     return { total, items };
   }
@@ -113,4 +113,16 @@ export class ProjectsService {
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'delete', resource: project.name });
   }
+}
+
+/**
+ * Harbor's `sort` for projects: `name`, `creation_time` or `update_time`, `-` in front for
+ * descending; of a list (`a,-b`) the first key. Anything else: by name.
+ */
+export function projectSort(sort: string | undefined): ProjectSort {
+  const first = (sort ?? '').split(',')[0].trim();
+  const desc = first.startsWith('-');
+  const key = desc ? first.slice(1) : first;
+  const by = key === 'creation_time' ? 'creation' : key === 'update_time' ? 'update' : key === 'name' ? 'name' : null;
+  return by ? { by, desc } : { by: 'name', desc: false };
 }

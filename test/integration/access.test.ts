@@ -295,6 +295,26 @@ describe('management API', () => {
     assert.deepEqual(anon.body.map((p: { name: string }) => p.name).sort(), ['library', 'pub']);
   });
 
+  test('projects: Harbor\'s sort (name, creation_time, update_time, descending with -) and owner filter', async () => {
+    const names = async (q: string, auth: string | null = admin()) => {
+      const res = await api('get', `/projects?${q}`, auth);
+      assert.equal(res.status, 200, q);
+      return res.body.map((p: { name: string }) => p.name);
+    };
+    assert.deepEqual(await names('page_size=10'), ['library', 'priv', 'pub']);
+    assert.deepEqual(await names('sort=-name'), ['pub', 'priv', 'library']);
+    assert.deepEqual(await names('sort=-creation_time'), ['pub', 'priv', 'library']);
+    assert.deepEqual(await names('sort=creation_time&page=2&page_size=1'), ['priv']);
+    assert.equal((await api('put', '/projects/library', admin(), { metadata: { auto_scan: 'false' } })).status, 200);
+    assert.deepEqual((await names('sort=-update_time'))[0], 'library');
+    assert.deepEqual(await names('sort=-creation_time', basic('dev', PW)), ['pub', 'priv', 'library']);
+    assert.deepEqual(await names('sort=bogus'), ['library', 'priv', 'pub'], 'an unknown key sorts by name');
+    assert.deepEqual(await names('owner=admin'), ['priv', 'pub']); // library was made at first start, by nobody
+    assert.deepEqual(await names('owner=dev'), []);
+    assert.deepEqual(await names('owner=nobody-at-all'), []);
+    assert.deepEqual(await names(`q=${encodeURIComponent('owner=admin')}&sort=-name`), ['pub', 'priv']);
+  });
+
   test('projects: creation is admin-only by default; duplicates conflict; bad names are 400', async () => {
     assert.equal((await api('post', '/projects', basic('dev', PW), { project_name: 'devproj' })).status, 403);
     assert.equal((await api('post', '/projects', admin(), { project_name: 'priv' })).status, 409);
