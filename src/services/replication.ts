@@ -725,9 +725,13 @@ export class ReplicationService {
 
   /** The destination repository of a source one. */
   private destination(p: PolicyView, repository: string): string {
-    const name = destinationName(repository, p.destNamespace, p.destNamespaceReplaceCount);
+    const given = destinationName(repository, p.destNamespace, p.destNamespaceReplaceCount);
     // This Berth keeps repositories in projects: a single-component name goes to library/.
-    return p.destRegistryId === null && !name.includes('/') ? `library/${name}` : name;
+    const name = p.destRegistryId === null && !given.includes('/') ? `library/${given}` : given;
+    // A namespace and a source name may add up to more than a repository name may be: such a
+    // repository could be written here but never pulled (or pushed to another registry).
+    if (!isValidName(name)) throw new UpstreamError('protocol', `the destination "${name.slice(0, 100)}${name.length > 100 ? '…' : ''}" is not a valid repository name (${name.length > 255 ? 'longer than 255 characters' : 'outside the grammar'})`);
+    return name;
   }
 
   /** The source's tags that pass the policy's filters, as copy candidates. */

@@ -826,3 +826,40 @@ describe('a schedule saved before the once-a-minute rule', () => {
     await t.berth.replication.reload();
   });
 });
+
+describe('a destination name longer than a repository name may be', () => {
+  test('its task fails naming why; no repository of that name appears', { timeout: 60_000 }, async () => {
+    const img = image(41);
+    const remote = `${'r'.repeat(120)}/app`;
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u.startsWith(`/v2/${remote}/tags/list`)) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: remote, tags: ['v1'] }));
+      if (u === `/v2/${remote}/manifests/v1` || u === `/v2/${remote}/manifests/${img.digest}`) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (u.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (u.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    const srcId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    const namespace = `long/${'n'.repeat(140)}`;
+    const pol = await api('post', '/replication/policies', { name: 'too-long', src_registry: { id: srcId }, dest_namespace: namespace, dest_namespace_replace_count: 0, filters: [{ type: 'name', value: remote }] });
+    assert.equal(pol.status, 201, pol.text);
+    const run = await api('post', '/replication/executions', { policy_id: Number(String(pol.headers.location).split('/').pop()) });
+    const execId = Number(String(run.headers.location).split('/').pop());
+    let exec: { status: string; failed: number };
+    for (;;) {
+      exec = (await api('get', `/replication/executions/${execId}`)).body;
+      if (exec.status !== 'InProgress') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(exec.status, 'Failed');
+    const [task] = (await api('get', `/replication/executions/${execId}/tasks`)).body as { id: number }[];
+    const log = await api('get', `/replication/executions/${execId}/tasks/${task.id}/log`);
+    assert.match(log.text, /longer than 255|not a valid repository name/);
+    assert.equal(await t.berth.db.repository.count({ where: { name: { startsWith: 'long/' } } }), 0);
+    evil.reset();
+  });
+});
