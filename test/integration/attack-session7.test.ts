@@ -137,6 +137,8 @@ describe('anonymous pulls through a public proxy-cache project', () => {
     assert.equal(res.status, 503);
     assert.equal(errorOf(res).code, 'UNAVAILABLE');
     assert.match(errorOf(res).message, /proxy cache project evil/);
+    for (const method of ['get', 'head'] as const) assert.equal((await anonPull(`evil/lib/app/blobs/${sha256('b')}`, method)).status, 503, `blob ${method}`);
+    assert.equal((await t.request.get(`/v2/evil/lib/app/referrers/${sha256('b')}`).set('Authorization', await anonToken('evil/lib/app'))).status, 200, 'referrers: best effort');
     evil.reset();
     assert.equal((await anonPull('evil/lib/app/manifests/latest')).status, 404);
   });
