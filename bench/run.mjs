@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep] [-- --mem]
-// npm run bench -- --scale [--sizes=1000,20000] [--tsx]   growth rows (issue 17): lists and GC at two sizes
+// npm run bench -- --scale [--sizes=1000,20000] [--tsx] [--backend=pg]   growth rows (issue 17): lists and GC at
+//   two sizes (--backend=pg: on a throwaway PostgreSQL; results in list-scale-pg.json and gc-scale-pg.json)
 // npm run bench -- --backend=pg-s3 [--quick] ...   the same rows with Berth on PostgreSQL + radosgw and
 //   Distribution's S3 driver on the same radosgw (its own bucket); see bench/lib/engines.mjs
 //
@@ -27,7 +28,8 @@ const flag = (name) => args.includes(`--${name}`);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const QUICK = flag('quick');
 const BACKEND = opt('backend') ?? 'embedded';
-if (BACKEND !== 'embedded' && BACKEND !== 'pg-s3') {
+// --scale --backend=pg: the growth rows on PostgreSQL (bench/list-scale.mjs and bench/gc-scale.mjs take it).
+if (BACKEND !== 'embedded' && BACKEND !== 'pg-s3' && !(flag('scale') && BACKEND === 'pg')) {
   console.error(`[bench] --backend must be embedded (SQLite + filesystem, the default) or pg-s3 (PostgreSQL + radosgw), got "${BACKEND}"`);
   process.exit(2);
 }
