@@ -3,7 +3,8 @@
 // upstream's <path> on first use and stored as normal artifacts of <project>/<path> (through
 // RegistryService's public methods: quota, GC interlock and caches apply as for a push).
 //
-// - By digest: served from the cache with no upstream request; fetched only when missing.
+// - By digest: served from the cache with no upstream request; when missing, a HEAD asks the
+//   upstream whether it exists before it is fetched (HEADs do not count against rate limits).
 // - By tag: a HEAD to the upstream (cheap for rate limits) says which digest the tag names now;
 //   the cached copy is used when it is that digest, otherwise the new manifest is fetched.
 // - Upstream unreachable or refusing: the cached copy is served (by tag and by digest), with a
@@ -127,8 +128,12 @@ export class ProxyCacheService {
     let digest: string;
     try {
       const client = await this.client(project);
-      if (byDigest) digest = reference;
-      else {
+      if (byDigest) {
+        // A HEAD first (Docker Hub counts GETs of manifests against its pull limit, not HEADs):
+        // pulls of made-up digests cost the limit nothing, and are not fetched.
+        if (!(await client.headManifest(upstreamName, reference))) throw new UpstreamError('not-found', `${upstreamName}@${reference} does not exist upstream`, 404);
+        digest = reference;
+      } else {
         const head = await client.headManifest(upstreamName, reference);
         if (!head) throw new UpstreamError('not-found', `${upstreamName}:${reference} does not exist upstream`, 404);
         digest = head.digest;

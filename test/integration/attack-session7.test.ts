@@ -865,3 +865,26 @@ describe('a destination name longer than a repository name may be', () => {
     evil.reset();
   });
 });
+
+describe('pulls of made-up digests through a public proxy-cache project', () => {
+  test('cost the upstream a HEAD each (free of Docker Hub pull limits), never a manifest GET', async () => {
+    const img = image(51);
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u === `/v2/real/manifests/${img.digest}`) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (u.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (u.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    for (let i = 0; i < 5; i++) assert.equal((await anonPull(`evil/real/manifests/${sha256(`made-up-${i}`)}`)).status, 404);
+    assert.equal(evil.calls().filter((c) => c.method === 'GET').length, 0, 'no manifest GET for a digest the upstream does not have');
+    const real = await anonPull(`evil/real/manifests/${img.digest}`);
+    assert.equal(real.status, 200);
+    assert.equal(sha256(real.body as Buffer), img.digest);
+    evil.reset();
+  });
+});
