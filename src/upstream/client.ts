@@ -593,6 +593,9 @@ export class UpstreamClient {
   async referrers(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
     const viaApi = await this.referrersApi(name, digest, artifactType);
     if (viaApi) return viaApi;
+    // A HEAD first: most digests have no fallback tag, and a manifest GET counts against Docker
+    // Hub's pull limit where a HEAD does not (a proxy-cache listing is anyone's to ask for).
+    if (!(await this.headManifest(name, referrersTag(digest)))) return [];
     const index = await this.getManifest(name, referrersTag(digest));
     const found = index ? descriptorsOf(index.body, `the referrers tag of ${digest} at ${safeUrl(this.base)}`) : [];
     return artifactType ? found.filter((d) => d.artifactType === artifactType) : found;

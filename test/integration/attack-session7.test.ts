@@ -888,3 +888,15 @@ describe('pulls of made-up digests through a public proxy-cache project', () => 
     evil.reset();
   });
 });
+
+describe('referrers listings through an upstream without the referrers API', () => {
+  test('look for the fallback tag with a HEAD, never a manifest GET, when there is none', async () => {
+    evil.reset();
+    for (let i = 0; i < 3; i++) {
+      const res = await t.request.get(`/v2/evil/norefs/referrers/${sha256(`subject-${i}`)}`).set('Authorization', await anonToken('evil/norefs'));
+      assert.equal(res.status, 200);
+    }
+    assert.ok(evil.calls().some((c) => c.method === 'HEAD' && c.url.includes('/manifests/sha256-')));
+    assert.equal(evil.calls().filter((c) => c.method === 'GET' && c.url.includes('/manifests/')).length, 0);
+  });
+});
