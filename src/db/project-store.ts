@@ -87,6 +87,24 @@ export class ProjectStore {
     return { ...p, ownerName: owner?.username ?? '', repoCount };
   }
 
+  /** The projects with these ids (those that exist, in no particular order): three queries for a whole page. */
+  async findMany(ids: readonly number[]): Promise<ProjectRow[]> {
+    if (!ids.length) return [];
+    const rows = await this.db.project.findMany({
+      where: { id: { in: [...ids] } },
+      select: { ...REF, ownerId: true, metadata: true, createdAt: true, updatedAt: true },
+    });
+    const ownerIds = [...new Set(rows.map((p) => p.ownerId).filter((id): id is number => id !== null))];
+    const [owners, counts] = await Promise.all([
+      ownerIds.length ? this.db.user.findMany({ where: { id: { in: ownerIds } }, select: { id: true, username: true } }) : [],
+      // Counted on the (projectId, name) index, for these projects only.
+      this.db.repository.groupBy({ by: ['projectId'], where: { projectId: { in: rows.map((p) => p.id) } }, _count: { _all: true } }),
+    ]);
+    const ownerName = new Map(owners.map((u) => [u.id, u.username]));
+    const repoCount = new Map(counts.map((c) => [c.projectId, c._count._all]));
+    return rows.map((p) => ({ ...p, ownerName: (p.ownerId !== null && ownerName.get(p.ownerId)) || '', repoCount: repoCount.get(p.id) ?? 0 }));
+  }
+
   /**
    * Ids of a page of projects in `sort`'s order (default by name), and how many match: among `ids`
    * (null: all), whose name contains `nameContains` (any case), public or not, owned by `owner`.

@@ -1,6 +1,6 @@
 // Projects: the first path segment of a repository name. Public or private, with members.
 import { mayCreateProjects } from '../access/roles.ts';
-import type { ProjectSort, ProjectStore } from '../db/project-store.ts';
+import type { ProjectRow, ProjectSort, ProjectStore } from '../db/project-store.ts';
 import type { Principal } from '../access/principal.ts';
 import { Roles } from '../access/roles.ts';
 import { AppError } from '../lib/errors.ts';
@@ -73,26 +73,18 @@ export class ProjectsService {
   async get(nameOrId: string | number): Promise<ProjectRecord | null> {
     const where = typeof nameOrId === 'number' || /^\d+$/.test(String(nameOrId)) ? { id: Number(nameOrId) } : { name: String(nameOrId) };
     const p = await this.deps.projects.find(where);
-    if (!p) return null;
-    return {
-      id: p.id,
-      name: p.name,
-      public: p.public,
-      ownerId: p.ownerId,
-      ownerName: p.ownerName,
-      metadata: { ...JSON.parse(p.metadata), public: String(p.public) },
-      createdAt: p.createdAt,
-      updatedAt: p.updatedAt,
-      repoCount: p.repoCount,
-      registryId: p.registryId ?? null,
-    };
+    return p && projectRecord(p);
   }
 
   /** Projects the principal may see, filtered by name substring and visibility, paged. */
   async list(principal: Principal | null, q: { name?: string; public?: boolean; owner?: string; sort?: string; page: number; pageSize: number }): Promise<{ total: number; items: ProjectRecord[] }> {
     const visible = await this.deps.access.visibleProjectIds(principal);
     const { total, ids } = await this.deps.projects.page({ ids: visible, nameContains: q.name || undefined, public: q.public, owner: q.owner || undefined, sort: projectSort(q.sort), page: q.page, pageSize: q.pageSize });
-    const items = (await Promise.all(ids.map((id) => this.get(id)))).filter((p): p is ProjectRecord => !!p);
+    const rows = new Map((await this.deps.projects.findMany(ids)).map((p) => [p.id, p]));
+    const items = ids.flatMap((id) => {
+      const p = rows.get(id);
+      return p ? [projectRecord(p)] : [];
+    });
     return { total, items };
   }
 
@@ -113,6 +105,21 @@ export class ProjectsService {
     await this.deps.access.invalidate();
     this.deps.onChange?.({ username: principal.name, operation: 'delete', resource: project.name });
   }
+}
+
+function projectRecord(p: ProjectRow): ProjectRecord {
+  return {
+    id: p.id,
+    name: p.name,
+    public: p.public,
+    ownerId: p.ownerId,
+    ownerName: p.ownerName,
+    metadata: { ...JSON.parse(p.metadata), public: String(p.public) },
+    createdAt: p.createdAt,
+    updatedAt: p.updatedAt,
+    repoCount: p.repoCount,
+    registryId: p.registryId ?? null,
+  };
 }
 
 /**

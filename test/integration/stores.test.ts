@@ -428,6 +428,15 @@ for (const engine of engines) {
       await projects.update(id, { public: true, metadata: '{"public":"true","x":"y"}' });
       assert.deepEqual(await projects.ref({ id }), { id, name: 'team-one', public: true, registryId: null });
       assert.equal((await projects.find({ id }))!.metadata, '{"public":"true","x":"y"}');
+      // A whole page at once: the same rows as one by one, unknown ids left out.
+      const rawId = (await projects.ref({ name: 'raced' }))!.id;
+      const libId = (await projects.ref({ name: 'library' }))!.id;
+      const many = await projects.findMany([rawId, 999_999, id, libId]);
+      const byId = new Map(many.map((x) => [x.id, x]));
+      assert.equal(many.length, 3);
+      for (const k of [id, rawId, libId]) assert.deepEqual(byId.get(k), await projects.find({ id: k }));
+      assert.deepEqual([byId.get(id)!.ownerName, byId.get(id)!.repoCount, byId.get(rawId)!.ownerName, byId.get(rawId)!.repoCount], ['bob', 1, '', 0]);
+      assert.deepEqual(await projects.findMany([]), []);
     });
 
     test('projects: pages by name among visible ids, name search ignores case, public filter', async () => {
