@@ -320,6 +320,9 @@ describe('writes into a proxy-cache project', () => {
     const put = await api('put', '/projects/library', { registry_id: 1, metadata: { registry_id: '1' } });
     assert.equal(put.status, 200);
     assert.equal((await api('get', '/projects/library')).body.registry_id, 0, 'PUT does not make a project a proxy cache');
+    // Harbor's artifact copy and labels: Berth has neither route, so neither writes into a proxy cache.
+    assert.equal((await api('post', `/projects/evil/repositories/x/artifacts?from=${encodeURIComponent('library/a:b')}`, {})).status, 404);
+    assert.equal((await api('post', '/projects/evil/repositories/x/artifacts/latest/labels', { id: 1 })).status, 404);
     const unset = await api('put', '/projects/evil', { registry_id: 0 });
     assert.equal(unset.status, 200);
     assert.notEqual((await api('get', '/projects/evil')).body.registry_id, 0, 'PUT does not turn a proxy cache into a normal project');
