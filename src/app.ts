@@ -254,7 +254,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store: replicationStore,
     client: (id) => registries.client(id),
     registryExists: async (id) => (await registries.get(id).catch(() => null)) !== null,
-    local: new LocalEnd(registry, (name) => projects.ensure(name, false)),
+    // A proxy-cache project holds what its upstream has: replication does not write into it either.
+    local: new LocalEnd(registry, (name) => projects.ensure(name, false), async (name) => !!(await access.project(name))?.registryId),
     log,
     node: jobs.node,
     once: (job, slot, fn) => jobs.runSlot(job, slot, fn),

@@ -209,7 +209,15 @@ export class LocalEnd implements ReplicationEnd {
     private readonly registry: LocalRegistryPort,
     /** Creates the project a repository belongs to when it does not exist (pull-based replication into a new project). */
     private readonly ensureProject: (name: string) => Promise<void>,
+    /** Whether the project is a proxy cache (what it holds comes from its upstream only). */
+    private readonly isProxyCache: (project: string) => Promise<boolean> = async () => false,
   ) {}
+
+  /** Refuses writes into a proxy-cache project, as /v2 does: a replicated copy would pass for its upstream's. */
+  private async writable(name: string): Promise<void> {
+    const project = projectOf(name);
+    if (await this.isProxyCache(project)) throw new UpstreamError('denied', `project ${project} is a proxy cache of another registry: replication does not write into it`);
+  }
 
   async getManifest(name: string, ref: string) {
     try {
@@ -227,11 +235,15 @@ export class LocalEnd implements ReplicationEnd {
   }
 
   async putManifest(name: string, ref: string, body: Buffer, mediaType: string): Promise<string> {
+    // Created first (a project that exists already is left as it is): the check reads through the
+    // access cache, which would otherwise remember the project as missing.
     await this.ensureProject(projectOf(name));
+    await this.writable(name);
     return (await this.registry.putManifest(name, ref, mediaType, body)).digest;
   }
 
   async deleteManifest(name: string, digest: string): Promise<boolean> {
+    await this.writable(name);
     try {
       await this.registry.deleteManifest(name, digest);
       return true;
@@ -256,6 +268,7 @@ export class LocalEnd implements ReplicationEnd {
     const d = parseDigest(digest);
     if (!d) throw new UpstreamError('protocol', `invalid digest ${digest.slice(0, 80)}`);
     await this.ensureProject(projectOf(name));
+    await this.writable(name);
     // Replication works for the whole registry: any repository holding the blob may lend it.
     if ((await this.registry.mountBlob(name, d, undefined, async () => true)) !== null) return 'mounted';
     const upload = await this.registry.startUpload(name, true);

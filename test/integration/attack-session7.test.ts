@@ -538,6 +538,7 @@ describe('more: pull replication from a lying remote, URLs with a query, odd log
     assert.match(String(log.headers['content-type']), /^text\/plain/);
     assert.equal(log.headers['x-content-type-options'], 'nosniff', 'a log quoting the remote is never sniffed as HTML');
     const pulled = await t.request.get(`/v2/mirror/good/app/manifests/v1`).set('Authorization', t.adminAuth).set('Accept', OCI_MANIFEST).buffer(true).parse(binary);
+    assert.equal(pulled.status, 200, String(pulled.body));
     assert.equal(sha256(pulled.body as Buffer), img.digest);
     evil.reset();
   });
@@ -901,5 +902,40 @@ describe('referrers listings through an upstream without the referrers API', () 
     }
     assert.ok(evil.calls().some((c) => c.method === 'HEAD' && c.url.includes('/manifests/sha256-')));
     assert.equal(evil.calls().filter((c) => c.method === 'GET' && c.url.includes('/manifests/')).length, 0);
+  });
+});
+
+describe('replication into a proxy-cache project', () => {
+  test('a pull-based policy whose destination lies in a proxy-cache project stores nothing there; its task says why', { timeout: 60_000 }, async () => {
+    const img = image(61);
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u.startsWith('/v2/library/alpine/tags/list')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: 'library/alpine', tags: ['latest'] }));
+      if (u === '/v2/library/alpine/manifests/latest' || u === `/v2/library/alpine/manifests/${img.digest}`) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (u.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (u.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    const srcId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    // "evilauth" is a proxy cache of another endpoint: a copy from "evil" would pass for its upstream's.
+    const pol = await api('post', '/replication/policies', { name: 'into-proxy', src_registry: { id: srcId }, dest_namespace: 'evilauth', dest_namespace_replace_count: 0, filters: [{ type: 'name', value: 'library/alpine' }] });
+    assert.equal(pol.status, 201, pol.text);
+    const run = await api('post', '/replication/executions', { policy_id: Number(String(pol.headers.location).split('/').pop()) });
+    const execId = Number(String(run.headers.location).split('/').pop());
+    let exec: { status: string };
+    for (;;) {
+      exec = (await api('get', `/replication/executions/${execId}`)).body;
+      if (exec.status !== 'InProgress') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(exec.status, 'Failed');
+    const [task] = (await api('get', `/replication/executions/${execId}/tasks`)).body as { id: number }[];
+    assert.match((await api('get', `/replication/executions/${execId}/tasks/${task.id}/log`)).text, /proxy cache/);
+    assert.equal(await t.berth.db.repository.count({ where: { name: 'evilauth/library/alpine' } }), 0);
+    evil.reset();
   });
 });
