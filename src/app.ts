@@ -42,6 +42,8 @@ import { IdentityService } from './services/identity.ts';
 import { MembersService } from './services/members.ts';
 import { ProjectsService } from './services/projects.ts';
 import { RegistryService } from './services/registry-service.ts';
+import { ImmutableTagsService } from './services/immutable-tags.ts';
+import { ImmutableRuleStore } from './db/immutable-rule-store.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { RegistriesService } from './services/registries.ts';
@@ -217,6 +219,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = new RegistryStore(db, { file: config.databaseUrl.replace(/^file:/, '') });
   const quotas = new QuotaService({ db, projectId: async (name) => (await access.project(name))?.id ?? null, changes });
   let replicationHook: ReplicationService | null = null;
+  // Harbor's immutable tag rules: every write and delete of a tag goes through the registry service.
+  const immutableTags = new ImmutableTagsService(new ImmutableRuleStore(db), { changes });
   const registry = new RegistryService({
     store,
     blobs,
@@ -224,6 +228,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     changes,
     projectIdFor: async (repo) => (await access.project(projectOf(repo)))?.id ?? null,
     admit: (repo, digest, size, write) => quotas.admit(repo, digest, size, write),
+    immutable: immutableTags,
     writes: clusterLocks?.writeLock(),
     blobRedirectSeconds: config.s3?.redirectSeconds,
     onEvent: (e) => {
@@ -340,6 +345,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tokens,
       registries,
       replication,
+      immutableTags,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));

@@ -12,6 +12,7 @@ import type { AuditEntry, AuditFilter, AuditMatch, AuditService } from '../servi
 import type { ArtifactRecord, ArtifactsService, RepositoryRecord } from '../services/artifacts.ts';
 import type { ImportService } from '../services/import.ts';
 import type { ProjectsService } from '../services/projects.ts';
+import type { TagImmutability } from '../services/registry-service.ts';
 import { QuotaService } from '../services/quotas.ts';
 import { iso, paging, principalOf, requireSysadmin, requireUser, setPageHeaders, type HarborQuery } from './common.ts';
 import type { ArtifactDto, QuotaDto, RepositoryDto } from './responses.ts';
@@ -28,13 +29,17 @@ export interface RepositoryRouteDeps {
   maxImportBytes: number;
   quotas: QuotaService;
   audit: AuditService;
+  /** Which tags are immutable (Harbor's immutable tag rules), for the tags' `immutable` field. */
+  immutableTags?: Pick<TagImmutability, 'tagTest'>;
 }
 
 function repoDto(r: RepositoryRecord): RepositoryDto {
   return { id: r.id, project_id: r.projectId ?? 0, name: r.name, description: r.description, artifact_count: r.artifactCount, pull_count: r.pullCount, creation_time: iso(r.createdAt), update_time: iso(r.updatedAt) };
 }
 
-function artifactDto(a: ArtifactRecord, projectId: number): ArtifactDto {
+type TagTest = ((tag: string) => boolean) | null;
+
+function artifactDto(a: ArtifactRecord, projectId: number, immutable: TagTest): ArtifactDto {
   return {
     id: a.id,
     type: a.type,
@@ -50,7 +55,7 @@ function artifactDto(a: ArtifactRecord, projectId: number): ArtifactDto {
     extra_attrs: a.extra,
     annotations: a.annotations ?? {},
     references: a.references.map((r) => ({ parent_id: a.id, child_digest: r.digest, platform: r.platform ?? undefined, annotations: {}, urls: [] })),
-    tags: a.tags.map((t) => ({ repository_id: a.repositoryId, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), pull_time: '0001-01-01T00:00:00.000Z', immutable: false })),
+    tags: a.tags.map((t) => ({ repository_id: a.repositoryId, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), pull_time: '0001-01-01T00:00:00.000Z', immutable: immutable?.(t.name) ?? false })),
     accessories: a.accessories.map((x) => ({ artifact_id: 0, subject_artifact_id: a.id, subject_artifact_digest: a.digest, digest: x.digest, type: x.type, artifact_type: x.artifactType ?? undefined, size: x.size, creation_time: '' })),
     labels: [],
   };
@@ -156,14 +161,15 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const q = query.q;
     const result = await deps.artifacts.listArtifacts(repo.id, { tag: q.tags?.fuzzy ?? q.tags?.exact, exactTag: q.tags?.fuzzy === undefined && q.tags?.exact !== undefined, digest: q.digest?.exact, page: pg.page, pageSize: pg.pageSize, withAccessories: query.with_accessory !== 'false' });
     setPageHeaders(req, res, result.total, pg);
-    res.json(result.items.map((a) => artifactDto(a, project.id)));
+    const immutable = (await deps.immutableTags?.tagTest(repo.name)) ?? null;
+    res.json(result.items.map((a) => artifactDto(a, project.id, immutable)));
   });
 
   route(r, 'get /projects/:p/repositories/:r/artifacts/:ref', async (_req, res, { params }) => {
     const { project, repo } = await existing(res, params.p, params.r, 'artifact', 'read');
     const a = await deps.artifacts.getArtifact(repo.id, params.ref);
     if (!a) throw new AppError('NOT_FOUND', undefined, { message: 'artifact not found' });
-    res.json(artifactDto(a, project.id));
+    res.json(artifactDto(a, project.id, (await deps.immutableTags?.tagTest(repo.name)) ?? null));
   });
 
   route(r, 'delete /projects/:p/repositories/:r/artifacts/:ref', async (_req, res, { params }) => {
@@ -181,7 +187,8 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
     const needle = q.name?.fuzzy ?? q.name?.exact;
     const tags = needle ? a.tags.filter((t) => (q.name?.exact ? t.name === needle : t.name.includes(needle))) : a.tags;
     setPageHeaders(req, res, tags.length, pg);
-    res.json(tags.slice((pg.page - 1) * pg.pageSize, pg.page * pg.pageSize).map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: false })));
+    const immutable = (await deps.immutableTags?.tagTest(repo.name)) ?? null;
+    res.json(tags.slice((pg.page - 1) * pg.pageSize, pg.page * pg.pageSize).map((t) => ({ repository_id: repo.id, artifact_id: a.id, name: t.name, push_time: iso(t.pushedAt), immutable: immutable?.(t.name) ?? false })));
   });
 
   route(r, 'post /projects/:p/repositories/:r/artifacts/:ref/tags', async (_req, res, { params, body }) => {

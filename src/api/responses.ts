@@ -373,6 +373,27 @@ export const ReplicationTask = named(
   }),
 );
 
+// ---- immutable tag rules -----------------------------------------------------------------------------
+export const ImmutableSelector = named(
+  'ImmutableSelector',
+  'A selector of an immutable tag rule: kind doublestar; decoration matches/excludes (tags) or repoMatches/repoExcludes (repositories, named without their project)',
+  z.object({ kind: z.string(), decoration: z.string(), pattern: z.string(), extras: z.string().optional() }),
+);
+export const ImmutableRule = named(
+  'ImmutableRule',
+  'An immutable tag rule: a tag it matches, in a repository its scope matches, is never overwritten or deleted (nor the artifact carrying it)',
+  z.object({
+    id: int,
+    priority: int,
+    disabled: z.boolean(),
+    action: z.string(),
+    template: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    tag_selectors: z.array(ImmutableSelector),
+    scope_selectors: z.record(z.string(), z.array(ImmutableSelector)),
+  }),
+);
+
 // ---- replies ------------------------------------------------------------------------------------
 /** A route's successful answer (errors are Errors, documented for every route). */
 export interface Reply {
@@ -412,3 +433,4 @@ export type RegistryDto = z.output<typeof Registry>;
 export type ReplicationPolicyDto = z.output<typeof ReplicationPolicy>;
 export type ReplicationExecutionDto = z.output<typeof ReplicationExecution>;
 export type ReplicationTaskDto = z.output<typeof ReplicationTask>;
+export type ImmutableRuleDto = z.output<typeof ImmutableRule>;

@@ -18,9 +18,10 @@ import { gcRouter, type GcRouteDeps } from './gc.ts';
 import { registriesRouter, type RegistryRouteDeps } from './registries.ts';
 import { replicationRouter, type ReplicationRouteDeps } from './replication.ts';
 import { tokenKeyRouter, type TokenKeyRouteDeps } from './token-keys.ts';
+import { immutableRulesRouter, type ImmutableRuleRouteDeps } from './immutable-rules.ts';
 import { listRoutes, openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & ReplicationRouteDeps & {
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & ReplicationRouteDeps & ImmutableRuleRouteDeps & {
   login: PasswordCheck;
   log: Log;
   sessions: SessionStore;
@@ -81,6 +82,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
   routes.use(registriesRouter(deps));
   routes.use(replicationRouter(deps));
   routes.use(tokenKeyRouter(deps));
+  routes.use(immutableRulesRouter(deps));
   // Every route takes its input through its schema (route() in validate.ts): one mounted any other
   // way would skip validation and be missing from the OpenAPI document, so it stops the start.
   const loose = listRoutes(routes).filter((x) => !x.key);

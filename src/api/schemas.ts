@@ -171,6 +171,19 @@ const replicationPolicyFields = {
 };
 const replicationPolicyCreate = z.object({ name: str().min(1), ...replicationPolicyFields });
 const replicationPolicyUpdate = z.object({ name: str().nullish(), ...replicationPolicyFields });
+// Immutable tag rules: Harbor's ImmutableRule and ImmutableSelector (semantics checked by the service).
+const immutableSelector = z.object({ kind: str(32), decoration: str(32), pattern: str(512), extras: str(1024).nullish() });
+const immutableRule = z.object({
+  id: idNumber.nullish(),
+  priority: z.number().int().min(-MAX_ID).max(MAX_ID).nullish(),
+  disabled: z.boolean().nullish(),
+  action: str(32).nullish(),
+  template: str(64).nullish(),
+  params: z.record(str(128), z.unknown()).nullish(),
+  tag_selectors: z.array(immutableSelector).max(10).nullish(),
+  scope_selectors: z.record(str(32), z.array(immutableSelector).max(10)).nullish(),
+});
+const immutableRuleRef = z.object({ p: projectRef, id: idParam });
 const executionId = z.object({ id: idParam });
 const taskRef = z.object({ id: idParam, task_id: idParam });
 
@@ -309,6 +322,11 @@ export const ROUTES = {
   'put /replication/executions/:id': { reply: R.done('Stopped'), summary: 'Stop an execution (on whichever node runs it)', params: executionId },
   'get /replication/executions/:id/tasks': { reply: R.page(O.ReplicationTask, 'The tasks of the execution (one per artifact)'), params: executionId, query: list({ status: str(32).optional(), resource_type: str(32).optional(), sort: str(64).optional() }) },
   'get /replication/executions/:id/tasks/:task_id/log': { reply: R.text("The task's log"), params: taskRef },
+  // ---- immutable tag rules ----
+  'get /projects/:p/immutabletagrules': { reply: R.page(O.ImmutableRule, "The project's immutable tag rules"), params: p, query: listQ({ sort: str(64).optional() }) },
+  'post /projects/:p/immutabletagrules': { reply: R.created('Created'), summary: 'Add an immutable tag rule (at most 15 per project)', params: p, body: immutableRule },
+  'put /projects/:p/immutabletagrules/:id': { reply: R.done('Saved'), summary: 'Change an immutable tag rule, or enable or disable it (fields left out keep their value)', params: immutableRuleRef, body: immutableRule },
+  'delete /projects/:p/immutabletagrules/:id': { reply: R.done('Deleted'), params: immutableRuleRef },
   // ---- the token-signing key (Berth's addition) ----
   'get /system/token-key': { reply: R.json(tokenKey, 'The key ids in use on the node that answers'), summary: "The token-signing key's id, and the previous key's while its tokens are accepted (Berth's addition)" },
   'post /system/token-key/rotate': { reply: R.json(tokenKey, 'The new key id, and the previous key (accepted until the tokens it signed expire)'), summary: "Rotate the token-signing key on every node (Berth's addition)" },

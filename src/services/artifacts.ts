@@ -315,6 +315,9 @@ export class ArtifactsService {
 
   /** Deletes a repository with all its artifacts and tags (blob bytes stay for garbage collection). */
   async deleteRepository(name: string): Promise<void> {
+    // Immutable tag rules: a repository holding an immutable tag is not deleted (as Harbor refuses it).
+    const repo = await this.findRepository(name);
+    if (repo) await this.deps.registry.refuseImmutableDelete(name, repo.id, null);
     const deleted = await this.store.deleteRepository(name);
     await this.deps.registry.forgetRepository(name);
     if (!deleted) throw new AppError('NOT_FOUND', undefined, { message: 'repository not found' });

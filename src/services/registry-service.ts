@@ -42,8 +42,21 @@ export interface RegistryDeps {
   writes?: WriteLock;
   /** Announces changes to the other nodes and tells this one theirs (default: this process only). */
   changes?: Changes;
+  /** Immutable tag rules (src/services/immutable-tags.ts); without them no tag is immutable. */
+  immutable?: TagImmutability;
   /** Called after content changes (audit, statistics); never awaited by the caller's response. */
   onEvent?: (e: { type: 'push' | 'delete' | 'pull'; repository: string; digest: string; tag?: string }) => void;
+}
+
+/**
+ * Which tags may not be overwritten or deleted (Harbor's immutable tag rules). Contract: `tagTest`
+ * answers from memory as a rule (it runs on every tag push) and returns null when no enabled rule
+ * covers the repository; `tagNames` reads what a delete would remove.
+ */
+export interface TagImmutability {
+  tagTest(repository: string): Promise<((tag: string) => boolean) | null>;
+  /** The repository's tags pointing at `digest`, or all of them when it is null. */
+  tagNames(repositoryId: number, digest: string | null): Promise<string[]>;
 }
 
 const SEP = '\u0000';
@@ -560,6 +573,7 @@ export class RegistryService {
       digest = digestOf(body);
     }
     const m = parseManifest(body, contentType);
+    if (!isDigestRef) await this.refuseOverwrite(repository, reference, digest);
     return this.writes.shared(() => this.storeManifest(repository, isDigestRef ? null : reference, digest, m, body));
   }
 
@@ -628,10 +642,38 @@ export class RegistryService {
     }
   }
 
+  // ---- immutable tag rules (issue 17: Harbor's immutable tags) --------------------------------
+
+  /** DENIED when `tag` is immutable, exists, and points at another manifest than `digest`. */
+  private async refuseOverwrite(repository: string, tag: string, digest: string): Promise<void> {
+    const test = await this.deps.immutable?.tagTest(repository);
+    if (!test?.(tag)) return;
+    const id = await this.repoId(repository);
+    // Read from the database, not the tag cache: only pushes of protected tags pay for it.
+    const current = id === null ? null : await this.deps.store.findTag(id, tag);
+    if (current !== null && current !== digest) throw new AppError('DENIED', { tag }, { message: `The tag ${repository}:${tag} is immutable, cannot be overwritten` });
+  }
+
+  /** DENIED when deleting `digest` (null: the whole repository) would remove an immutable tag. */
+  async refuseImmutableDelete(repository: string, id: number, digest: string | null): Promise<void> {
+    const test = await this.deps.immutable?.tagTest(repository);
+    if (!test) return;
+    const hit = (await this.deps.immutable!.tagNames(id, digest)).filter(test);
+    if (!hit.length) return;
+    const what = digest === null ? `The repository ${repository}` : `The artifact ${repository}@${digest}`;
+    throw new AppError('DENIED', { tags: hit }, { message: `${what} has immutable tags (${hit.slice(0, 5).join(', ')}${hit.length > 5 ? ', …' : ''}), cannot be deleted` });
+  }
+
   /** Deletes by digest (the manifest and its tags) or by tag (only the tag). */
   async deleteManifest(repository: string, reference: string): Promise<void> {
     const id = await this.repoId(repository);
     if (id === null) throw new AppError('MANIFEST_UNKNOWN', { reference });
+    if (!reference.includes(':')) {
+      const test = await this.deps.immutable?.tagTest(repository);
+      if (test?.(reference) && (await this.deps.store.findTag(id, reference)) !== null) {
+        throw new AppError('DENIED', { tag: reference }, { message: `The tag ${repository}:${reference} is immutable, cannot be deleted` });
+      }
+    } else await this.refuseImmutableDelete(repository, id, reference);
     if (!reference.includes(':')) {
       const ok = await this.deps.store.deleteTag(id, reference);
       this.contentChanged(id);
