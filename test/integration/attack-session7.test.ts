@@ -939,3 +939,40 @@ describe('replication into a proxy-cache project', () => {
     evil.reset();
   });
 });
+
+describe('malformed bodies on the routes of this session', () => {
+  test('wrong JSON types, nulls, arrays and junk in every field are 4xx, never 500', { timeout: 120_000 }, async () => {
+    const junk: unknown[] = [null, 0, -1, 1e308, true, 'x', '', [], [1], {}, { a: 1 }, '\u0000', 'ü'.repeat(300)];
+    const routes: [('post' | 'put'), string, string[]][] = [
+      ['post', '/registries', ['name', 'type', 'url', 'description', 'credential', 'insecure', 'ca_certificate']],
+      ['put', `/registries/1`, ['name', 'url', 'description', 'credential_type', 'access_key', 'access_secret', 'insecure', 'ca_certificate']],
+      ['post', '/registries/ping', ['id', 'type', 'url', 'credential_type', 'access_key', 'access_secret', 'credential', 'insecure', 'ca_certificate']],
+      ['post', '/replication/policies', ['name', 'description', 'src_registry', 'dest_registry', 'dest_namespace', 'dest_namespace_replace_count', 'trigger', 'filters', 'replicate_deletion', 'override', 'enabled', 'speed', 'copy_by_chunk']],
+      ['post', '/replication/executions', ['policy_id']],
+      ['post', '/system/token-key/rotate', []],
+    ];
+    const destId = (await api('get', '/registries?q=name%3Devil')).body[0].id as number;
+    const valid: Record<string, Record<string, unknown>> = {
+      '/registries': { name: 'fz', type: 'docker-registry', url: evil.url },
+      '/registries/1': {},
+      '/registries/ping': { url: 'http://127.0.0.1:1' },
+      '/replication/policies': { name: 'fz', dest_registry: { id: destId } },
+      '/replication/executions': { policy_id: 1 },
+      '/system/token-key/rotate': {},
+    };
+    for (const [method, path, fields] of routes) {
+      for (const field of fields) {
+        for (const value of junk) {
+          const res = await api(method, path, { ...valid[path], [field]: value });
+          assert.ok(res.status < 500, `${method} ${path} ${field}=${JSON.stringify(value)?.slice(0, 40)}: ${res.status} ${res.text}`);
+          if (res.status === 201 && path === '/registries') await api('delete', String(res.headers.location).replace('/api/v2.0', ''));
+          if (res.status === 201 && path === '/replication/policies') await api('delete', String(res.headers.location).replace('/api/v2.0', ''));
+        }
+      }
+      const raw = await t.request[method](`/api/v2.0${path}`).set('Authorization', t.adminAuth).set('Content-Type', 'application/json').send('{"name": [');
+      assert.equal(raw.status, 400, `${path}: malformed JSON`);
+      const arr = await t.request[method](`/api/v2.0${path}`).set('Authorization', t.adminAuth).send([1, 2]);
+      assert.ok(arr.status < 500, `${path}: array body ${arr.status}`);
+    }
+  });
+});
