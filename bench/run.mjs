@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --rounds=N] [-- --rows=a,b] [-- --no-distribution] [-- --tsx] [-- --cpu-prof] [-- --keep] [-- --mem]
+//   [-- --berth-root=DIR]   Berth built from another copy of the tree (a patch applied, say) instead of this one
 // npm run bench -- --scale [--sizes=1000,20000] [--tsx] [--backend=pg]   growth rows (issue 17): lists and GC at
 //   two sizes (--backend=pg: on a throwaway PostgreSQL; results in list-scale-pg.json and gc-scale-pg.json)
 // npm run bench -- --backend=pg-s3 [--quick] ...   the same rows with Berth on PostgreSQL + radosgw and
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ACCEPT, OCI_MANIFEST, bearer, makeTarget, mount, percentile, pool, pullVerified, pushChunked, pushMonolithic, pushStreamed, putManifest, request, walk } from './lib/client.mjs';
-import { buildBerth, cpuMs, distributionBinary, memMiB, startBerth, startDistribution } from './lib/servers.mjs';
+import { buildBerth, cpuMs, distributionBinary, memMiB, peakMiB, resetPeak, startBerth, startDistribution } from './lib/servers.mjs';
 import { createBucket, pgS3Unavailable, startPostgres, startRgw, treePids } from './lib/engines.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +28,7 @@ const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
 const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const QUICK = flag('quick');
+const BERTH_ROOT = opt('berth-root') ? path.resolve(opt('berth-root')) : ROOT;
 const BACKEND = opt('backend') ?? 'embedded';
 // --scale --backend=pg: the growth rows on PostgreSQL (bench/list-scale.mjs and bench/gc-scale.mjs take it).
 if (BACKEND !== 'embedded' && BACKEND !== 'pg-s3' && !(flag('scale') && BACKEND === 'pg')) {
@@ -66,10 +68,10 @@ function makeBlobs(n, size) {
 // ---- the workload ------------------------------------------------------------------------------
 
 const rows = new Map(); // key -> { label, unit, cpuUnit, cpuScale, results: { berth: [], distribution: [] } }
-const memTrail = []; // --mem: Berth's RSS and peak after each row
+const memTrail = []; // --mem: Berth's RSS after each row, the row's peak and the peak so far
 let berthPid;
 function record(key, label, unit, cpuUnit, cpuScale, target, r) {
-  if (flag('mem') && target === 'berth') memTrail.push(`${key}: rss ${memMiB(berthPid).rss.toFixed(0)} peak ${memMiB(berthPid).hwm.toFixed(0)}`);
+  if (flag('mem') && target === 'berth') memTrail.push(`${key}: rss ${memMiB(berthPid).rss.toFixed(0)}, row peak ${r.peakRss?.toFixed(0) ?? '—'}, peak so far ${peakMiB(berthPid).toFixed(0)}`);
   if (!rows.has(key)) rows.set(key, { key, label, unit, cpuUnit, cpuScale, results: {} });
   (rows.get(key).results[target] ??= []).push(r);
 }
@@ -91,6 +93,8 @@ const engineCpuMs = () => {
 
 /** Times fn on a target: wall time, the server's CPU time (and the engines'), and fn's count of units. */
 async function measure(t, fn) {
+  // --mem: each row's own peak RSS (a fresh VmHWM window), besides the peak over the run.
+  const window = flag('mem') && resetPeak(t.pid);
   const c0 = cpuMs(t.pid);
   const e0 = engineCpuMs();
   const t0 = performance.now();
@@ -98,7 +102,7 @@ async function measure(t, fn) {
   const ms = performance.now() - t0;
   const cpu = cpuMs(t.pid) - c0;
   const engineCpu = enginePids ? engineCpuMs() - e0 : undefined;
-  return { ms, cpu, engineCpu, ...out };
+  return { ms, cpu, engineCpu, ...(window ? { peakRss: memMiB(t.pid).hwm } : {}), ...out };
 }
 
 const REPO = { mono: 'library/bench-mono', chunked: 'library/bench-chunked', man: 'library/bench-man', tags: 'library/bench-tags', cat: (i) => `library/bench-cat-${String(i).padStart(4, '0')}`, big: 'library/bench-big' };
@@ -160,7 +164,7 @@ async function round(r, targets, tmp, pullSet) {
   const order = r % 2 ? [...targets].reverse() : targets;
   const bytesRow = (key, label, blobs, t, m) => {
     const mib = blobs.reduce((a, b) => a + b.size, 0) / MiB;
-    record(key, label, 'MB/s', 'ms CPU/MiB', 1, t.name, { value: mib / (m.ms / 1000), cpuPerUnit: m.cpu / mib, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / mib, ms: m.ms });
+    record(key, label, 'MB/s', 'ms CPU/MiB', 1, t.name, { value: mib / (m.ms / 1000), cpuPerUnit: m.cpu / mib, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / mib, ms: m.ms, peakRss: m.peakRss });
   };
   // The disk baseline says what the filesystem under the embedded setup can do; with pg-s3 the bytes go to radosgw.
   const diskRow = (key, label, blobs, parallel) => (PG_S3 ? undefined : disk(path.join(tmp, 'disk'), blobs, parallel).then((ms) => record(key, label, 'MB/s', '', 1, 'disk', { value: blobs.reduce((a, b) => a + b.size, 0) / MiB / (ms / 1000), ms })));
@@ -208,7 +212,7 @@ async function round(r, targets, tmp, pullSet) {
       const m = await measure(t, async () => {
         await pool(bodies.length, 8, (i) => putManifest(t, REPO.man, `put-${r}-${i}`, bodies[i]));
       });
-      record('manifest-put', `manifest PUT + tag × ${S.manifestPuts}, 8 in flight`, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.manifestPuts / (m.ms / 1000), cpuPerUnit: m.cpu / S.manifestPuts, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.manifestPuts, ms: m.ms });
+      record('manifest-put', `manifest PUT + tag × ${S.manifestPuts}, 8 in flight`, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.manifestPuts / (m.ms / 1000), cpuPerUnit: m.cpu / S.manifestPuts, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.manifestPuts, ms: m.ms, peakRss: m.peakRss });
     }
   }
 
@@ -220,7 +224,7 @@ async function round(r, targets, tmp, pullSet) {
       }),
     }));
     if (bad) throw new Error(`${t.name} ${key}: ${bad} requests failed`);
-    record(key, label, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.smallReqs / (m.ms / 1000), cpuPerUnit: m.cpu / S.smallReqs, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.smallReqs, ms: m.ms, p50: percentile(m.lat, 50), p99: percentile(m.lat, 99) });
+    record(key, label, 'req/s', 'µs CPU/req', 1000, t.name, { value: S.smallReqs / (m.ms / 1000), cpuPerUnit: m.cpu / S.smallReqs, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / S.smallReqs, ms: m.ms, p50: percentile(m.lat, 50), p99: percentile(m.lat, 99), peakRss: m.peakRss });
   };
   if (want('manifest-get')) {
     for (const t of order) {
@@ -248,7 +252,7 @@ async function round(r, targets, tmp, pullSet) {
       }
       return { n, pages };
     });
-    record(key, label, 'walks/s', 'ms CPU/walk', 1, t.name, { value: m.n / (m.ms / 1000), cpuPerUnit: m.cpu / m.n, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / m.n, ms: m.ms, pages: m.pages });
+    record(key, label, 'walks/s', 'ms CPU/walk', 1, t.name, { value: m.n / (m.ms / 1000), cpuPerUnit: m.cpu / m.n, engineCpuPerUnit: m.engineCpu === undefined ? undefined : m.engineCpu / m.n, ms: m.ms, pages: m.pages, peakRss: m.peakRss });
   };
   if (want('tags')) {
     for (const t of order) {
@@ -298,6 +302,7 @@ function summarize() {
       if (rs[0].engineCpuPerUnit !== undefined) s[name].engineCpuPerUnit = median(rs.map((x) => x.engineCpuPerUnit)) * row.cpuScale;
       if (rs[0].p50 !== undefined) Object.assign(s[name], { p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)) });
       if (rs[0].pages !== undefined) s[name].pages = rs[0].pages;
+      if (rs[0].peakRss !== undefined) s[name].peakRssMiB = Math.max(...rs.map((x) => x.peakRss));
     }
     if (s.berth && s.distribution) {
       s.ratio = s.berth.value / s.distribution.value;
@@ -365,7 +370,7 @@ async function main() {
     let entry;
     if (!flag('tsx')) {
       log('compiling berth (tsc, as npm run build) into bench/results/dist');
-      entry = buildBerth(ROOT);
+      entry = buildBerth(BERTH_ROOT);
     }
     let berthEnv = {};
     let distS3;
@@ -397,7 +402,7 @@ async function main() {
       engineInfo = { postgres: pgdb.url.replace(/\/\/[^@]*@/, '//'), radosgw: rgw.endpoint, memstoreBytes, buckets: { berth: 'berth', distribution: 'distribution' } };
       log(`PostgreSQL ${pgdb.url}, radosgw ${rgw.endpoint} (buckets berth and distribution)`);
     }
-    const berth = await startBerth({ root: ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs, env: berthEnv });
+    const berth = await startBerth({ root: BERTH_ROOT, dir: path.join(tmp, 'berth'), password: PASSWORD, entry, extraNodeArgs, env: berthEnv });
     servers.push(berth);
     berthPid = berth.pid;
     const targets = [makeTarget(berth, { basic: BASIC })];
@@ -415,14 +420,14 @@ async function main() {
     log('setup: base manifests, tags, catalog repositories');
     const st = performance.now();
     await Promise.all(targets.map((t) => setup(t)));
-    log(`setup done in ${((performance.now() - st) / 1000).toFixed(1)} s`);
+    log(`setup done in ${((performance.now() - st) / 1000).toFixed(1)} s${flag('mem') ? `; RSS now (MiB) ${targets.map((t) => `${t.name} ${memMiB(t.pid).rss.toFixed(0)}`).join(', ')}` : ''}`);
 
     const pullSet = [];
     for (let r = 0; r < S.rounds; r++) {
       log(`round ${r + 1}/${S.rounds} (${r % 2 ? 'distribution' : 'berth'} first)`);
       await round(r, targets, tmp, pullSet);
     }
-    const peakRun = Object.fromEntries(targets.map((t) => [t.name, memMiB(t.pid).hwm]));
+    const peakRun = Object.fromEntries(targets.map((t) => [t.name, peakMiB(t.pid)]));
     const big = {};
     if (want('big')) {
       for (const t of targets) {
@@ -430,7 +435,7 @@ async function main() {
         big[t.name] = await bigPush(t);
       }
     }
-    const peakAll = Object.fromEntries(targets.map((t) => [t.name, memMiB(t.pid).hwm]));
+    const peakAll = Object.fromEntries(targets.map((t) => [t.name, peakMiB(t.pid)]));
 
     if (flag('mem')) {
       log(`Berth memory after each row:\n  ${memTrail.join('\n  ')}`);
@@ -445,6 +450,11 @@ async function main() {
       log(`Berth resident memory by mapping (MiB): ${[...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     }
     const summary = summarize();
+    const dn = targets[1]?.name;
+    if (flag('mem')) {
+      const per = summary.filter((x) => x.berth?.peakRssMiB !== undefined).map((x) => `${x.key}: ${x.berth.peakRssMiB.toFixed(0)}${dn ? ` | ${x[dn]?.peakRssMiB?.toFixed(0) ?? '—'}` : ''}`);
+      log(`peak RSS per row, MiB, highest over the rounds (Berth${dn ? ' | Distribution' : ''}):\n  ${per.join('\n  ')}`);
+    }
     const diskMono = summary.find((s) => s.key === 'disk-mono')?.disk?.value;
     const diskChunked = summary.find((s) => s.key === 'disk-chunked')?.disk?.value;
     const extra = [];
@@ -453,7 +463,6 @@ async function main() {
     const pc = summary.find((s) => s.key === 'push-chunked');
     const pct = (row, who, disk) => (row?.[who] && disk ? `${((row[who].value / disk) * 100).toFixed(0)}%` : '—');
     if (pm && diskMono) extra.push(['push vs disk (monolithic / streamed / chunked)', '%', ['berth', 'distribution'].map((w) => `${pct(pm, w, diskMono)} / ${pct(ps, w, diskMono)} / ${pct(pc, w, diskChunked)}`)].flat());
-    const dn = targets[1]?.name;
     extra.push(['peak RSS over the rounds (VmHWM)', 'MiB', fmt(peakRun.berth), dn ? fmt(peakRun[dn]) : '—', dn ? `${(peakRun.berth / peakRun[dn]).toFixed(2)}×` : '—']);
     if (big.berth) {
       extra.push([`push of one ${S.big / MiB} MiB blob (streamed)`, 'MB/s', fmt(big.berth.mbps), dn ? fmt(big[dn].mbps) : '—', dn ? `${(big.berth.mbps / big[dn].mbps).toFixed(2)}×` : '—', `${fmt(big.berth.cpuPerMiB)} ms CPU/MiB`, dn ? fmt(big[dn].cpuPerMiB) : '—', dn ? `${(big[dn].cpuPerMiB / big.berth.cpuPerMiB).toFixed(2)}×` : '—']);
@@ -472,7 +481,7 @@ async function main() {
 
     const resultsDir = path.join(ROOT, 'bench', 'results');
     fs.mkdirSync(resultsDir, { recursive: true });
-    const json = { date: new Date().toISOString(), backend: BACKEND, engines: engineInfo, quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('tsx') ? 'src (tsx)' : 'compiled (tsc)' }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
+    const json = { date: new Date().toISOString(), backend: BACKEND, engines: engineInfo, quick: QUICK, sizes: S, node: process.version, cpus: os.cpus().length, loadavg: load, berth: { source: flag('tsx') ? 'src (tsx)' : 'compiled (tsc)', ...(BERTH_ROOT !== ROOT ? { root: BERTH_ROOT } : {}) }, distribution: dn ? { binary: bin, version: '2.8.2 (Debian docker-registry)' } : null, rows: summary, peakRssMiB: { rounds: peakRun, all: peakAll }, bigPush: big, note };
     const resultsFile = PG_S3 ? 'latest-pg-s3.json' : 'latest.json';
     fs.writeFileSync(path.join(resultsDir, resultsFile), JSON.stringify(json, null, 2) + '\n');
     log(`results written to bench/results/${resultsFile}`);

@@ -23,6 +23,29 @@ export function memMiB(pid) {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
+const hwmSeen = new Map();
+
+/** Peak RSS in MiB since the process started, across resetPeak() windows. */
+export function peakMiB(pid) {
+  const h = Math.max(memMiB(pid).hwm, hwmSeen.get(pid) ?? 0);
+  hwmSeen.set(pid, h);
+  return h;
+}
+
+/**
+ * Starts a new VmHWM window (Linux: `5` to /proc/<pid>/clear_refs), so that memMiB(pid).hwm is the
+ * peak since now; peakMiB(pid) still gives the peak since start. False where that is refused.
+ */
+export function resetPeak(pid) {
+  peakMiB(pid);
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** BERTH_ENV="K=V K2=V2": extra environment for the Berth under test (e.g. malloc tunables). */
 function extraEnv() {
   return Object.fromEntries((process.env.BERTH_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
