@@ -283,6 +283,15 @@ describe('answers fit the documented response schemas', () => {
     fits('delete /replication/policies/:id', await api('delete', `/replication/policies/${id}`));
   });
 
+  test('immutable tag rules', async () => {
+    const body = { disabled: false, action: 'immutable', template: 'immutable_template', params: {}, tag_selectors: [{ kind: 'doublestar', decoration: 'matches', pattern: 'v*' }], scope_selectors: { repository: [{ kind: 'doublestar', decoration: 'repoMatches', pattern: '**' }] }, priority: 0 };
+    const created = fits('post /projects/:p/immutabletagrules', await api('post', '/projects/team/immutabletagrules').send(body));
+    const id = String(created.headers.location).split('/').pop();
+    assert.equal(fits('get /projects/:p/immutabletagrules', await api('get', '/projects/team/immutabletagrules')).body[0].tag_selectors[0].pattern, 'v*');
+    fits('put /projects/:p/immutabletagrules/:id', await api('put', `/projects/team/immutabletagrules/${id}`).send({ disabled: true }));
+    fits('delete /projects/:p/immutabletagrules/:id', await api('delete', `/projects/team/immutabletagrules/${id}`));
+  });
+
   test('every route of the table was checked against a real answer (or is listed with the reason it is not)', () => {
     const missing = Object.keys(ROUTES).filter((k) => !checked.has(k) && !(k in NOT_CALLED));
     assert.deepEqual(missing, []);
