@@ -59,11 +59,20 @@ const SEP = '\u0000';
 const MAX_DEPTH = 8;
 /** Manifests one pull fetches from the upstream at most (an index's children, theirs, ...). */
 const MAX_MANIFESTS = 1024;
+/** While other pulls wait for a blob, the client it streams to must take this much a second... */
+const SLOW_CLIENT_BYTES_PER_S = 32 * 1024;
+/** ...measured over windows this long (ms). */
+const SLOW_CLIENT_WINDOW_MS = 5_000;
 /** Referrers one listing fetches from the upstream at most. */
 const MAX_REFERRERS_FETCHED = 64;
 
 export class ProxyCacheService {
   private readonly inflight = new Map<string, Promise<unknown>>();
+  /**
+   * Blob fetches streamed to a client (openBlob), by key: called when another pull starts waiting
+   * for the same blob, it detaches that client if it holds the fetch back (see tee).
+   */
+  private readonly hurry = new Map<string, () => void>();
 
   constructor(private readonly deps: ProxyCacheDeps) {}
 
@@ -91,7 +100,10 @@ export class ProxyCacheService {
   /** Runs `fn` once for `key` at a time: concurrent callers share its outcome. */
   private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key) as Promise<T> | undefined;
-    if (running) return running;
+    if (running) {
+      this.hurry.get(key)?.();
+      return running;
+    }
     const p: Promise<T> = fn().finally(() => {
       if (this.inflight.get(key) === p) this.inflight.delete(key);
     });
@@ -278,6 +290,7 @@ export class ProxyCacheService {
     const key = `b${SEP}${repository}${SEP}${digest}`;
     const running = this.inflight.get(key);
     if (running) {
+      this.hurry.get(key)?.();
       await running.catch((e: unknown) => {
         throw e instanceof UpstreamError ? this.unavailable(project, e, 'blob', digest) : e;
       });
@@ -315,7 +328,8 @@ export class ProxyCacheService {
     const toStore = new PassThrough();
     let upstreamFailure: unknown = null;
     download.stream.once('error', (e) => (upstreamFailure = e));
-    tee(download.stream, toClient, toStore);
+    this.hurry.set(key, tee(download.stream, toClient, toStore));
+    void stored.finally(() => this.hurry.delete(key)).catch(() => undefined);
     const registry = client.base.host;
     this.deps.registry.completeUpload(repository, upload.uuid, d, toStore).then(
       (n) => {
@@ -357,13 +371,26 @@ export class ProxyCacheService {
 /**
  * Copies `src` into `a` (a client) and `b` (the storage) at the pace of the slower one; when `a` is
  * destroyed (the client went away) `b` goes on alone. `src`'s end or error reaches both.
+ *
+ * Returns `hurry`, called when other pulls wait for the same blob: from then on the client may hold
+ * the copy back only while it keeps reading — one that takes less than SLOW_CLIENT_BYTES_PER_S over
+ * a SLOW_CLIENT_WINDOW_MS window while the copy waits for it is cut off, and the storage goes on at
+ * its own pace. Without it one stalled (or deliberately slow, anonymous) reader made every pull of a
+ * popular missing layer wait at its pace. The cut client retries and gets the stored copy.
  */
-function tee(src: Readable, a: PassThrough, b: PassThrough): void {
+function tee(src: Readable, a: PassThrough, b: PassThrough): () => void {
   let aOpen = true;
+  let written = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const stopWatching = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+  };
   const resume = () => {
     if ((!aOpen || !a.writableNeedDrain) && !b.writableNeedDrain) src.resume();
   };
   a.once('close', () => {
+    stopWatching();
     if (!a.writableFinished) {
       aOpen = false;
       resume();
@@ -374,16 +401,35 @@ function tee(src: Readable, a: PassThrough, b: PassThrough): void {
   src.on('data', (chunk: Buffer) => {
     const okB = b.write(chunk);
     const okA = aOpen ? a.write(chunk) : true;
+    if (aOpen) written += chunk.length;
     if (!okA || !okB) src.pause();
   });
   src.once('end', () => {
+    stopWatching();
     if (aOpen) a.end();
     b.end();
   });
   src.once('error', (e) => {
+    stopWatching();
     if (aOpen) a.destroy(e);
     b.destroy(e);
   });
+  return () => {
+    if (timer || !aOpen) return;
+    let taken = written - a.writableLength;
+    timer = setInterval(() => {
+      const now = written - a.writableLength;
+      const rate = ((now - taken) * 1000) / SLOW_CLIENT_WINDOW_MS;
+      taken = now;
+      if (aOpen && a.writableNeedDrain && rate < SLOW_CLIENT_BYTES_PER_S) {
+        stopWatching();
+        aOpen = false;
+        a.destroy(new Error('the client reads too slowly while other pulls wait for this blob: cut off (the blob is still stored)'));
+        resume();
+      }
+    }, SLOW_CLIENT_WINDOW_MS);
+    timer.unref();
+  };
 }
 
 function mib(n: number): string {

@@ -978,3 +978,51 @@ describe('malformed bodies on the routes of this session', () => {
     assert.equal((await api('put', '/registries/1', { name: 'evil', insecure: false })).status, 200);
   });
 });
+
+describe('a slow reader of a blob others wait for', () => {
+  test('does not hold back the others: a second pull of the same missing blob completes while the first client reads nothing', { timeout: 45_000 }, async () => {
+    // 24 MiB: more than the socket buffers between Berth and a client that reads nothing take.
+    const chunk = bytes(64 * 1024, 71);
+    const count = 384;
+    const digest = sha256(Buffer.concat(Array.from({ length: count }, () => chunk)));
+    evil.reset((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+      if (req.url?.endsWith(digest)) {
+        res.writeHead(200, { 'content-length': count * chunk.length });
+        let left = count;
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            left--;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        return pump();
+      }
+      res.writeHead(404).end();
+    });
+    const server = http.createServer(t.berth.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const auth = await anonToken('evil/popular');
+    let slow: http.IncomingMessage | null = null;
+    try {
+      // The slow client: takes the answer's headers, then reads nothing.
+      slow = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: `/v2/evil/popular/blobs/${digest}`, headers: { authorization: auth } }, (res) => {
+          res.pause();
+          resolve(res);
+        });
+        req.on('error', reject);
+      });
+      assert.equal(slow.statusCode, 200);
+      const other = await t.request.head(`/v2/evil/popular/blobs/${digest}`).set('Authorization', auth);
+      assert.equal(other.status, 200);
+      assert.equal(Number(other.headers['content-length']), count * chunk.length);
+    } finally {
+      slow?.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      evil.reset();
+    }
+  });
+});
