@@ -300,6 +300,34 @@ describe('web UI in Chromium', { skip }, () => {
     await shot('09-summary');
   });
 
+  test('tag immutability: a rule added in the project protects its tags (marked in the artifact list), is disabled and deleted', async () => {
+    await pushTiny(srv, `${PROJECT}/locked`, 'v1');
+    await page.getByRole('link', { name: PROJECT, exact: true }).click();
+    await page.getByRole('link', { name: 'Tag immutability' }).click();
+    await page.getByText('No immutability rules').waitFor();
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add tag immutability rule' });
+    await dialog.getByLabel('Repository pattern').fill('locked');
+    await dialog.getByLabel('Tag pattern').fill('v*');
+    await dialog.getByRole('button', { name: 'Add rule' }).click();
+    const row = page.getByTestId('immutable-rule');
+    await row.getByText('matching v*').waitFor();
+    await row.getByText('enabled').waitFor();
+    await shot('09b-tag-immutability');
+    // Enforced: v1 cannot be moved; the artifact list marks it.
+    await assert.rejects(pushTiny(srv, `${PROJECT}/locked`, 'v1', 'other'), /immutable, cannot be overwritten/);
+    await page.goto(`${srv.url}/projects/${PROJECT}/repositories/locked`);
+    await page.getByLabel('immutable').first().waitFor();
+    // Disabled: the tag moves again; then the rule is deleted.
+    await page.goBack();
+    await row.getByRole('button', { name: /^Disable rule/ }).click();
+    await row.getByText('disabled').waitFor();
+    await pushTiny(srv, `${PROJECT}/locked`, 'v1', 'other');
+    await row.getByRole('button', { name: /^Delete rule/ }).click();
+    await page.getByRole('dialog', { name: 'Delete rule' }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No immutability rules').waitFor();
+  });
+
   test('deleting a repository says how many artifacts go with it, in proper English', async () => {
     await pushTiny(srv, `${PROJECT}/scratch`, 'v1');
     await page.getByRole('link', { name: 'Repositories' }).click();
@@ -840,6 +868,7 @@ describe('web UI in Chromium', { skip }, () => {
     await page.getByRole('link', { name: 'Summary' }).click();
     await page.getByRole('meter', { name: 'Storage used' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Edit quota' }).count(), 0, 'no Edit quota for a developer');
+    assert.equal(await page.getByRole('link', { name: 'Tag immutability' }).count(), 0, 'no tag immutability tab for a developer');
   });
 
   test('when the session ends, the next action returns to the login form and back afterwards', async () => {

@@ -11,6 +11,7 @@ import { Logs } from './project-logs.tsx';
 import { Members } from './project-members.tsx';
 import { Repositories } from './project-repositories.tsx';
 import { Robots } from './project-robots.tsx';
+import { Immutability } from './project-immutable.tsx';
 import { Summary } from './project-summary.tsx';
 
 export interface ProjectCtx {
@@ -47,6 +48,7 @@ const TABS = [
   { id: 'members', label: 'Members' },
   { id: 'robots', label: 'Robot accounts' },
   { id: 'logs', label: 'Logs' },
+  { id: 'immutability', label: 'Tag immutability' },
   { id: 'summary', label: 'Summary' },
 ];
 
@@ -83,7 +85,7 @@ export function ProjectPage({ projectId, tab }: { projectId: string; tab: string
   if (ctx.error) return <div class="page"><ErrorNote error={ctx.error} onRetry={ctx.reload} /></div>;
   if (!ctx.data) return <Spinner />;
   const c = ctx.data;
-  const visible = TABS.filter((t) => (t.id === 'logs' ? c.can('log', 'list') : t.id === 'robots' ? c.can('robot', 'list') : t.id === 'members' ? c.can('member', 'list') : true));
+  const visible = TABS.filter((t) => (t.id === 'logs' ? c.can('log', 'list') : t.id === 'robots' ? c.can('robot', 'list') : t.id === 'members' ? c.can('member', 'list') : t.id === 'immutability' ? c.can('immutable-tag', 'list') : true));
   const current = visible.some((t) => t.id === tab) ? tab : 'repositories';
   return (
     <div class="page">
@@ -101,6 +103,7 @@ export function ProjectPage({ projectId, tab }: { projectId: string; tab: string
         {current === 'members' && <Members ctx={c} />}
         {current === 'robots' && <Robots ctx={c} />}
         {current === 'logs' && <Logs ctx={c} />}
+        {current === 'immutability' && <Immutability ctx={c} />}
         {current === 'summary' && <Summary ctx={c} />}
       </section>
       {importing && <ImportDialog project={c.project} onClose={() => setImporting(false)} />}

@@ -244,8 +244,9 @@ function ArtifactRows(props: {
           ) : (
             <span class="tags">
               {tags.slice(0, TAGS_IN_ROW).map((t) => (
-                <span key={t.name} class="tag">
+                <span key={t.name} class="tag" title={t.immutable ? 'immutable: cannot be overwritten or deleted' : undefined}>
                   {t.name}
+                  {t.immutable && <span aria-label="immutable"> 🔒</span>}
                 </span>
               ))}
               {tags.length > TAGS_IN_ROW && (
