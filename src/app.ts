@@ -44,6 +44,9 @@ import { ProjectsService } from './services/projects.ts';
 import { RegistryService } from './services/registry-service.ts';
 import { ImmutableTagsService } from './services/immutable-tags.ts';
 import { ImmutableRuleStore } from './db/immutable-rule-store.ts';
+import { RetentionService } from './services/retention.ts';
+import { RetentionStore } from './db/retention-store.ts';
+import { ArtifactStore } from './db/artifact-store.ts';
 import { RobotsService } from './services/robots.ts';
 import { SettingsService } from './services/settings.ts';
 import { RegistriesService } from './services/registries.ts';
@@ -100,6 +103,8 @@ export interface BerthApp {
   proxyCache: ProxyCacheService;
   /** Replication policies, executions and their triggers. */
   replication: ReplicationService;
+  /** Tag retention policies and their runs. */
+  retention: RetentionService;
   /** Change announcements between nodes: every cache subscribes, every change publishes (src/db/changes.ts). */
   changes: Changes;
   /** Prometheus metrics and their listener (BERTH_METRICS_ADDR); null when not configured. */
@@ -271,6 +276,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   await replication.start();
   const policy = overrides.policy ?? access;
   const artifacts = new ArtifactsService({ db, blobs, registry, changes });
+  // Tag retention: runs delete through the artifacts service; schedules claimed once per cluster.
+  const retention = new RetentionService({
+    store: new RetentionStore(db),
+    artifactStore: new ArtifactStore(db),
+    artifacts,
+    projects: projectStore,
+    log,
+    node: jobs.node,
+    once: (job, slot, fn) => jobs.runSlot(job, slot, fn),
+  });
+  await retention.start();
   const tmpDir = path.join(config.dataDir, 'tmp');
   fs.rmSync(tmpDir, { recursive: true, force: true }); // leftovers of interrupted imports
   const importer = new ImportService({
@@ -346,6 +362,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       registries,
       replication,
       immutableTags,
+      retention,
     }),
   );
   app.use('/c', sessionRouter({ login, sessions, log, secureCookies: !!config.tls || !!config.externalUrl?.startsWith('https:') }));
@@ -409,11 +426,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     registries,
     proxyCache,
     replication,
+    retention,
     changes,
     gc,
     jobs,
     metrics,
     async close() {
+      await retention.close();
       await replication.close();
       await jobs.close();
       await metrics?.close();

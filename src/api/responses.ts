@@ -394,6 +394,71 @@ export const ImmutableRule = named(
   }),
 );
 
+// ---- tag retention -------------------------------------------------------------------------------
+export const RetentionSelector = named(
+  'RetentionSelector',
+  'A selector of a retention rule: kind doublestar; decoration matches/excludes (tags; extras {"untagged":true} takes untagged artifacts too) or repoMatches/repoExcludes (repositories, named without their project)',
+  z.object({ kind: z.string(), decoration: z.string(), pattern: z.string(), extras: z.string().optional() }),
+);
+export const RetentionRule = named(
+  'RetentionRule',
+  'A retention rule: of the artifacts its selectors select, the ones its template keeps (latestPushedK, latestPulledN, nDaysSinceLastPush, nDaysSinceLastPull, always)',
+  z.object({
+    id: int,
+    priority: int,
+    disabled: z.boolean(),
+    action: z.string(),
+    template: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    tag_selectors: z.array(RetentionSelector),
+    scope_selectors: z.record(z.string(), z.array(RetentionSelector)),
+  }),
+);
+export const RetentionPolicy = named(
+  'RetentionPolicy',
+  "A project's tag retention policy: an artifact any rule keeps is kept, every other artifact of a repository the rules cover is deleted by a run",
+  z.object({
+    id: int,
+    algorithm: z.string(),
+    rules: z.array(RetentionRule),
+    trigger: z.object({ kind: z.string(), settings: z.record(z.string(), z.unknown()), references: z.record(z.string(), z.unknown()) }),
+    scope: z.object({ level: z.string(), ref: int }),
+  }),
+);
+export const RetentionExecution = named(
+  'RetentionExecution',
+  'A run of a retention policy',
+  z.object({ id: int, policy_id: int, start_time: time, end_time: time, status: z.string(), trigger: z.string(), dry_run: z.boolean() }),
+);
+export const RetentionExecutionTask = named(
+  'RetentionExecutionTask',
+  'One repository of a retention run: how many artifacts it had and how many were kept',
+  z.object({
+    id: int,
+    execution_id: int,
+    repository: z.string(),
+    job_id: z.string(),
+    status: z.string(),
+    status_code: int,
+    status_revision: int,
+    start_time: time,
+    end_time: time,
+    total: int,
+    retained: int,
+  }),
+);
+const RetentionParamMetadata = z.object({ type: z.string(), unit: z.string(), required: z.boolean() });
+const RetentionSelectorMetadata = z.object({ display_text: z.string(), kind: z.string(), decorations: z.array(z.string()) });
+export const RetentionMetadata = named(
+  'RetentionMetadata',
+  'The rule templates and selectors retention policies may use',
+  z.object({
+    templates: z.array(z.object({ rule_template: z.string(), display_text: z.string(), action: z.string(), params: z.array(RetentionParamMetadata) })),
+    scope_selectors: z.array(RetentionSelectorMetadata),
+    tag_selectors: z.array(RetentionSelectorMetadata),
+  }),
+);
+
 // ---- replies ------------------------------------------------------------------------------------
 /** A route's successful answer (errors are Errors, documented for every route). */
 export interface Reply {
@@ -434,3 +499,7 @@ export type ReplicationPolicyDto = z.output<typeof ReplicationPolicy>;
 export type ReplicationExecutionDto = z.output<typeof ReplicationExecution>;
 export type ReplicationTaskDto = z.output<typeof ReplicationTask>;
 export type ImmutableRuleDto = z.output<typeof ImmutableRule>;
+export type RetentionPolicyDto = z.output<typeof RetentionPolicy>;
+export type RetentionExecutionDto = z.output<typeof RetentionExecution>;
+export type RetentionTaskDto = z.output<typeof RetentionExecutionTask>;
+export type RetentionMetadataDto = z.output<typeof RetentionMetadata>;

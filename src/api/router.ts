@@ -19,9 +19,10 @@ import { registriesRouter, type RegistryRouteDeps } from './registries.ts';
 import { replicationRouter, type ReplicationRouteDeps } from './replication.ts';
 import { tokenKeyRouter, type TokenKeyRouteDeps } from './token-keys.ts';
 import { immutableRulesRouter, type ImmutableRuleRouteDeps } from './immutable-rules.ts';
+import { retentionRouter, type RetentionRouteDeps } from './retention.ts';
 import { listRoutes, openApiDocument } from './openapi.ts';
 
-export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & ReplicationRouteDeps & ImmutableRuleRouteDeps & {
+export type ApiDeps = ProjectRouteDeps & AccountRouteDeps & SystemRouteDeps & RepositoryRouteDeps & GcRouteDeps & TokenKeyRouteDeps & RegistryRouteDeps & ReplicationRouteDeps & ImmutableRuleRouteDeps & RetentionRouteDeps & {
   login: PasswordCheck;
   log: Log;
   sessions: SessionStore;
@@ -83,6 +84,7 @@ export function apiRouter(deps: ApiDeps): express.Router {
   routes.use(replicationRouter(deps));
   routes.use(tokenKeyRouter(deps));
   routes.use(immutableRulesRouter(deps));
+  routes.use(retentionRouter(deps));
   // Every route takes its input through its schema (route() in validate.ts): one mounted any other
   // way would skip validation and be missing from the OpenAPI document, so it stops the start.
   const loose = listRoutes(routes).filter((x) => !x.key);

@@ -184,6 +184,31 @@ const immutableRule = z.object({
   scope_selectors: z.record(str(32), z.array(immutableSelector).max(10)).nullish(),
 });
 const immutableRuleRef = z.object({ p: projectRef, id: idParam });
+// Tag retention: Harbor's RetentionPolicy (rules checked by the service).
+const retentionSelector = z.object({ kind: str(32).nullish(), decoration: str(32), pattern: str(512), extras: str(1024).nullish() });
+const retentionPolicy = z.object({
+  id: idNumber.nullish(),
+  algorithm: str(32).nullish(),
+  rules: z
+    .array(
+      z.object({
+        id: idNumber.nullish(),
+        priority: z.number().int().min(-MAX_ID).max(MAX_ID).nullish(),
+        disabled: z.boolean().nullish(),
+        action: str(32).nullish(),
+        template: str(64).nullish(),
+        params: z.record(str(128), z.unknown()).nullish(),
+        tag_selectors: z.array(retentionSelector).max(10).nullish(),
+        scope_selectors: z.record(str(32), z.array(retentionSelector).max(10)).nullish(),
+      }),
+    )
+    .max(100)
+    .nullish(),
+  trigger: z.object({ kind: str(32).nullish(), settings: z.record(str(64), z.unknown()).nullish(), references: z.unknown().optional() }).nullish(),
+  scope: z.object({ level: str(32).nullish(), ref: idNumber.nullish() }).nullish(),
+});
+const retentionExecutionRef = z.object({ id: idParam, eid: idParam });
+const retentionTaskRef = z.object({ id: idParam, eid: idParam, tid: idParam });
 const executionId = z.object({ id: idParam });
 const taskRef = z.object({ id: idParam, task_id: idParam });
 
@@ -327,6 +352,17 @@ export const ROUTES = {
   'post /projects/:p/immutabletagrules': { reply: R.created('Created'), summary: 'Add an immutable tag rule (at most 15 per project)', params: p, body: immutableRule },
   'put /projects/:p/immutabletagrules/:id': { reply: R.done('Saved'), summary: 'Change an immutable tag rule, or enable or disable it (fields left out keep their value)', params: immutableRuleRef, body: immutableRule },
   'delete /projects/:p/immutabletagrules/:id': { reply: R.done('Deleted'), params: immutableRuleRef },
+  // ---- tag retention ----
+  'get /retentions/metadatas': { reply: R.json(O.RetentionMetadata, 'Rule templates and selectors') },
+  'post /retentions': { reply: R.created('Created (the project\'s metadata retention_id names it)'), summary: "Create a project's retention policy (scope.ref: the project id; one per project)", body: retentionPolicy },
+  'get /retentions/:id': { reply: R.json(O.RetentionPolicy, 'The policy'), params: id },
+  'put /retentions/:id': { reply: R.done('Saved'), summary: 'Replace the rules and the schedule', params: id, body: retentionPolicy },
+  'delete /retentions/:id': { reply: R.done('Deleted'), summary: 'Delete the policy and its runs (412 while one runs)', params: id },
+  'post /retentions/:id/executions': { reply: R.created('Started (Location names the execution)'), summary: 'Run the policy now (dry_run: only report what would be deleted)', params: id, body: z.object({ dry_run: z.boolean().nullish() }) },
+  'get /retentions/:id/executions': { reply: R.page(O.RetentionExecution, 'Runs, newest first'), params: id, query: list({}) },
+  'patch /retentions/:id/executions/:eid': { reply: R.done('Stopped'), summary: 'Stop a run (on whichever node runs it)', params: retentionExecutionRef, body: z.object({ action: z.literal('stop') }) },
+  'get /retentions/:id/executions/:eid/tasks': { reply: R.page(O.RetentionExecutionTask, 'One task per repository the rules cover'), params: retentionExecutionRef, query: list({}) },
+  'get /retentions/:id/executions/:eid/tasks/:tid': { reply: R.text("The task's log: what was kept and why, what was deleted"), params: retentionTaskRef },
   // ---- the token-signing key (Berth's addition) ----
   'get /system/token-key': { reply: R.json(tokenKey, 'The key ids in use on the node that answers'), summary: "The token-signing key's id, and the previous key's while its tokens are accepted (Berth's addition)" },
   'post /system/token-key/rotate': { reply: R.json(tokenKey, 'The new key id, and the previous key (accepted until the tokens it signed expire)'), summary: "Rotate the token-signing key on every node (Berth's addition)" },

