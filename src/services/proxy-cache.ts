@@ -152,7 +152,16 @@ export class ProxyCacheService {
         if (cached && cached.digest === digest) return cached;
       }
       await this.once(`m${SEP}${repository}${SEP}${digest}`, () => this.fetchManifest(client, upstreamName, repository, digest, 0, { left: MAX_MANIFESTS }));
-      if (!byDigest) await this.tag(client, upstreamName, repository, reference, digest);
+      if (!byDigest) {
+        try {
+          await this.tag(client, upstreamName, repository, reference, digest);
+        } catch (e) {
+          // The project keeps the tag where it is (an immutable tag rule): it names what it named.
+          if (!(cached && e instanceof AppError && e.code === 'DENIED')) throw e;
+          this.deps.log.warn({ project: project.name, repository, reference, digest, cached: cached.digest, err: e.message }, 'proxy cache tag not moved to the upstream digest; serving the cached copy');
+          return cached;
+        }
+      }
     } catch (e) {
       if (!(e instanceof UpstreamError)) throw e;
       if (cached && e.kind !== 'not-found') {

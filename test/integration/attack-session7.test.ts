@@ -1026,3 +1026,39 @@ describe('a slow reader of a blob others wait for', () => {
     }
   });
 });
+
+describe('an immutable tag rule in a proxy-cache project', () => {
+  test('a tag the upstream moved is served as cached (the rule keeps it), not refused', async () => {
+    const one = image(81);
+    const two = image(82);
+    let current = one;
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      const img = [one, two].find((i) => u === `/v2/frozen/manifests/${i.digest}`) ?? (u === '/v2/frozen/manifests/v1' ? current : null);
+      if (img) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      for (const i of [one, two]) {
+        if (u.endsWith(sha256(i.config))) return void res.writeHead(200, { 'content-length': i.config.length }).end(i.config);
+        if (u.endsWith(sha256(i.layer))) return void res.writeHead(200, { 'content-length': i.layer.length }).end(i.layer);
+      }
+      res.writeHead(404).end();
+    });
+    const rule = await api('post', '/projects/evil/immutabletagrules', { disabled: false, action: 'immutable', template: 'immutable_template', params: {}, tag_selectors: [{ kind: 'doublestar', decoration: 'matches', pattern: 'v1' }], scope_selectors: { repository: [{ kind: 'doublestar', decoration: 'repoMatches', pattern: 'frozen' }] }, priority: 0 });
+    assert.equal(rule.status, 201, rule.text);
+    try {
+      const first = await anonPull('evil/frozen/manifests/v1');
+      assert.equal(first.status, 200);
+      assert.equal(sha256(first.body as Buffer), one.digest);
+      current = two;
+      const again = await anonPull('evil/frozen/manifests/v1');
+      assert.equal(again.status, 200, String(again.body));
+      assert.equal(sha256(again.body as Buffer), one.digest, 'the immutable tag still names what it named');
+    } finally {
+      await api('delete', String(rule.headers.location).replace('/api/v2.0', ''));
+      evil.reset();
+    }
+  });
+});
