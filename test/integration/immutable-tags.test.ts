@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
-import { Oci } from '../helpers/oci.ts';
+import { Oci, OCI_MANIFEST } from '../helpers/oci.ts';
 import { assertHarborShape } from '../helpers/harbor-shapes.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
 import { FsDriver } from '../../src/storage/driver/fs.ts';
+import { AppError } from '../../src/lib/errors.ts';
+import { LocalEnd } from '../../src/services/replication.ts';
 
 const PW = 'Passw0rd!x';
 
@@ -266,6 +268,20 @@ describe('immutable tag rules', () => {
       assert.equal((await oci.delete('/v2/rel/svc/web/manifests/v1')).status, 202);
       assert.equal((await oci.putManifest('rel/tmp/web', 'v1', c.raw)).status, 201);
       assert.equal((await oci.delete(`/v2/rel/tmp/web/manifests/${c.digest}`)).status, 202);
+    });
+
+    test("replication's local end obeys the rules too (it writes and deletes through the same registry service)", async () => {
+      await clearRules('rel');
+      const kept = await oci.pushImage('rel/mirror', 'v1', 11);
+      const other = await oci.pushImage('rel/mirror', 'next', 12);
+      await addRule('rel', rule('v*'));
+      const end = new LocalEnd(t.berth.registry, async () => undefined);
+      const denied = (e: unknown) => e instanceof AppError && e.code === 'DENIED' && /immutable/.test(e.message);
+      await assert.rejects(end.putManifest('rel/mirror', 'v1', other.raw, OCI_MANIFEST), denied);
+      assert.equal(await end.putManifest('rel/mirror', 'v1', kept.raw, OCI_MANIFEST), kept.digest);
+      await assert.rejects(end.deleteManifest('rel/mirror', kept.digest), denied);
+      assert.equal(await end.deleteManifest('rel/mirror', other.digest), true);
+      await clearRules('rel');
     });
 
     test('artifacts and tags answer immutable: true for immutable tags', async () => {
