@@ -12,7 +12,7 @@ import { ReplicationStore, type ReplicationPolicyRow } from '../../src/db/replic
 import { globMatcher, ReplicationService, type ReplicationEnd } from '../../src/services/replication.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
 import { basic, makeApp, REAL_ACCESS, type TestApp } from '../helpers/app.ts';
-import { startPostgres } from '../helpers/pg.ts';
+import { missingPostgres, startPostgres } from '../helpers/pg.ts';
 import { binary, bytes, Oci, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.ts';
 
 const SECRET = 'Evil-Upstream-S3cret-7f3';
@@ -759,7 +759,7 @@ describe('an index of thousands', () => {
 });
 
 describe('a source with tens of thousands of tags', () => {
-  test('PostgreSQL: 20,000 tasks of one execution are recorded (one transaction for all of them outlived the 5 s limit)', { timeout: 180_000 }, async () => {
+  test('PostgreSQL: 20,000 tasks of one execution are recorded (one transaction for all of them outlived the 5 s limit)', { timeout: 180_000, skip: missingPostgres() }, async () => {
     const pg = await startPostgres();
     const app = await makeApp({ BERTH_DATABASE_URL: await pg.createDatabase() });
     try {
