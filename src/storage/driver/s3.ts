@@ -22,6 +22,8 @@ export interface S3Options {
   secretAccessKey?: string;
   /** Key prefix (e.g. "berth/"), so several installations can share a bucket. */
   prefix: string;
+  /** Bytes of presigned read URLs kept (READ_URLS_BYTES by default; tests set less). */
+  readUrlBytes?: number;
 }
 
 type Sdk = typeof import('@aws-sdk/client-s3');
@@ -46,8 +48,14 @@ function isNotFound(e: unknown): boolean {
 /** A presigned GET is signed for this long and reused for READ_URL_REUSE_MS of it. */
 const READ_URL_EXPIRES_S = 15 * 60;
 const READ_URL_REUSE_MS = 10 * 60 * 1000;
-/** Presigned URLs kept (one per object read lately); the oldest goes first. */
-const READ_URLS_KEPT = 10_000;
+/**
+ * Presigned URLs kept (one per object read lately), by their size: ~600 bytes of strings each (a
+ * 450-character URL and its key), some 5,000 objects; the oldest goes first. Counted by entries
+ * (10,000 URL objects), they could hold ~9 MiB of a heap capped at 128.
+ */
+const READ_URLS_BYTES = 3 * 1024 * 1024;
+/** What an entry costs besides its two strings (the map's entry, the record). */
+const READ_URL_OVERHEAD = 100;
 /** One socket read's buffer (libuv's own reads are 64 KiB). */
 const READ_BUFFER = 1024 * 1024;
 
@@ -67,16 +75,18 @@ const READ_BUFFER = 1024 * 1024;
  * error on the stream, as with the SDK (whose Body is the same kind of IncomingMessage).
  */
 class FastReads {
-  private readonly urls = new Map<string, { url: URL; until: number }>();
+  private readonly urls = new Map<string, { url: string; until: number; bytes: number }>();
+  private urlBytes = 0;
   private presigner: Promise<typeof import('@aws-sdk/s3-request-presigner')> | null = null;
 
   private constructor(
     private readonly http: typeof import('node:http'),
     private readonly agent: Agent,
     private readonly sign: (key: string, expiresIn: number, presigner: typeof import('@aws-sdk/s3-request-presigner')) => Promise<string>,
+    private readonly maxUrlBytes: number,
   ) {}
 
-  static async create(sign: FastReads['sign']): Promise<FastReads> {
+  static async create(sign: FastReads['sign'], maxUrlBytes = READ_URLS_BYTES): Promise<FastReads> {
     const http = await import('node:http');
     const net = await import('node:net');
     const shared = Buffer.allocUnsafe(READ_BUFFER);
@@ -104,30 +114,40 @@ class FastReads {
     }
     // No socket limit: a download holds its socket while its client reads, so a cap would make the
     // next download wait for the slowest client.
-    return new FastReads(http, new ReadAgent({ keepAlive: true }), sign);
+    return new FastReads(http, new ReadAgent({ keepAlive: true }), sign, maxUrlBytes);
   }
 
   close(): void {
     this.agent.destroy();
     this.urls.clear();
+    this.urlBytes = 0;
   }
 
-  private async url(key: string): Promise<URL> {
+  private forget(key: string): void {
+    const had = this.urls.get(key);
+    if (!had) return;
+    this.urls.delete(key);
+    this.urlBytes -= had.bytes;
+  }
+
+  private async url(key: string): Promise<string> {
     const now = Date.now();
     const hit = this.urls.get(key);
     if (hit && hit.until > now) return hit.url;
     this.presigner ??= import('@aws-sdk/s3-request-presigner');
-    const url = new URL(await this.sign(key, READ_URL_EXPIRES_S, await this.presigner));
-    this.urls.delete(key);
-    if (this.urls.size >= READ_URLS_KEPT) this.urls.delete(this.urls.keys().next().value!);
-    this.urls.set(key, { url, until: now + READ_URL_REUSE_MS });
+    const url = await this.sign(key, READ_URL_EXPIRES_S, await this.presigner);
+    this.forget(key);
+    const bytes = key.length + url.length + READ_URL_OVERHEAD;
+    while (this.urls.size && this.urlBytes + bytes > this.maxUrlBytes) this.forget(this.urls.keys().next().value!);
+    this.urls.set(key, { url, until: now + READ_URL_REUSE_MS, bytes });
+    this.urlBytes += bytes;
     return url;
   }
 
   /** The object's bytes [start, end] (end undefined: to its end), or null: ask the SDK. */
   async get(key: string, start: number, end: number | undefined): Promise<IncomingMessage | null> {
     const ranged = start !== 0 || end !== undefined;
-    let url: URL;
+    let url: string;
     try {
       url = await this.url(key);
     } catch {
@@ -137,17 +157,17 @@ class FastReads {
       try {
         this.send(key, url, ranged ? `bytes=${start}-${end ?? ''}` : undefined, resolve);
       } catch {
-        this.urls.delete(key);
+        this.forget(key);
         resolve(null);
       }
     });
   }
 
   /** One GET on a keep-alive socket; resolves with a 200/206 answer, or null (see get). */
-  private send(key: string, url: URL, range: string | undefined, resolve: (r: IncomingMessage | null) => void): void {
+  private send(key: string, url: string, range: string | undefined, resolve: (r: IncomingMessage | null) => void): void {
     let answered = false;
     const giveUp = () => {
-      this.urls.delete(key);
+      this.forget(key);
       resolve(null);
     };
     const req = this.http.get(url, { agent: this.agent, headers: range ? { range } : {}, timeout: 120_000 }, (res) => {
@@ -204,7 +224,7 @@ export class S3Driver implements StorageDriver {
     });
     const sign = (Key: string, expiresIn: number, p: typeof import('@aws-sdk/s3-request-presigner')) =>
       p.getSignedUrl(client, new sdk.GetObjectCommand({ Bucket: opts.bucket, Key }), { expiresIn });
-    const fast = opts.endpoint && new URL(opts.endpoint).protocol === 'http:' ? await FastReads.create(sign) : null;
+    const fast = opts.endpoint && new URL(opts.endpoint).protocol === 'http:' ? await FastReads.create(sign, opts.readUrlBytes) : null;
     return new S3Driver(sdk, client, { ...opts, prefix: opts.prefix ? norm(opts.prefix) + '/' : '' }, fast);
   }
 
