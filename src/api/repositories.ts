@@ -81,6 +81,11 @@ function projectRefGuard(deps: { access: AccessService }) {
   };
 }
 
+/** As Harbor: a proxy-cache project holds what its upstream has; no tag is created and nothing imported there. */
+function refuseProxyCache(project: ProjectRef): void {
+  if (project.registryId) throw new AppError('UNSUPPORTED', undefined, { message: "the operation isn't supported for a proxy cache project" });
+}
+
 /** Harbor's audit-log `q` (username, operation, resource, resource_type: exact or ~part) as a filter. */
 export function auditQuery(q: HarborQuery, project?: string): AuditFilter {
   const m = (x: { exact?: string; fuzzy?: string } | undefined): AuditMatch | undefined => (x ? (x.exact !== undefined ? { exact: x.exact } : { contains: x.fuzzy ?? '' }) : undefined);
@@ -192,7 +197,8 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
   });
 
   route(r, 'post /projects/:p/repositories/:r/artifacts/:ref/tags', async (_req, res, { params, body }) => {
-    const { full } = await existing(res, params.p, params.r, 'tag', 'create');
+    const { project, full } = await existing(res, params.p, params.r, 'tag', 'create');
+    refuseProxyCache(project);
     await deps.artifacts.addTag(full, params.ref, body.name);
     res.status(201).end();
   });
@@ -205,7 +211,8 @@ export function repositoriesRouter(deps: RepositoryRouteDeps): express.Router {
 
   // Import an image archive: streamed to a temp file by multer, never held in memory.
   route(r, 'post /projects/:p/repositories/:r/import', async (req, res, { params, query }) => {
-    const { full } = await repository(res, params.p, params.r, 'repository', 'push');
+    const { project, full } = await repository(res, params.p, params.r, 'repository', 'push');
+    refuseProxyCache(project);
     const tag = query.tag;
     deps.importer.checkTarget(full, tag); // before the archive is received
     const handle = await uploader();

@@ -1062,3 +1062,30 @@ describe('an immutable tag rule in a proxy-cache project', () => {
     }
   });
 });
+describe('writes into a proxy-cache project through /api', () => {
+  test('its project admin can neither add a tag to a cached artifact nor import an archive there (405, as Harbor); deletes stay allowed', async () => {
+    const img = image(31);
+    evil.reset((req, res) => {
+      const u = req.url ?? '';
+      if (u === '/v2/') return void res.writeHead(200).end('{}');
+      if (u.includes('/manifests/')) {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.digest, 'content-length': img.manifest.length });
+        return void res.end(req.method === 'HEAD' ? undefined : img.manifest);
+      }
+      if (u.endsWith(sha256(img.config))) return void res.writeHead(200, { 'content-length': img.config.length }).end(img.config);
+      if (u.endsWith(sha256(img.layer))) return void res.writeHead(200, { 'content-length': img.layer.length }).end(img.layer);
+      res.writeHead(404).end();
+    });
+    assert.equal((await api('post', '/projects/evil/members', { role_id: 1, member_user: { username: 'dev' } })).status, 201);
+    const dev = basic('dev', PW);
+    assert.equal((await anonPull('evil/cached/manifests/v1')).status, 200);
+    const tag = await api('post', `/projects/evil/repositories/cached/artifacts/${img.digest}/tags`, { name: 'poisoned' }, dev);
+    assert.equal(tag.status, 405, tag.text);
+    const imp = await t.request.post('/api/v2.0/projects/evil/repositories/cached/import?tag=evil').set('Authorization', dev).attach('archive', Buffer.from('not a tar'), 'x.tar');
+    assert.equal(imp.status, 405, imp.text);
+    evil.reset();
+    const tags = await api('get', `/projects/evil/repositories/cached/artifacts/${img.digest}/tags`);
+    assert.deepEqual((tags.body as { name: string }[]).map((x) => x.name), ['v1']);
+    assert.equal((await api('delete', `/projects/evil/repositories/cached/artifacts/${img.digest}/tags/v1`, undefined, dev)).status, 200);
+  });
+});
