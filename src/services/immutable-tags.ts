@@ -13,7 +13,7 @@ import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
 import { projectOf } from '../lib/reference.ts';
 // The doublestar matcher of replication filters: the same pattern language as Harbor's selectors.
-import { globMatcher } from './replication.ts';
+import { globMatcher } from '../lib/glob.ts';
 import type { TagImmutability } from './registry-service.ts';
 
 /** Harbor's limit of rules per project. */

@@ -68,6 +68,8 @@ export class ProjectsService {
   /** Ensures a project exists (the default `library`); used at start. */
   async ensure(name: string, isPublic: boolean): Promise<void> {
     await this.deps.projects.ensure(name, isPublic, JSON.stringify({ public: String(isPublic) }));
+    // A lookup of the name before (an anonymous pull, a proxy check) may have cached "no such project".
+    await this.deps.access.invalidate();
   }
 
   async get(nameOrId: string | number): Promise<ProjectRecord | null> {

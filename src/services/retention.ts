@@ -18,11 +18,13 @@ import { Cron } from 'croner';
 import type { ArtifactRow, ArtifactStore } from '../db/artifact-store.ts';
 import type { ProjectStore } from '../db/project-store.ts';
 import type { RetentionExecutionRow, RetentionPolicyRow, RetentionStatus, RetentionStore, RetentionTaskRow } from '../db/retention-store.ts';
+import { atMostOncePerMinute } from '../lib/cron.ts';
 import { AppError } from '../lib/errors.ts';
+import { globMatcher } from '../lib/glob.ts';
 import type { ServiceLog } from '../lib/log.ts';
 import type { ArtifactsService } from './artifacts.ts';
 import { cronSlot } from './jobs.ts';
-import { globMatcher } from './replication.ts';
+
 
 export const TEMPLATES = ['latestPushedK', 'latestPulledN', 'nDaysSinceLastPush', 'nDaysSinceLastPull', 'always'] as const;
 export type Template = (typeof TEMPLATES)[number];
@@ -100,11 +102,6 @@ export interface RetentionDeps {
 
 function bad(message: string): AppError {
   return new AppError('BAD_REQUEST', undefined, { message });
-}
-
-/** Whether a six-field cron fires at most once a minute: its seconds field names one second. */
-function atMostOncePerMinute(cron: string): boolean {
-  return /^[0-5]?\d$/.test(cron.trim().split(/\s+/)[0] ?? '');
 }
 
 function selector(raw: unknown, where: string, decorations: readonly string[]): Selector {
