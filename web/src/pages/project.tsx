@@ -12,6 +12,7 @@ import { Members } from './project-members.tsx';
 import { Repositories } from './project-repositories.tsx';
 import { Robots } from './project-robots.tsx';
 import { Immutability } from './project-immutable.tsx';
+import { Retention } from './project-retention.tsx';
 import { Summary } from './project-summary.tsx';
 
 export interface ProjectCtx {
@@ -49,6 +50,7 @@ const TABS = [
   { id: 'robots', label: 'Robot accounts' },
   { id: 'logs', label: 'Logs' },
   { id: 'immutability', label: 'Tag immutability' },
+  { id: 'retention', label: 'Tag retention' },
   { id: 'summary', label: 'Summary' },
 ];
 
@@ -85,7 +87,7 @@ export function ProjectPage({ projectId, tab }: { projectId: string; tab: string
   if (ctx.error) return <div class="page"><ErrorNote error={ctx.error} onRetry={ctx.reload} /></div>;
   if (!ctx.data) return <Spinner />;
   const c = ctx.data;
-  const visible = TABS.filter((t) => (t.id === 'logs' ? c.can('log', 'list') : t.id === 'robots' ? c.can('robot', 'list') : t.id === 'members' ? c.can('member', 'list') : t.id === 'immutability' ? c.can('immutable-tag', 'list') : true));
+  const visible = TABS.filter((t) => (t.id === 'logs' ? c.can('log', 'list') : t.id === 'robots' ? c.can('robot', 'list') : t.id === 'members' ? c.can('member', 'list') : t.id === 'immutability' ? c.can('immutable-tag', 'list') : t.id === 'retention' ? c.can('tag-retention', 'read') : true));
   const current = visible.some((t) => t.id === tab) ? tab : 'repositories';
   return (
     <div class="page">
@@ -104,6 +106,7 @@ export function ProjectPage({ projectId, tab }: { projectId: string; tab: string
         {current === 'robots' && <Robots ctx={c} />}
         {current === 'logs' && <Logs ctx={c} />}
         {current === 'immutability' && <Immutability ctx={c} />}
+        {current === 'retention' && <Retention ctx={c} />}
         {current === 'summary' && <Summary ctx={c} />}
       </section>
       {importing && <ImportDialog project={c.project} onClose={() => setImporting(false)} />}
