@@ -8,7 +8,7 @@ import { AppError } from '../lib/errors.ts';
 import { Lru } from '../lib/lru.ts';
 import { SharedExclusiveLock, type WriteLock } from '../lib/rwlock.ts';
 import { parseManifest, type ParsedManifest } from '../lib/manifest.ts';
-import { isValidTag } from '../lib/reference.ts';
+import { isValidName, isValidTag } from '../lib/reference.ts';
 import type { RegistryStore, ManifestRecord } from '../db/registry-store.ts';
 import { LocalChanges, type Changes, type Topic } from '../db/changes.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -219,6 +219,9 @@ export class RegistryService {
   private async ensureRepo(name: string): Promise<number> {
     const hit = await this.repoId(name);
     if (hit !== null) return hit;
+    // Every writer comes here (/v2, import, replication, proxy cache): none may create a repository
+    // no client could pull.
+    if (!isValidName(name)) throw new AppError('NAME_INVALID', { name: name.slice(0, 300) }, { message: 'invalid repository name' });
     const projectId = this.deps.projectIdFor ? await this.deps.projectIdFor(name) : null;
     const id = await this.deps.store.ensureRepository(name, projectId);
     this.repoListGen++;

@@ -381,3 +381,14 @@ describe('names and references', () => {
     }
   });
 });
+
+describe('writers other than /v2', () => {
+  test('no writer creates a repository whose name /v2 would refuse (replication, import and the proxy cache write through the same service)', async () => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+    for (const name of [`library/${'a'.repeat(300)}`, 'library/UPPER', 'library//x', 'library/x/']) {
+      await assert.rejects(t.berth.registry.putManifest(name, 'v1', OCI_INDEX, index), (e: { code?: string }) => e.code === 'NAME_INVALID', name);
+    }
+    // A valid name takes the same manifest.
+    assert.equal((await t.berth.registry.putManifest('library/fine', 'v1', OCI_INDEX, index)).digest, sha256(index));
+  });
+});
