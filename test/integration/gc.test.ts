@@ -94,7 +94,7 @@ describe('garbage collection API', () => {
     s = await api('get', '/system/gc/schedule');
     assert.equal(s.body.schedule.cron, '0 30 2 * * 6');
     assert.equal(new Date(s.body.schedule.next_scheduled_time).getDay(), 6);
-    for (const cron of ['0 30 2 * *', 'every day', '0 99 2 * * *', '* * * * * *', '*/5 0 3 * * *']) {
+    for (const cron of ['0 30 2 * *', 'every day', '0 99 2 * * *']) {
       assert.equal((await api('put', '/system/gc/schedule').send({ schedule: { type: 'Custom', cron } })).status, 400, cron);
     }
     assert.equal((await api('put', '/system/gc/schedule').send({ schedule: { type: 'None' } })).status, 200);
