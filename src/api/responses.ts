@@ -373,15 +373,10 @@ export const ReplicationTask = named(
   }),
 );
 
-// ---- immutable tag rules -----------------------------------------------------------------------------
-export const ImmutableSelector = named(
-  'ImmutableSelector',
-  'A selector of an immutable tag rule: kind doublestar; decoration matches/excludes (tags) or repoMatches/repoExcludes (repositories, named without their project)',
-  z.object({ kind: z.string(), decoration: z.string(), pattern: z.string(), extras: z.string().optional() }),
-);
-export const ImmutableRule = named(
-  'ImmutableRule',
-  'An immutable tag rule: a tag it matches, in a repository its scope matches, is never overwritten or deleted (nor the artifact carrying it)',
+// ---- immutable tag rules and tag retention rules ----------------------------------------------------
+// Harbor defines the two with the same fields, under their own names.
+const selectorShape = () => z.object({ kind: z.string(), decoration: z.string(), pattern: z.string(), extras: z.string().optional() });
+const ruleShape = (selector: z.ZodType) =>
   z.object({
     id: int,
     priority: int,
@@ -389,30 +384,30 @@ export const ImmutableRule = named(
     action: z.string(),
     template: z.string(),
     params: z.record(z.string(), z.unknown()),
-    tag_selectors: z.array(ImmutableSelector),
-    scope_selectors: z.record(z.string(), z.array(ImmutableSelector)),
-  }),
+    tag_selectors: z.array(selector),
+    scope_selectors: z.record(z.string(), z.array(selector)),
+  });
+export const ImmutableSelector = named(
+  'ImmutableSelector',
+  'A selector of an immutable tag rule: kind doublestar; decoration matches/excludes (tags) or repoMatches/repoExcludes (repositories, named without their project)',
+  selectorShape(),
+);
+export const ImmutableRule = named(
+  'ImmutableRule',
+  'An immutable tag rule: a tag it matches, in a repository its scope matches, is never overwritten or deleted (nor the artifact carrying it)',
+  ruleShape(ImmutableSelector),
 );
 
 // ---- tag retention -------------------------------------------------------------------------------
 export const RetentionSelector = named(
   'RetentionSelector',
   'A selector of a retention rule: kind doublestar; decoration matches/excludes (tags; extras {"untagged":true} takes untagged artifacts too) or repoMatches/repoExcludes (repositories, named without their project)',
-  z.object({ kind: z.string(), decoration: z.string(), pattern: z.string(), extras: z.string().optional() }),
+  selectorShape(),
 );
 export const RetentionRule = named(
   'RetentionRule',
   'A retention rule: of the artifacts its selectors select, the ones its template keeps (latestPushedK, latestPulledN, nDaysSinceLastPush, nDaysSinceLastPull, always)',
-  z.object({
-    id: int,
-    priority: int,
-    disabled: z.boolean(),
-    action: z.string(),
-    template: z.string(),
-    params: z.record(z.string(), z.unknown()),
-    tag_selectors: z.array(RetentionSelector),
-    scope_selectors: z.record(z.string(), z.array(RetentionSelector)),
-  }),
+  ruleShape(RetentionSelector),
 );
 export const RetentionPolicy = named(
   'RetentionPolicy',

@@ -171,39 +171,25 @@ const replicationPolicyFields = {
 };
 const replicationPolicyCreate = z.object({ name: str().min(1), ...replicationPolicyFields });
 const replicationPolicyUpdate = z.object({ name: str().nullish(), ...replicationPolicyFields });
-// Immutable tag rules: Harbor's ImmutableRule and ImmutableSelector (semantics checked by the service).
-const immutableSelector = z.object({ kind: str(32), decoration: str(32), pattern: str(512), extras: str(1024).nullish() });
-const immutableRule = z.object({
+// Immutable tag rules and tag retention rules: Harbor's ImmutableRule and RetentionRule have the same
+// fields (semantics checked by each service).
+const ruleSelector = z.object({ kind: str(32), decoration: str(32), pattern: str(512), extras: str(1024).nullish() });
+const policyRule = z.object({
   id: idNumber.nullish(),
   priority: z.number().int().min(-MAX_ID).max(MAX_ID).nullish(),
   disabled: z.boolean().nullish(),
   action: str(32).nullish(),
   template: str(64).nullish(),
   params: z.record(str(128), z.unknown()).nullish(),
-  tag_selectors: z.array(immutableSelector).max(10).nullish(),
-  scope_selectors: z.record(str(32), z.array(immutableSelector).max(10)).nullish(),
+  tag_selectors: z.array(ruleSelector).max(10).nullish(),
+  scope_selectors: z.record(str(32), z.array(ruleSelector).max(10)).nullish(),
 });
+const immutableRule = policyRule;
 const immutableRuleRef = z.object({ p: projectRef, id: idParam });
-// Tag retention: Harbor's RetentionPolicy (rules checked by the service).
-const retentionSelector = z.object({ kind: str(32).nullish(), decoration: str(32), pattern: str(512), extras: str(1024).nullish() });
 const retentionPolicy = z.object({
   id: idNumber.nullish(),
   algorithm: str(32).nullish(),
-  rules: z
-    .array(
-      z.object({
-        id: idNumber.nullish(),
-        priority: z.number().int().min(-MAX_ID).max(MAX_ID).nullish(),
-        disabled: z.boolean().nullish(),
-        action: str(32).nullish(),
-        template: str(64).nullish(),
-        params: z.record(str(128), z.unknown()).nullish(),
-        tag_selectors: z.array(retentionSelector).max(10).nullish(),
-        scope_selectors: z.record(str(32), z.array(retentionSelector).max(10)).nullish(),
-      }),
-    )
-    .max(100)
-    .nullish(),
+  rules: z.array(policyRule).max(100).nullish(),
   trigger: z.object({ kind: str(32).nullish(), settings: z.record(str(64), z.unknown()).nullish(), references: z.unknown().optional() }).nullish(),
   scope: z.object({ level: str(32).nullish(), ref: idNumber.nullish() }).nullish(),
 });

@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { enc, getPage, send } from '../api.ts';
 import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, toast } from '../components/ui.tsx';
 import { useAsync } from '../lib/hooks.ts';
+import { SelectorFields, type SelectorValues } from '../components/selector-fields.tsx';
 import type { ProjectCtx } from './project.tsx';
 
 interface Selector {
@@ -120,10 +121,8 @@ export function Immutability({ ctx }: { ctx: ProjectCtx }) {
 }
 
 function AddRule({ path, onClose, onAdded }: { path: string; onClose: () => void; onAdded: () => void }) {
-  const [repoDecoration, setRepoDecoration] = useState('repoMatches');
-  const [repoPattern, setRepoPattern] = useState('**');
-  const [tagDecoration, setTagDecoration] = useState('matches');
-  const [tagPattern, setTagPattern] = useState('');
+  const [sel, setSel] = useState<SelectorValues>({ repoDecoration: 'repoMatches', repoPattern: '**', tagDecoration: 'matches', tagPattern: '' });
+  const { repoDecoration, repoPattern, tagDecoration, tagPattern } = sel;
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
@@ -152,33 +151,7 @@ function AddRule({ path, onClose, onAdded }: { path: string; onClose: () => void
   return (
     <Dialog title="Add tag immutability rule" onClose={onClose}>
       <form class="stack" onSubmit={submit}>
-        <div class="grid2">
-          <label class="field">
-            <span>Repositories</span>
-            <select name="repo_decoration" value={repoDecoration} onChange={(e) => setRepoDecoration((e.target as HTMLSelectElement).value)}>
-              <option value="repoMatches">matching</option>
-              <option value="repoExcludes">excluding</option>
-            </select>
-          </label>
-          <label class="field">
-            <span>Repository pattern</span>
-            <input name="repo_pattern" value={repoPattern} required onInput={(e) => setRepoPattern((e.target as HTMLInputElement).value)} />
-          </label>
-        </div>
-        <p class="muted small">The name inside the project, e.g. app/** (** for all repositories).</p>
-        <div class="grid2">
-          <label class="field">
-            <span>Tags</span>
-            <select name="tag_decoration" value={tagDecoration} onChange={(e) => setTagDecoration((e.target as HTMLSelectElement).value)}>
-              <option value="matches">matching</option>
-              <option value="excludes">excluding</option>
-            </select>
-          </label>
-          <label class="field">
-            <span>Tag pattern</span>
-            <input name="tag_pattern" value={tagPattern} required autofocus placeholder="v*" onInput={(e) => setTagPattern((e.target as HTMLInputElement).value)} />
-          </label>
-        </div>
+        <SelectorFields value={sel} onChange={setSel} tagPlaceholder="v*" focusTags />
         <ErrorNote error={error} />
         <FormActions onCancel={onClose} busy={busy} submit={busy ? 'Adding…' : 'Add rule'} />
       </form>

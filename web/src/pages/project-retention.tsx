@@ -6,6 +6,7 @@ import { API, get, getPage, getProject, request, send } from '../api.ts';
 import { Badge, ConfirmDialog, Dialog, Empty, ErrorNote, FormActions, PagedTable, Pager, Spinner, toast } from '../components/ui.tsx';
 import { dateTime } from '../lib/format.ts';
 import { useAsync } from '../lib/hooks.ts';
+import { SelectorFields, type SelectorValues } from '../components/selector-fields.tsx';
 import type { ProjectCtx } from './project.tsx';
 
 interface Selector {
@@ -302,10 +303,8 @@ function Schedule({ cron, onSave }: { cron: string; onSave: (cron: string) => Pr
 function AddRule({ onClose, onAdd }: { onClose: () => void; onAdd: (r: Rule) => Promise<void> }) {
   const [template, setTemplate] = useState('latestPushedK');
   const [n, setN] = useState('10');
-  const [repoDecoration, setRepoDecoration] = useState('repoMatches');
-  const [repoPattern, setRepoPattern] = useState('**');
-  const [tagDecoration, setTagDecoration] = useState('matches');
-  const [tagPattern, setTagPattern] = useState('**');
+  const [sel, setSel] = useState<SelectorValues>({ repoDecoration: 'repoMatches', repoPattern: '**', tagDecoration: 'matches', tagPattern: '**' });
+  const { repoDecoration, repoPattern, tagDecoration, tagPattern } = sel;
   const [untagged, setUntagged] = useState(true);
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -334,51 +333,30 @@ function AddRule({ onClose, onAdd }: { onClose: () => void; onAdd: (r: Rule) => 
   return (
     <Dialog title="Add retention rule" onClose={onClose}>
       <form class="stack" onSubmit={submit}>
-        <div class="grid2">
-          <label class="field">
-            <span>Repositories</span>
-            <select name="repo_decoration" value={repoDecoration} onChange={(e) => setRepoDecoration((e.target as HTMLSelectElement).value)}>
-              <option value="repoMatches">matching</option>
-              <option value="repoExcludes">excluding</option>
-            </select>
-          </label>
-          <label class="field">
-            <span>Repository pattern</span>
-            <input name="repo_pattern" value={repoPattern} required onInput={(e) => setRepoPattern((e.target as HTMLInputElement).value)} />
-          </label>
-        </div>
-        <p class="muted small">The name inside the project, e.g. app/** (** for all repositories).</p>
-        <div class="grid2">
-          <label class="field">
-            <span>Keep</span>
-            <select name="template" value={template} onChange={(e) => setTemplate((e.target as HTMLSelectElement).value)}>
-              {TEMPLATES.map((t) => (
-                <option key={t.value} value={t.value}>
-                  {t.label('#')}
-                </option>
-              ))}
-            </select>
-          </label>
-          {unit && (
-            <label class="field">
-              <span>Number of {unit}</span>
-              <input name="count" inputMode="numeric" value={n} required onInput={(e) => setN((e.target as HTMLInputElement).value)} />
-            </label>
-          )}
-        </div>
-        <div class="grid2">
-          <label class="field">
-            <span>Tags</span>
-            <select name="tag_decoration" value={tagDecoration} onChange={(e) => setTagDecoration((e.target as HTMLSelectElement).value)}>
-              <option value="matches">matching</option>
-              <option value="excludes">excluding</option>
-            </select>
-          </label>
-          <label class="field">
-            <span>Tag pattern</span>
-            <input name="tag_pattern" value={tagPattern} required onInput={(e) => setTagPattern((e.target as HTMLInputElement).value)} />
-          </label>
-        </div>
+        <SelectorFields
+          value={sel}
+          onChange={setSel}
+          between={
+            <div class="grid2">
+              <label class="field">
+                <span>Keep</span>
+                <select name="template" value={template} onChange={(e) => setTemplate((e.target as HTMLSelectElement).value)}>
+                  {TEMPLATES.map((t) => (
+                    <option key={t.value} value={t.value}>
+                      {t.label('#')}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              {unit && (
+                <label class="field">
+                  <span>Number of {unit}</span>
+                  <input name="count" inputMode="numeric" value={n} required onInput={(e) => setN((e.target as HTMLInputElement).value)} />
+                </label>
+              )}
+            </div>
+          }
+        />
         <label class="choice">
           <input type="checkbox" name="untagged" checked={untagged} onChange={(e) => setUntagged((e.target as HTMLInputElement).checked)} />
           <span>Untagged artifacts count too</span>
