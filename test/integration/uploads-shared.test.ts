@@ -89,7 +89,7 @@ describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() 
         assert.equal((await ob.get(loc)).status, 404, 'the session is gone on the other node too');
       });
 
-      test('a chunked upload through a round-robin balancer: no node reads back the bytes before its chunk, nor at the PUT', async () => {
+      test('a chunked upload through a round-robin balancer: after the one re-read of the first chunk, no node reads back the bytes before its chunk, nor at the PUT', async () => {
         const data = bytes(12 * MiB + 5, 7);
         let loc = await oa.startUpload('library/round-robin');
         const cuts = [0, 3 * MiB, 6 * MiB + 1, 9 * MiB + 7, 11 * MiB, data.length];
@@ -100,7 +100,9 @@ describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() 
           const r = await node.patch(loc).set('Content-Type', 'application/octet-stream').set('Content-Range', `${cuts[i]}-${cuts[i + 1] - 1}`).send(data.subarray(cuts[i], cuts[i + 1]));
           assert.equal(r.status, 202, JSON.stringify(r.body));
           assert.equal(r.headers.range, `0-${cuts[i + 1] - 1}`);
-          assert.equal(reads() - before, 0, `chunk ${i} read none of the ${cuts[i]} bytes before it`);
+          // The first chunk is hashed natively; the second, on the other node, re-reads it once into
+          // the saveable hash; every later chunk continues the saved state.
+          if (i !== 1) assert.equal(reads() - before, 0, `chunk ${i} read none of the ${cuts[i]} bytes before it`);
           loc = r.headers.location;
         }
         const before = readsA();
