@@ -555,13 +555,106 @@ class FileUpload extends BaseUpload {
 }
 
 /**
+ * Part-sized buffers, reused by every object-storage upload of this process: a part is gathered in
+ * one and sent from it, and the next part (of any upload) fills it again. Up to `KEPT` idle ones are
+ * held, and only while uploads keep coming (dropped after IDLE_MS unused).
+ */
+class PartBuffers {
+  private static readonly KEPT = 4;
+  private static readonly IDLE_MS = 30_000;
+  private idle: Buffer[] = [];
+  private lastUse = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** A part's size and room past it for the chunk that completes the part (request bodies arrive in ≤ 64 KiB, stored objects are read in ≤ 1 MiB). */
+  readonly size: number;
+
+  constructor(readonly partSize: number) {
+    this.size = partSize + Math.min(MiB, partSize);
+  }
+
+  take(): Buffer {
+    this.lastUse = Date.now();
+    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  give(b: Buffer): void {
+    this.lastUse = Date.now();
+    if (b.length !== this.size || this.idle.length >= PartBuffers.KEPT) return;
+    this.idle.push(b);
+    this.timer ??= setInterval(() => {
+      if (Date.now() - this.lastUse < PartBuffers.IDLE_MS) return;
+      this.idle = [];
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }, PartBuffers.IDLE_MS).unref();
+  }
+}
+
+/**
+ * Bytes received and not yet in a part. The first MiB (a quarter of a part, if less) is kept as
+ * the chunks that came (a small blob takes no more than its size); past it, every byte is copied
+ * into a buffer from PartBuffers as it arrives, and the chunk is dropped. Holding the chunks until a part's worth had gathered
+ * kept each one through several minor collections: promoted to the old generation, they waited for
+ * a full one, and with 4 pushes at once 60-90 MB of dead 64 KiB buffers piled up, then the part
+ * was sent from a fresh 8 MiB concatenation, garbage again once sent. Copied at once, a chunk dies
+ * young (src/lib/young-gc.ts collects it), and the part is sent from a buffer the next part reuses.
+ */
+class PendingBytes {
+  private chunks: Buffer[] = [];
+  private buf: Buffer | undefined;
+  length = 0;
+
+  /** Up to this many bytes, the chunks themselves are kept. */
+  private readonly chunksUpTo: number;
+
+  constructor(private readonly buffers: PartBuffers) {
+    this.chunksUpTo = Math.min(MiB, buffers.partSize / 4);
+  }
+
+  push(chunk: Buffer): void {
+    if (!this.buf && this.length + chunk.length <= this.chunksUpTo) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+      return;
+    }
+    if (!this.buf || this.length + chunk.length > this.buf.length) {
+      const next = this.length + chunk.length <= this.buffers.size ? this.buffers.take() : Buffer.allocUnsafeSlow(this.length + chunk.length);
+      if (this.buf) this.buf.copy(next, 0, 0, this.length);
+      else this.chunks.reduce((off, c) => off + c.copy(next, off), 0);
+      this.release();
+      this.chunks = [];
+      this.buf = next;
+    }
+    chunk.copy(this.buf, this.length);
+    this.length += chunk.length;
+  }
+
+  /** The pending bytes (a view: valid until the next push or clear). */
+  bytes(): Buffer {
+    if (this.buf) return this.buf.subarray(0, this.length);
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
+  }
+
+  clear(): void {
+    this.release();
+    this.chunks = [];
+    this.length = 0;
+  }
+
+  private release(): void {
+    if (this.buf) this.buffers.give(this.buf);
+    this.buf = undefined;
+  }
+}
+
+/**
  * Object storage: bytes gathered into parts of a multipart object, the remainder below the minimum
  * part size kept as a tail object. `pending` holds bytes received in this request and not yet in
  * a part (at most one part's worth): saved as the tail when the request ends without a commit.
  */
 class PartsUpload extends BaseUpload {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly pending: PendingBytes;
   /** The state as last saved (info.json), to know which tail object to delete. */
   private saved?: PartsState;
   private loaded = false;
@@ -571,16 +664,25 @@ class PartsUpload extends BaseUpload {
     blobs: BlobStore,
     info: UploadInfo,
     session: LiveSession,
-    private readonly partSize: number,
+    private readonly buffers: PartBuffers,
     private readonly records: SessionRecords,
     shared = false,
     lease?: Lease,
   ) {
     super(driver, blobs, info, session, shared, lease);
+    this.pending = new PendingBytes(buffers);
   }
 
   private get st(): PartsState {
     return (this.session.parts ??= { parts: [], tail: 0 });
+  }
+
+  private get partSize(): number {
+    return this.buffers.partSize;
+  }
+
+  private get pendingBytes(): number {
+    return this.pending.length;
   }
 
   get touched(): boolean {
@@ -689,7 +791,6 @@ class PartsUpload extends BaseUpload {
 
   private keep(chunk: Buffer): void {
     this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
   }
 
   /** Hashes and keeps a chunk, uploading a part whenever a part's worth is pending. */
@@ -711,11 +812,10 @@ class PartsUpload extends BaseUpload {
       // Written down at once, so an expiry can abort it even if this process dies before the end.
       if (!this.session.transient && this.saved && !this.saved.parts.length) await this.saveState({ ...this.saved, multipartId: st.multipartId }, false);
     }
-    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    const data = this.pending.bytes();
     const part = await this.driver.uploadPart(this.dataPath, st.multipartId, st.parts.length + 1, data);
     st.parts.push({ ...part, size: data.length });
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.pending.clear();
   }
 
   /** Writes the state down; shared records: under the lease, which `final` gives up. */
@@ -771,8 +871,7 @@ class PartsUpload extends BaseUpload {
       if (this.loaded) {
         // Another algorithm than the running sha256: save, then re-read everything.
         await this.save(false);
-        this.pending = [];
-        this.pendingBytes = 0;
+        this.pending.clear();
       }
       hash = await this.load(d.algorithm);
     }
@@ -785,7 +884,7 @@ class PartsUpload extends BaseUpload {
     const size = await this.size();
     if ((await this.blobs.size(d)) === size) return; // already stored: the session is just removed
     const st = this.st;
-    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    const rest = this.pending.bytes();
     if (!st.parts.length) {
       await this.driver.putContent(paths.blobData(d), rest); // below one part: written whole
       return;
@@ -802,7 +901,7 @@ class PartsUpload extends BaseUpload {
     if (this.pendingBytes >= this.driver.minPartSize) await this.flushPart();
     const st = this.st;
     const offset = partsBytes(st);
-    if (this.pendingBytes) await this.driver.putContent(paths.uploadTail(this.uuid, offset), Buffer.concat(this.pending, this.pendingBytes));
+    if (this.pendingBytes) await this.driver.putContent(paths.uploadTail(this.uuid, offset), this.pending.bytes());
     st.tail = this.pendingBytes;
     await this.saveState(st, final);
     const old = this.saved;
@@ -811,9 +910,10 @@ class PartsUpload extends BaseUpload {
   }
 
   async settle(): Promise<void> {
-    if (!this.loaded || this.ended || this.session.transient) return;
+    if (!this.loaded || this.ended || this.session.transient) return this.pending.clear();
     try {
       await this.save(true);
+      this.pending.clear(); // the request is over: the tail is stored, its buffer goes back
     } catch (e) {
       this.session.hash = undefined; // what is stored is the saved state: re-read it next time
       this.session.parts = this.saved;
@@ -848,7 +948,7 @@ export class UploadStore {
     return n;
   }
   /** Object storage: bytes gathered before a part is uploaded. */
-  private readonly partSize: number;
+  private readonly partBuffers: PartBuffers;
   private readonly records: SessionRecords;
   /** Records every node shares (cluster mode), or null: one node, records for restarts only. */
   private readonly shared: SharedSessionRecords | null;
@@ -870,7 +970,7 @@ export class UploadStore {
       leaseSeconds?: number;
     } = {},
   ) {
-    this.partSize = Math.max(opts.partSize ?? 8 * MiB, driver.minPartSize);
+    this.partBuffers = new PartBuffers(Math.max(opts.partSize ?? 8 * MiB, driver.minPartSize));
     this.shared = isShared(opts.records) ? opts.records : null;
     // A single-request push has no shared record; what it writes down (rarely) goes to info.json.
     this.records = isShared(opts.records) || !opts.records ? new StoredSessionRecords(driver) : opts.records;
@@ -978,7 +1078,7 @@ export class UploadStore {
     const shared = !!this.shared && !session.transient;
     return this.driver.files
       ? new FileUpload(this.driver, this.blobs, session.info, session, shared, lease)
-      : new PartsUpload(this.driver, this.blobs, session.info, session, this.partSize, this.records, shared, lease);
+      : new PartsUpload(this.driver, this.blobs, session.info, session, this.partBuffers, this.records, shared, lease);
   }
 
   /**

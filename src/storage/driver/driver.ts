@@ -46,7 +46,7 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo | null>;
   /** Whole content of a small object, or null when absent. The caller may change the buffer. */
   getContent(path: string): Promise<Buffer | null>;
-  /** Replaces an object atomically (readers see the old or the new content, never a mix); durable on return. */
+  /** Replaces an object atomically (readers see the old or the new content, never a mix); durable on return. The caller may reuse `data` once the promise settles. */
   putContent(path: string, data: Buffer): Promise<void>;
   /** Streams bytes [start, end] (inclusive end, clamped to the size) of an object; throws PathNotFoundError. */
   reader(path: string, start?: number, end?: number): Promise<Readable>;
@@ -59,7 +59,8 @@ export interface StorageDriver {
   /**
    * Multipart assembly: parts are durable once uploadPart resolves, and nothing is visible at
    * `path` before completeMultipart; parts may come from different processes. Every part but the
-   * last must hold at least minPartSize bytes (completeMultipart throws InvalidPartError).
+   * last must hold at least minPartSize bytes (completeMultipart throws InvalidPartError). The
+   * caller may reuse a part's `data` once uploadPart's promise settles.
    */
   startMultipart(path: string): Promise<string>;
   uploadPart(path: string, uploadId: string, partNumber: number, data: Buffer): Promise<PartInfo>;
