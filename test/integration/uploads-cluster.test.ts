@@ -22,6 +22,7 @@ import { MemoryDriver } from '../../src/storage/driver/memory.ts';
 import { paths } from '../../src/storage/paths.ts';
 import { UploadStore, type UploadLimits } from '../../src/storage/uploads.ts';
 import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg.ts';
+import { counting } from '../helpers/counting-driver.ts';
 
 // A process far from UTC: the lease and idle times written by the store must still compare right.
 process.env.TZ = 'America/Los_Angeles';
@@ -70,18 +71,6 @@ async function objects(driver: StorageDriver, prefix = ''): Promise<string[]> {
   return out.sort();
 }
 
-/** The driver with a count of the reads of stored bytes (a fake around the real one, to see what a node re-read). */
-function counting(driver: StorageDriver): { driver: StorageDriver; reads: () => number } {
-  let reads = 0;
-  const wrapped = new Proxy(driver, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'reader') return (...args: unknown[]) => ((reads++, (v as (...a: unknown[]) => unknown).apply(target, args)));
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { driver: wrapped, reads: () => reads };
-}
 
 /** Object storage that refuses a completion leaving out an uploaded part, as radosgw does (the memory driver accepts one). */
 function strictCompletion(driver: StorageDriver): StorageDriver {

@@ -13,6 +13,7 @@ import { missingPostgres, startPostgres, type TestPostgres } from '../helpers/pg
 import type { StorageDriver } from '../../src/storage/driver/driver.ts';
 import { FsDriver } from '../../src/storage/driver/fs.ts';
 import { MemoryDriver } from '../../src/storage/driver/memory.ts';
+import { counting } from '../helpers/counting-driver.ts';
 
 const SECRET = 'uploads-shared-test-secret-0123456789abcdef';
 const MiB = 1024 * 1024;
@@ -21,18 +22,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-uploads-shared-'));
 
 const withDigest = (loc: string, digest: string) => `${loc}${loc.includes('?') ? '&' : '?'}digest=${digest}`;
 
-/** The shared storage as one node sees it, with a count of its reads of stored bytes (what a node re-read). */
-function counting(driver: StorageDriver): { driver: StorageDriver; reads: () => number } {
-  let reads = 0;
-  const wrapped = new Proxy(driver, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'reader') return (...args: unknown[]) => ((reads++, (v as (...a: unknown[]) => unknown).apply(target, args)));
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { driver: wrapped, reads: () => reads };
-}
 
 describe('uploads across two apps on one PostgreSQL', { skip: missingPostgres() }, () => {
   before(async () => {
