@@ -70,11 +70,13 @@ export function retentionRouter(deps: RetentionRouteDeps): express.Router {
     const project = await deps.projects.get(projectId);
     const principal = principalOf(res);
     const ref = project && { id: project.id, name: project.name, public: project.public };
-    if (!ref || !(await deps.access.can(principal, ref, 'project', 'read'))) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
-    if (!(await deps.access.can(principal, ref, 'tag-retention', verb))) {
-      if (!principal) throw new AppError('UNAUTHORIZED');
-      throw new AppError('FORBIDDEN', undefined, { message: `no permission to ${verb} tag retention` });
-    }
+    // The right itself is enough (as Harbor: a robot given tag-retention rights only); without it, a
+    // project the caller may not read answers like one that does not exist.
+    if (ref && (await deps.access.can(principal, ref, 'tag-retention', verb))) return;
+    const visible = ref && ((await deps.access.can(principal, ref, 'project', 'read')) || (await deps.access.can(principal, ref, 'tag-retention', 'read')));
+    if (!visible) throw new AppError('NOT_FOUND', undefined, { message: 'project not found' });
+    if (!principal) throw new AppError('UNAUTHORIZED');
+    throw new AppError('FORBIDDEN', undefined, { message: `no permission to ${verb} tag retention` });
   };
 
   /** The policy, once the caller may `verb` it. */

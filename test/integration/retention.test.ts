@@ -126,6 +126,24 @@ for (const engine of [
       assert.equal((await api('get', '/retentions/999999', null)).status, 401);
     });
 
+    test('robots: one without tag-retention rights is refused; one with them reads and runs, but only in its project', async () => {
+      const robot = async (name: string, access: { resource: string; action: string }[]) => {
+        const res = await api('post', '/robots').send({ name, level: 'project', duration: -1, permissions: [{ kind: 'project', namespace: 'keep', access }] });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return basic(res.body.name, res.body.secret);
+      };
+      const plain = await robot('ret-plain', [{ resource: 'repository', action: 'pull' }]);
+      const keeper = await robot('ret-keeper', ['read', 'list', 'operate'].map((action) => ({ resource: 'tag-retention', action })));
+      // It may not even read the (private) project: the policy looks like none at all.
+      assert.equal((await api('get', `/retentions/${policyId}`, plain)).status, 404);
+      assert.equal((await api('post', `/retentions/${policyId}/executions`, plain).send({ dry_run: true })).status, 404);
+      assert.equal((await api('get', `/retentions/${policyId}`, keeper)).status, 200);
+      assert.equal((await api('get', `/retentions/${policyId}/executions`, keeper)).status, 200);
+      assert.equal((await api('put', `/retentions/${policyId}`, keeper).send({ rules: [], scope: { level: 'project', ref: projectId } })).status, 403, 'no update right');
+      const other = { algorithm: 'or', rules: [], trigger: { kind: 'Schedule', settings: { cron: '' } }, scope: { level: 'project', ref: otherId } };
+      assert.equal((await api('post', '/retentions', keeper).send(other)).status, 404, 'another project is not its own');
+    });
+
     test('bad policies are refused naming the field', async () => {
       const base = { algorithm: 'or', trigger: { kind: 'Schedule', settings: { cron: '' } }, scope: { level: 'project', ref: otherId } };
       const refused = async (rules: unknown[], field: RegExp, extra: object = {}) => {
