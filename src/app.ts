@@ -275,11 +275,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   replicationHook = replication;
   await replication.start();
   const policy = overrides.policy ?? access;
-  const artifacts = new ArtifactsService({ db, blobs, registry, changes });
+  // One list reader for the artifact lists and for retention's reads of a repository's artifacts.
+  const artifactStore = new ArtifactStore(db);
+  const artifacts = new ArtifactsService({ db, blobs, registry, changes, store: artifactStore });
   // Tag retention: runs delete through the artifacts service; schedules claimed once per cluster.
   const retention = new RetentionService({
     store: new RetentionStore(db),
-    artifactStore: new ArtifactStore(db),
+    artifactStore,
     artifacts,
     projects: projectStore,
     log,
