@@ -478,7 +478,6 @@ export class RetentionService {
   }
 
   async execution(policyId: number, executionId: number): Promise<RetentionExecutionRow> {
-    await this.reap();
     const e = await this.deps.store.execution(executionId);
     if (!e || e.policyId !== policyId) throw new AppError('NOT_FOUND', undefined, { message: `execution ${executionId} not found` });
     return e;
@@ -486,7 +485,6 @@ export class RetentionService {
 
   async executions(policyId: number, page: number, pageSize: number): Promise<{ total: number; items: RetentionExecutionRow[] }> {
     await this.get(policyId);
-    await this.reap();
     return this.deps.store.listExecutions(policyId, page, pageSize);
   }
 
@@ -512,8 +510,12 @@ export class RetentionService {
 
   /** Loads the schedules, and picks up changes made on other nodes every 30 s. */
   async start(): Promise<void> {
-    await this.reload();
-    this.reloadTimer = setInterval(() => void this.reload().catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'retention schedules not reloaded')), this.deps.reloadMs ?? 30_000);
+    await Promise.all([this.reload(), this.reap()]);
+    // Also the look for dead nodes' runs: on this timer and before a run starts, not on every read.
+    this.reloadTimer = setInterval(
+      () => void Promise.all([this.reload(), this.reap()]).catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'retention schedules not reloaded')),
+      this.deps.reloadMs ?? 30_000,
+    );
     this.reloadTimer.unref();
   }
 
